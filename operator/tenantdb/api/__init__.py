@@ -1,0 +1,53 @@
+"""The custom resources of ``tenantdb.io/v1alpha1``: pydantic models, the one source of truth.
+
+The CRDs in ``crds/`` are generated from these models (``tenantdb crds``); a test fails when
+the committed files drift from what the models generate.
+"""
+
+from tenantdb.api.budget import BudgetDatabase, DatabaseBudgetSpec, DatabaseBudgetStatus
+from tenantdb.api.common import (
+    AutoscalingSpec,
+    Condition,
+    ConditionStatus,
+    ConnectionSecretSpec,
+    DeletionPolicy,
+    Phase,
+)
+from tenantdb.api.databases import (
+    DatabaseSpec,
+    DatabaseStatus,
+    GlobalDatabaseSpec,
+    WorkspaceDatabaseSpec,
+)
+from tenantdb.api.kinds import (
+    DATABASE_BUDGET,
+    GLOBAL_DATABASE,
+    GROUP,
+    KINDS,
+    VERSION,
+    WORKSPACE_DATABASE,
+    Kind,
+)
+
+__all__ = [
+    "DATABASE_BUDGET",
+    "GLOBAL_DATABASE",
+    "GROUP",
+    "KINDS",
+    "VERSION",
+    "WORKSPACE_DATABASE",
+    "AutoscalingSpec",
+    "BudgetDatabase",
+    "Condition",
+    "ConditionStatus",
+    "ConnectionSecretSpec",
+    "DatabaseBudgetSpec",
+    "DatabaseBudgetStatus",
+    "DatabaseSpec",
+    "DatabaseStatus",
+    "DeletionPolicy",
+    "GlobalDatabaseSpec",
+    "Kind",
+    "Phase",
+    "WorkspaceDatabaseSpec",
+]

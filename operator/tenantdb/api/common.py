@@ -1,0 +1,119 @@
+"""Types shared by the kinds: conditions, phases, the connection Secret, autoscaling."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "ID_PATTERN",
+    "AutoscalingSpec",
+    "Condition",
+    "ConditionStatus",
+    "ConnectionSecretSpec",
+    "DeletionPolicy",
+    "Phase",
+    "Resource",
+    "immutable",
+]
+
+# Ids as Sim Studio makes them (nanoid / uuid text): letters, digits, '_' and '-'.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+ID_MAX_LENGTH = 128
+
+
+def immutable(field: str) -> dict[str, Any]:
+    """A CEL transition rule that rejects any change of the field once set."""
+    return {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": f"{field} is immutable"}]}
+
+
+class Resource(BaseModel):
+    """Base of every model: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_enum_values=False,
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as Kubernetes stores it: camelCase keys, no unset optionals."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class DeletionPolicy(enum.StrEnum):
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class Phase(enum.StrEnum):
+    PENDING = "Pending"
+    PROVISIONING = "Provisioning"
+    READY = "Ready"
+    SUSPENDED = "Suspended"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class ConditionStatus(enum.StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(Resource):
+    """A condition as the Kubernetes API conventions define it (metav1.Condition)."""
+
+    type: str = Field(description="Type of the condition: Ready, Synced or BudgetExceeded.",
+                      max_length=316)
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        description="CamelCase reason for the last transition, for machines.",
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        max_length=1024,
+    )
+    message: str = Field(default="", description="Human-readable detail of the last transition.",
+                         max_length=32768)
+    last_transition_time: str = Field(
+        description="When the status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was set for."
+    )
+
+
+class ConnectionSecretSpec(Resource):
+    """Where the connection string goes."""
+
+    name: str | None = Field(
+        default=None,
+        description="Name of the Secret (same namespace). Default: '<resource name>-connection'.",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+    )
+    include_plaintext: bool = Field(
+        default=False,
+        description="Also write DATABASE_URL, DATABASE_URL_POOLED and the libpq PG* keys in plain "
+        "text (so a pod can envFrom the Secret). Off by default: only DATABASE_URL_ENCRYPTED.",
+    )
+
+
+class AutoscalingSpec(Resource):
+    """Compute size limits in Neon compute units (1 CU = 1 vCPU, 4 GB RAM)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.minCu <= self.maxCu", "message": "minCu must not exceed maxCu"}
+            ]
+        }
+    )
+
+    min_cu: float = Field(default=0.25, ge=0.25, le=56, multiple_of=0.25,
+                          description="Smallest compute size, in CU.")
+    max_cu: float = Field(default=0.25, ge=0.25, le=56, multiple_of=0.25,
+                          description="Largest compute size, in CU.")

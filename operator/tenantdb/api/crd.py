@@ -1,0 +1,117 @@
+"""Generate CustomResourceDefinitions from the pydantic models.
+
+Pydantic's JSON Schema is turned into a Kubernetes *structural* schema: references inlined,
+``anyOf [T, null]`` folded to ``T``, titles dropped, and the Kubernetes extensions
+(``x-kubernetes-validations``, list types) kept as they were declared on the models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tenantdb.api.kinds import CATEGORY, GROUP, KINDS, VERSION, Kind
+
+__all__ = ["generate_crd", "generate_crds", "render_crd_yaml"]
+
+_DROPPED_KEYS = {"title", "$defs"}
+
+
+def _structural(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_structural(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _structural(merged, defs)
+    if "anyOf" in node:
+        variants = [v for v in node["anyOf"] if v.get("type") != "null"]
+        if len(variants) == 1:
+            rest = {k: v for k, v in node.items() if k != "anyOf"}
+            if rest.get("default", "absent") is None:
+                rest.pop("default")
+            return _structural({**variants[0], **rest}, defs)
+    if "allOf" in node and len(node["allOf"]) == 1:
+        rest = {k: v for k, v in node.items() if k != "allOf"}
+        return _structural({**node["allOf"][0], **rest}, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
+        elif key == "default" and isinstance(value, dict):
+            out[key] = value
+        else:
+            out[key] = _structural(value, defs)
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def _schema_of(model: type[Any]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    schema: dict[str, Any] = _structural(raw, defs)
+    return schema
+
+
+def generate_crd(kind: Kind) -> dict[str, Any]:
+    spec_schema = _schema_of(kind.spec)
+    status_schema = _schema_of(kind.status)
+    status_schema["description"] = "Observed state, written by the operator."
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": kind.crd_name,
+            "labels": {"app.kubernetes.io/name": "tenantdb", "app.kubernetes.io/part-of": "tenantdb"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": [kind.short_name],
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [dict(column) for column in kind.printer_columns],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": kind.description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def generate_crds() -> list[dict[str, Any]]:
+    return [generate_crd(kind) for kind in KINDS]
+
+
+def render_crd_yaml(crd: dict[str, Any]) -> str:
+    """One CRD as YAML, byte-stable so drift tests can compare files."""
+    return "---\n" + yaml.safe_dump(crd, sort_keys=False, width=100, default_flow_style=False)

@@ -1,0 +1,135 @@
+"""GlobalDatabase (one per user) and WorkspaceDatabase (one per workspace)."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from tenantdb.api.common import (
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    AutoscalingSpec,
+    Condition,
+    ConnectionSecretSpec,
+    DeletionPolicy,
+    Phase,
+    Resource,
+    immutable,
+)
+
+__all__ = ["DatabaseSpec", "DatabaseStatus", "GlobalDatabaseSpec", "WorkspaceDatabaseSpec"]
+
+_SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Presence of an immutable optional field may not change either (CEL on the spec).
+_PRESENCE_RULES = [
+    {"rule": f"has(self.{field}) == has(oldSelf.{field})", "message": f"{field} is immutable"}
+    for field in ("region", "pgVersion", "roleName")
+]
+
+
+class DatabaseSpec(Resource):
+    """What both database kinds have in common."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _PRESENCE_RULES})
+
+    user_id: str = Field(
+        description="Id of the platform user who owns the database. Immutable.",
+        pattern=ID_PATTERN,
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        json_schema_extra=immutable("userId"),
+    )
+    region: str | None = Field(
+        default=None,
+        description="Neon region id, e.g. aws-us-east-2. Default: the operator's "
+        "TENANTDB_NEON_DEFAULT_REGION. Immutable.",
+        pattern=r"^(aws|azure|gcp)-[a-z0-9-]+$",
+        max_length=64,
+        json_schema_extra=immutable("region"),
+    )
+    pg_version: int | None = Field(
+        default=None,
+        ge=14,
+        le=18,
+        description="PostgreSQL major version. Default: the operator's TENANTDB_NEON_DEFAULT_PG_VERSION. "
+        "Immutable.",
+        json_schema_extra=immutable("pgVersion"),
+    )
+    database_name: str = Field(
+        default="neondb",
+        description="Name of the database inside the Neon project. Immutable.",
+        pattern=_SQL_NAME,
+        max_length=63,
+        json_schema_extra=immutable("databaseName"),
+    )
+    role_name: str | None = Field(
+        default=None,
+        description="Owner role of the database. Default: '<databaseName>_owner' (Neon's). Immutable.",
+        pattern=_SQL_NAME,
+        max_length=63,
+        json_schema_extra=immutable("roleName"),
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec,
+        description="Compute autoscaling limits; drift on Neon is patched back.",
+        json_schema_extra={"default": {}},
+    )
+    suspend_timeout_seconds: int = Field(
+        default=0,
+        ge=-1,
+        le=604800,
+        description="Idle seconds before the compute suspends: 0 is Neon's default (5 minutes), "
+        "-1 never suspends.",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.DELETE,
+        description="Delete removes the Neon project with the resource; Retain keeps it.",
+    )
+    connection_secret: ConnectionSecretSpec = Field(
+        default_factory=ConnectionSecretSpec,
+        description="The Secret that receives the (encrypted) connection string.",
+        json_schema_extra={"default": {}},
+    )
+
+
+class GlobalDatabaseSpec(DatabaseSpec):
+    """A user's global database: GLOBAL_DB_URL."""
+
+
+class WorkspaceDatabaseSpec(DatabaseSpec):
+    """A workspace's agent database: AGENT_DB_URL."""
+
+    workspace_id: str = Field(
+        description="Id of the platform workspace the database belongs to. Immutable.",
+        pattern=ID_PATTERN,
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        json_schema_extra=immutable("workspaceId"),
+    )
+
+
+class DatabaseStatus(Resource):
+    """Observed state. Never holds a secret."""
+
+    phase: Phase | None = Field(default=None, description="Pending, Provisioning, Ready, Suspended, "
+                                "Failed or Deleting.")
+    project_id: str | None = Field(default=None, description="Neon project id (the external name).")
+    project_name: str | None = Field(default=None, description="Neon project name, derived from "
+                                     "the resource's identity.")
+    branch_id: str | None = Field(default=None, description="Neon default branch id.")
+    endpoint_id: str | None = Field(default=None, description="Neon read-write compute endpoint id.")
+    host: str | None = Field(default=None, description="Compute endpoint host name.")
+    database_name: str | None = Field(default=None, description="Database name inside the project.")
+    role_name: str | None = Field(default=None, description="Owner role name.")
+    secret_name: str | None = Field(default=None, description="Secret holding the connection string.")
+    region: str | None = Field(default=None, description="Region the project was created in.")
+    pg_version: int | None = Field(default=None, description="PostgreSQL major version.")
+    current_period_cost_cents: int | None = Field(
+        default=None, ge=0, description="Cost of this database in the current billing period, in cents."
+    )
+    last_consumption_sync: str | None = Field(default=None, description="When cost was last synced.")
+    observed_generation: int | None = Field(default=None, description="Last generation reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready and Synced (and BudgetExceeded when suspended).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )

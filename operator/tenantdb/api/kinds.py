@@ -1,0 +1,97 @@
+"""Names of the three kinds, their CRD metadata and printer columns."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
+from tenantdb.api.common import Resource
+from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+
+__all__ = ["DATABASE_BUDGET", "GLOBAL_DATABASE", "GROUP", "KINDS", "VERSION", "WORKSPACE_DATABASE", "Kind"]
+
+GROUP = "tenantdb.io"
+VERSION = "v1alpha1"
+CATEGORY = "tenantdb"
+
+_READY = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_DATABASE_COLUMNS = (
+    _READY,
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Project", "type": "string", "jsonPath": ".status.projectId"},
+    {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
+    {"name": "Secret", "type": "string", "jsonPath": ".status.secretName", "priority": 1},
+    {"name": "Cost", "type": "integer", "jsonPath": ".status.currentPeriodCostCents", "priority": 1,
+     "description": "Cost this billing period, in cents"},
+    {"name": "Reason", "type": "string", "priority": 1,
+     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+    _AGE,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    singular: str
+    short_name: str
+    spec: type[Resource]
+    status: type[Resource]
+    printer_columns: tuple[dict[str, object], ...]
+    description: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{GROUP}/{VERSION}"
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+GLOBAL_DATABASE = Kind(
+    kind="GlobalDatabase",
+    plural="globaldatabases",
+    singular="globaldatabase",
+    short_name="gdb",
+    spec=GlobalDatabaseSpec,
+    status=DatabaseStatus,
+    printer_columns=_DATABASE_COLUMNS,
+    description="A user's global Neon database; its URL reaches Sim Studio as GLOBAL_DB_URL.",
+)
+WORKSPACE_DATABASE = Kind(
+    kind="WorkspaceDatabase",
+    plural="workspacedatabases",
+    singular="workspacedatabase",
+    short_name="wdb",
+    spec=WorkspaceDatabaseSpec,
+    status=DatabaseStatus,
+    printer_columns=(
+        *_DATABASE_COLUMNS[:3],
+        {"name": "Workspace", "type": "string", "jsonPath": ".spec.workspaceId", "priority": 1},
+        *_DATABASE_COLUMNS[3:],
+    ),
+    description="A workspace's agent Neon database; its URL reaches Sim Studio as AGENT_DB_URL.",
+)
+DATABASE_BUDGET = Kind(
+    kind="DatabaseBudget",
+    plural="databasebudgets",
+    singular="databasebudget",
+    short_name="dbb",
+    spec=DatabaseBudgetSpec,
+    status=DatabaseBudgetStatus,
+    printer_columns=(
+        {"name": "Tier", "type": "string", "jsonPath": ".status.tier"},
+        {"name": "Limit", "type": "integer", "jsonPath": ".status.limitCents",
+         "description": "Limit per billing period, in cents; empty is unlimited"},
+        {"name": "Spent", "type": "integer", "jsonPath": ".status.totalCostCents",
+         "description": "Spend this billing period, in cents"},
+        {"name": "Exceeded", "type": "boolean", "jsonPath": ".status.exceeded"},
+        _READY,
+        {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
+        _AGE,
+    ),
+    description="A user's database budget: tier, limit and spend of all their databases.",
+)
+KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)

@@ -1,0 +1,125 @@
+"""The ``tenantdb`` command: run the operator, migrate, print CRDs, emulate Neon, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from tenantdb import __version__
+
+__all__ = ["main"]
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    from tenantdb.api.crd import generate_crds, render_crd_yaml
+
+    crds = generate_crds()
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        for crd in crds:
+            path = os.path.join(args.output_dir, f"{crd['metadata']['name']}.yaml")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(render_crd_yaml(crd))
+            print(f"wrote {path}", file=sys.stderr)
+    else:
+        sys.stdout.write("".join(render_crd_yaml(crd) for crd in crds))
+    return 0
+
+
+def _cmd_crypto(args: argparse.Namespace) -> int:
+    from tenantdb.crypto import DecryptionError, EncryptionKey, InvalidKeyError
+
+    try:
+        key = EncryptionKey(os.environ.get("ENCRYPTION_KEY", ""))
+    except InvalidKeyError as exc:
+        print(f"tenantdb crypto: {exc}", file=sys.stderr)
+        return 2
+    value = sys.stdin.read().rstrip("\r\n")
+    if args.action == "encrypt":
+        sys.stdout.write(key.encrypt(value) + "\n")
+        return 0
+    try:
+        sys.stdout.write(key.decrypt(value) + "\n")
+    except DecryptionError as exc:
+        print(f"tenantdb crypto: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tenantdb.handlers.main import run_operator
+
+    return run_operator(verbose=args.verbose)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from tenantdb.store.migrate import migrate_from_environment
+
+    return asyncio.run(migrate_from_environment())
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from tenantdb.testing.neon.server import serve_from_cli
+
+    return serve_from_cli(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from tenantdb.testing.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tenantdb",
+        description="Per-user and per-workspace Neon databases for an agent platform, as a "
+        "Kubernetes operator.",
+    )
+    parser.add_argument("--version", action="version", version=f"tenantdb {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the operator (configuration from the environment)")
+    run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=_cmd_run)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the metadata DB tables")
+    migrate.set_defaults(func=_cmd_migrate)
+
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
+    crds.add_argument("--output-dir", help="write one file per CRD into this folder instead")
+    crds.set_defaults(func=_cmd_crds)
+
+    crypto = commands.add_parser(
+        "crypto", help="encrypt or decrypt stdin with ENCRYPTION_KEY, Sim Studio's format"
+    )
+    crypto.add_argument("action", choices=["encrypt", "decrypt"])
+    crypto.set_defaults(func=_cmd_crypto)
+
+    emulator = commands.add_parser("emulator", help="serve an emulator of an outside API")
+    emulators = emulator.add_subparsers(dest="emulator", required=True, metavar="API")
+    neon = emulators.add_parser("neon", help="the Neon API v2, backed by a real PostgreSQL server")
+    from tenantdb.testing.neon.options import add_emulator_arguments
+
+    add_emulator_arguments(neon)
+    neon.set_defaults(func=_cmd_emulator)
+
+    demo = commands.add_parser(
+        "demo", help="run the real operator against local emulators and show it work end to end"
+    )
+    demo.add_argument("--keep-going", action="store_true", help="leave everything running at the end")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
