@@ -1,0 +1,152 @@
+"""Build and run the operator: kopf settings, the registry, start-up and clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import httpx
+import kopf
+import pydantic
+
+from tenantdb.config import LogFormat, Settings
+from tenantdb.crypto import EncryptionKey, InvalidKeyError
+from tenantdb.handlers.budgets import register_budget_handlers
+from tenantdb.handlers.databases import register_database_handlers
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.metrics import Metrics
+from tenantdb.redact import install_redaction
+
+__all__ = ["build_registry", "build_runtime", "operate", "run_operator"]
+
+FINALIZER = "tenantdb.io/finalizer"
+ANNOTATION_PREFIX = "tenantdb.io"
+
+
+class ConfigurationError(Exception):
+    """The operator cannot start as configured (message says what to fix; never a secret)."""
+
+
+def build_runtime(settings: Settings, *, kube_url: str | None = None, metrics: Metrics | None = None,
+                  neon_transport: httpx.AsyncBaseTransport | None = None) -> Runtime:
+    try:
+        cipher = EncryptionKey(settings.encryption_key.get_secret_value())
+    except InvalidKeyError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if not settings.neon_api_key.get_secret_value():
+        raise ConfigurationError("NEON_API_KEY is not set: the operator needs a Neon API key")
+    if not settings.metadata_database_url.get_secret_value():
+        raise ConfigurationError("TENANTDB_METADATA_DATABASE_URL is not set: the operator needs the "
+                                 "platform's metadata DB")
+    return Runtime(settings=settings, cipher=cipher, metrics=metrics or Metrics(), kube_url=kube_url,
+                   neon_transport=neon_transport)
+
+
+def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    app_settings = runtime.settings
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        # A named finalizer and kopf's bookkeeping in annotations: status stays ours, with a
+        # strict schema, and nothing kopf writes is pruned by the API server.
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+        # kopf's known trap: a watch stream that goes silent is never noticed. Ask the server
+        # to end each watch and time out on our side too, so streams are restarted.
+        settings.watching.server_timeout = 270
+        settings.watching.client_timeout = 300
+        settings.watching.connect_timeout = 30
+        settings.networking.request_timeout = 60
+        settings.posting.reporting_component = "tenantdb"
+        settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
+        await memo.open()
+        logger.info("tenantdb started: Neon at %s, %s", app_settings.neon_api_url,
+                    f"namespaces {', '.join(app_settings.namespaces)}" if app_settings.namespaces
+                    else "cluster-wide")
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(memo: Runtime, **_: Any) -> None:
+        await memo.close()
+
+    if runtime.kube_url is not None:
+        url = runtime.kube_url
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=url, insecure=True)
+
+    register_database_handlers(registry, resync_interval=app_settings.resync_interval_seconds)
+    register_budget_handlers(registry, settings=app_settings)
+    return registry
+
+
+async def operate(runtime: Runtime, *, stop_flag: asyncio.Event | None = None,
+                  ready_flag: asyncio.Event | None = None, liveness: bool = True) -> None:
+    """Run the operator until ``stop_flag`` is set (or forever)."""
+    settings = runtime.settings
+    registry = build_registry(runtime)
+    await kopf.operator(
+        registry=registry,
+        memo=runtime,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=not settings.peering_name,
+        peering_name=settings.peering_name or None,
+        priority=settings.peering_priority,
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if liveness else None,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def configure_logging(settings: Settings, *, verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == LogFormat.JSON
+                         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    install_redaction()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("k8s_kind", "k8s_namespace", "k8s_name"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_text or record.exc_info:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        return json.dumps(entry)
+
+
+def run_operator(*, verbose: bool = False) -> int:
+    """``tenantdb run``: settings from the environment; exit 2 on a configuration error."""
+    try:
+        settings = Settings()  # type: ignore[call-arg]
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        print(f"tenantdb: invalid configuration: {problems}", file=sys.stderr)
+        return 2
+    try:
+        runtime = build_runtime(settings)
+    except ConfigurationError as exc:
+        print(f"tenantdb: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings, verbose=verbose)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, registry=runtime.metrics.registry)
+    asyncio.run(operate(runtime))
+    return 0

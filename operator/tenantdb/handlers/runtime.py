@@ -1,0 +1,68 @@
+"""What every handler shares: clients built once at start-up, kept in kopf's memo."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime
+from typing import Any
+
+import httpx
+
+from tenantdb.config import Settings
+from tenantdb.crypto import EncryptionKey
+from tenantdb.kube import KubeClient
+from tenantdb.metrics import Metrics
+from tenantdb.neon import NeonClient
+from tenantdb.reconcile.database import DatabaseDeps
+from tenantdb.store import MetadataStore
+
+__all__ = ["Runtime"]
+
+
+@dataclasses.dataclass
+class Runtime:
+    """Built by ``operate()``; the clients are opened in kopf's start-up handler."""
+
+    settings: Settings
+    cipher: EncryptionKey
+    metrics: Metrics
+    kube_url: str | None = None
+    neon_transport: httpx.AsyncBaseTransport | None = None
+    neon: NeonClient | None = None
+    store: MetadataStore | None = None
+    kube: KubeClient | None = None
+    # One reconcile of an object at a time (change handlers and the drift timer share it).
+    locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(asyncio.Lock)
+    )
+    # Projects whose user is over budget (filled by the budget sync; see handlers.budgets).
+    suspended_users: set[str] = dataclasses.field(default_factory=set)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    async def open(self) -> None:
+        self.neon = NeonClient.from_settings(self.settings, metrics=self.metrics, transport=self.neon_transport)
+        self.store = await MetadataStore.open(
+            self.settings.metadata_database_url.get_secret_value(),
+            cipher=self.cipher,
+            env_var_format=self.settings.env_var_format,
+            max_size=self.settings.metadata_pool_max_size,
+        )
+        await self.store.migrate()
+        self.kube = await KubeClient.connect(host=self.kube_url)
+
+    async def close(self) -> None:
+        if self.neon is not None:
+            await self.neon.aclose()
+        if self.store is not None:
+            await self.store.close()
+        if self.kube is not None:
+            await self.kube.close()
+
+    def database_deps(self) -> DatabaseDeps:
+        assert self.neon is not None and self.store is not None and self.kube is not None
+        return DatabaseDeps(
+            neon=self.neon, secrets=self.kube, metadata=self.store, cipher=self.cipher, settings=self.settings,
+            clock=lambda: datetime.datetime.now(datetime.UTC),
+        )

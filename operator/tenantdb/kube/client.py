@@ -1,0 +1,140 @@
+"""One async client for Secrets and status patches (``kubernetes_asyncio``)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from tenantdb.api import GROUP, VERSION
+
+__all__ = ["KubeClient", "KubeError", "OwnerReference"]
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed. The message carries the status, never object data."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnerReference:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def _error(action: str, exc: ApiException) -> KubeError:
+    # The body of a Secret response may echo data: only the status and reason travel on.
+    return KubeError(f"{action} failed: HTTP {exc.status} {exc.reason}", status=exc.status)
+
+
+class KubeClient:
+    """Secrets and custom-resource status, through ``kubernetes_asyncio``."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._api = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    @classmethod
+    async def connect(cls, *, host: str | None = None) -> KubeClient:
+        """In-cluster config, else kubeconfig; ``host`` (an emulator's URL) overrides both."""
+        configuration = client.Configuration()
+        if host is not None:
+            configuration.host = host
+        else:
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:
+                await config.load_kube_config(client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def read_secret(self, *, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's data, decoded; ``None`` when it does not exist."""
+        try:
+            secret = await self._core.read_namespaced_secret(name=name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error("reading a Secret", exc) from None
+        data: Mapping[str, str] = secret.data or {}
+        return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
+
+    async def write_secret(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str],
+        owner: OwnerReference,
+    ) -> None:
+        """Create the Secret, or replace its data (keys not in ``data`` are removed)."""
+        encoded = {key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()}
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "ownerReferences": [owner.to_wire()],
+            },
+            "data": encoded,
+        }
+        try:
+            await self._core.create_namespaced_secret(namespace=namespace, body=body)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _error("creating a Secret", exc) from None
+        current = await self.read_secret(namespace=namespace, name=name) or {}
+        # A merge patch: null removes keys we no longer write (e.g. plaintext switched off).
+        patch_data: dict[str, str | None] = {key: None for key in current if key not in encoded}
+        patch_data.update(encoded)
+        patch = {"metadata": {"labels": dict(labels), "ownerReferences": [owner.to_wire()]}, "data": patch_data}
+        try:
+            await self._core.patch_namespaced_secret(
+                name=name, namespace=namespace, body=patch, _content_type="application/merge-patch+json"
+            )
+        except ApiException as exc:
+            raise _error("updating a Secret", exc) from None
+
+    async def patch_status(self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch a custom resource's status right away (not at the end of a handler)."""
+        try:
+            await self._custom.patch_namespaced_custom_object_status(
+                group=GROUP,
+                version=VERSION,
+                namespace=namespace,
+                plural=plural,
+                name=name,
+                body={"status": dict(status)},
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # the object is gone: nothing to record on it
+            raise _error("patching status", exc) from None

@@ -1,0 +1,390 @@
+"""The lifecycle of one tenant database: Observe → Create → Update, and Delete.
+
+Modelled on Crossplane's managed-resource reconciler, with one step further: the Neon
+project's name is derived from the resource's identity (``naming.project_name``), so a
+restarted operator that lost the project id finds the project by name and adopts it.
+One resource, one project, always.
+
+Every outside system comes in through ``DatabaseDeps``; errors of those systems are turned
+into ``RetryLater`` / ``NeedsUserAction`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from tenantdb.api import DatabaseSpec, DeletionPolicy, Phase
+from tenantdb.config import Settings
+from tenantdb.kube import KubeError, OwnerReference
+from tenantdb.neon import (
+    NeonAuthError,
+    NeonClientError,
+    NeonLimitError,
+    NeonNotFoundError,
+    NeonOperationFailedError,
+    NeonTransientError,
+)
+from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.connection import secret_data
+from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
+from tenantdb.reconcile.naming import DatabaseIdentity, project_name
+from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
+from tenantdb.store import StoreError
+
+__all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
+
+# Event reasons and condition reasons, named once (Argo CD health checks read some of them).
+REASON_CREATING = "Creating"
+REASON_AVAILABLE = "Available"
+REASON_ADOPTED = "Adopted"
+REASON_SYNCED = "ReconcileSuccess"
+REASON_SYNC_FAILED = "ReconcileError"
+REASON_QUOTA = "QuotaExceeded"
+REASON_REJECTED = "NeonRejected"
+REASON_UNAUTHORIZED = "NeonUnauthorized"
+REASON_BUDGET = "BudgetExceeded"
+REASON_DELETE_FAILED = "DeleteFailed"
+REASON_ORPHANED = "ProjectOrphaned"
+
+_LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
+
+
+class Cipher(Protocol):
+    def encrypt(self, plaintext: str) -> str: ...
+    def decrypt(self, stored: str) -> str: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseDeps:
+    neon: NeonLike
+    secrets: SecretWriter
+    metadata: Metadata
+    cipher: Cipher
+    settings: Settings
+    clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseObject:
+    """A database resource as the handlers decoded it."""
+
+    identity: DatabaseIdentity
+    generation: int
+    spec: DatabaseSpec
+    status: Mapping[str, Any]
+    owner: OwnerReference
+    # Whether the user's budget is exceeded: then the compute endpoint is disabled.
+    suspend: bool = False
+
+
+@asynccontextmanager
+async def outside_errors(action: str) -> AsyncIterator[None]:
+    """Turn the outside systems' errors into the two outcomes a reconcile can have."""
+    try:
+        yield
+    except NeonLimitError as exc:
+        raise NeedsUserAction(REASON_QUOTA, f"{action}: Neon refused: {exc}", delay=600) from exc
+    except NeonAuthError as exc:
+        raise RetryLater(REASON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}",
+                         delay=300) from exc
+    except NeonNotFoundError as exc:
+        raise RetryLater("ProjectMissing", f"{action}: the Neon project is gone: {exc}", delay=5) from exc
+    except NeonClientError as exc:
+        raise NeedsUserAction(REASON_REJECTED, f"{action}: Neon rejected the request: {exc}",
+                              delay=3600) from exc
+    except NeonOperationFailedError as exc:
+        raise RetryLater(REASON_SYNC_FAILED, f"{action}: a Neon operation failed: {exc}", delay=60) from exc
+    except NeonTransientError as exc:
+        delay = max(5.0, exc.retry_after or 15.0)
+        raise RetryLater(REASON_SYNC_FAILED, f"{action}: Neon is unavailable: {exc}", delay=delay) from exc
+    except StoreError as exc:
+        raise RetryLater(REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15) from exc
+    except KubeError as exc:
+        raise RetryLater(REASON_SYNC_FAILED, f"{action}: the Kubernetes API failed: {exc}", delay=10) from exc
+
+
+def _role_name(spec: DatabaseSpec) -> str:
+    return spec.role_name or f"{spec.database_name}_owner"
+
+
+def _read_write_endpoint(endpoints: list[Any]) -> Any | None:
+    return next((e for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None)
+
+
+async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
+    matches = [p for p in await deps.neon.find_projects(search=obj.identity.uid) if p.name == name]
+    return min(matches, key=lambda p: str(getattr(p, "created_at", ""))) if matches else None
+
+
+async def reconcile_database(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+) -> dict[str, Any]:
+    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns status."""
+    spec, identity, settings = obj.spec, obj.identity, deps.settings
+    status: dict[str, Any] = dict(obj.status)
+    conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
+    now = deps.clock()
+    name = status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    region = status.get("region") or spec.region or settings.neon_default_region
+    pg_version = status.get("pgVersion") or spec.pg_version or settings.neon_default_pg_version
+    role_name = _role_name(spec)
+    was_ready = (cond.get_condition(conditions, cond.READY) or {}).get("status") == "True"
+
+    # --- Observe -----------------------------------------------------------------------------
+    project_id: str | None = status.get("projectId")
+    created: Any = None
+    async with outside_errors("observing the Neon project"):
+        if project_id:
+            try:
+                await deps.neon.get_project(project_id)
+            except NeonNotFoundError:
+                events.warning("ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one")
+                project_id = None
+        if not project_id:
+            adopted = await _find_adoptable(deps, obj, name)
+            if adopted is not None:
+                project_id = adopted.id
+                events.normal(REASON_ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
+
+    # --- Create ------------------------------------------------------------------------------
+    if not project_id:
+        conditions = cond.set_condition(conditions, kind=cond.READY, status=False, reason=REASON_CREATING,
+                                        message="Creating the Neon project", now=now,
+                                        generation=obj.generation)
+        await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
+        async with outside_errors("creating the Neon project"):
+            try:
+                created = await deps.neon.create_project(
+                    name=name, region_id=region, pg_version=pg_version, database_name=spec.database_name,
+                    role_name=spec.role_name, autoscaling_min_cu=spec.autoscaling.min_cu,
+                    autoscaling_max_cu=spec.autoscaling.max_cu,
+                    suspend_timeout_seconds=spec.suspend_timeout_seconds,
+                )
+            except NeonTransientError as exc:
+                if exc.ambiguous:
+                    # Neon may have created it: the next attempt finds it by name and adopts it.
+                    raise RetryLater(REASON_CREATING, "Creating the Neon project: no answer from Neon; "
+                                     "will look for the project by name before trying again",
+                                     delay=max(2.0, exc.retry_after or 5.0)) from exc
+                raise
+        project_id = created.project.id
+        events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
+
+    # The external name is recorded the moment it is known, before anything else can fail.
+    identity_status = {
+        "projectId": project_id, "projectName": name, "region": region, "pgVersion": pg_version,
+        "databaseName": spec.database_name, "roleName": role_name,
+    }
+    if any(status.get(k) != v for k, v in identity_status.items()):
+        status.update(identity_status)
+        await write_status(identity_status)
+
+    # --- Wait for Neon, then Update drifted settings --------------------------------------------
+    async with outside_errors("waiting for the Neon project"):
+        if created is not None:
+            await deps.neon.wait_for_operations(project_id, created.operations)
+            endpoints = list(created.endpoints)
+            branch_id: str = created.branch_id
+        else:
+            endpoints = await deps.neon.list_endpoints(project_id)
+            endpoint = _read_write_endpoint(endpoints)
+            branch_id = getattr(endpoint, "branch_id", "") or status.get("branchId", "")
+        endpoint = _read_write_endpoint(endpoints)
+        if endpoint is None:
+            raise RetryLater(REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet",
+                             delay=15)
+        await _update_endpoint(obj, deps, events, project_id, endpoint)
+
+    # --- Connection string: Secret, metadata rows, env var --------------------------------------
+    secret_name = spec.connection_secret.name or identity.default_secret_name()
+    async with outside_errors("publishing the connection string"):
+        uri, pooled_uri = await _connection_uri(obj, deps, project_id, secret_name, created, role_name)
+        await _publish(obj, deps, events, secret_name=secret_name, project_id=project_id,
+                       branch_id=branch_id, uri=uri, pooled_uri=pooled_uri)
+
+    # --- Status -------------------------------------------------------------------------------------
+    if obj.suspend:
+        phase = Phase.SUSPENDED
+        conditions = cond.set_condition(conditions, kind=cond.READY, status=False, reason=REASON_BUDGET,
+                                        message="The user's budget is exceeded: connections are refused "
+                                        "until the budget allows them again", now=now,
+                                        generation=obj.generation)
+    else:
+        phase = Phase.READY
+        conditions = cond.set_condition(conditions, kind=cond.READY, status=True, reason=REASON_AVAILABLE,
+                                        message=f"Database ready in Neon project {project_id}", now=now,
+                                        generation=obj.generation)
+        if not was_ready:
+            events.normal("Ready", f"Database ready; connection string in Secret {secret_name}")
+    conditions = cond.set_condition(conditions, kind=cond.SYNCED, status=True, reason=REASON_SYNCED,
+                                    message="Neon, the Secret and the metadata DB match the spec", now=now,
+                                    generation=obj.generation)
+    status.update({
+        "phase": phase.value, "branchId": branch_id, "endpointId": endpoint.id,
+        "host": endpoint.host, "secretName": secret_name, "observedGeneration": obj.generation,
+        "conditions": conditions,
+    })
+    return status
+
+
+async def _update_endpoint(obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str,
+                           endpoint: Any) -> None:
+    spec = obj.spec
+    changes: dict[str, Any] = {}
+    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
+        changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
+    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
+        changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
+    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
+        changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
+    if bool(endpoint.disabled) != obj.suspend:
+        changes["disabled"] = obj.suspend
+    if not changes:
+        return
+    operations = await deps.neon.update_endpoint(project_id, endpoint.id, **changes)
+    await deps.neon.wait_for_operations(project_id, operations)
+    if "disabled" in changes:
+        if obj.suspend:
+            events.warning(REASON_BUDGET, "Budget exceeded: compute endpoint disabled, connections refused")
+        else:
+            events.normal("Resumed", "Budget allows it again: compute endpoint enabled")
+    drift = sorted(k for k in changes if k != "disabled")
+    if drift:
+        events.normal("SettingsUpdated", f"Patched Neon compute settings: {', '.join(drift)}")
+
+
+async def _connection_uri(obj: DatabaseObject, deps: DatabaseDeps, project_id: str, secret_name: str,
+                          created: Any, role_name: str) -> tuple[str, str | None]:
+    """The URI, from the create answer, else our own Secret, else one Neon call."""
+    if created is not None:
+        connection = created.connection
+        return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()
+    existing = await deps.secrets.read_secret(namespace=obj.identity.namespace, name=secret_name)
+    if existing and "DATABASE_URL_ENCRYPTED" in existing:
+        try:
+            return deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"]), existing.get("DATABASE_URL_POOLED")
+        except ValueError:
+            pass  # written with another key or tampered with: fetch it again from Neon
+    uri = await deps.neon.get_connection_uri(project_id, database_name=obj.spec.database_name,
+                                             role_name=role_name)
+    return uri, None
+
+
+async def _publish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, secret_name: str,
+                   project_id: str, branch_id: str, uri: str, pooled_uri: str | None) -> None:
+    identity, spec = obj.identity, obj.spec
+    namespace = identity.namespace
+    include_plaintext = spec.connection_secret.include_plaintext
+
+    # Secret: rewritten only when it is missing or says something else (fresh IVs would
+    # otherwise make every resync a write).
+    existing = await deps.secrets.read_secret(namespace=namespace, name=secret_name)
+    if include_plaintext and pooled_uri is None and not (existing or {}).get("DATABASE_URL_POOLED"):
+        pooled_uri = await deps.neon.get_connection_uri(project_id, database_name=spec.database_name,
+                                                        role_name=_role_name(spec), pooled=True)
+    elif include_plaintext and pooled_uri is None:
+        pooled_uri = (existing or {}).get("DATABASE_URL_POOLED")
+    if not _secret_matches(existing, deps, uri, include_plaintext):
+        desired = secret_data(encrypted_uri=deps.cipher.encrypt(uri), uri=uri, pooled_uri=pooled_uri,
+                              include_plaintext=include_plaintext)
+        labels = {**_LABEL_MANAGED, "tenantdb.io/kind": identity.kind.lower(), "tenantdb.io/name": identity.name}
+        await deps.secrets.write_secret(namespace=namespace, name=secret_name, data=desired, labels=labels,
+                                        owner=obj.owner)
+        restored = existing is None and obj.status.get("secretName") == secret_name
+        reason = "SecretRestored" if restored else "SecretWritten" if existing is None else "SecretUpdated"
+        events.normal(reason, f"Connection string written to Secret {secret_name}")
+
+    # Metadata rows and the env var Sim Studio reads.
+    metadata = deps.metadata
+    if identity.is_workspace:
+        assert identity.workspace_id is not None
+        row = await metadata.get_workspace_database(workspace_id=identity.workspace_id)
+        if not _row_matches(row, deps, project_id, uri):
+            await metadata.upsert_workspace_database(
+                workspace_id=identity.workspace_id, project_id=project_id, branch_id=branch_id,
+                encrypted_uri=deps.cipher.encrypt(uri), database_name=spec.database_name)
+        if await metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var) != uri:
+            await metadata.set_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var,
+                                                 value=uri)
+            events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+    else:
+        row = await metadata.get_global_database(user_id=identity.user_id)
+        if not _row_matches(row, deps, project_id, uri):
+            await metadata.upsert_global_database(
+                user_id=identity.user_id, project_id=project_id, branch_id=branch_id,
+                encrypted_uri=deps.cipher.encrypt(uri), database_name=spec.database_name)
+        if await metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var) != uri:
+            await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
+            events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+
+
+def _decrypts_to(deps: DatabaseDeps, stored: str | None, expected: str) -> bool:
+    if not stored:
+        return False
+    try:
+        return deps.cipher.decrypt(stored) == expected
+    except ValueError:
+        return False
+
+
+def _secret_matches(existing: Mapping[str, str] | None, deps: DatabaseDeps, uri: str,
+                    include_plaintext: bool) -> bool:
+    if not existing or not _decrypts_to(deps, existing.get("DATABASE_URL_ENCRYPTED"), uri):
+        return False
+    has_plaintext = "DATABASE_URL" in existing
+    return has_plaintext == include_plaintext and (not include_plaintext or existing["DATABASE_URL"] == uri)
+
+
+def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> bool:
+    return row is not None and row.project_id == project_id and _decrypts_to(deps, row.encrypted_uri, uri)
+
+
+# --- Delete -------------------------------------------------------------------------------------
+async def delete_database(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *,
+                          deletion_started: datetime.datetime | None) -> None:
+    """Finalize: delete (or retain) the project, then remove rows and our env var key.
+
+    While Neon fails the finalizer stays (``RetryLater``); after the give-up time the project
+    is recorded as an orphan with a Warning event, so nothing is leaked silently.
+    """
+    identity, spec, settings = obj.identity, obj.spec, deps.settings
+    project_id: str | None = obj.status.get("projectId")
+    name = obj.status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    now = deps.clock()
+    started = deletion_started or now
+    try:
+        async with outside_errors("deleting the Neon project"):
+            if project_id is None:
+                # Created but never recorded (a crash in between): find it by name.
+                found = await _find_adoptable(deps, obj, name)
+                project_id = found.id if found is not None else None
+            if project_id and spec.deletion_policy == DeletionPolicy.DELETE:
+                deleted = await deps.neon.delete_project(project_id)
+                events.normal("ProjectDeleted", f"Deleted Neon project {project_id}" if deleted
+                              else f"Neon project {project_id} was already gone")
+            elif project_id:
+                events.normal("ProjectRetained", f"Kept Neon project {project_id} (deletionPolicy: Retain)")
+    except RetryLater as exc:
+        waited = (now - started).total_seconds()
+        if waited < settings.delete_give_up_seconds or project_id is None:
+            raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=min(max(exc.delay, 5.0), 300.0)) from exc
+        async with outside_errors("recording the orphaned project"):
+            await deps.metadata.record_orphan(kind=identity.kind, namespace=identity.namespace,
+                                              name=identity.name, project_id=project_id, reason=exc.message)
+        events.warning(REASON_ORPHANED, f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
+                       "recorded in tenantdb_orphaned_project for manual clean-up")
+
+    async with outside_errors("removing the metadata rows"):
+        metadata = deps.metadata
+        if identity.is_workspace:
+            assert identity.workspace_id is not None
+            await metadata.delete_workspace_database(workspace_id=identity.workspace_id)
+            await metadata.remove_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
+        else:
+            await metadata.delete_global_database(user_id=identity.user_id)
+            await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
+    events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")

@@ -1,0 +1,149 @@
+"""``tenantdb demo``: the whole product on one machine, no cloud account, no cluster.
+
+A real PostgreSQL server in a temporary folder, the Neon API emulator on top of it, the
+Kubernetes API emulator, and the real operator (kopf) in between. The samples in
+``manifests/samples/`` are applied as ``kubectl apply`` would; then the demo proves each
+connection string works and that deleting a workspace removes everything it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tenantdb.crypto import EncryptionKey
+from tenantdb.redact import install_redaction
+from tenantdb.testing.neon import EmulatorOptions
+from tenantdb.testing.manifests import load_manifests
+from tenantdb.testing.stack import LocalStack
+
+__all__ = ["run_demo"]
+
+_START = time.monotonic()
+
+
+def _say(message: str) -> None:
+    print(f"[{time.monotonic() - _START:6.1f}s] {message}", flush=True)
+
+
+def _samples_folder() -> Path:
+    for candidate in (Path.cwd() / "manifests" / "samples", Path(__file__).resolve().parents[3] / "manifests" / "samples"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("manifests/samples not found: run the demo from the repository root")
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)
+
+
+async def _query_through(uri: str) -> tuple[str, str]:
+    async with await psycopg.AsyncConnection.connect(uri, connect_timeout=10) as conn:
+        cursor = await conn.execute("select current_database(), current_user")
+        row = await cursor.fetchone()
+        assert row is not None
+        return str(row[0]), str(row[1])
+
+
+async def _demo() -> int:
+    samples = load_manifests(_samples_folder())
+    databases = [m for m in samples if m["kind"] in ("GlobalDatabase", "WorkspaceDatabase")]
+    _say("starting PostgreSQL, the Neon API emulator and the Kubernetes API emulator ...")
+    options = EmulatorOptions(latency_seconds=(0.02, 0.08), create_latency_seconds=(0.3, 0.8),
+                              operation_seconds=0.5)
+    async with LocalStack(neon_options=options, settings_overrides={"resync_interval_seconds": 30.0}) as stack:
+        assert stack.neon is not None
+        tls = "TLS on" if stack.postgres.ssl else "TLS off"
+        _say(f"PostgreSQL on 127.0.0.1:{stack.postgres.port} ({tls}); Neon API at {stack.neon.base_url}; "
+             f"Kubernetes API at {stack.kube_url}")
+        await stack.start_operator()
+        _say("operator running (kopf, watching every namespace)")
+
+        for manifest in samples:
+            await stack.apply(manifest)
+            _say(f"applied {manifest['kind']} {manifest['metadata']['name']}")
+
+        _say(f"waiting for {len(databases)} databases to be Ready ...")
+        ready: dict[str, dict[str, Any]] = {}
+        for manifest in databases:
+            name = manifest["metadata"]["name"]
+            ready[name] = await stack.wait_ready(manifest["kind"], name, timeout=120)
+            _say(f"  {manifest['kind']} {name}: Ready (project {ready[name]['status']['projectId']})")
+
+        rows = [["KIND", "NAME", "PHASE", "PROJECT", "SECRET"]]
+        for manifest in databases:
+            status = ready[manifest["metadata"]["name"]]["status"]
+            rows.append([manifest["kind"], manifest["metadata"]["name"], status["phase"], status["projectId"],
+                         status["secretName"]])
+        budget = next((m for m in samples if m["kind"] == "DatabaseBudget"), None)
+        if budget is not None:
+            obj = await stack.wait_for("DatabaseBudget", budget["metadata"]["name"],
+                                       lambda o: bool(o and (o.get("status") or {}).get("tier")),
+                                       what="status")
+            assert obj is not None
+            limit = obj["status"].get("limitCents")
+            rows.append(["DatabaseBudget", budget["metadata"]["name"], f"tier {obj['status']['tier']}",
+                         f"limit {limit} cents" if limit is not None else "unlimited", "-"])
+        print("\n" + _table(rows) + "\n", flush=True)
+
+        key = EncryptionKey(stack.encryption_key)
+        _say("proving each connection string works (decrypted from its Secret, Sim's format) ...")
+        for manifest in databases:
+            status = ready[manifest["metadata"]["name"]]["status"]
+            secret = await stack.get("Secret", status["secretName"])
+            assert secret is not None
+            uri = key.decrypt(base64.b64decode(secret["data"]["DATABASE_URL_ENCRYPTED"]).decode())
+            database, user = await _query_through(uri)
+            _say(f"  {manifest['metadata']['name']}: `select current_database(), current_user` -> "
+                 f"{database}, {user}")
+
+        env_rows = await stack.metadata_query("select user_id, variables from environment")
+        for user_id, variables in env_rows:
+            keys = sorted((json.loads(variables) if isinstance(variables, str) else variables).keys())
+            _say(f"  metadata DB: environment of user {user_id} has {', '.join(keys)} (encrypted)")
+
+        victim = next(m for m in reversed(databases) if m["kind"] == "WorkspaceDatabase")
+        name = victim["metadata"]["name"]
+        workspace_id = victim["spec"]["workspaceId"]
+        project_id = ready[name]["status"]["projectId"]
+        _say(f"deleting WorkspaceDatabase {name} (the workspace was deleted on the platform) ...")
+        await stack.delete("WorkspaceDatabase", name)
+        await stack.wait_gone("WorkspaceDatabase", name, timeout=60)
+        still_there = project_id in {p["id"] for p in stack.neon.projects()}
+        db_rows = await stack.metadata_query("select 1 from workspace_database where workspace_id = %s", workspace_id)
+        env = await stack.metadata_query("select variables from workspace_environment where workspace_id = %s",
+                                         workspace_id)
+        keys = set()
+        for (variables,) in env:
+            keys |= set(json.loads(variables) if isinstance(variables, str) else variables)
+        secret_gone = await stack.get("Secret", ready[name]["status"]["secretName"]) is None
+        _say(f"  Neon project {project_id}: {'STILL THERE' if still_there else 'deleted'}")
+        _say(f"  workspace_database row: {'STILL THERE' if db_rows else 'removed'}")
+        _say(f"  AGENT_DB_URL of {workspace_id}: {'STILL THERE' if 'AGENT_DB_URL' in keys else 'removed'}")
+        _say(f"  Secret: {'removed (owned by the resource)' if secret_gone else 'STILL THERE'}")
+        ok = not still_there and not db_rows and "AGENT_DB_URL" not in keys and secret_gone
+        calls = len(stack.neon.calls())
+        _say(f"Neon API calls made in all: {calls}")
+        _say("stopping ...")
+    if ok:
+        _say("demo finished: every step checked out")
+        return 0
+    _say("demo FAILED: something was left behind (see above)")
+    return 1
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    install_redaction()
+    return asyncio.run(_demo())

@@ -1,0 +1,259 @@
+"""Everything the operator talks to, on this machine: the embedded default.
+
+``LocalStack`` starts a real PostgreSQL server (the metadata DB and the databases Neon
+"creates"), the Neon API emulator on top of it, and the Kubernetes API emulator; then runs
+the real operator (kopf, in-process) against them. The demo, the integration tests and the
+benchmarks all use it, so what they show is what the operator really does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import kmock
+import psycopg
+
+from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.config import Settings
+from tenantdb.handlers.main import build_runtime, operate
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.metrics import Metrics
+from tenantdb.testing.kube import KubernetesEmulator
+from tenantdb.testing.manifests import load_manifests
+from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
+from tenantdb.testing.postgres import PostgresServer
+
+__all__ = ["LocalStack", "load_manifests"]
+
+_PLURALS = {kind.kind: kind.plural for kind in KINDS}
+
+
+def _path(kind: str, namespace: str, name: str | None = None) -> str:
+    if kind == "Secret":
+        base = f"/api/v1/namespaces/{namespace}/secrets"
+    else:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_PLURALS[kind]}"
+    return f"{base}/{name}" if name else base
+
+
+class LocalStack:
+    """PostgreSQL + Neon emulator + Kubernetes emulator (+ the operator, on demand)."""
+
+    def __init__(
+        self,
+        *,
+        postgres: PostgresServer | None = None,
+        neon_options: EmulatorOptions | None = None,
+        settings_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self._own_postgres = postgres is None
+        self.postgres = postgres or PostgresServer()
+        self.neon_options = neon_options or EmulatorOptions()
+        self.settings_overrides = settings_overrides or {}
+        self.encryption_key = secrets.token_hex(32)
+        self.metadata_db = f"sim_{secrets.token_hex(4)}"
+        self.neon: NeonEmulator | None = None
+        self.kube: KubernetesEmulator | None = None
+        self._kube_server: Any = None
+        self._http: httpx.AsyncClient | None = None
+        self._operator: asyncio.Task[None] | None = None
+        self._stop_flag: asyncio.Event | None = None
+        self.runtime: Runtime | None = None
+        self.metrics = Metrics()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> LocalStack:
+        if self._own_postgres:
+            await asyncio.to_thread(self.postgres.start)
+        async with await psycopg.AsyncConnection.connect(self.postgres.admin_url, autocommit=True) as conn:
+            await conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.metadata_db)))
+        self.neon = NeonEmulator(postgres_admin_url=self.postgres.admin_url, options=self.neon_options,
+                                 ssl=self.postgres.ssl)
+        await self.neon.start()
+        self.kube = KubernetesEmulator()
+        await self.kube.__aenter__()
+        self._kube_server = kmock.Server(self.kube)
+        await self._kube_server.__aenter__()
+        self._http = httpx.AsyncClient(base_url=self.kube_url, timeout=30)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_operator()
+        if self._http is not None:
+            await self._http.aclose()
+        if self._kube_server is not None:
+            await self._kube_server.__aexit__(None, None, None)
+        if self.kube is not None:
+            await self.kube.__aexit__(None, None, None)
+        if self.neon is not None:
+            await self.neon.stop()
+        with contextlib.suppress(Exception):
+            async with await psycopg.AsyncConnection.connect(self.postgres.admin_url, autocommit=True) as conn:
+                await conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(self.metadata_db)))
+        if self._own_postgres:
+            await asyncio.to_thread(self.postgres.stop)
+
+    @property
+    def kube_url(self) -> str:
+        return str(self._kube_server.url).rstrip("/")
+
+    @property
+    def metadata_url(self) -> str:
+        return self.postgres.url_for(self.postgres.superuser, self.postgres._password, self.metadata_db)
+
+    def settings(self) -> Settings:
+        assert self.neon is not None
+        values: dict[str, Any] = {
+            "encryption_key": self.encryption_key,
+            "neon_api_key": self.neon.api_key,
+            "neon_org_id": self.neon.org_id,
+            "neon_api_url": self.neon.base_url,
+            "metadata_database_url": self.metadata_url,
+            "neon_default_region": "aws-us-east-2",
+            "resync_interval_seconds": 2.0,
+            "delete_give_up_seconds": 3600.0,
+            "neon_retry_deadline_seconds": 20.0,
+            "health_port": 0,
+            "metrics_port": 0,
+        }
+        values.update(self.settings_overrides)
+        return Settings(**values)
+
+    async def start_operator(self, **overrides: Any) -> None:
+        """Run the real operator in this event loop until ``stop_operator``."""
+        if self._operator is not None:
+            return
+        if overrides:
+            self.settings_overrides.update(overrides)
+        self.runtime = build_runtime(self.settings(), kube_url=self.kube_url, metrics=self.metrics)
+        self._stop_flag = asyncio.Event()
+        ready = asyncio.Event()
+        self._operator = asyncio.create_task(
+            operate(self.runtime, stop_flag=self._stop_flag, ready_flag=ready, liveness=False)
+        )
+        waiter = asyncio.create_task(ready.wait())
+        done, _ = await asyncio.wait({waiter, self._operator}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if self._operator in done:
+            self._operator.result()  # raises what stopped it
+        if waiter not in done:
+            raise TimeoutError("the operator did not become ready within 30 s")
+
+    async def stop_operator(self, *, abruptly: bool = False) -> None:
+        """Stop the operator; ``abruptly`` cancels it mid-flight, like a killed pod."""
+        if self._operator is None:
+            return
+        if abruptly:
+            self._operator.cancel()
+        elif self._stop_flag is not None:
+            self._stop_flag.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(self._operator, timeout=30)
+        if abruptly and self.runtime is not None:
+            with contextlib.suppress(Exception):
+                await self.runtime.close()
+        self._operator = None
+
+    # -- the Kubernetes API, as kubectl would use it ----------------------------------------------
+    async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        assert self._http is not None
+        meta = manifest["metadata"]
+        namespace = meta.get("namespace", "default")
+        response = await self._http.post(_path(manifest["kind"], namespace), json=manifest)
+        if response.status_code == 409:
+            response = await self._http.patch(
+                _path(manifest["kind"], namespace, meta["name"]), json={"spec": manifest.get("spec")},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def patch(self, kind: str, name: str, patch: dict[str, Any], namespace: str = "default") -> None:
+        assert self._http is not None
+        response = await self._http.patch(_path(kind, namespace, name), json=patch,
+                                          headers={"Content-Type": "application/merge-patch+json"})
+        response.raise_for_status()
+
+    async def delete(self, kind: str, name: str, namespace: str = "default") -> None:
+        assert self._http is not None
+        response = await self._http.delete(_path(kind, namespace, name))
+        if response.status_code != 404:
+            response.raise_for_status()
+
+    async def get(self, kind: str, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        assert self._http is not None
+        response = await self._http.get(_path(kind, namespace, name))
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def events_for(self, name: str, namespace: str = "default") -> list[dict[str, Any]]:
+        assert self._http is not None
+        response = await self._http.get(f"/api/v1/namespaces/{namespace}/events")
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json().get("items", [])
+        return [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
+
+    async def wait_for(
+        self,
+        kind: str,
+        name: str,
+        predicate: Callable[[dict[str, Any] | None], bool],
+        *,
+        namespace: str = "default",
+        timeout: float = 60.0,
+        what: str = "the expected state",
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        obj = None
+        while time.monotonic() < deadline:
+            obj = await self.get(kind, name, namespace)
+            if predicate(obj):
+                return obj
+            await asyncio.sleep(0.2)
+        phase = ((obj or {}).get("status") or {}).get("phase")
+        conditions = ((obj or {}).get("status") or {}).get("conditions")
+        raise TimeoutError(f"{kind} {namespace}/{name}: no {what} within {timeout}s "
+                           f"(phase {phase!r}, conditions {conditions!r})")
+
+    async def wait_ready(self, kind: str, name: str, *, namespace: str = "default",
+                         timeout: float = 60.0) -> dict[str, Any]:
+        obj = await self.wait_for(kind, name, is_ready, namespace=namespace, timeout=timeout, what="Ready")
+        assert obj is not None
+        return obj
+
+    async def wait_gone(self, kind: str, name: str, *, namespace: str = "default", timeout: float = 60.0) -> None:
+        await self.wait_for(kind, name, lambda o: o is None, namespace=namespace, timeout=timeout,
+                            what="deletion")
+
+    async def metadata_query(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        async with await psycopg.AsyncConnection.connect(self.metadata_url) as conn:
+            cursor = await conn.execute(query, params)  # type: ignore[arg-type]
+            return await cursor.fetchall()
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    if not obj:
+        return False
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"not reached within {timeout}s: {what}")

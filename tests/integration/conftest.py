@@ -1,0 +1,48 @@
+"""A LocalStack per test: real PostgreSQL, the Neon emulator, the Kubernetes emulator, kopf."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.stack import LocalStack
+
+
+@pytest.fixture
+async def stack(postgres_server: PostgresServer) -> AsyncIterator[LocalStack]:
+    async with LocalStack(postgres=postgres_server) as local:
+        yield local
+
+
+@pytest.fixture
+async def operator(stack: LocalStack) -> AsyncIterator[LocalStack]:
+    await stack.start_operator()
+    yield stack
+    await stack.stop_operator()
+
+
+@pytest.fixture(autouse=True)
+def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+
+def global_database(name: str, user_id: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "GlobalDatabase",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"userId": user_id, **spec},
+    }
+
+
+def workspace_database(name: str, user_id: str, workspace_id: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "WorkspaceDatabase",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"userId": user_id, "workspaceId": workspace_id, **spec},
+    }

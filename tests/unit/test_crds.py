@@ -1,0 +1,107 @@
+"""The CRDs: generated from the models, committed, and strict enough to reject bad specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tenantdb.api.crd import generate_crds, render_crd_yaml
+from tenantdb.testing.manifests import load_manifests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _schema(kind: str) -> dict[str, Any]:
+    crd = next(c for c in generate_crds() if c["spec"]["names"]["kind"] == kind)
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _validate(kind: str, spec: dict[str, Any]) -> None:
+    jsonschema.validate({"apiVersion": "tenantdb.io/v1alpha1", "kind": kind, "metadata": {}, "spec": spec},
+                        _schema(kind))
+
+
+def test_committed_crds_match_the_models() -> None:
+    for crd in generate_crds():
+        path = ROOT / "crds" / f"{crd['metadata']['name']}.yaml"
+        assert path.read_text() == render_crd_yaml(crd), f"{path.name} is stale: run `make crds`"
+
+
+def test_crds_have_the_names_users_type() -> None:
+    names = {c["spec"]["names"]["kind"]: c["spec"]["names"] for c in generate_crds()}
+    assert names["GlobalDatabase"]["shortNames"] == ["gdb"]
+    assert names["WorkspaceDatabase"]["shortNames"] == ["wdb"]
+    assert names["DatabaseBudget"]["shortNames"] == ["dbb"]
+    assert all(n["categories"] == ["tenantdb"] for n in names.values())
+    for crd in generate_crds():
+        version = crd["spec"]["versions"][0]
+        assert crd["spec"]["scope"] == "Namespaced" and version["subresources"] == {"status": {}}
+        columns = {c["name"] for c in version["additionalPrinterColumns"]}
+        if crd["spec"]["names"]["kind"] == "DatabaseBudget":
+            assert {"Tier", "Limit", "Spent", "Exceeded", "Age"} <= columns
+        else:
+            assert {"Ready", "Phase", "Project", "Age"} <= columns
+
+
+def _descriptions_everywhere(node: dict[str, Any], path: str) -> list[str]:
+    missing = []
+    for name, prop in (node.get("properties") or {}).items():
+        if "description" not in prop:
+            missing.append(f"{path}.{name}")
+        missing += _descriptions_everywhere(prop, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        missing += _descriptions_everywhere(node["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("kind", ["GlobalDatabase", "WorkspaceDatabase", "DatabaseBudget"])
+def test_every_spec_field_is_documented_for_kubectl_explain(kind: str) -> None:
+    assert _descriptions_everywhere(_schema(kind)["properties"]["spec"], "spec") == []
+
+
+def test_samples_are_valid() -> None:
+    for manifest in load_manifests(ROOT / "manifests" / "samples"):
+        jsonschema.validate(manifest, _schema(manifest["kind"]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "why"),
+    [
+        ("GlobalDatabase", {}, "userId is required"),
+        ("GlobalDatabase", {"userId": "has spaces"}, "id pattern"),
+        ("GlobalDatabase", {"userId": "x" * 129}, "id length"),
+        ("WorkspaceDatabase", {"userId": "u1"}, "workspaceId is required"),
+        ("GlobalDatabase", {"userId": "u1", "deletionPolicy": "Orphan"}, "unknown deletion policy"),
+        ("GlobalDatabase", {"userId": "u1", "pgVersion": 12}, "unsupported PostgreSQL"),
+        ("GlobalDatabase", {"userId": "u1", "region": "mars-1"}, "region shape"),
+        ("GlobalDatabase", {"userId": "u1", "autoscaling": {"minCu": 0.1}}, "CU below 0.25"),
+        ("GlobalDatabase", {"userId": "u1", "suspendTimeoutSeconds": -5}, "suspend timeout"),
+        ("GlobalDatabase", {"userId": "u1", "databaseName": "drop table;"}, "database name"),
+        ("DatabaseBudget", {"userId": "u1", "tier": "gold"}, "unknown tier"),
+        ("DatabaseBudget", {"userId": "u1", "customLimitCents": -1}, "negative limit"),
+    ],
+)
+def test_invalid_specs_are_rejected_by_the_schema(kind: str, spec: dict[str, Any], why: str) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(kind, spec)
+
+
+def test_immutable_fields_carry_cel_rules() -> None:
+    spec = _schema("WorkspaceDatabase")["properties"]["spec"]
+    for field in ("userId", "workspaceId", "region", "pgVersion", "databaseName"):
+        rules = spec["properties"][field]["x-kubernetes-validations"]
+        assert {"rule": "self == oldSelf", "message": f"{field} is immutable"} in rules
+    autoscaling = spec["properties"]["autoscaling"]["x-kubernetes-validations"]
+    assert autoscaling[0]["rule"] == "self.minCu <= self.maxCu"
+
+
+def test_status_has_no_field_that_could_hold_a_secret() -> None:
+    for kind in ("GlobalDatabase", "WorkspaceDatabase"):
+        status = yaml.safe_dump(_schema(kind)["properties"]["status"]).lower()
+        for word in ("password", "uri", "url", "connectionstring"):
+            assert f"{word}:" not in status
