@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     tier_enterprise_limit_cents: int | None = Field(default=None, ge=0, description="Empty: unlimited.")
     price_compute_cu_hour_usd: Decimal = Field(default=Decimal("0.106"), ge=0)
     price_storage_gb_month_usd: Decimal = Field(default=Decimal("0.35"), ge=0)
+    price_instant_restore_gb_month_usd: Decimal = Field(default=Decimal("0.20"), ge=0)
+    price_snapshot_gb_month_usd: Decimal = Field(default=Decimal("0.09"), ge=0)
+    billing_period_anchor_day: int = Field(
+        default=1, ge=1, le=28, description="Day of the month billing periods start (UTC)."
+    )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
 
     # --- process -------------------------------------------------------------------------------
@@ -134,8 +139,9 @@ class Settings(BaseSettings):
     def _split_namespaces(cls, value: object) -> object:
         return _csv(value)
 
-    @field_validator("tier_free_limit_cents", "tier_paid_limit_cents", "tier_enterprise_limit_cents",
-                     mode="before")
+    @field_validator(
+        "tier_free_limit_cents", "tier_paid_limit_cents", "tier_enterprise_limit_cents", mode="before"
+    )
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
         return None if value == "" else value

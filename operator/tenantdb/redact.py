@@ -33,7 +33,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is logged as it is
+        except Exception:
             return True
         cleaned = redact(message)
         if cleaned != message:

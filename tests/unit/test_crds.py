@@ -22,8 +22,9 @@ def _schema(kind: str) -> dict[str, Any]:
 
 
 def _validate(kind: str, spec: dict[str, Any]) -> None:
-    jsonschema.validate({"apiVersion": "tenantdb.io/v1alpha1", "kind": kind, "metadata": {}, "spec": spec},
-                        _schema(kind))
+    jsonschema.validate(
+        {"apiVersion": "tenantdb.io/v1alpha1", "kind": kind, "metadata": {}, "spec": spec}, _schema(kind)
+    )
 
 
 def test_committed_crds_match_the_models() -> None:
@@ -40,7 +41,8 @@ def test_crds_have_the_names_users_type() -> None:
     assert all(n["categories"] == ["tenantdb"] for n in names.values())
     for crd in generate_crds():
         version = crd["spec"]["versions"][0]
-        assert crd["spec"]["scope"] == "Namespaced" and version["subresources"] == {"status": {}}
+        assert crd["spec"]["scope"] == "Namespaced"
+        assert version["subresources"] == {"status": {}}
         columns = {c["name"] for c in version["additionalPrinterColumns"]}
         if crd["spec"]["names"]["kind"] == "DatabaseBudget":
             assert {"Tier", "Limit", "Spent", "Exceeded", "Age"} <= columns

@@ -34,8 +34,9 @@ class BudgetDatabase(Resource):
 class DatabaseBudgetStatus(Resource):
     tier: Tier | None = Field(default=None, description="The tier in force.")
     limit_cents: int | None = Field(default=None, description="Limit in cents; absent means unlimited.")
-    total_cost_cents: int | None = Field(default=None, description="Spend of all the user's databases "
-                                         "this period, in cents.")
+    total_cost_cents: int | None = Field(
+        default=None, description="Spend of all the user's databases this period, in cents."
+    )
     exceeded: bool | None = Field(default=None, description="Whether spend has reached the limit.")
     period_start: str | None = Field(default=None, description="Start of the current billing period.")
     last_sync_time: str | None = Field(default=None, description="When consumption was last synced.")

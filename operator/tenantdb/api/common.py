@@ -68,16 +68,16 @@ class ConditionStatus(enum.StrEnum):
 class Condition(Resource):
     """A condition as the Kubernetes API conventions define it (metav1.Condition)."""
 
-    type: str = Field(description="Type of the condition: Ready, Synced or BudgetExceeded.",
-                      max_length=316)
+    type: str = Field(description="Type of the condition: Ready, Synced or BudgetExceeded.", max_length=316)
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
         description="CamelCase reason for the last transition, for machines.",
         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
         max_length=1024,
     )
-    message: str = Field(default="", description="Human-readable detail of the last transition.",
-                         max_length=32768)
+    message: str = Field(
+        default="", description="Human-readable detail of the last transition.", max_length=32768
+    )
     last_transition_time: str = Field(
         description="When the status last changed (RFC 3339).", json_schema_extra={"format": "date-time"}
     )
@@ -113,7 +113,9 @@ class AutoscalingSpec(Resource):
         }
     )
 
-    min_cu: float = Field(default=0.25, ge=0.25, le=56, multiple_of=0.25,
-                          description="Smallest compute size, in CU.")
-    max_cu: float = Field(default=0.25, ge=0.25, le=56, multiple_of=0.25,
-                          description="Largest compute size, in CU.")
+    min_cu: float = Field(
+        default=0.25, ge=0.25, le=56, multiple_of=0.25, description="Smallest compute size, in CU."
+    )
+    max_cu: float = Field(
+        default=0.25, ge=0.25, le=56, multiple_of=0.25, description="Largest compute size, in CU."
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from tenantdb.api.common import (
     ID_MAX_LENGTH,
@@ -20,7 +20,7 @@ __all__ = ["DatabaseSpec", "DatabaseStatus", "GlobalDatabaseSpec", "WorkspaceDat
 
 _SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Presence of an immutable optional field may not change either (CEL on the spec).
-_PRESENCE_RULES = [
+_PRESENCE_RULES: list[JsonValue] = [
     {"rule": f"has(self.{field}) == has(oldSelf.{field})", "message": f"{field} is immutable"}
     for field in ("region", "pgVersion", "roleName")
 ]
@@ -110,11 +110,13 @@ class WorkspaceDatabaseSpec(DatabaseSpec):
 class DatabaseStatus(Resource):
     """Observed state. Never holds a secret."""
 
-    phase: Phase | None = Field(default=None, description="Pending, Provisioning, Ready, Suspended, "
-                                "Failed or Deleting.")
+    phase: Phase | None = Field(
+        default=None, description="Pending, Provisioning, Ready, Suspended, Failed or Deleting."
+    )
     project_id: str | None = Field(default=None, description="Neon project id (the external name).")
-    project_name: str | None = Field(default=None, description="Neon project name, derived from "
-                                     "the resource's identity.")
+    project_name: str | None = Field(
+        default=None, description="Neon project name, derived from the resource's identity."
+    )
     branch_id: str | None = Field(default=None, description="Neon default branch id.")
     endpoint_id: str | None = Field(default=None, description="Neon read-write compute endpoint id.")
     host: str | None = Field(default=None, description="Compute endpoint host name.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
@@ -14,18 +15,27 @@ GROUP = "tenantdb.io"
 VERSION = "v1alpha1"
 CATEGORY = "tenantdb"
 
-_READY = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-_DATABASE_COLUMNS = (
+_READY: Mapping[str, object] = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+_AGE: Mapping[str, object] = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_DATABASE_COLUMNS: tuple[Mapping[str, object], ...] = (
     _READY,
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Project", "type": "string", "jsonPath": ".status.projectId"},
     {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
     {"name": "Secret", "type": "string", "jsonPath": ".status.secretName", "priority": 1},
-    {"name": "Cost", "type": "integer", "jsonPath": ".status.currentPeriodCostCents", "priority": 1,
-     "description": "Cost this billing period, in cents"},
-    {"name": "Reason", "type": "string", "priority": 1,
-     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+    {
+        "name": "Cost",
+        "type": "integer",
+        "jsonPath": ".status.currentPeriodCostCents",
+        "priority": 1,
+        "description": "Cost this billing period, in cents",
+    },
+    {
+        "name": "Reason",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+    },
     _AGE,
 )
 
@@ -38,7 +48,7 @@ class Kind:
     short_name: str
     spec: type[Resource]
     status: type[Resource]
-    printer_columns: tuple[dict[str, object], ...]
+    printer_columns: tuple[Mapping[str, object], ...]
     description: str
 
     @property
@@ -83,10 +93,18 @@ DATABASE_BUDGET = Kind(
     status=DatabaseBudgetStatus,
     printer_columns=(
         {"name": "Tier", "type": "string", "jsonPath": ".status.tier"},
-        {"name": "Limit", "type": "integer", "jsonPath": ".status.limitCents",
-         "description": "Limit per billing period, in cents; empty is unlimited"},
-        {"name": "Spent", "type": "integer", "jsonPath": ".status.totalCostCents",
-         "description": "Spend this billing period, in cents"},
+        {
+            "name": "Limit",
+            "type": "integer",
+            "jsonPath": ".status.limitCents",
+            "description": "Limit per billing period, in cents; empty is unlimited",
+        },
+        {
+            "name": "Spent",
+            "type": "integer",
+            "jsonPath": ".status.totalCostCents",
+            "description": "Spend this billing period, in cents",
+        },
         {"name": "Exceeded", "type": "boolean", "jsonPath": ".status.exceeded"},
         _READY,
         {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},

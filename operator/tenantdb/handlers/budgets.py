@@ -1,8 +1,8 @@
-"""kopf handlers for DatabaseBudget (tier and limit in status; spend comes from the sync)."""
+"""kopf handlers for DatabaseBudget, and the one consumption-sync loop of the operator."""
 
 from __future__ import annotations
 
-import datetime
+import asyncio
 from typing import Any
 
 import kopf
@@ -11,11 +11,44 @@ import pydantic
 from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
+from tenantdb.handlers.databases import post_event
 from tenantdb.handlers.runtime import Runtime
-from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
 
-__all__ = ["register_budget_handlers"]
+__all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
+
+
+async def enforce_now(runtime: Runtime) -> None:
+    """Re-plan enforcement with the costs known now (a tier change must not wait for a sync)."""
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    await runtime.budgets.enforce(
+        store=runtime.store, kube=runtime.kube, neon=runtime.neon, post_event=post_event
+    )
+
+
+def start_budget_loop(runtime: Runtime) -> None:
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    settings = runtime.settings
+
+    async def settle() -> None:
+        # Let the resume handlers register what exists before the first sync.
+        await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
+
+    runtime.sync_task = asyncio.create_task(
+        runtime.budgets.run_forever(
+            source=runtime.neon,
+            store=runtime.store,
+            kube=runtime.kube,
+            neon=runtime.neon,
+            post_event=post_event,
+            ready=settle,
+        )
+    )
 
 
 def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Settings) -> None:
@@ -23,35 +56,37 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
 
     async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         runtime = memo
+        if body.metadata.get("deletionTimestamp"):
+            return
         try:
             spec = DatabaseBudgetSpec.model_validate(dict(body.spec))
         except pydantic.ValidationError as exc:
             raise kopf.PermanentError(f"Invalid spec: {exc.error_count()} problem(s)") from None
-        limit = spec.custom_limit_cents if spec.custom_limit_cents is not None \
-            else settings.tier_limit_cents(spec.tier)
-        assert runtime.store is not None and runtime.kube is not None
+        assert runtime.store is not None
         try:
-            await runtime.store.upsert_budget(user_id=spec.user_id, tier=spec.tier.value,
-                                              custom_budget_cents=spec.custom_limit_cents)
+            await runtime.store.upsert_budget(
+                user_id=spec.user_id, tier=spec.tier.value, custom_budget_cents=spec.custom_limit_cents
+            )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
-        now = datetime.datetime.now(datetime.UTC)
-        generation = int(body.metadata.get("generation") or 1)
-        conditions = cond.set_condition(list(body.status.get("conditions") or []), kind=cond.READY, status=True,
-                                        reason="Configured", message=f"Tier {spec.tier.value}", now=now,
-                                        generation=generation)
-        status: dict[str, Any] = {"tier": spec.tier.value, "limitCents": limit, "observedGeneration": generation,
-                                  "conditions": conditions}
-        await runtime.kube.patch_status(plural=DATABASE_BUDGET.plural, namespace=str(body.metadata.namespace),
-                                        name=str(body.metadata.name), status=status)
+        runtime.budgets.put_budget(
+            str(body.metadata.namespace),
+            str(body.metadata.name),
+            BudgetRecord(user_id=spec.user_id, tier=spec.tier, custom_limit_cents=spec.custom_limit_cents),
+        )
+        await enforce_now(runtime)
+        logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)
 
     async def finalize(body: kopf.Body, memo: Runtime, **_: Any) -> None:
+        runtime = memo
         user_id = str(body.spec.get("userId", ""))
-        assert memo.store is not None
+        runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
+        assert runtime.store is not None
         try:
-            await memo.store.delete_budget(user_id=user_id)
+            await runtime.store.delete_budget(user_id=user_id)
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
+        await enforce_now(runtime)  # the user falls back to the default tier
 
     kopf.on.resume(*resource, registry=registry, id="budget-resume")(reconcile)
     kopf.on.create(*resource, registry=registry, id="budget-create")(reconcile)

@@ -12,14 +12,15 @@ import pydantic
 
 from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
 from tenantdb.api.databases import GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database import DatabaseObject, delete_database, reconcile_database
+from tenantdb.reconcile.enforcement import DatabaseRecord
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError
 from tenantdb.reconcile.naming import DatabaseIdentity
-from tenantdb.handlers.runtime import Runtime
 
-__all__ = ["register_database_handlers"]
+__all__ = ["post_event", "register_database_handlers"]
 
 REASON_INVALID_SPEC = "InvalidSpec"
 
@@ -40,26 +41,49 @@ class KopfEvents:
         kopf.event(self._body, type="Warning", reason=reason, message=message)
 
 
+def post_event(kind: str, namespace: str, name: str, type_: str, reason: str, message: str) -> None:
+    """An Event on an object known only by name (from the budget loop, outside a handler)."""
+    raw: Any = {
+        "apiVersion": GLOBAL_DATABASE.api_version,
+        "kind": kind,
+        "metadata": {"namespace": namespace, "name": name},
+    }
+    kopf.event(kopf.Body(raw), type=type_, reason=reason, message=message)
+
+
 def _decode(kind: Kind, body: kopf.Body, runtime: Runtime) -> DatabaseObject:
     meta = body.metadata
     spec_model = WorkspaceDatabaseSpec if kind is WORKSPACE_DATABASE else GlobalDatabaseSpec
     spec = spec_model.model_validate(dict(body.spec))
     identity = DatabaseIdentity(
-        kind=kind.kind, namespace=str(meta.namespace), name=str(meta.name), uid=str(meta.uid),
-        user_id=spec.user_id, workspace_id=getattr(spec, "workspace_id", None),
+        kind=kind.kind,
+        namespace=str(meta.namespace),
+        name=str(meta.name),
+        uid=str(meta.uid),
+        user_id=spec.user_id,
+        workspace_id=getattr(spec, "workspace_id", None),
     )
     owner = OwnerReference(api_version=kind.api_version, kind=kind.kind, name=identity.name, uid=identity.uid)
     return DatabaseObject(
-        identity=identity, generation=int(meta.get("generation") or 1), spec=spec,
-        status=dict(body.status), owner=owner, suspend=spec.user_id in runtime.suspended_users,
+        identity=identity,
+        generation=int(meta.get("generation") or 1),
+        spec=spec,
+        status=dict(body.status),
+        owner=owner,
+        suspend=runtime.budgets.is_suspended(spec.user_id),
     )
 
 
 def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> Any:
     async def write(status: Mapping[str, Any]) -> None:
         assert runtime.kube is not None
-        await runtime.kube.patch_status(plural=kind.plural, namespace=str(body.metadata.namespace),
-                                        name=str(body.metadata.name), status=status)
+        await runtime.kube.patch_status(
+            plural=kind.plural,
+            namespace=str(body.metadata.namespace),
+            name=str(body.metadata.name),
+            status=status,
+        )
+
     return write
 
 
@@ -67,17 +91,39 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-async def _record_failure(runtime: Runtime, kind: Kind, body: kopf.Body, exc: ReconcileError | None, *,
-                          reason: str, message: str, failed: bool) -> None:
+async def _record_failure(
+    runtime: Runtime,
+    kind: Kind,
+    body: kopf.Body,
+    exc: ReconcileError | None,
+    *,
+    reason: str,
+    message: str,
+    failed: bool,
+) -> None:
     conditions = list(body.status.get("conditions") or [])
     generation = int(body.metadata.get("generation") or 1)
-    conditions = cond.set_condition(conditions, kind=cond.SYNCED, status=False, reason=reason, message=message,
-                                    now=_now(), generation=generation)
+    conditions = cond.set_condition(
+        conditions,
+        kind=cond.SYNCED,
+        status=False,
+        reason=reason,
+        message=message,
+        now=_now(),
+        generation=generation,
+    )
     ready = cond.get_condition(conditions, cond.READY)
     patch: dict[str, Any] = {"conditions": conditions}
     if failed or ready is None or ready.get("status") != "True":
-        patch["conditions"] = cond.set_condition(conditions, kind=cond.READY, status=False, reason=reason,
-                                                 message=message, now=_now(), generation=generation)
+        patch["conditions"] = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=reason,
+            message=message,
+            now=_now(),
+            generation=generation,
+        )
         patch["phase"] = Phase.FAILED.value if failed else (body.status.get("phase") or Phase.PENDING.value)
     await _status_writer(runtime, kind, body)(patch)
 
@@ -100,24 +146,50 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         except pydantic.ValidationError as exc:
             # The CRD schema rejects these on a real API server; this guards the rest.
             message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            await _record_failure(runtime, kind, body, None, reason=REASON_INVALID_SPEC,
-                                  message=f"Invalid spec: {message}", failed=True)
+            await _record_failure(
+                runtime,
+                kind,
+                body,
+                None,
+                reason=REASON_INVALID_SPEC,
+                message=f"Invalid spec: {message}",
+                failed=True,
+            )
             events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
             raise kopf.PermanentError(f"Invalid spec: {message}") from None
         started = _now()
         async with runtime.locks[obj.identity.uid]:
             try:
-                status = await reconcile_database(obj, runtime.database_deps(), events,
-                                                  _status_writer(runtime, kind, body))
+                status = await reconcile_database(
+                    obj, runtime.database_deps(), events, _status_writer(runtime, kind, body)
+                )
             except ReconcileError as exc:
                 runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
-                await _record_failure(runtime, kind, body, exc, reason=exc.reason, message=exc.message,
-                                      failed=isinstance(exc, NeedsUserAction))
+                await _record_failure(
+                    runtime,
+                    kind,
+                    body,
+                    exc,
+                    reason=exc.reason,
+                    message=exc.message,
+                    failed=isinstance(exc, NeedsUserAction),
+                )
                 if isinstance(exc, NeedsUserAction):
                     events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
         was_ready = body.status.get("phase") == Phase.READY.value
         await _status_writer(runtime, kind, body)(status)
+        runtime.budgets.put_database(
+            DatabaseRecord(
+                kind=kind.kind,
+                namespace=obj.identity.namespace,
+                name=obj.identity.name,
+                user_id=obj.spec.user_id,
+                project_id=status.get("projectId"),
+                endpoint_id=status.get("endpointId"),
+                suspended_for_budget=obj.suspend,
+            )
+        )
         runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
         if not was_ready and status.get("phase") == Phase.READY.value:
             created = body.metadata.get("creationTimestamp")
@@ -139,11 +211,13 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
                 await delete_database(obj, runtime.database_deps(), events, deletion_started=started)
             except ReconcileError as exc:
-                await _record_failure(runtime, kind, body, exc, reason=exc.reason, message=exc.message,
-                                      failed=False)
+                await _record_failure(
+                    runtime, kind, body, exc, reason=exc.reason, message=exc.message, failed=False
+                )
                 events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
         runtime.locks.pop(obj.identity.uid, None)
+        runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
 
     name = kind.singular
     kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(reconcile)
@@ -151,5 +225,11 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
     kopf.on.update(*resource, registry=registry, id=f"{name}-update", field="spec")(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"{name}-delete")(finalize)
     # Drift (a deleted Secret or env var, settings changed on Neon) heals without a restart.
-    kopf.timer(*resource, registry=registry, id=f"{name}-resync", interval=resync_interval,
-               initial_delay=resync_interval, idle=min(resync_interval, 10.0))(reconcile)
+    kopf.timer(
+        *resource,
+        registry=registry,
+        id=f"{name}-resync",
+        interval=resync_interval,
+        initial_delay=resync_interval,
+        idle=min(resync_interval, 10.0),
+    )(reconcile)

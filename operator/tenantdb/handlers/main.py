@@ -6,19 +6,21 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import kopf
 import pydantic
 
 from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
-from tenantdb.handlers.budgets import register_budget_handlers
+from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.metrics import Metrics
 from tenantdb.redact import install_redaction
+
+if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
+    import httpx
 
 __all__ = ["build_registry", "build_runtime", "operate", "run_operator"]
 
@@ -30,8 +32,13 @@ class ConfigurationError(Exception):
     """The operator cannot start as configured (message says what to fix; never a secret)."""
 
 
-def build_runtime(settings: Settings, *, kube_url: str | None = None, metrics: Metrics | None = None,
-                  neon_transport: httpx.AsyncBaseTransport | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    kube_url: str | None = None,
+    metrics: Metrics | None = None,
+    neon_transport: httpx.AsyncBaseTransport | None = None,
+) -> Runtime:
     try:
         cipher = EncryptionKey(settings.encryption_key.get_secret_value())
     except InvalidKeyError as exc:
@@ -39,10 +46,16 @@ def build_runtime(settings: Settings, *, kube_url: str | None = None, metrics: M
     if not settings.neon_api_key.get_secret_value():
         raise ConfigurationError("NEON_API_KEY is not set: the operator needs a Neon API key")
     if not settings.metadata_database_url.get_secret_value():
-        raise ConfigurationError("TENANTDB_METADATA_DATABASE_URL is not set: the operator needs the "
-                                 "platform's metadata DB")
-    return Runtime(settings=settings, cipher=cipher, metrics=metrics or Metrics(), kube_url=kube_url,
-                   neon_transport=neon_transport)
+        raise ConfigurationError(
+            "TENANTDB_METADATA_DATABASE_URL is not set: the operator needs the platform's metadata DB"
+        )
+    return Runtime(
+        settings=settings,
+        cipher=cipher,
+        metrics=metrics or Metrics(),
+        kube_url=kube_url,
+        neon_transport=neon_transport,
+    )
 
 
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
@@ -50,13 +63,16 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     app_settings = runtime.settings
 
     @kopf.on.startup(registry=registry)
-    async def configure(settings: kopf.OperatorSettings, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+    async def configure(
+        settings: kopf.OperatorSettings, memo: Runtime, logger: kopf.Logger, **_: Any
+    ) -> None:
         # A named finalizer and kopf's bookkeeping in annotations: status stays ours, with a
         # strict schema, and nothing kopf writes is pruned by the API server.
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+        )
         # kopf's known trap: a watch stream that goes silent is never noticed. Ask the server
         # to end each watch and time out on our side too, so streams are restarted.
         settings.watching.server_timeout = 270
@@ -66,9 +82,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.posting.reporting_component = "tenantdb"
         settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
         await memo.open()
-        logger.info("tenantdb started: Neon at %s, %s", app_settings.neon_api_url,
-                    f"namespaces {', '.join(app_settings.namespaces)}" if app_settings.namespaces
-                    else "cluster-wide")
+        start_budget_loop(memo)
+        logger.info(
+            "tenantdb started: Neon at %s, %s",
+            app_settings.neon_api_url,
+            f"namespaces {', '.join(app_settings.namespaces)}" if app_settings.namespaces else "cluster-wide",
+        )
 
     @kopf.on.cleanup(registry=registry)
     async def close(memo: Runtime, **_: Any) -> None:
@@ -86,8 +105,13 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     return registry
 
 
-async def operate(runtime: Runtime, *, stop_flag: asyncio.Event | None = None,
-                  ready_flag: asyncio.Event | None = None, liveness: bool = True) -> None:
+async def operate(
+    runtime: Runtime,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    liveness: bool = True,
+) -> None:
     """Run the operator until ``stop_flag`` is set (or forever)."""
     settings = runtime.settings
     registry = build_registry(runtime)
@@ -108,8 +132,11 @@ async def operate(runtime: Runtime, *, stop_flag: asyncio.Event | None = None,
 def configure_logging(settings: Settings, *, verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == LogFormat.JSON
-                         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if settings.log_format == LogFormat.JSON
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     install_redaction()
 
@@ -119,7 +146,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
             "message": record.getMessage(),
         }
         for key in ("k8s_kind", "k8s_namespace", "k8s_name"):
@@ -133,7 +162,7 @@ class JsonFormatter(logging.Formatter):
 def run_operator(*, verbose: bool = False) -> int:
     """``tenantdb run``: settings from the environment; exit 2 on a configuration error."""
     try:
-        settings = Settings()  # type: ignore[call-arg]
+        settings = Settings()  # pydantic-settings fills it from the environment
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         print(f"tenantdb: invalid configuration: {problems}", file=sys.stderr)

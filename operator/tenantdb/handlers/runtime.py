@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING
 
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.kube import KubeClient
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
+from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.store import MetadataStore
+
+if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
+    import httpx
 
 __all__ = ["Runtime"]
 
@@ -37,12 +40,22 @@ class Runtime:
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
-    # Projects whose user is over budget (filled by the budget sync; see handlers.budgets).
-    suspended_users: set[str] = dataclasses.field(default_factory=set)
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    budget_sync: BudgetSync | None = None
+    sync_task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget_sync is None:
+            self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
+
+    @property
+    def budgets(self) -> BudgetSync:
+        assert self.budget_sync is not None
+        return self.budget_sync
 
     async def open(self) -> None:
-        self.neon = NeonClient.from_settings(self.settings, metrics=self.metrics, transport=self.neon_transport)
+        self.neon = NeonClient.from_settings(
+            self.settings, metrics=self.metrics, transport=self.neon_transport
+        )
         self.store = await MetadataStore.open(
             self.settings.metadata_database_url.get_secret_value(),
             cipher=self.cipher,
@@ -53,6 +66,11 @@ class Runtime:
         self.kube = await KubeClient.connect(host=self.kube_url)
 
     async def close(self) -> None:
+        if self.sync_task is not None:
+            self.sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sync_task
+            self.sync_task = None
         if self.neon is not None:
             await self.neon.aclose()
         if self.store is not None:
@@ -61,8 +79,14 @@ class Runtime:
             await self.kube.close()
 
     def database_deps(self) -> DatabaseDeps:
-        assert self.neon is not None and self.store is not None and self.kube is not None
+        assert self.neon is not None
+        assert self.store is not None
+        assert self.kube is not None
         return DatabaseDeps(
-            neon=self.neon, secrets=self.kube, metadata=self.store, cipher=self.cipher, settings=self.settings,
+            neon=self.neon,
+            secrets=self.kube,
+            metadata=self.store,
+            cipher=self.cipher,
+            settings=self.settings,
             clock=lambda: datetime.datetime.now(datetime.UTC),
         )

@@ -51,8 +51,10 @@ class KubeClient:
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self._api = api_client
-        self._core = client.CoreV1Api(api_client)
-        self._custom = client.CustomObjectsApi(api_client)
+        # Typed as Any: the generated client's annotations disagree with its own runtime
+        # (dict bodies, ``_content_type``), and nothing of it leaks past this class.
+        self._core: Any = client.CoreV1Api(api_client)
+        self._custom: Any = client.CustomObjectsApi(api_client)
 
     @classmethod
     async def connect(cls, *, host: str | None = None) -> KubeClient:
@@ -62,7 +64,7 @@ class KubeClient:
             configuration.host = host
         else:
             try:
-                config.load_incluster_config(client_configuration=configuration)
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             except config.ConfigException:
                 await config.load_kube_config(client_configuration=configuration)
         return cls(client.ApiClient(configuration))
@@ -91,7 +93,9 @@ class KubeClient:
         owner: OwnerReference,
     ) -> None:
         """Create the Secret, or replace its data (keys not in ``data`` are removed)."""
-        encoded = {key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()}
+        encoded = {
+            key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()
+        }
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -114,7 +118,10 @@ class KubeClient:
         # A merge patch: null removes keys we no longer write (e.g. plaintext switched off).
         patch_data: dict[str, str | None] = {key: None for key in current if key not in encoded}
         patch_data.update(encoded)
-        patch = {"metadata": {"labels": dict(labels), "ownerReferences": [owner.to_wire()]}, "data": patch_data}
+        patch = {
+            "metadata": {"labels": dict(labels), "ownerReferences": [owner.to_wire()]},
+            "data": patch_data,
+        }
         try:
             await self._core.patch_namespaced_secret(
                 name=name, namespace=namespace, body=patch, _content_type="application/merge-patch+json"
@@ -122,7 +129,9 @@ class KubeClient:
         except ApiException as exc:
             raise _error("updating a Secret", exc) from None
 
-    async def patch_status(self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    async def patch_status(
+        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
         """Merge-patch a custom resource's status right away (not at the end of a handler)."""
         try:
             await self._custom.patch_namespaced_custom_object_status(

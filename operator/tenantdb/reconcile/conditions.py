@@ -44,7 +44,8 @@ def set_condition(
         "status": text,
         "reason": reason,
         "message": message[:2000],
-        "lastTransitionTime": rfc3339(now) if changed or previous is None
+        "lastTransitionTime": rfc3339(now)
+        if changed or previous is None
         else previous.get("lastTransitionTime", rfc3339(now)),
     }
     if generation is not None:

@@ -21,10 +21,15 @@ class ConnectionInfo:
     sslmode: str
 
     def __repr__(self) -> str:
-        return f"ConnectionInfo(host={self.host!r}, port={self.port}, user={self.user!r}, database={self.database!r})"
+        return (
+            f"ConnectionInfo(host={self.host!r}, port={self.port}, user={self.user!r}, "
+            f"database={self.database!r})"
+        )
 
     def uri(self, *, host: str | None = None) -> str:
-        netloc = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host or self.host}:{self.port}"
+        netloc = (
+            f"{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host or self.host}:{self.port}"
+        )
         query = f"sslmode={quote(self.sslmode, safe='')}" if self.sslmode else ""
         return urlunsplit(("postgresql", netloc, "/" + quote(self.database, safe=""), query, ""))
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from tenantdb.api import DatabaseSpec, DeletionPolicy, Phase
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError, OwnerReference
-from tenantdb.neon import (
+from tenantdb.neon.errors import (
     NeonAuthError,
     NeonClientError,
     NeonLimitError,
@@ -33,7 +33,7 @@ from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity, project_name
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
-from tenantdb.store import StoreError
+from tenantdb.store.errors import StoreError, StoreIntegrityError
 
 __all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
 
@@ -89,20 +89,24 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
     except NeonLimitError as exc:
         raise NeedsUserAction(REASON_QUOTA, f"{action}: Neon refused: {exc}", delay=600) from exc
     except NeonAuthError as exc:
-        raise RetryLater(REASON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}",
-                         delay=300) from exc
+        raise RetryLater(
+            REASON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}", delay=300
+        ) from exc
     except NeonNotFoundError as exc:
         raise RetryLater("ProjectMissing", f"{action}: the Neon project is gone: {exc}", delay=5) from exc
     except NeonClientError as exc:
-        raise NeedsUserAction(REASON_REJECTED, f"{action}: Neon rejected the request: {exc}",
-                              delay=3600) from exc
+        raise NeedsUserAction(
+            REASON_REJECTED, f"{action}: Neon rejected the request: {exc}", delay=3600
+        ) from exc
     except NeonOperationFailedError as exc:
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: a Neon operation failed: {exc}", delay=60) from exc
     except NeonTransientError as exc:
         delay = max(5.0, exc.retry_after or 15.0)
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: Neon is unavailable: {exc}", delay=delay) from exc
     except StoreError as exc:
-        raise RetryLater(REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15) from exc
+        raise RetryLater(
+            REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15
+        ) from exc
     except KubeError as exc:
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: the Kubernetes API failed: {exc}", delay=10) from exc
 
@@ -142,7 +146,9 @@ async def reconcile_database(
             try:
                 await deps.neon.get_project(project_id)
             except NeonNotFoundError:
-                events.warning("ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one")
+                events.warning(
+                    "ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one"
+                )
                 project_id = None
         if not project_id:
             adopted = await _find_adoptable(deps, obj, name)
@@ -152,32 +158,49 @@ async def reconcile_database(
 
     # --- Create ------------------------------------------------------------------------------
     if not project_id:
-        conditions = cond.set_condition(conditions, kind=cond.READY, status=False, reason=REASON_CREATING,
-                                        message="Creating the Neon project", now=now,
-                                        generation=obj.generation)
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=REASON_CREATING,
+            message="Creating the Neon project",
+            now=now,
+            generation=obj.generation,
+        )
         await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
         async with outside_errors("creating the Neon project"):
             try:
                 created = await deps.neon.create_project(
-                    name=name, region_id=region, pg_version=pg_version, database_name=spec.database_name,
-                    role_name=spec.role_name, autoscaling_min_cu=spec.autoscaling.min_cu,
+                    name=name,
+                    region_id=region,
+                    pg_version=pg_version,
+                    database_name=spec.database_name,
+                    role_name=spec.role_name,
+                    autoscaling_min_cu=spec.autoscaling.min_cu,
                     autoscaling_max_cu=spec.autoscaling.max_cu,
                     suspend_timeout_seconds=spec.suspend_timeout_seconds,
                 )
             except NeonTransientError as exc:
                 if exc.ambiguous:
                     # Neon may have created it: the next attempt finds it by name and adopts it.
-                    raise RetryLater(REASON_CREATING, "Creating the Neon project: no answer from Neon; "
-                                     "will look for the project by name before trying again",
-                                     delay=max(2.0, exc.retry_after or 5.0)) from exc
+                    raise RetryLater(
+                        REASON_CREATING,
+                        "Creating the Neon project: no answer from Neon; "
+                        "will look for the project by name before trying again",
+                        delay=max(2.0, exc.retry_after or 5.0),
+                    ) from exc
                 raise
         project_id = created.project.id
         events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
 
     # The external name is recorded the moment it is known, before anything else can fail.
     identity_status = {
-        "projectId": project_id, "projectName": name, "region": region, "pgVersion": pg_version,
-        "databaseName": spec.database_name, "roleName": role_name,
+        "projectId": project_id,
+        "projectName": name,
+        "region": region,
+        "pgVersion": pg_version,
+        "databaseName": spec.database_name,
+        "roleName": role_name,
     }
     if any(status.get(k) != v for k, v in identity_status.items()):
         status.update(identity_status)
@@ -195,44 +218,78 @@ async def reconcile_database(
             branch_id = getattr(endpoint, "branch_id", "") or status.get("branchId", "")
         endpoint = _read_write_endpoint(endpoints)
         if endpoint is None:
-            raise RetryLater(REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet",
-                             delay=15)
+            raise RetryLater(
+                REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
+            )
         await _update_endpoint(obj, deps, events, project_id, endpoint)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
     secret_name = spec.connection_secret.name or identity.default_secret_name()
     async with outside_errors("publishing the connection string"):
         uri, pooled_uri = await _connection_uri(obj, deps, project_id, secret_name, created, role_name)
-        await _publish(obj, deps, events, secret_name=secret_name, project_id=project_id,
-                       branch_id=branch_id, uri=uri, pooled_uri=pooled_uri)
+        await _publish(
+            obj,
+            deps,
+            events,
+            secret_name=secret_name,
+            project_id=project_id,
+            branch_id=branch_id,
+            uri=uri,
+            pooled_uri=pooled_uri,
+        )
 
     # --- Status -------------------------------------------------------------------------------------
     if obj.suspend:
         phase = Phase.SUSPENDED
-        conditions = cond.set_condition(conditions, kind=cond.READY, status=False, reason=REASON_BUDGET,
-                                        message="The user's budget is exceeded: connections are refused "
-                                        "until the budget allows them again", now=now,
-                                        generation=obj.generation)
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=REASON_BUDGET,
+            message="The user's budget is exceeded: connections are refused "
+            "until the budget allows them again",
+            now=now,
+            generation=obj.generation,
+        )
     else:
         phase = Phase.READY
-        conditions = cond.set_condition(conditions, kind=cond.READY, status=True, reason=REASON_AVAILABLE,
-                                        message=f"Database ready in Neon project {project_id}", now=now,
-                                        generation=obj.generation)
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=True,
+            reason=REASON_AVAILABLE,
+            message=f"Database ready in Neon project {project_id}",
+            now=now,
+            generation=obj.generation,
+        )
         if not was_ready:
             events.normal("Ready", f"Database ready; connection string in Secret {secret_name}")
-    conditions = cond.set_condition(conditions, kind=cond.SYNCED, status=True, reason=REASON_SYNCED,
-                                    message="Neon, the Secret and the metadata DB match the spec", now=now,
-                                    generation=obj.generation)
-    status.update({
-        "phase": phase.value, "branchId": branch_id, "endpointId": endpoint.id,
-        "host": endpoint.host, "secretName": secret_name, "observedGeneration": obj.generation,
-        "conditions": conditions,
-    })
+    conditions = cond.set_condition(
+        conditions,
+        kind=cond.SYNCED,
+        status=True,
+        reason=REASON_SYNCED,
+        message="Neon, the Secret and the metadata DB match the spec",
+        now=now,
+        generation=obj.generation,
+    )
+    status.update(
+        {
+            "phase": phase.value,
+            "branchId": branch_id,
+            "endpointId": endpoint.id,
+            "host": endpoint.host,
+            "secretName": secret_name,
+            "observedGeneration": obj.generation,
+            "conditions": conditions,
+        }
+    )
     return status
 
 
-async def _update_endpoint(obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str,
-                           endpoint: Any) -> None:
+async def _update_endpoint(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, endpoint: Any
+) -> None:
     spec = obj.spec
     changes: dict[str, Any] = {}
     if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
@@ -257,8 +314,9 @@ async def _update_endpoint(obj: DatabaseObject, deps: DatabaseDeps, events: Even
         events.normal("SettingsUpdated", f"Patched Neon compute settings: {', '.join(drift)}")
 
 
-async def _connection_uri(obj: DatabaseObject, deps: DatabaseDeps, project_id: str, secret_name: str,
-                          created: Any, role_name: str) -> tuple[str, str | None]:
+async def _connection_uri(
+    obj: DatabaseObject, deps: DatabaseDeps, project_id: str, secret_name: str, created: Any, role_name: str
+) -> tuple[str, str | None]:
     """The URI, from the create answer, else our own Secret, else one Neon call."""
     if created is not None:
         connection = created.connection
@@ -266,16 +324,28 @@ async def _connection_uri(obj: DatabaseObject, deps: DatabaseDeps, project_id: s
     existing = await deps.secrets.read_secret(namespace=obj.identity.namespace, name=secret_name)
     if existing and "DATABASE_URL_ENCRYPTED" in existing:
         try:
-            return deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"]), existing.get("DATABASE_URL_POOLED")
+            return deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"]), existing.get(
+                "DATABASE_URL_POOLED"
+            )
         except ValueError:
             pass  # written with another key or tampered with: fetch it again from Neon
-    uri = await deps.neon.get_connection_uri(project_id, database_name=obj.spec.database_name,
-                                             role_name=role_name)
+    uri = await deps.neon.get_connection_uri(
+        project_id, database_name=obj.spec.database_name, role_name=role_name
+    )
     return uri, None
 
 
-async def _publish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, secret_name: str,
-                   project_id: str, branch_id: str, uri: str, pooled_uri: str | None) -> None:
+async def _publish(
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    *,
+    secret_name: str,
+    project_id: str,
+    branch_id: str,
+    uri: str,
+    pooled_uri: str | None,
+) -> None:
     identity, spec = obj.identity, obj.spec
     namespace = identity.namespace
     include_plaintext = spec.connection_secret.include_plaintext
@@ -284,16 +354,26 @@ async def _publish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, s
     # otherwise make every resync a write).
     existing = await deps.secrets.read_secret(namespace=namespace, name=secret_name)
     if include_plaintext and pooled_uri is None and not (existing or {}).get("DATABASE_URL_POOLED"):
-        pooled_uri = await deps.neon.get_connection_uri(project_id, database_name=spec.database_name,
-                                                        role_name=_role_name(spec), pooled=True)
+        pooled_uri = await deps.neon.get_connection_uri(
+            project_id, database_name=spec.database_name, role_name=_role_name(spec), pooled=True
+        )
     elif include_plaintext and pooled_uri is None:
         pooled_uri = (existing or {}).get("DATABASE_URL_POOLED")
     if not _secret_matches(existing, deps, uri, include_plaintext):
-        desired = secret_data(encrypted_uri=deps.cipher.encrypt(uri), uri=uri, pooled_uri=pooled_uri,
-                              include_plaintext=include_plaintext)
-        labels = {**_LABEL_MANAGED, "tenantdb.io/kind": identity.kind.lower(), "tenantdb.io/name": identity.name}
-        await deps.secrets.write_secret(namespace=namespace, name=secret_name, data=desired, labels=labels,
-                                        owner=obj.owner)
+        desired = secret_data(
+            encrypted_uri=deps.cipher.encrypt(uri),
+            uri=uri,
+            pooled_uri=pooled_uri,
+            include_plaintext=include_plaintext,
+        )
+        labels = {
+            **_LABEL_MANAGED,
+            "tenantdb.io/kind": identity.kind.lower(),
+            "tenantdb.io/name": identity.name,
+        }
+        await deps.secrets.write_secret(
+            namespace=namespace, name=secret_name, data=desired, labels=labels, owner=obj.owner
+        )
         restored = existing is None and obj.status.get("secretName") == secret_name
         reason = "SecretRestored" if restored else "SecretWritten" if existing is None else "SecretUpdated"
         events.normal(reason, f"Connection string written to Secret {secret_name}")
@@ -305,21 +385,42 @@ async def _publish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, s
         row = await metadata.get_workspace_database(workspace_id=identity.workspace_id)
         if not _row_matches(row, deps, project_id, uri):
             await metadata.upsert_workspace_database(
-                workspace_id=identity.workspace_id, project_id=project_id, branch_id=branch_id,
-                encrypted_uri=deps.cipher.encrypt(uri), database_name=spec.database_name)
-        if await metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var) != uri:
-            await metadata.set_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var,
-                                                 value=uri)
+                workspace_id=identity.workspace_id,
+                project_id=project_id,
+                branch_id=branch_id,
+                encrypted_uri=deps.cipher.encrypt(uri),
+                database_name=spec.database_name,
+            )
+        current = await _current_env_var(
+            metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
+        )
+        if current != uri:
+            await metadata.set_workspace_env_var(
+                workspace_id=identity.workspace_id, key=identity.env_var, value=uri
+            )
             events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
     else:
         row = await metadata.get_global_database(user_id=identity.user_id)
         if not _row_matches(row, deps, project_id, uri):
             await metadata.upsert_global_database(
-                user_id=identity.user_id, project_id=project_id, branch_id=branch_id,
-                encrypted_uri=deps.cipher.encrypt(uri), database_name=spec.database_name)
-        if await metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var) != uri:
+                user_id=identity.user_id,
+                project_id=project_id,
+                branch_id=branch_id,
+                encrypted_uri=deps.cipher.encrypt(uri),
+                database_name=spec.database_name,
+            )
+        current = await _current_env_var(metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var))
+        if current != uri:
             await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
             events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+
+
+async def _current_env_var(read: Awaitable[str | None]) -> str | None:
+    """Our env var as stored; a value that no longer decrypts counts as drift, not as an outage."""
+    try:
+        return await read
+    except StoreIntegrityError:
+        return None
 
 
 def _decrypts_to(deps: DatabaseDeps, stored: str | None, expected: str) -> bool:
@@ -331,8 +432,9 @@ def _decrypts_to(deps: DatabaseDeps, stored: str | None, expected: str) -> bool:
         return False
 
 
-def _secret_matches(existing: Mapping[str, str] | None, deps: DatabaseDeps, uri: str,
-                    include_plaintext: bool) -> bool:
+def _secret_matches(
+    existing: Mapping[str, str] | None, deps: DatabaseDeps, uri: str, include_plaintext: bool
+) -> bool:
     if not existing or not _decrypts_to(deps, existing.get("DATABASE_URL_ENCRYPTED"), uri):
         return False
     has_plaintext = "DATABASE_URL" in existing
@@ -344,8 +446,9 @@ def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> boo
 
 
 # --- Delete -------------------------------------------------------------------------------------
-async def delete_database(obj: DatabaseObject, deps: DatabaseDeps, events: Events, *,
-                          deletion_started: datetime.datetime | None) -> None:
+async def delete_database(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, deletion_started: datetime.datetime | None
+) -> None:
     """Finalize: delete (or retain) the project, then remove rows and our env var key.
 
     While Neon fails the finalizer stays (``RetryLater``); after the give-up time the project
@@ -364,19 +467,33 @@ async def delete_database(obj: DatabaseObject, deps: DatabaseDeps, events: Event
                 project_id = found.id if found is not None else None
             if project_id and spec.deletion_policy == DeletionPolicy.DELETE:
                 deleted = await deps.neon.delete_project(project_id)
-                events.normal("ProjectDeleted", f"Deleted Neon project {project_id}" if deleted
-                              else f"Neon project {project_id} was already gone")
+                events.normal(
+                    "ProjectDeleted",
+                    f"Deleted Neon project {project_id}"
+                    if deleted
+                    else f"Neon project {project_id} was already gone",
+                )
             elif project_id:
                 events.normal("ProjectRetained", f"Kept Neon project {project_id} (deletionPolicy: Retain)")
     except RetryLater as exc:
         waited = (now - started).total_seconds()
         if waited < settings.delete_give_up_seconds or project_id is None:
-            raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=min(max(exc.delay, 5.0), 300.0)) from exc
+            raise RetryLater(
+                REASON_DELETE_FAILED, exc.message, delay=min(max(exc.delay, 5.0), 300.0)
+            ) from exc
         async with outside_errors("recording the orphaned project"):
-            await deps.metadata.record_orphan(kind=identity.kind, namespace=identity.namespace,
-                                              name=identity.name, project_id=project_id, reason=exc.message)
-        events.warning(REASON_ORPHANED, f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
-                       "recorded in tenantdb_orphaned_project for manual clean-up")
+            await deps.metadata.record_orphan(
+                kind=identity.kind,
+                namespace=identity.namespace,
+                name=identity.name,
+                project_id=project_id,
+                reason=exc.message,
+            )
+        events.warning(
+            REASON_ORPHANED,
+            f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
+            "recorded in tenantdb_orphaned_project for manual clean-up",
+        )
 
     async with outside_errors("removing the metadata rows"):
         metadata = deps.metadata

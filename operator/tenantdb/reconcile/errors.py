@@ -1,8 +1,8 @@
 """What a reconcile can end in, besides success. The handlers map these to kopf.
 
-    ReconcileError
-     ├── RetryLater         transient: Neon, the metadata DB or the API server is unwell
-     └── NeedsUserAction    permanent until the spec (or an account limit) changes
+ReconcileError
+ ├── RetryLater         transient: Neon, the metadata DB or the API server is unwell
+ └── NeedsUserAction    permanent until the spec (or an account limit) changes
 """
 
 from __future__ import annotations

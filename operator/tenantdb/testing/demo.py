@@ -22,8 +22,8 @@ import psycopg
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.redact import install_redaction
-from tenantdb.testing.neon import EmulatorOptions
 from tenantdb.testing.manifests import load_manifests
+from tenantdb.testing.neon import EmulatorOptions
 from tenantdb.testing.stack import LocalStack
 
 __all__ = ["run_demo"]
@@ -36,7 +36,10 @@ def _say(message: str) -> None:
 
 
 def _samples_folder() -> Path:
-    for candidate in (Path.cwd() / "manifests" / "samples", Path(__file__).resolve().parents[3] / "manifests" / "samples"):
+    for candidate in (
+        Path.cwd() / "manifests" / "samples",
+        Path(__file__).resolve().parents[3] / "manifests" / "samples",
+    ):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("manifests/samples not found: run the demo from the repository root")
@@ -59,13 +62,18 @@ async def _demo() -> int:
     samples = load_manifests(_samples_folder())
     databases = [m for m in samples if m["kind"] in ("GlobalDatabase", "WorkspaceDatabase")]
     _say("starting PostgreSQL, the Neon API emulator and the Kubernetes API emulator ...")
-    options = EmulatorOptions(latency_seconds=(0.02, 0.08), create_latency_seconds=(0.3, 0.8),
-                              operation_seconds=0.5)
-    async with LocalStack(neon_options=options, settings_overrides={"resync_interval_seconds": 30.0}) as stack:
+    options = EmulatorOptions(
+        latency_seconds=(0.02, 0.08), create_latency_seconds=(0.3, 0.8), operation_seconds=0.5
+    )
+    async with LocalStack(
+        neon_options=options, settings_overrides={"resync_interval_seconds": 30.0}
+    ) as stack:
         assert stack.neon is not None
         tls = "TLS on" if stack.postgres.ssl else "TLS off"
-        _say(f"PostgreSQL on 127.0.0.1:{stack.postgres.port} ({tls}); Neon API at {stack.neon.base_url}; "
-             f"Kubernetes API at {stack.kube_url}")
+        _say(
+            f"PostgreSQL on 127.0.0.1:{stack.postgres.port} ({tls}); Neon API at {stack.neon.base_url}; "
+            f"Kubernetes API at {stack.kube_url}"
+        )
         await stack.start_operator()
         _say("operator running (kopf, watching every namespace)")
 
@@ -83,17 +91,34 @@ async def _demo() -> int:
         rows = [["KIND", "NAME", "PHASE", "PROJECT", "SECRET"]]
         for manifest in databases:
             status = ready[manifest["metadata"]["name"]]["status"]
-            rows.append([manifest["kind"], manifest["metadata"]["name"], status["phase"], status["projectId"],
-                         status["secretName"]])
+            rows.append(
+                [
+                    manifest["kind"],
+                    manifest["metadata"]["name"],
+                    status["phase"],
+                    status["projectId"],
+                    status["secretName"],
+                ]
+            )
         budget = next((m for m in samples if m["kind"] == "DatabaseBudget"), None)
         if budget is not None:
-            obj = await stack.wait_for("DatabaseBudget", budget["metadata"]["name"],
-                                       lambda o: bool(o and (o.get("status") or {}).get("tier")),
-                                       what="status")
+            obj = await stack.wait_for(
+                "DatabaseBudget",
+                budget["metadata"]["name"],
+                lambda o: bool(o and (o.get("status") or {}).get("tier")),
+                what="status",
+            )
             assert obj is not None
             limit = obj["status"].get("limitCents")
-            rows.append(["DatabaseBudget", budget["metadata"]["name"], f"tier {obj['status']['tier']}",
-                         f"limit {limit} cents" if limit is not None else "unlimited", "-"])
+            rows.append(
+                [
+                    "DatabaseBudget",
+                    budget["metadata"]["name"],
+                    f"tier {obj['status']['tier']}",
+                    f"limit {limit} cents" if limit is not None else "unlimited",
+                    "-",
+                ]
+            )
         print("\n" + _table(rows) + "\n", flush=True)
 
         key = EncryptionKey(stack.encryption_key)
@@ -104,8 +129,10 @@ async def _demo() -> int:
             assert secret is not None
             uri = key.decrypt(base64.b64decode(secret["data"]["DATABASE_URL_ENCRYPTED"]).decode())
             database, user = await _query_through(uri)
-            _say(f"  {manifest['metadata']['name']}: `select current_database(), current_user` -> "
-                 f"{database}, {user}")
+            _say(
+                f"  {manifest['metadata']['name']}: `select current_database(), current_user` -> "
+                f"{database}, {user}"
+            )
 
         env_rows = await stack.metadata_query("select user_id, variables from environment")
         for user_id, variables in env_rows:
@@ -120,18 +147,21 @@ async def _demo() -> int:
         await stack.delete("WorkspaceDatabase", name)
         await stack.wait_gone("WorkspaceDatabase", name, timeout=60)
         still_there = project_id in {p["id"] for p in stack.neon.projects()}
-        db_rows = await stack.metadata_query("select 1 from workspace_database where workspace_id = %s", workspace_id)
-        env = await stack.metadata_query("select variables from workspace_environment where workspace_id = %s",
-                                         workspace_id)
-        keys = set()
+        db_rows = await stack.metadata_query(
+            "select 1 from workspace_database where workspace_id = %s", workspace_id
+        )
+        env = await stack.metadata_query(
+            "select variables from workspace_environment where workspace_id = %s", workspace_id
+        )
+        left: set[str] = set()
         for (variables,) in env:
-            keys |= set(json.loads(variables) if isinstance(variables, str) else variables)
+            left |= set(json.loads(variables) if isinstance(variables, str) else variables)
         secret_gone = await stack.get("Secret", ready[name]["status"]["secretName"]) is None
         _say(f"  Neon project {project_id}: {'STILL THERE' if still_there else 'deleted'}")
         _say(f"  workspace_database row: {'STILL THERE' if db_rows else 'removed'}")
-        _say(f"  AGENT_DB_URL of {workspace_id}: {'STILL THERE' if 'AGENT_DB_URL' in keys else 'removed'}")
+        _say(f"  AGENT_DB_URL of {workspace_id}: {'STILL THERE' if 'AGENT_DB_URL' in left else 'removed'}")
         _say(f"  Secret: {'removed (owned by the resource)' if secret_gone else 'STILL THERE'}")
-        ok = not still_there and not db_rows and "AGENT_DB_URL" not in keys and secret_gone
+        ok = not still_there and not db_rows and "AGENT_DB_URL" not in left and secret_gone
         calls = len(stack.neon.calls())
         _say(f"Neon API calls made in all: {calls}")
         _say("stopping ...")
@@ -143,7 +173,8 @@ async def _demo() -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
     install_redaction()
     return asyncio.run(_demo())

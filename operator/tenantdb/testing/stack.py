@@ -72,9 +72,12 @@ class LocalStack:
         if self._own_postgres:
             await asyncio.to_thread(self.postgres.start)
         async with await psycopg.AsyncConnection.connect(self.postgres.admin_url, autocommit=True) as conn:
-            await conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.metadata_db)))
-        self.neon = NeonEmulator(postgres_admin_url=self.postgres.admin_url, options=self.neon_options,
-                                 ssl=self.postgres.ssl)
+            await conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.metadata_db))
+            )
+        self.neon = NeonEmulator(
+            postgres_admin_url=self.postgres.admin_url, options=self.neon_options, ssl=self.postgres.ssl
+        )
         await self.neon.start()
         self.kube = KubernetesEmulator()
         await self.kube.__aenter__()
@@ -94,9 +97,14 @@ class LocalStack:
         if self.neon is not None:
             await self.neon.stop()
         with contextlib.suppress(Exception):
-            async with await psycopg.AsyncConnection.connect(self.postgres.admin_url, autocommit=True) as conn:
-                await conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(self.metadata_db)))
+            async with await psycopg.AsyncConnection.connect(
+                self.postgres.admin_url, autocommit=True
+            ) as conn:
+                await conn.execute(
+                    psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        psycopg.sql.Identifier(self.metadata_db)
+                    )
+                )
         if self._own_postgres:
             await asyncio.to_thread(self.postgres.stop)
 
@@ -139,7 +147,9 @@ class LocalStack:
             operate(self.runtime, stop_flag=self._stop_flag, ready_flag=ready, liveness=False)
         )
         waiter = asyncio.create_task(ready.wait())
-        done, _ = await asyncio.wait({waiter, self._operator}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {waiter, self._operator}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._operator in done:
             self._operator.result()  # raises what stopped it
         if waiter not in done:
@@ -168,7 +178,8 @@ class LocalStack:
         response = await self._http.post(_path(manifest["kind"], namespace), json=manifest)
         if response.status_code == 409:
             response = await self._http.patch(
-                _path(manifest["kind"], namespace, meta["name"]), json={"spec": manifest.get("spec")},
+                _path(manifest["kind"], namespace, meta["name"]),
+                json={"spec": manifest.get("spec")},
                 headers={"Content-Type": "application/merge-patch+json"},
             )
         response.raise_for_status()
@@ -177,8 +188,9 @@ class LocalStack:
 
     async def patch(self, kind: str, name: str, patch: dict[str, Any], namespace: str = "default") -> None:
         assert self._http is not None
-        response = await self._http.patch(_path(kind, namespace, name), json=patch,
-                                          headers={"Content-Type": "application/merge-patch+json"})
+        response = await self._http.patch(
+            _path(kind, namespace, name), json=patch, headers={"Content-Type": "application/merge-patch+json"}
+        )
         response.raise_for_status()
 
     async def delete(self, kind: str, name: str, namespace: str = "default") -> None:
@@ -222,22 +234,28 @@ class LocalStack:
             await asyncio.sleep(0.2)
         phase = ((obj or {}).get("status") or {}).get("phase")
         conditions = ((obj or {}).get("status") or {}).get("conditions")
-        raise TimeoutError(f"{kind} {namespace}/{name}: no {what} within {timeout}s "
-                           f"(phase {phase!r}, conditions {conditions!r})")
+        raise TimeoutError(
+            f"{kind} {namespace}/{name}: no {what} within {timeout}s "
+            f"(phase {phase!r}, conditions {conditions!r})"
+        )
 
-    async def wait_ready(self, kind: str, name: str, *, namespace: str = "default",
-                         timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_ready(
+        self, kind: str, name: str, *, namespace: str = "default", timeout: float = 60.0
+    ) -> dict[str, Any]:
         obj = await self.wait_for(kind, name, is_ready, namespace=namespace, timeout=timeout, what="Ready")
         assert obj is not None
         return obj
 
-    async def wait_gone(self, kind: str, name: str, *, namespace: str = "default", timeout: float = 60.0) -> None:
-        await self.wait_for(kind, name, lambda o: o is None, namespace=namespace, timeout=timeout,
-                            what="deletion")
+    async def wait_gone(
+        self, kind: str, name: str, *, namespace: str = "default", timeout: float = 60.0
+    ) -> None:
+        await self.wait_for(
+            kind, name, lambda o: o is None, namespace=namespace, timeout=timeout, what="deletion"
+        )
 
     async def metadata_query(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         async with await psycopg.AsyncConnection.connect(self.metadata_url) as conn:
-            cursor = await conn.execute(query, params)  # type: ignore[arg-type]
+            cursor = await conn.execute(psycopg.sql.SQL(query), params)
             return await cursor.fetchall()
 
 

@@ -1,0 +1,210 @@
+"""Budget enforcement for every user at once: from budgets, databases and merged costs to each
+user's budget outcome and the suspend/resume actions to perform. Pure: no I/O.
+
+The rules of a single user's decision live in ``tenantdb.billing.decisions``; this module only
+groups the operator's objects by user and turns decisions into actions and status entries.
+
+- Users are every ``user_id`` that has a budget or a database. A user without a budget gets the
+  default tier (``TierPolicy.default_tier``).
+- Should two budgets name the same user (they live in namespaces; nothing stops a second one),
+  the most restrictive limit wins, so a duplicate can never raise a user's allowance.
+- A database's cost is looked up by its Neon project id in the merged costs. A database without
+  a project has spent nothing (known 0). A project absent from the costs has an unknown cost:
+  it adds nothing to the total and holds back resuming (see ``decide_budget``).
+- A database without a project has nothing to suspend in Neon, so it gets no action; the next
+  enforcement after it has one will act.
+- Every list is sorted by (kind, namespace, name), so identical inputs give identical status and
+  an unchanged status is never patched just because the order moved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tenantdb.billing import Budget, BudgetDecision, DatabaseSpend, TierPolicy, decide_budget
+from tenantdb.config import Tier
+
+__all__ = [
+    "BudgetOutcome",
+    "BudgetRecord",
+    "DatabaseRecord",
+    "EnforcementPlan",
+    "ResumeAction",
+    "SuspendAction",
+    "plan_enforcement",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetRecord:
+    """A DatabaseBudget as the handlers decoded it."""
+
+    user_id: str
+    tier: Tier
+    custom_limit_cents: int | None = None
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(tier=self.tier, custom_limit_cents=self.custom_limit_cents)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseRecord:
+    """A GlobalDatabase or WorkspaceDatabase as the handlers decoded it.
+
+    ``suspended_for_budget``: the budget suspended it (and nothing else did); only such databases
+    are ever resumed here.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    user_id: str
+    project_id: str | None
+    endpoint_id: str | None
+    suspended_for_budget: bool = False
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class SuspendAction:
+    """Disable the database's compute endpoint because its user's budget is exceeded.
+
+    ``endpoint_id`` ``None``: not known yet; the actuator must look up the read-write endpoint.
+    """
+
+    kind: str
+    namespace: str
+    name: str
+    user_id: str
+    project_id: str
+    endpoint_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeAction:
+    """Enable the database's compute endpoint again: its user is back within budget."""
+
+    kind: str
+    namespace: str
+    name: str
+    user_id: str
+    project_id: str
+    endpoint_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetOutcome:
+    """One user's budget, ready for ``DatabaseBudget.status``.
+
+    ``databases`` are ``status.databases`` entries (``kind``, ``name``, ``projectId``,
+    ``costCents``); ``projectId`` is left out while there is no project and ``costCents`` while
+    the cost is unknown, rather than writing a 0 that was never measured.
+    ``costs_complete`` is false while some database's cost is unknown: ``total_cost_cents`` is
+    then a lower bound.
+    """
+
+    user_id: str
+    has_budget: bool
+    tier: Tier
+    limit_cents: int | None
+    total_cost_cents: int
+    exceeded: bool
+    costs_complete: bool
+    databases: tuple[Mapping[str, Any], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnforcementPlan:
+    outcomes: Mapping[str, BudgetOutcome]  # by user id
+    suspend: tuple[SuspendAction, ...]
+    resume: tuple[ResumeAction, ...]
+
+
+def _strictest(budgets: Iterable[BudgetRecord], policy: TierPolicy) -> dict[str, BudgetRecord]:
+    def rank(record: BudgetRecord) -> tuple[bool, int]:
+        limit = policy.limit_cents(record.budget)
+        return (limit is None, limit or 0)  # any limit beats unlimited; lower beats higher
+
+    chosen: dict[str, BudgetRecord] = {}
+    for record in budgets:
+        current = chosen.get(record.user_id)
+        if current is None or rank(record) < rank(current):
+            chosen[record.user_id] = record
+    return chosen
+
+
+def _spend(db: DatabaseRecord, costs_cents: Mapping[str, int]) -> DatabaseSpend[DatabaseRecord]:
+    cost = 0 if db.project_id is None else costs_cents.get(db.project_id)
+    return DatabaseSpend(key=db, cost_cents=cost, suspended_for_budget=db.suspended_for_budget)
+
+
+def _status_entry(spend: DatabaseSpend[DatabaseRecord]) -> dict[str, Any]:
+    db = spend.key
+    entry: dict[str, Any] = {"kind": db.kind, "name": db.name}
+    if db.project_id is not None:
+        entry["projectId"] = db.project_id
+    if spend.cost_cents is not None:
+        entry["costCents"] = spend.cost_cents
+    return entry
+
+
+def _outcome(
+    user_id: str,
+    has_budget: bool,
+    spends: list[DatabaseSpend[DatabaseRecord]],
+    d: BudgetDecision[DatabaseRecord],
+) -> BudgetOutcome:
+    return BudgetOutcome(
+        user_id=user_id,
+        has_budget=has_budget,
+        tier=d.tier,
+        limit_cents=d.limit_cents,
+        total_cost_cents=d.total_cost_cents,
+        exceeded=d.exceeded,
+        costs_complete=d.complete,
+        databases=tuple(_status_entry(spend) for spend in spends),
+    )
+
+
+def plan_enforcement(
+    *,
+    budgets: Iterable[BudgetRecord],
+    databases: Iterable[DatabaseRecord],
+    costs_cents: Mapping[str, int],
+    policy: TierPolicy,
+) -> EnforcementPlan:
+    """Every user's budget outcome, and the endpoints to disable or enable."""
+    chosen = _strictest(budgets, policy)
+    by_user: dict[str, list[DatabaseRecord]] = {}
+    for db in databases:
+        by_user.setdefault(db.user_id, []).append(db)
+
+    outcomes: dict[str, BudgetOutcome] = {}
+    suspend: list[SuspendAction] = []
+    resume: list[ResumeAction] = []
+    for user_id in sorted(chosen.keys() | by_user.keys()):
+        spends = [
+            _spend(db, costs_cents) for db in sorted(by_user.get(user_id, []), key=lambda d: d.sort_key)
+        ]
+        record = chosen.get(user_id)
+        decision = decide_budget(
+            budget=record.budget if record is not None else None, databases=spends, policy=policy
+        )
+        outcomes[user_id] = _outcome(user_id, record is not None, spends, decision)
+        suspend.extend(
+            SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            for db in decision.suspend
+            if db.project_id is not None
+        )
+        resume.extend(
+            ResumeAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            for db in decision.resume
+            if db.project_id is not None
+        )
+    return EnforcementPlan(outcomes=outcomes, suspend=tuple(suspend), resume=tuple(resume))

@@ -1,0 +1,26 @@
+"""The metadata store: Sim Studio's PostgreSQL as the operator reads and writes it.
+
+psycopg is imported only inside this package. ``MetadataStore`` is the whole interface; the
+modules behind it hold one table family each (``databases``, ``env_vars``, ``budgets``,
+``orphans``), plus the pool, the migrations and the error tree.
+"""
+
+from tenantdb.store.budgets import BudgetRow
+from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.env_vars import Cipher
+from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreUnavailableError
+from tenantdb.store.migrate import migrate_database
+from tenantdb.store.orphans import OrphanRow
+from tenantdb.store.store import MetadataStore
+
+__all__ = [
+    "BudgetRow",
+    "Cipher",
+    "DatabaseRow",
+    "MetadataStore",
+    "OrphanRow",
+    "StoreError",
+    "StoreIntegrityError",
+    "StoreUnavailableError",
+    "migrate_database",
+]

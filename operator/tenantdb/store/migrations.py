@@ -1,0 +1,185 @@
+"""The metadata DB's schema, as an ordered list of named migrations, and the one way to apply them.
+
+All pending migrations run in one transaction under a transaction-scoped advisory lock with a
+fixed key: concurrent replicas (or a Helm hook racing the operator) queue on the lock, and the
+second one finds the work recorded in ``tenantdb_schema_migrations`` and does nothing. A
+transaction-scoped lock also works through PgBouncer in transaction mode, where a session lock
+could be released on another server connection.
+
+Table and column names are Sim Studio's (see ``shared/reference/sim-studio.md``): ``timestamp``
+without time zone as Drizzle's ``timestamp()`` makes them, ``text`` ids the application
+generates (we use UUIDs), unique constraints named the way Drizzle names them.
+
+Sim's own ``environment`` and ``workspace_environment`` are created only where they do not exist
+(a standalone metadata DB). ``CREATE TABLE IF NOT EXISTS`` carries their unique constraint inside
+the statement, so on Sim's real database, where they exist with foreign keys to ``user`` and
+``workspace``, nothing about them is touched. The feature's own tables carry no foreign keys:
+the parent tables need not exist in a standalone metadata DB.
+
+Never edit a migration that has shipped; append a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final, LiteralString
+
+from tenantdb.store.pool import Connection
+
+__all__ = ["ADVISORY_LOCK_KEY", "MIGRATIONS", "Migration", "apply_migrations"]
+
+logger = logging.getLogger(__name__)
+
+# "tenantdb" in ASCII as a bigint: fixed, so every replica and version contends for the same lock.
+ADVISORY_LOCK_KEY: Final = 0x74656E616E746462
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    name: str
+    statements: tuple[LiteralString, ...]
+
+
+_BOOKKEEPING: Final = """
+CREATE TABLE IF NOT EXISTS tenantdb_schema_migrations (
+    name text PRIMARY KEY,
+    applied_at timestamp NOT NULL DEFAULT now()
+)
+"""
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        "0001_tenant_databases",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS user_global_database (
+                id text PRIMARY KEY,
+                user_id text NOT NULL,
+                ownership_type text NOT NULL DEFAULT 'platform',
+                neon_project_id text NOT NULL,
+                neon_branch_id text NOT NULL,
+                neon_connection_uri text NOT NULL,
+                database_name text NOT NULL DEFAULT 'neondb',
+                current_period_cost_cents integer NOT NULL DEFAULT 0,
+                last_consumption_sync timestamp,
+                created_at timestamp NOT NULL DEFAULT now(),
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT user_global_database_user_id_unique UNIQUE (user_id)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS workspace_database (
+                id text PRIMARY KEY,
+                workspace_id text NOT NULL,
+                ownership_type text NOT NULL DEFAULT 'platform',
+                neon_project_id text NOT NULL,
+                neon_branch_id text NOT NULL,
+                neon_connection_uri text NOT NULL,
+                database_name text NOT NULL DEFAULT 'neondb',
+                current_period_cost_cents integer NOT NULL DEFAULT 0,
+                last_consumption_sync timestamp,
+                created_at timestamp NOT NULL DEFAULT now(),
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT workspace_database_workspace_id_unique UNIQUE (workspace_id)
+            )
+            """,
+            # The consumption sync updates costs by project id, for every project at once.
+            "CREATE INDEX IF NOT EXISTS user_global_database_neon_project_id_idx "
+            "ON user_global_database (neon_project_id)",
+            "CREATE INDEX IF NOT EXISTS workspace_database_neon_project_id_idx "
+            "ON workspace_database (neon_project_id)",
+        ),
+    ),
+    Migration(
+        "0002_db_budgets",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS user_db_budget (
+                id text PRIMARY KEY,
+                user_id text NOT NULL,
+                budget_tier text NOT NULL DEFAULT 'free',
+                custom_budget_cents integer,
+                budget_exceeded boolean NOT NULL DEFAULT false,
+                current_period_start timestamp NOT NULL DEFAULT now(),
+                total_cost_cents integer NOT NULL DEFAULT 0,
+                last_sync timestamp,
+                created_at timestamp NOT NULL DEFAULT now(),
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT user_db_budget_user_id_unique UNIQUE (user_id)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        "0003_sim_environment_tables_if_absent",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS environment (
+                id text PRIMARY KEY,
+                user_id text NOT NULL,
+                variables json NOT NULL,
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT environment_user_id_unique UNIQUE (user_id)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS workspace_environment (
+                id text PRIMARY KEY,
+                workspace_id text NOT NULL,
+                variables json NOT NULL DEFAULT '{}',
+                created_at timestamp NOT NULL DEFAULT now(),
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT workspace_environment_workspace_unique UNIQUE (workspace_id)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        "0004_orphaned_projects",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_orphaned_project (
+                id text PRIMARY KEY,
+                neon_project_id text NOT NULL,
+                kind text NOT NULL,
+                namespace text NOT NULL,
+                name text NOT NULL,
+                reason text NOT NULL,
+                created_at timestamp NOT NULL DEFAULT now(),
+                updated_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT tenantdb_orphaned_project_neon_project_id_unique UNIQUE (neon_project_id)
+            )
+            """,
+        ),
+    ),
+)
+
+
+async def apply_migrations(conn: Connection) -> list[str]:
+    """Apply the migrations ``conn``'s database lacks, in order; return the names applied.
+
+    ``conn`` must be in autocommit mode (the store's connections are): this opens the one
+    transaction everything runs in.
+    """
+    async with conn.transaction():
+        # A replica stuck behind a migration that hangs (say, waiting on a lock held on one of
+        # Sim's tables) gives up and retries later rather than holding a connection forever.
+        await conn.execute("SET LOCAL lock_timeout = '60s'")
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        # Read after the lock is held: in READ COMMITTED each statement sees what the replica
+        # that held the lock before us committed.
+        await conn.execute(_BOOKKEEPING)
+        cursor = await conn.execute("SELECT name FROM tenantdb_schema_migrations")
+        done = {row[0] for row in await cursor.fetchall()}
+        applied: list[str] = []
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                continue
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO tenantdb_schema_migrations (name) VALUES (%s)", (migration.name,))
+            applied.append(migration.name)
+    for name in applied:
+        logger.info("applied metadata DB migration %s", name)
+    return applied

@@ -1,0 +1,277 @@
+"""``MetadataStore``: the one object the rest of the operator uses to reach the metadata DB.
+
+It owns the connection pool, the cipher for env vars and the env-var format, and turns every
+psycopg error into the store's own (``tenantdb.store.translate``). The SQL lives in one module per
+table family; this class only picks a connection, a transaction where several statements must
+be atomic, and the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from tenantdb.config import EnvVarFormat
+from tenantdb.store import budgets, databases, env_vars, orphans
+from tenantdb.store.budgets import BudgetRow
+from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.env_vars import Cipher
+from tenantdb.store.migrations import apply_migrations
+from tenantdb.store.orphans import OrphanRow
+from tenantdb.store.pool import Connection, Pool, open_pool
+from tenantdb.store.translate import translate_errors
+
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "MetadataStore"]
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class MetadataStore:
+    """Sim's metadata DB as the operator sees it. Create with ``await MetadataStore.open(...)``.
+
+    Single-statement operations run in autocommit (one round trip each, atomic anyway);
+    read-merge-writes run in one transaction. Every operation may raise
+    ``StoreUnavailableError`` (transient), ``StoreIntegrityError`` or ``StoreError``.
+    """
+
+    def __init__(self, pool: Pool, *, cipher: Cipher, env_var_format: EnvVarFormat) -> None:
+        self._pool = pool
+        self._cipher = cipher
+        self._env_var_format = env_var_format
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        cipher: Cipher,
+        env_var_format: EnvVarFormat = EnvVarFormat.PER_VALUE,
+        max_size: int = 10,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> MetadataStore:
+        """Connect to the metadata DB at ``url`` (a secret: no error repeats it).
+
+        ``timeout_seconds`` bounds the wait for the first connection here and, later, every
+        wait for a free connection; past it an operation raises ``StoreUnavailableError``.
+        """
+        pool = await open_pool(url, max_size=max_size, timeout_seconds=timeout_seconds)
+        return cls(pool, cipher=cipher, env_var_format=env_var_format)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        # Neither the URL nor the cipher: both are secrets.
+        return f"MetadataStore(env_var_format={self._env_var_format.value!r})"
+
+    @asynccontextmanager
+    async def _connection(self, operation: str) -> AsyncIterator[Connection]:
+        with translate_errors(operation):
+            async with self._pool.connection() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, operation: str) -> AsyncIterator[Connection]:
+        with translate_errors(operation):
+            async with self._pool.connection() as conn, conn.transaction():
+                yield conn
+
+    # -- schema and health -------------------------------------------------------------------
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations (serialised across replicas); return the names applied."""
+        async with self._connection("migrate") as conn:
+            return await apply_migrations(conn)
+
+    async def ping(self) -> None:
+        """Readiness: a round trip to the DB through the pool."""
+        async with self._connection("ping") as conn:
+            await conn.execute("SELECT 1")
+
+    # -- tenant databases -------------------------------------------------------------------------
+    async def upsert_global_database(
+        self, *, user_id: str, project_id: str, branch_id: str, encrypted_uri: str, database_name: str
+    ) -> None:
+        async with self._connection("upsert_global_database") as conn:
+            await databases.upsert(
+                conn,
+                databases.GLOBAL,
+                owner_id=user_id,
+                project_id=project_id,
+                branch_id=branch_id,
+                encrypted_uri=encrypted_uri,
+                database_name=database_name,
+            )
+
+    async def upsert_workspace_database(
+        self, *, workspace_id: str, project_id: str, branch_id: str, encrypted_uri: str, database_name: str
+    ) -> None:
+        async with self._connection("upsert_workspace_database") as conn:
+            await databases.upsert(
+                conn,
+                databases.WORKSPACE,
+                owner_id=workspace_id,
+                project_id=project_id,
+                branch_id=branch_id,
+                encrypted_uri=encrypted_uri,
+                database_name=database_name,
+            )
+
+    async def delete_global_database(self, *, user_id: str) -> bool:
+        async with self._connection("delete_global_database") as conn:
+            return await databases.delete(conn, databases.GLOBAL, owner_id=user_id)
+
+    async def delete_workspace_database(self, *, workspace_id: str) -> bool:
+        async with self._connection("delete_workspace_database") as conn:
+            return await databases.delete(conn, databases.WORKSPACE, owner_id=workspace_id)
+
+    async def get_global_database(self, *, user_id: str) -> DatabaseRow | None:
+        async with self._connection("get_global_database") as conn:
+            return await databases.get(conn, databases.GLOBAL, owner_id=user_id)
+
+    async def get_workspace_database(self, *, workspace_id: str) -> DatabaseRow | None:
+        async with self._connection("get_workspace_database") as conn:
+            return await databases.get(conn, databases.WORKSPACE, owner_id=workspace_id)
+
+    async def set_database_costs(self, costs: Mapping[str, int], *, synced_at: datetime) -> int:
+        """Set ``current_period_cost_cents`` by Neon project id in both tables; return rows updated.
+
+        One statement per table. They need no common transaction: each row's cost stands alone,
+        and a sync interrupted between them is completed by the next one.
+        """
+        if not costs:
+            return 0
+        async with self._connection("set_database_costs") as conn:
+            updated = 0
+            for table in (databases.GLOBAL, databases.WORKSPACE):
+                updated += await databases.set_costs(conn, table, costs, synced_at=synced_at)
+            return updated
+
+    # -- env vars ---------------------------------------------------------------------------------
+    async def set_user_env_var(self, *, user_id: str, key: str, value: str) -> None:
+        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row."""
+        async with self._transaction("set_user_env_var") as conn:
+            await env_vars.set_value(
+                conn,
+                env_vars.USER,
+                owner_id=user_id,
+                key=key,
+                value=value,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    async def remove_user_env_var(self, *, user_id: str, key: str) -> bool:
+        """Remove only ``key``; every other variable and the row stay. False if it was absent."""
+        async with self._transaction("remove_user_env_var") as conn:
+            return await env_vars.remove(
+                conn,
+                env_vars.USER,
+                owner_id=user_id,
+                key=key,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    async def get_user_env_var(self, *, user_id: str, key: str) -> str | None:
+        """The decrypted value of ``key`` (for drift checks); None if absent."""
+        async with self._connection("get_user_env_var") as conn:
+            return await env_vars.get(
+                conn,
+                env_vars.USER,
+                owner_id=user_id,
+                key=key,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    async def set_workspace_env_var(self, *, workspace_id: str, key: str, value: str) -> None:
+        """Set ``key`` in the workspace's ``workspace_environment`` row (see ``set_user_env_var``)."""
+        async with self._transaction("set_workspace_env_var") as conn:
+            await env_vars.set_value(
+                conn,
+                env_vars.WORKSPACE,
+                owner_id=workspace_id,
+                key=key,
+                value=value,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    async def remove_workspace_env_var(self, *, workspace_id: str, key: str) -> bool:
+        async with self._transaction("remove_workspace_env_var") as conn:
+            return await env_vars.remove(
+                conn,
+                env_vars.WORKSPACE,
+                owner_id=workspace_id,
+                key=key,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    async def get_workspace_env_var(self, *, workspace_id: str, key: str) -> str | None:
+        async with self._connection("get_workspace_env_var") as conn:
+            return await env_vars.get(
+                conn,
+                env_vars.WORKSPACE,
+                owner_id=workspace_id,
+                key=key,
+                cipher=self._cipher,
+                env_var_format=self._env_var_format,
+            )
+
+    # -- budgets ------------------------------------------------------------------------------------
+    async def upsert_budget(self, *, user_id: str, tier: str, custom_budget_cents: int | None) -> None:
+        async with self._connection("upsert_budget") as conn:
+            await budgets.upsert(conn, user_id=user_id, tier=tier, custom_budget_cents=custom_budget_cents)
+
+    async def update_budget_usage(
+        self,
+        *,
+        user_id: str,
+        total_cost_cents: int,
+        budget_exceeded: bool,
+        period_start: datetime,
+        synced_at: datetime,
+    ) -> None:
+        """Record the usage found by the consumption sync; ``StoreIntegrityError`` without a budget row."""
+        async with self._connection("update_budget_usage") as conn:
+            await budgets.update_usage(
+                conn,
+                user_id=user_id,
+                total_cost_cents=total_cost_cents,
+                budget_exceeded=budget_exceeded,
+                period_start=period_start,
+                synced_at=synced_at,
+            )
+
+    async def delete_budget(self, *, user_id: str) -> bool:
+        async with self._connection("delete_budget") as conn:
+            return await budgets.delete(conn, user_id=user_id)
+
+    async def get_budget(self, *, user_id: str) -> BudgetRow | None:
+        async with self._connection("get_budget") as conn:
+            return await budgets.get(conn, user_id=user_id)
+
+    # -- orphans --------------------------------------------------------------------------------------
+    async def record_orphan(
+        self, *, kind: str, namespace: str, name: str, project_id: str, reason: str
+    ) -> None:
+        async with self._connection("record_orphan") as conn:
+            await orphans.record(
+                conn, kind=kind, namespace=namespace, name=name, project_id=project_id, reason=reason
+            )
+
+    async def list_orphans(self) -> list[OrphanRow]:
+        async with self._connection("list_orphans") as conn:
+            return await orphans.list_all(conn)

@@ -1,0 +1,60 @@
+"""Secrets never appear in logs, events, status or test output."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import quote
+
+import pytest
+
+from tenantdb.testing.stack import LocalStack
+from tests.integration.conftest import global_database, workspace_database
+
+
+async def test_no_password_key_or_connection_string_in_logs_events_or_status(
+    operator: LocalStack, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await operator.apply(global_database("user-leak", "leaky", connectionSecret={"includePlaintext": True}))
+    await operator.apply(
+        workspace_database("ws-leak", "leaky", "ws-leak", connectionSecret={"includePlaintext": True})
+    )
+    objects = [
+        await operator.wait_ready("GlobalDatabase", "user-leak"),
+        await operator.wait_ready("WorkspaceDatabase", "ws-leak"),
+    ]
+    secrets_seen: list[str] = [operator.encryption_key]
+    assert operator.neon is not None
+    secrets_seen.append(operator.neon.api_key)
+    for obj in objects:
+        secret = await operator.get("Secret", obj["status"]["secretName"])
+        assert secret is not None
+        data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        secrets_seen += [
+            data["PGPASSWORD"],
+            quote(data["PGPASSWORD"], safe=""),
+            data["DATABASE_URL"],
+            data["DATABASE_URL_POOLED"],
+        ]
+    # Exercise the failure paths too: an outage while deleting logs errors.
+    operator.neon.options.down = True
+    await operator.delete("WorkspaceDatabase", "ws-leak")
+    import asyncio
+
+    await asyncio.sleep(2.5)
+    operator.neon.options.down = False
+    await operator.wait_gone("WorkspaceDatabase", "ws-leak", timeout=60)
+
+    events = json.dumps(await operator.events_for("user-leak") + await operator.events_for("ws-leak"))
+    statuses = json.dumps([await operator.get("GlobalDatabase", "user-leak")])
+    captured = capsys.readouterr()
+    haystacks = {
+        "logs": caplog.text + "\n".join(str(r.exc_info) for r in caplog.records),
+        "events": events,
+        "status": statuses,
+        "stdout/stderr": captured.out + captured.err,
+    }
+    assert len(caplog.records) > 20  # the operator really logged at debug level
+    for where, text in haystacks.items():
+        for secret in secrets_seen:
+            assert secret not in text, f"a secret leaked into {where}"

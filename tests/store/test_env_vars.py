@@ -1,0 +1,242 @@
+"""GLOBAL_DB_URL / AGENT_DB_URL in Sim's environment tables, in both formats."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from psycopg.types.json import Json
+
+from tenantdb.config import EnvVarFormat
+from tenantdb.crypto import EncryptionKey
+from tenantdb.store import MetadataStore, StoreIntegrityError
+
+from .conftest import Database, create_sim_tables, fetch_variables
+
+URI = "postgresql://owner:pa%40ss@ep-cool-1.eu-central-1.aws.neon.tech/neondb?sslmode=require"
+SIM_FORMAT = re.compile(r"[0-9a-f]{32}:[0-9a-f]+:[0-9a-f]{32}")
+
+
+async def _insert_user_row(database: Database, variables: object) -> None:
+    async with await database.connect() as conn:
+        await conn.execute(
+            "INSERT INTO environment (id, user_id, variables) VALUES ('e1', 'u1', %s)", (Json(variables),)
+        )
+
+
+# -- per-value (Sim's format, the default) ---------------------------------------------------------
+async def test_per_value_stores_a_value_sim_decrypts_with_the_same_key(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    variables = await fetch_variables(database, "environment", "user_id", "u1")
+    assert isinstance(variables, dict)
+    assert set(variables) == {"GLOBAL_DB_URL"}
+    assert SIM_FORMAT.fullmatch(variables["GLOBAL_DB_URL"])
+    assert key.decrypt(variables["GLOBAL_DB_URL"]) == URI
+    assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+
+
+async def test_per_value_keeps_sims_other_values_exactly_as_stored(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    # Sim's values are never decrypted: one of them is even under another key.
+    others = {
+        "OPENAI_API_KEY": key.encrypt("sk-1"),
+        "FOREIGN": EncryptionKey("ab" * 32).encrypt("x"),
+        "É": "ü",
+    }
+    await _insert_user_row(database, others)
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI + "&x=1")
+    variables = await fetch_variables(database, "environment", "user_id", "u1")
+    assert isinstance(variables, dict)
+    assert {k: v for k, v in variables.items() if k != "GLOBAL_DB_URL"} == others
+    assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI + "&x=1"
+
+
+async def test_remove_takes_out_only_our_key_and_leaves_the_row(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    other = key.encrypt("sk-1")
+    await _insert_user_row(database, {"OPENAI_API_KEY": other})
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    assert await store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is True
+    assert await store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is False
+    assert await fetch_variables(database, "environment", "user_id", "u1") == {"OPENAI_API_KEY": other}
+    assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is None
+
+
+async def test_missing_rows_and_keys_read_as_none_and_remove_as_false(store: MetadataStore) -> None:
+    assert await store.get_user_env_var(user_id="nobody", key="GLOBAL_DB_URL") is None
+    assert await store.remove_user_env_var(user_id="nobody", key="GLOBAL_DB_URL") is False
+    assert await store.get_workspace_env_var(workspace_id="nowhere", key="AGENT_DB_URL") is None
+    assert await store.remove_workspace_env_var(workspace_id="nowhere", key="AGENT_DB_URL") is False
+
+
+async def test_workspace_env_var_creates_a_complete_row(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    await store.set_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL", value=URI)
+    async with await database.connect() as conn:
+        cursor = await conn.execute(
+            "SELECT length(id), variables, created_at IS NOT NULL, updated_at IS NOT NULL "
+            "FROM workspace_environment WHERE workspace_id = 'w1'"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    id_length, variables, has_created_at, has_updated_at = row
+    assert (id_length, has_created_at, has_updated_at) == (36, True, True)
+    assert key.decrypt(variables["AGENT_DB_URL"]) == URI
+    assert await store.get_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL") == URI
+    assert await store.remove_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL") is True
+    assert await fetch_variables(database, "workspace_environment", "workspace_id", "w1") == {}
+
+
+async def test_set_bumps_updated_at(store: MetadataStore, database: Database) -> None:
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    async with await database.connect() as conn:
+        await conn.execute("UPDATE environment SET updated_at = '2000-01-01'")
+        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+        cursor = await conn.execute("SELECT updated_at > '2001-01-01' FROM environment")
+        assert await cursor.fetchone() == (True,)
+
+
+async def test_works_on_sims_own_tables_with_foreign_keys(database: Database, key: EncryptionKey) -> None:
+    await create_sim_tables(database)
+    async with await database.connect() as conn:
+        await conn.execute("""INSERT INTO "user" VALUES ('u1', 'Ada')""")
+        await conn.execute("INSERT INTO workspace VALUES ('w1', 'Lab')")
+    async with await MetadataStore.open(database.url, cipher=key) as store:
+        await store.migrate()
+        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+        await store.set_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL", value=URI)
+        assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+        assert await store.get_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL") == URI
+        # Sim's foreign key: no environment row for a user Sim does not know.
+        with pytest.raises(StoreIntegrityError, match="ForeignKeyViolation"):
+            await store.set_user_env_var(user_id="ghost", key="GLOBAL_DB_URL", value=URI)
+
+
+async def test_a_jsonb_variables_column_works_too(database: Database, key: EncryptionKey) -> None:
+    async with await database.connect() as conn:
+        await conn.execute(
+            "CREATE TABLE environment (id text PRIMARY KEY, user_id text NOT NULL UNIQUE, "
+            "variables jsonb NOT NULL, updated_at timestamp NOT NULL DEFAULT now())"
+        )
+        await conn.execute(
+            """INSERT INTO environment (id, user_id, variables) VALUES ('e', 'u1', '{"A": "1"}')"""
+        )
+    async with await MetadataStore.open(database.url, cipher=key) as store:
+        await store.migrate()
+        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+        assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+        assert await store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is True
+    assert await fetch_variables(database, "environment", "user_id", "u1") == {"A": "1"}
+
+
+async def test_a_value_under_another_key_is_an_integrity_error_on_read(
+    store: MetadataStore, database: Database
+) -> None:
+    await _insert_user_row(database, {"GLOBAL_DB_URL": EncryptionKey("cd" * 32).encrypt(URI)})
+    with pytest.raises(StoreIntegrityError, match="cannot be decrypted"):
+        await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL")
+    # Writing does not need to decrypt it: the reconciler can repair the drift.
+    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+
+
+async def test_per_value_refuses_to_overwrite_a_whole_object_row(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    blob = key.encrypt(json.dumps({"OPENAI_API_KEY": "sk-1"}))
+    await _insert_user_row(database, blob)
+    with pytest.raises(StoreIntegrityError, match="whole-object"):
+        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    assert await fetch_variables(database, "environment", "user_id", "u1") == blob
+
+
+# -- whole-object (the seed's design) ----------------------------------------------------------------
+async def test_whole_object_stores_one_encrypted_json_string(
+    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    stored = await fetch_variables(database, "environment", "user_id", "u1")
+    assert isinstance(stored, str)
+    assert SIM_FORMAT.fullmatch(stored)
+    # What Sim's whole-object code does: JSON.parse(decrypt(variables)).
+    assert json.loads(key.decrypt(stored)) == {"GLOBAL_DB_URL": URI}
+    assert key.decrypt(stored) == json.dumps({"GLOBAL_DB_URL": URI}, separators=(",", ":"))
+    assert await whole_object_store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+
+
+async def test_whole_object_merges_with_the_other_variables(
+    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    await _insert_user_row(database, key.encrypt(json.dumps({"OPENAI_API_KEY": "sk-1", "Ü": "ß"})))
+    await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    stored = await fetch_variables(database, "environment", "user_id", "u1")
+    assert isinstance(stored, str)
+    assert json.loads(key.decrypt(stored)) == {"OPENAI_API_KEY": "sk-1", "Ü": "ß", "GLOBAL_DB_URL": URI}
+
+    assert await whole_object_store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is True
+    assert await whole_object_store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is False
+    stored = await fetch_variables(database, "environment", "user_id", "u1")
+    assert isinstance(stored, str)
+    assert json.loads(key.decrypt(stored)) == {"OPENAI_API_KEY": "sk-1", "Ü": "ß"}
+
+
+async def test_whole_object_on_a_workspace_row_sim_created_empty(
+    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    async with await database.connect() as conn:  # the column's default, '{}'
+        await conn.execute("INSERT INTO workspace_environment (id, workspace_id) VALUES ('x', 'w1')")
+    await whole_object_store.set_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL", value=URI)
+    stored = await fetch_variables(database, "workspace_environment", "workspace_id", "w1")
+    assert isinstance(stored, str)
+    assert json.loads(key.decrypt(stored)) == {"AGENT_DB_URL": URI}
+    assert await whole_object_store.get_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL") == URI
+
+
+async def test_whole_object_refuses_to_overwrite_a_per_value_row(
+    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    sims = {"OPENAI_API_KEY": key.encrypt("sk-1")}
+    await _insert_user_row(database, sims)
+    with pytest.raises(StoreIntegrityError, match="per-value"):
+        await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    with pytest.raises(StoreIntegrityError, match="per-value"):
+        await whole_object_store.remove_user_env_var(user_id="u1", key="OPENAI_API_KEY")
+    assert await fetch_variables(database, "environment", "user_id", "u1") == sims
+
+
+async def test_whole_object_under_another_key_is_never_overwritten(
+    whole_object_store: MetadataStore, database: Database
+) -> None:
+    blob = EncryptionKey("ef" * 32).encrypt(json.dumps({"OPENAI_API_KEY": "sk-1"}))
+    await _insert_user_row(database, blob)
+    with pytest.raises(StoreIntegrityError, match="cannot be decrypted"):
+        await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+    assert await fetch_variables(database, "environment", "user_id", "u1") == blob
+
+
+async def test_whole_object_that_decrypts_to_non_json_keeps_the_text_out_of_the_error(
+    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    await _insert_user_row(database, key.encrypt("not json: s3cr3t"))
+    with pytest.raises(StoreIntegrityError) as caught:
+        await whole_object_store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL")
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert not any("s3cr3t" in f"{e!r} {getattr(e, 'doc', '')}" for e in chain)
+
+
+def test_env_var_format_default_is_per_value() -> None:
+    import inspect
+
+    default = inspect.signature(MetadataStore.open).parameters["env_var_format"].default
+    assert default is EnvVarFormat.PER_VALUE

@@ -1,0 +1,39 @@
+"""tenantdb_orphaned_project: projects released after the delete give-up time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tenantdb.store import MetadataStore, OrphanRow
+
+
+async def test_recorded_orphans_are_listed_oldest_first(store: MetadataStore) -> None:
+    assert await store.list_orphans() == []
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="alice", project_id="p1", reason="423"
+    )
+    await store.record_orphan(
+        kind="WorkspaceDatabase", namespace="ns", name="ws", project_id="p2", reason="500"
+    )
+    orphans = await store.list_orphans()
+    assert [(o.kind, o.namespace, o.name, o.project_id, o.reason) for o in orphans] == [
+        ("GlobalDatabase", "ns", "alice", "p1", "423"),
+        ("WorkspaceDatabase", "ns", "ws", "p2", "500"),
+    ]
+    assert all(isinstance(o, OrphanRow) and start <= o.recorded_at <= datetime.now(UTC) for o in orphans)
+
+
+async def test_recording_the_same_project_again_updates_it_instead_of_duplicating(
+    store: MetadataStore,
+) -> None:
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="alice", project_id="p1", reason="first"
+    )
+    (first,) = await store.list_orphans()
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="alice", project_id="p1", reason="again"
+    )
+    (second,) = await store.list_orphans()
+    assert second.reason == "again"
+    assert second.recorded_at == first.recorded_at  # when it was first given up on
