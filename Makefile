@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
+IMAGE ?= tenantdb
+TAG ?= $(shell $(PYTHON) -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
+
 .PHONY: help install demo test lint crds run lock bench e2e image chart-lint clean
 
 help: ## list the targets
@@ -33,9 +36,17 @@ lint: $(STAMP) ## ruff, mypy --strict on operator/, import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the pydantic models
+crds: $(STAMP) ## regenerate crds/ and the chart's and Kustomize base's copies from the pydantic models
 	$(BIN)/tenantdb crds --output-dir crds
-	@if [ -d charts/tenantdb/crds ]; then cp crds/*.yaml charts/tenantdb/crds/; fi
+	cp crds/*.yaml charts/tenantdb/crds/
+	cp crds/*.yaml manifests/base/crds/
+
+chart-lint: $(STAMP) ## render, lint and validate the chart, overlays, Argo CD health checks, Dockerfile
+	$(BIN)/pytest tests/deploy
+
+image: ## build the operator image and the Neon-emulator image (needs Docker)
+	docker build --target runtime -t $(IMAGE):$(TAG) .
+	docker build --target emulator -t $(IMAGE):$(TAG)-emulator .
 
 run: $(STAMP) ## run the operator against the current kube context (configuration from the environment)
 	$(BIN)/tenantdb run
@@ -44,12 +55,13 @@ lock: ## re-resolve the pins into requirements.lock (needs uv)
 	uv lock
 	uv export --format requirements-txt --no-emit-project --all-extras --group dev --no-header -o requirements.lock
 	uv export --format requirements-txt --no-emit-project --no-dev --no-header -o requirements-runtime.lock
+	uv export --format requirements-txt --no-emit-project --no-dev --extra testing --no-header -o requirements-emulator.lock
 
 bench: $(STAMP) ## benchmarks: write bench/results/*.json
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-e2e: $(STAMP) ## real-cluster suite: needs Docker and kind (see README)
-	$(BIN)/pytest -m e2e tests/e2e
+e2e: $(STAMP) ## real-cluster suite on a throwaway kind cluster: needs Docker and kind (see README)
+	TENANTDB_E2E=1 $(BIN)/pytest -m e2e tests/e2e
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .cache

@@ -37,7 +37,8 @@ class OwnerReference:
             "name": self.name,
             "uid": self.uid,
             "controller": True,
-            "blockOwnerDeletion": True,
+            # No blockOwnerDeletion: background deletion does not need it, and clusters that
+            # enforce owner-reference permissions would then demand update on <kind>/finalizers.
         }
 
 
