@@ -26,11 +26,15 @@ class Metrics:
             registry=r,
         )
         self.neon_calls = Counter(
-            "tenantdb_neon_api_calls_total", "Neon API calls by route and status.", ["route", "status"],
+            "tenantdb_neon_api_calls_total",
+            "Neon API calls by route and status.",
+            ["route", "status"],
             registry=r,
         )
         self.neon_retries = Counter(
-            "tenantdb_neon_api_retries_total", "Neon API retries by route and cause.", ["route", "cause"],
+            "tenantdb_neon_api_retries_total",
+            "Neon API retries by route and cause.",
+            ["route", "cause"],
             registry=r,
         )
         self.limiter_wait = Histogram(

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
@@ -182,7 +181,7 @@ async def test_delete_removes_project_rows_and_only_our_env_var(operator: LocalS
     # Sim has its own variables in the same row: they must survive.
     await operator.metadata_query(
         "update workspace_environment set variables = "
-        "(variables::jsonb || jsonb_build_object('OPENAI_KEY', %s))::json "
+        "(variables::jsonb || jsonb_build_object('OPENAI_KEY', %s::text))::json "
         "where workspace_id = %s returning workspace_id",
         key.encrypt("sk-other"),
         "ws-dave",

@@ -15,7 +15,11 @@ GROUP = "tenantdb.io"
 VERSION = "v1alpha1"
 CATEGORY = "tenantdb"
 
-_READY: Mapping[str, object] = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+_READY: Mapping[str, object] = {
+    "name": "Ready",
+    "type": "string",
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+}
 _AGE: Mapping[str, object] = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _DATABASE_COLUMNS: tuple[Mapping[str, object], ...] = (
     _READY,

@@ -409,7 +409,9 @@ async def _publish(
                 encrypted_uri=deps.cipher.encrypt(uri),
                 database_name=spec.database_name,
             )
-        current = await _current_env_var(metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var))
+        current = await _current_env_var(
+            metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
+        )
         if current != uri:
             await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
             events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")

@@ -83,7 +83,11 @@ class LocalStack:
         await self.kube.__aenter__()
         self._kube_server = kmock.Server(self.kube)
         await self._kube_server.__aenter__()
-        self._http = httpx.AsyncClient(base_url=self.kube_url, timeout=30)
+        # One connection per request, as kubectl does: a kept-alive connection to kmock's
+        # server was seen to hang for good after an operator in the same loop was cancelled.
+        self._http = httpx.AsyncClient(
+            base_url=self.kube_url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

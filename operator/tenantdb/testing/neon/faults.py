@@ -1,0 +1,67 @@
+"""What unreliable networks and servers do to clients, injected on demand.
+
+Latency (``latency_seconds``, or ``create_latency_seconds`` for ``POST /projects``), the
+``down`` outage (503 to everything), random 500/503 answers (``error_rate``) and
+connections closed without an answer (``drop_rate``). With ``fault_after_processing``, half
+of the injected errors and drops strike after the handler ran: the mutation happened, but
+the client never learns it, which is the trap an idempotent client must handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from tenantdb.testing.neon.errors import error_response
+from tenantdb.testing.neon.options import EmulatorOptions
+from tenantdb.testing.neon.routing import route_of
+from tenantdb.testing.neon.state import STATE
+
+__all__ = ["DROPPED", "INJECTED", "inject_faults"]
+
+DROPPED = web.RequestKey("neon_emulator_dropped", bool)
+"""Set on a request whose connection was dropped."""
+INJECTED = web.RequestKey("neon_emulator_injected", bool)
+"""Set on a request answered by an injected fault."""
+
+_CREATE_ROUTE = "POST /projects"
+_AFTER_PROCESSING_SHARE = 0.5
+"""With ``fault_after_processing``, the share of injected faults that strike after the handler."""
+
+
+def _latency(request: web.Request, options: EmulatorOptions) -> tuple[float, float]:
+    if options.create_latency_seconds is not None and route_of(request) == _CREATE_ROUTE:
+        return options.create_latency_seconds
+    return options.latency_seconds
+
+
+@web.middleware
+async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    options, dice = state.options, state.random
+    request[DROPPED] = request[INJECTED] = False
+    low, high = _latency(request, options)
+    if high > 0:
+        await asyncio.sleep(dice.uniform(low, high))
+    if options.down:
+        request[INJECTED] = True
+        return error_response(503, "service unavailable (the emulated Neon API is down)")
+    draw = dice.random()
+    if draw < options.drop_rate:
+        fault = "drop"
+    elif draw < options.drop_rate + options.error_rate:
+        fault = "error"
+    else:
+        return await handler(request)
+    request[INJECTED] = True
+    if options.fault_after_processing and dice.random() < _AFTER_PROCESSING_SHARE:
+        await handler(request)  # carried out; its answer never reaches the client
+    if fault == "drop":
+        request[DROPPED] = True
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=503)  # written to a closed transport: nobody receives it
+    status = dice.choice((500, 503))
+    return error_response(status, "internal server error" if status == 500 else "service unavailable")

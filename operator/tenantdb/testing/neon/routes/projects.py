@@ -1,0 +1,199 @@
+"""``/projects``: create, list, read, update and delete projects, and read a connection URI."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from tenantdb.testing.neon import ids
+from tenantdb.testing.neon.backing import NameTakenError
+from tenantdb.testing.neon.clock import utcnow
+from tenantdb.testing.neon.creating import (
+    build_project,
+    check_org,
+    parse_create_request,
+    parse_endpoint_limits,
+    parse_settings,
+)
+from tenantdb.testing.neon.errors import PROJECTS_LIMIT_EXCEEDED, ApiError, bad_request, not_found
+from tenantdb.testing.neon.model import Project
+from tenantdb.testing.neon.operations import ensure_unlocked, start_operations
+from tenantdb.testing.neon.pagination import page, pagination_fields, parse_limit
+from tenantdb.testing.neon.parsing import optional_int, optional_object, optional_str, query_bool, read_body
+from tenantdb.testing.neon.state import STATE, EmulatorState
+from tenantdb.testing.neon.views import (
+    branch_view,
+    connection_details,
+    database_view,
+    endpoint_view,
+    operation_view,
+    project_list_item,
+    project_view,
+    role_view,
+)
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+_NAME_ATTEMPTS = 5
+_LIST_DEFAULT_LIMIT, _LIST_MAX_LIMIT = 10, 400
+
+
+def _check_project_limit(state: EmulatorState) -> None:
+    limit = state.options.max_projects
+    if limit is None:
+        return
+    count = len(state.registry.live()) + len(state.registry.pending)
+    if count >= limit:
+        raise ApiError(422, f"projects limit of {limit} exceeded, got {count}", code=PROJECTS_LIMIT_EXCEEDED)
+
+
+@routes.post("/projects")
+async def create_project(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    registry = state.registry
+    wanted = parse_create_request(await read_body(request, "project"), state.options)
+    _check_project_limit(state)
+    password = ids.password()
+    for _ in range(_NAME_ATTEMPTS):
+        now = utcnow()
+        project = build_project(
+            wanted,
+            project_id=registry.new_project_id(),
+            seq=registry.next_seq(),
+            database_id=registry.next_database_id(),
+            password=password,
+            now=now,
+        )
+        with registry.creating(project.id, project.database.physical, project.role.physical):
+            try:
+                await state.backing.create(
+                    database=project.database.physical, role=project.role.physical, password=password
+                )
+            except NameTakenError:
+                continue  # another emulator on this server uses these digits: draw again
+            registry.add(project)
+        break
+    else:
+        raise ApiError(500, "could not find free names for the project's database and role")
+    operations = start_operations(
+        project, ["create_timeline", "start_compute"], seconds=state.options.operation_seconds, now=now
+    )
+    body = {
+        "project": project_view(project, state.address, now),
+        "connection_uris": [connection_details(project, state.address)],
+        "roles": [role_view(project, with_password=True)],
+        "databases": [database_view(project)],
+        "operations": [operation_view(operation, now) for operation in operations],
+        "branch": branch_view(project),
+        "endpoints": [endpoint_view(project, state.address)],
+    }
+    return web.json_response(body, status=201)
+
+
+def _matches(project: Project, search: str) -> bool:
+    needle = search.lower()
+    return needle in project.name.lower() or needle in project.id
+
+
+@routes.get("/projects")
+async def list_projects(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    registry = state.registry
+    check_org(request.query.get("org_id"), state.options)
+    limit = parse_limit(request.query.get("limit"), default=_LIST_DEFAULT_LIMIT, maximum=_LIST_MAX_LIMIT)
+    recoverable = query_bool(request, "recoverable", default=False)
+    candidates = registry.deleted() if recoverable else registry.live()
+    if search := request.query.get("search"):
+        candidates = [project for project in candidates if _matches(project, search)]
+    items = page(candidates, cursor=request.query.get("cursor"), limit=limit, find=registry.get)
+    body = {
+        "projects": [project_list_item(project, state.address) for project in items],
+        **pagination_fields(items),
+        "applications": {},
+        "integrations": {},
+    }
+    return web.json_response(body)
+
+
+@routes.get("/projects/{project_id}")
+async def get_project(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    project = state.registry.live_project(request.match_info["project_id"])
+    return web.json_response({"project": project_view(project, state.address, utcnow())})
+
+
+@routes.patch("/projects/{project_id}")
+async def update_project(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    project = state.registry.live_project(request.match_info["project_id"])
+    data = await read_body(request, "project")
+    name = optional_str(data, "name")
+    settings = parse_settings(data, base=project.settings)
+    limits = parse_endpoint_limits(
+        optional_object(data, "default_endpoint_settings"), prefix="default_endpoint_settings."
+    )
+    retention = optional_int(data, "history_retention_seconds", minimum=0, maximum=2592000)
+    now = utcnow()
+    ensure_unlocked(project, state.registry, now)
+    if name is not None:
+        project.name = name
+    project.settings = settings
+    if limits.min_cu is not None:
+        project.default_endpoint_settings["autoscaling_limit_min_cu"] = limits.min_cu
+    if limits.max_cu is not None:
+        project.default_endpoint_settings["autoscaling_limit_max_cu"] = limits.max_cu
+    if limits.suspend_timeout_seconds is not None:
+        project.default_endpoint_settings["suspend_timeout_seconds"] = limits.suspend_timeout_seconds
+    if retention is not None:
+        project.history_retention_seconds = retention
+    project.updated_at = now
+    return web.json_response({"project": project_view(project, state.address, now), "operations": []})
+
+
+@routes.delete("/projects/{project_id}")
+async def delete_project(request: web.Request) -> web.Response:
+    """Drop the real database and role (ending their connections); the record stays, deleted."""
+    state = request.app[STATE]
+    project = state.registry.live_project(request.match_info["project_id"])
+    ensure_unlocked(project, state.registry, utcnow())
+    async with state.registry.lock(project.id):
+        await state.backing.drop(database=project.database.physical, role=project.role.physical)
+        project.deleted_at = project.updated_at = utcnow()
+    return web.json_response({"project": project_view(project, state.address, utcnow())})
+
+
+@routes.get("/projects/{project_id}/operations/{operation_id}")
+async def get_operation(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    project = state.registry.live_project(request.match_info["project_id"])
+    wanted = request.match_info["operation_id"]
+    for operation in project.operations:
+        if operation.id == wanted:
+            return web.json_response({"operation": operation_view(operation, utcnow())})
+    raise not_found(f"operation {wanted!r} not found")
+
+
+@routes.get("/projects/{project_id}/connection_uri")
+async def get_connection_uri(request: web.Request) -> web.Response:
+    """The URI for a database and role, named logically (``neondb``) or physically."""
+    state = request.app[STATE]
+    project = state.registry.live_project(request.match_info["project_id"])
+    query = request.query
+    database_name, role_name = query.get("database_name"), query.get("role_name")
+    if not database_name or not role_name:
+        raise bad_request("database_name and role_name are required")
+    if query.get("branch_id") not in (None, project.branch.id):
+        raise not_found(f"branch {query['branch_id']!r} not found")
+    if query.get("endpoint_id") not in (None, project.endpoint.id):
+        raise not_found(f"endpoint {query['endpoint_id']!r} not found")
+    pooled = query_bool(request, "pooled", default=False)
+    database, role = project.database, project.role
+    if database_name not in (database.name, database.physical):
+        raise not_found(f"database {database_name!r} not found")
+    if role_name not in (role.name, role.physical):
+        raise not_found(f"role {role_name!r} not found")
+    uri = state.address.uri(
+        user=role.physical, password=role.password, database=database.physical, pooled=pooled
+    )
+    return web.json_response({"uri": uri})

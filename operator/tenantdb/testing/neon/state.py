@@ -1,0 +1,32 @@
+"""What every request handler shares, stored on the aiohttp application."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from aiohttp import web
+
+from tenantdb.testing.neon.backing import PostgresBacking
+from tenantdb.testing.neon.calls import CallLog
+from tenantdb.testing.neon.options import EmulatorOptions
+from tenantdb.testing.neon.ratelimit import SlidingWindows
+from tenantdb.testing.neon.registry import Registry
+from tenantdb.testing.neon.uris import ServerAddress
+
+__all__ = ["STATE", "EmulatorState"]
+
+
+@dataclasses.dataclass
+class EmulatorState:
+    options: EmulatorOptions
+    address: ServerAddress
+    backing: PostgresBacking
+    registry: Registry = dataclasses.field(default_factory=Registry)
+    calls: CallLog = dataclasses.field(default_factory=CallLog)
+    windows: SlidingWindows = dataclasses.field(default_factory=SlidingWindows)
+    random: random.Random = dataclasses.field(default_factory=random.Random)
+    """The dice of latency and injected faults (seed it for a reproducible run)."""
+
+
+STATE = web.AppKey("neon_emulator_state", EmulatorState)
