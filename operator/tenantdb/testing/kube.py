@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
-import itertools
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
@@ -79,6 +79,14 @@ def _apply_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _as_version(value: object) -> int:
+    """A resourceVersion as a number; absent or unparsable means "from the beginning"."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -87,7 +95,7 @@ def _now() -> str:
 class KubernetesEmulator(kmock.KubernetesEmulator):
     """kmock's emulator with the API server behaviour kopf depends on (see module docstring)."""
 
-    _versions: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _last_version: int = attrs.field(default=0, init=False)
     _write_lock: asyncio.Lock = attrs.field(factory=asyncio.Lock, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -124,7 +132,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if not metadata.get("name") and metadata.get("generateName"):
             metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
         metadata["uid"] = str(uuid.uuid4())
-        metadata["resourceVersion"] = str(next(self._versions))
+        metadata["resourceVersion"] = self._next_version()
         metadata["creationTimestamp"] = _now()
         metadata["generation"] = 1
         metadata.pop("deletionTimestamp", None)
@@ -182,11 +190,60 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         metadata["generation"] = current["metadata"].get("generation", 1) + (
             1 if desired.get("spec") != current.get("spec") else 0
         )
-        metadata["resourceVersion"] = str(next(self._versions))
+        metadata["resourceVersion"] = self._next_version()
         # kmock merges request.data into the stored object: hand it the exact difference.
         object.__setattr__(request, "data", _merge_patch_between(current, desired))
 
+    # -- list and watch ----------------------------------------------------------------------
+    # kmock lists with a placeholder resourceVersion and starts a watch by replaying every
+    # object, then subscribing to changes *after* the replay: a write made while the replay
+    # is being sent is never streamed, and the replay repeats what the list just returned.
+    # kopf then patches a stale copy, gets a conflict, and waits for an event that never comes
+    # (seen: a create handled 30 s late, on the next timer tick). A real API server does
+    # neither, so: lists carry the current resourceVersion, a watch subscribes before it
+    # replays, and replays only objects newer than the resourceVersion it was asked from.
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_list(request)
+        if isinstance(payload, dict):
+            payload["metadata"] = {"resourceVersion": str(self._last_version)}
+        return payload
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        yield b""  # send the headers now: the stream is open even if nothing happens
+        assert request.resource is not None
+        bus = self._buses[request.resource]
+        mark = await bus.mark()
+        try:
+            since = _as_version(request.params.get("resourceVersion"))
+            async with self._lock:
+                objects = [o for o in self._get_objects(request) if not o.deleted]
+                replay = [
+                    {"type": "ADDED", "object": o.raw}
+                    for o in objects
+                    if _as_version(o.raw.get("metadata", {}).get("resourceVersion")) > since
+                ]
+            for event in replay:
+                yield event
+            async for event in bus.stream(since=mark):
+                metadata = event.get("object", {}).get("metadata", {})
+                if self._matches(request, metadata.get("namespace"), metadata.get("name")):
+                    yield event
+        finally:
+            await bus.unmark(mark)
+
+    def _get_objects(self, request: rendering.Request) -> list[Any]:
+        objects: list[Any] = self._KubernetesEmulator__get_objs(request, strict=False)  # type: ignore[attr-defined]
+        return objects
+
+    def _matches(self, request: rendering.Request, namespace: str | None, name: str | None) -> bool:
+        check = self._KubernetesEmulator__check  # type: ignore[attr-defined]
+        return bool(check(request, request.resource, namespace, name, strict=False))
+
     # -- helpers -----------------------------------------------------------------------------
+    def _next_version(self) -> str:
+        self._last_version += 1
+        return str(self._last_version)
+
     def _has_status_subresource(self, request: rendering.Request) -> bool:
         if request.resource is None:
             return False
