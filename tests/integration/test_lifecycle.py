@@ -357,7 +357,7 @@ async def test_neon_down_during_delete_keeps_the_finalizer_until_it_recovers(ope
 
 
 async def test_delete_gives_up_after_the_configured_time_and_records_an_orphan(stack: LocalStack) -> None:
-    await stack.start_operator(delete_give_up_seconds=3.0)
+    await stack.start_operator(delete_give_up_seconds=3.0, neon_retry_deadline_seconds=2.0)
     await stack.apply(workspace_database("ws-orphan", "judy", "ws-orphan"))
     obj = await stack.wait_ready("WorkspaceDatabase", "ws-orphan")
     assert stack.neon is not None

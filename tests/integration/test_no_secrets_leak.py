@@ -55,6 +55,7 @@ async def test_no_password_key_or_connection_string_in_logs_events_or_status(
         "stdout/stderr": captured.out + captured.err,
     }
     assert len(caplog.records) > 20  # the operator really logged at debug level
+    assert any(r.name == "kopf.objects" for r in caplog.records)  # ...its own thread included
     for where, text in haystacks.items():
         for secret in secrets_seen:
             assert secret not in text, f"a secret leaked into {where}"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import kopf
@@ -108,8 +109,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 async def operate(
     runtime: Runtime,
     *,
-    stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
     liveness: bool = True,
 ) -> None:
     """Run the operator until ``stop_flag`` is set (or forever)."""

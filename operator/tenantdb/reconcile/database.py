@@ -478,11 +478,14 @@ async def delete_database(
             elif project_id:
                 events.normal("ProjectRetained", f"Kept Neon project {project_id} (deletionPolicy: Retain)")
     except RetryLater as exc:
-        waited = (now - started).total_seconds()
-        if waited < settings.delete_give_up_seconds or project_id is None:
-            raise RetryLater(
-                REASON_DELETE_FAILED, exc.message, delay=min(max(exc.delay, 5.0), 300.0)
-            ) from exc
+        # Measured after the failed call: its own retries may have taken a while.
+        waited = (deps.clock() - started).total_seconds()
+        remaining = settings.delete_give_up_seconds - waited
+        if remaining > 0 or project_id is None:
+            delay = min(max(exc.delay, 5.0), 300.0)
+            if remaining > 0:  # the last try is made at the give-up time, not a backoff later
+                delay = min(delay, max(remaining, 1.0))
+            raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=delay) from exc
         async with outside_errors("recording the orphaned project"):
             await deps.metadata.record_orphan(
                 kind=identity.kind,

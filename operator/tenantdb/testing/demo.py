@@ -3,7 +3,9 @@
 A real PostgreSQL server in a temporary folder, the Neon API emulator on top of it, the
 Kubernetes API emulator, and the real operator (kopf) in between. The samples in
 ``manifests/samples/`` are applied as ``kubectl apply`` would; then the demo proves each
-connection string works and that deleting a workspace removes everything it had.
+connection string works and that deleting a workspace removes everything it had; then it
+spends past the user's budget (usage set on the emulator), shows the databases suspended and
+their connection strings refused, upgrades the tier and shows them back.
 """
 
 from __future__ import annotations
@@ -50,6 +52,127 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)
 
 
+_SYNC_SECONDS = 1.0  # the consumption sync interval in the demo (900 s by default)
+_CU_SECONDS_EACH = 100_000  # 27.8 CU-hours at $0.106: 295 cents per database
+_REFUSED = "not currently accepting connections"  # PostgreSQL's answer for a disabled endpoint
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def _is_suspended(obj: dict[str, Any] | None) -> bool:
+    ready = _condition(obj, "Ready")
+    return bool(
+        ((obj or {}).get("status") or {}).get("phase") == "Suspended"
+        and ready.get("status") == "False"
+        and ready.get("reason") == "BudgetExceeded"
+    )
+
+
+def _is_resumed(obj: dict[str, Any] | None) -> bool:
+    phase = ((obj or {}).get("status") or {}).get("phase")
+    return bool(phase == "Ready" and _condition(obj, "Ready").get("status") == "True")
+
+
+async def _try_query(uri: str) -> str:
+    """``ok``, ``refused`` (the endpoint is disabled) or ``failed``; never the error's text."""
+    try:
+        await _query_through(uri)
+    except psycopg.OperationalError as exc:
+        return "refused" if _REFUSED in str(exc) else "failed"
+    return "ok"
+
+
+async def _budget_demo(
+    stack: LocalStack, key: EncryptionKey, budget_name: str, existing: list[tuple[str, str]]
+) -> bool:
+    """Spend past the budget, see the databases suspended; upgrade, see them back. True if all held.
+
+    ``existing``: (kind, name) of the databases still there.
+    """
+    assert stack.neon is not None
+    budget = await stack.get("DatabaseBudget", budget_name)
+    assert budget is not None
+    user_id = budget["spec"]["userId"]
+    databases: list[tuple[str, str, str, str]] = []  # kind, name, project id, uri
+    for kind, name in existing:
+        obj = await stack.get(kind, name)
+        if obj is None or obj["spec"].get("userId") != user_id:
+            continue
+        secret = await stack.get("Secret", obj["status"]["secretName"])
+        assert secret is not None
+        uri = key.decrypt(base64.b64decode(secret["data"]["DATABASE_URL_ENCRYPTED"]).decode())
+        databases.append((kind, name, obj["status"]["projectId"], uri))
+    ok = bool(databases)
+    limit = (budget.get("status") or {}).get("limitCents")
+    hours = _CU_SECONDS_EACH / 3600
+    _say(
+        f"budget: user {user_id} spends {hours:.1f} CU-hours on each of {len(databases)} databases "
+        f"(usage set on the Neon emulator); tier {budget['spec']['tier']} allows {limit} cents ..."
+    )
+    for _, _, project_id, _ in databases:
+        stack.neon.set_usage(project_id, compute_unit_seconds=_CU_SECONDS_EACH)
+    started = time.monotonic()
+    over = await stack.wait_for(
+        "DatabaseBudget",
+        budget_name,
+        lambda o: bool(o and (o.get("status") or {}).get("exceeded") is True),
+        timeout=30,
+        what="exceeded",
+    )
+    assert over is not None
+    status = over["status"]
+    _say(
+        f"  DatabaseBudget {budget_name}: spent {status['totalCostCents']} of {status['limitCents']} cents "
+        f"-> exceeded (found by the consumption sync, every {_SYNC_SECONDS:.0f} s here)"
+    )
+    for kind, name, _, uri in databases:
+        obj = await stack.wait_for(kind, name, _is_suspended, timeout=30, what="phase Suspended")
+        assert obj is not None
+        outcome = await _try_query(uri)
+        _say(
+            f"  {kind} {name}: {obj['status']['phase']} (Ready=False, BudgetExceeded); "
+            f"query through its connection string: {outcome.upper() if outcome != 'refused' else 'refused'}"
+        )
+        ok = ok and outcome == "refused"
+    rows = await stack.metadata_query(
+        "select budget_exceeded from user_db_budget where user_id = %s", user_id
+    )
+    _say(f"  metadata DB: user_db_budget.budget_exceeded = {rows[0][0] if rows else 'MISSING'}")
+    ok = ok and rows == [(True,)]
+    _say(f"  suspended {time.monotonic() - started:.1f} s after the usage was reported")
+
+    _say(f"upgrading: DatabaseBudget {budget_name} tier -> paid ...")
+    await stack.patch("DatabaseBudget", budget_name, {"spec": {"tier": "paid"}})
+    started = time.monotonic()
+    for kind, name, _, uri in databases:
+        await stack.wait_for(kind, name, _is_resumed, timeout=30, what="Ready again")
+        outcome = await _try_query(uri)
+        _say(f"  {kind} {name}: Ready; query through its connection string: {outcome.upper()}")
+        ok = ok and outcome == "ok"
+    upgraded = await stack.wait_for(
+        "DatabaseBudget",
+        budget_name,
+        lambda o: bool(o and (o.get("status") or {}).get("tier") == "paid"),
+        timeout=30,
+        what="tier paid",
+    )
+    assert upgraded is not None
+    status = upgraded["status"]
+    exceeded = status.get("exceeded")
+    _say(
+        f"  DatabaseBudget {budget_name}: tier paid, spent {status['totalCostCents']} of "
+        f"{status['limitCents']} cents -> {'STILL EXCEEDED' if exceeded else 'within budget'}"
+    )
+    ok = ok and exceeded is False
+    _say(f"  resumed {time.monotonic() - started:.1f} s after the upgrade")
+    return ok
+
+
 async def _query_through(uri: str) -> tuple[str, str]:
     async with await psycopg.AsyncConnection.connect(uri, connect_timeout=10) as conn:
         cursor = await conn.execute("select current_database(), current_user")
@@ -66,7 +189,11 @@ async def _demo() -> int:
         latency_seconds=(0.02, 0.08), create_latency_seconds=(0.3, 0.8), operation_seconds=0.5
     )
     async with LocalStack(
-        neon_options=options, settings_overrides={"resync_interval_seconds": 30.0}
+        neon_options=options,
+        settings_overrides={
+            "resync_interval_seconds": 30.0,
+            "consumption_sync_interval_seconds": _SYNC_SECONDS,
+        },
     ) as stack:
         assert stack.neon is not None
         tls = "TLS on" if stack.postgres.ssl else "TLS off"
@@ -162,6 +289,9 @@ async def _demo() -> int:
         _say(f"  AGENT_DB_URL of {workspace_id}: {'STILL THERE' if 'AGENT_DB_URL' in left else 'removed'}")
         _say(f"  Secret: {'removed (owned by the resource)' if secret_gone else 'STILL THERE'}")
         ok = not still_there and not db_rows and "AGENT_DB_URL" not in left and secret_gone
+        if budget is not None:
+            existing = [(m["kind"], m["metadata"]["name"]) for m in databases if m is not victim]
+            ok = await _budget_demo(stack, key, budget["metadata"]["name"], existing) and ok
         calls = len(stack.neon.calls())
         _say(f"Neon API calls made in all: {calls}")
         _say("stopping ...")

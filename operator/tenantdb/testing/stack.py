@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -62,8 +63,7 @@ class LocalStack:
         self.kube: KubernetesEmulator | None = None
         self._kube_server: Any = None
         self._http: httpx.AsyncClient | None = None
-        self._operator: asyncio.Task[None] | None = None
-        self._stop_flag: asyncio.Event | None = None
+        self._operator: _OperatorThread | None = None
         self.runtime: Runtime | None = None
         self.metrics = Metrics()
 
@@ -139,39 +139,25 @@ class LocalStack:
         return Settings(**values)
 
     async def start_operator(self, **overrides: Any) -> None:
-        """Run the real operator in this event loop until ``stop_operator``."""
+        """Run the real operator until ``stop_operator``, in a thread with its own event loop.
+
+        Its own loop, as in production where it is a process of its own: when kopf stops, it
+        waits for, then cancels, every task of its loop that it did not start with — here
+        those would be the emulators' request handlers and the caller's own tasks.
+        """
         if self._operator is not None:
             return
         if overrides:
             self.settings_overrides.update(overrides)
         self.runtime = build_runtime(self.settings(), kube_url=self.kube_url, metrics=self.metrics)
-        self._stop_flag = asyncio.Event()
-        ready = asyncio.Event()
-        self._operator = asyncio.create_task(
-            operate(self.runtime, stop_flag=self._stop_flag, ready_flag=ready, liveness=False)
-        )
-        waiter = asyncio.create_task(ready.wait())
-        done, _ = await asyncio.wait(
-            {waiter, self._operator}, timeout=30, return_when=asyncio.FIRST_COMPLETED
-        )
-        if self._operator in done:
-            self._operator.result()  # raises what stopped it
-        if waiter not in done:
-            raise TimeoutError("the operator did not become ready within 30 s")
+        self._operator = _OperatorThread(self.runtime)
+        await self._operator.start()
 
     async def stop_operator(self, *, abruptly: bool = False) -> None:
         """Stop the operator; ``abruptly`` cancels it mid-flight, like a killed pod."""
         if self._operator is None:
             return
-        if abruptly:
-            self._operator.cancel()
-        elif self._stop_flag is not None:
-            self._stop_flag.set()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(self._operator, timeout=30)
-        if abruptly and self.runtime is not None:
-            with contextlib.suppress(Exception):
-                await self.runtime.close()
+        await self._operator.stop(abruptly=abruptly)
         self._operator = None
 
     # -- the Kubernetes API, as kubectl would use it ----------------------------------------------
@@ -261,6 +247,57 @@ class LocalStack:
         async with await psycopg.AsyncConnection.connect(self.metadata_url) as conn:
             cursor = await conn.execute(psycopg.sql.SQL(query), params)
             return await cursor.fetchall()
+
+
+class _OperatorThread:
+    """``operate()`` in a thread of its own with its own event loop."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._stop_flag = threading.Event()
+        self._ready_flag = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tenantdb-operator", daemon=True)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._task = loop.create_task(
+                operate(self.runtime, stop_flag=self._stop_flag, ready_flag=self._ready_flag, liveness=False)
+            )
+            try:
+                loop.run_until_complete(self._task)
+            except asyncio.CancelledError:
+                # Killed mid-flight: kopf's clean-up did not run, so close what it would have.
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(self.runtime.close())
+            except BaseException as exc:  # reported to whoever waits for the start
+                self._error = exc
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready_flag.is_set():
+            if not self._thread.is_alive():
+                raise RuntimeError("the operator stopped while starting") from self._error
+            if time.monotonic() > deadline:
+                await self.stop(abruptly=True)
+                raise TimeoutError(f"the operator did not become ready within {timeout:.0f} s")
+            await asyncio.sleep(0.02)
+
+    async def stop(self, *, abruptly: bool) -> None:
+        if abruptly and self._loop is not None and self._task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        else:
+            self._stop_flag.set()
+        await asyncio.to_thread(self._thread.join, 30)
 
 
 def is_ready(obj: dict[str, Any] | None) -> bool:

@@ -1,0 +1,305 @@
+"""Budgets that hold: kopf for real against the Kubernetes emulator, the Neon emulator and a real
+PostgreSQL server, with a one-second consumption sync.
+
+What a platform would notice: a user over budget has every database suspended (status, event,
+metadata row, and the connection string really refused by PostgreSQL); an upgrade, or a new
+billing period, brings them back; a database created for a user already over budget starts
+suspended.
+
+Costs: compute is $0.106 per CU-hour and the free tier allows 500 cents, so 100,000 CU-seconds
+cost 295 cents (rounded up) and two such databases, 590 cents, are over it while either alone is
+not: the limit is per user, across databases.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tenantdb.billing import billing_period
+from tenantdb.crypto import EncryptionKey
+from tenantdb.testing.stack import LocalStack, eventually
+from tests.integration.conftest import global_database, workspace_database
+
+SYNC_SECONDS = 1.0
+HALF_A_BUDGET = 100_000  # CU-seconds: 295 cents each; two of them (590) exceed the free 500
+REFUSED = "not currently accepting connections"  # PostgreSQL's answer for a disabled endpoint
+
+
+def database_budget(name: str, user_id: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseBudget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"userId": user_id, "tier": "free", **spec},
+    }
+
+
+@pytest.fixture
+async def budgets(stack: LocalStack) -> AsyncIterator[LocalStack]:
+    """The operator with a consumption sync every second."""
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    yield stack
+    await stack.stop_operator()
+
+
+async def _uri(stack: LocalStack, secret_name: str) -> str:
+    secret = await stack.get("Secret", secret_name)
+    assert secret is not None
+    encrypted = base64.b64decode(secret["data"]["DATABASE_URL_ENCRYPTED"]).decode()
+    return EncryptionKey(stack.encryption_key).decrypt(encrypted)
+
+
+async def _connect_error(uri: str) -> str | None:
+    """None when ``select 1`` works through ``uri``, else PostgreSQL's refusal (no credentials)."""
+    try:
+        async with await psycopg.AsyncConnection.connect(uri, connect_timeout=5) as conn:
+            cursor = await conn.execute("select 1")
+            assert await cursor.fetchone() == (1,)
+            return None
+    except psycopg.OperationalError as exc:
+        return str(exc)
+
+
+def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return dict(condition)
+    return {}
+
+
+def _suspended(obj: dict[str, Any] | None) -> bool:
+    ready = _condition(obj, "Ready")
+    return bool(
+        (obj or {}).get("status", {}).get("phase") == "Suspended"
+        and ready.get("status") == "False"
+        and ready.get("reason") == "BudgetExceeded"
+    )
+
+
+def _resumed(obj: dict[str, Any] | None) -> bool:
+    phase = (obj or {}).get("status", {}).get("phase")
+    return bool(phase == "Ready" and _condition(obj, "Ready").get("status") == "True")
+
+
+async def _wait_event(stack: LocalStack, name: str, reason: str, type_: str) -> None:
+    async def posted() -> bool:
+        return any(e["reason"] == reason and e["type"] == type_ for e in await stack.events_for(name))
+
+    await eventually(posted, timeout=5, what=f"a {type_} event {reason} on {name}")
+
+
+async def _budget_row(stack: LocalStack, user_id: str) -> tuple[Any, ...]:
+    rows = await stack.metadata_query(
+        "select budget_tier, budget_exceeded, total_cost_cents, current_period_start "
+        "from user_db_budget where user_id = %s",
+        user_id,
+    )
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def _alice_over_budget(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """alice (free tier) with a global and a workspace database, both Ready, then 590 cents spent."""
+    await stack.apply(database_budget("user-alice", "alice"))
+    await stack.apply(global_database("user-alice", "alice"))
+    await stack.apply(workspace_database("ws-alice", "alice", "ws-alice"))
+    ready = {
+        "GlobalDatabase": await stack.wait_ready("GlobalDatabase", "user-alice"),
+        "WorkspaceDatabase": await stack.wait_ready("WorkspaceDatabase", "ws-alice"),
+    }
+    assert stack.neon is not None
+    for obj in ready.values():
+        stack.neon.set_usage(obj["status"]["projectId"], compute_unit_seconds=HALF_A_BUDGET)
+    return ready
+
+
+def _failed_syncs(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "consumption sync failed" in r.getMessage()]
+
+
+async def test_over_budget_suspends_every_database_of_the_user_and_an_upgrade_resumes(
+    budgets: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = budgets
+    assert stack.neon is not None
+    # bob is well within the free tier: nothing of his may move.
+    await stack.apply(database_budget("user-bob", "bob"))
+    await stack.apply(global_database("user-bob", "bob"))
+    ready = await _alice_over_budget(stack)
+    set_at = time.monotonic()
+    bob = await stack.wait_ready("GlobalDatabase", "user-bob")
+    stack.neon.set_usage(bob["status"]["projectId"], compute_unit_seconds=3600)  # 11 cents
+    uris = {kind: await _uri(stack, obj["status"]["secretName"]) for kind, obj in ready.items()}
+    bob_uri = await _uri(stack, bob["status"]["secretName"])
+    for uri in [*uris.values(), bob_uri]:
+        assert await _connect_error(uri) is None
+
+    # Within one sync: both of alice's databases are suspended.
+    suspended = {
+        kind: await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=3 * SYNC_SECONDS + 5)
+        for kind, obj in ready.items()
+    }
+    elapsed = time.monotonic() - set_at
+    assert elapsed < 3 * SYNC_SECONDS + 5, elapsed
+    for kind, obj in suspended.items():
+        assert obj is not None
+        assert "budget" in _condition(obj, "Ready")["message"]
+        assert obj["status"]["currentPeriodCostCents"] == 295
+        await _wait_event(stack, obj["metadata"]["name"], "BudgetExceeded", "Warning")
+        # The connection string in the Secret is refused by PostgreSQL itself.
+        await _refused([uris[kind]])
+
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-alice",
+        lambda o: bool(o and (o.get("status") or {}).get("exceeded") is True),
+        what="exceeded",
+    )
+    assert budget is not None
+    status = budget["status"]
+    assert status["tier"] == "free"
+    assert status["limitCents"] == 500
+    assert status["totalCostCents"] == 590
+    assert sorted((d["kind"], d["costCents"]) for d in status["databases"]) == [
+        ("GlobalDatabase", 295),
+        ("WorkspaceDatabase", 295),
+    ]
+    assert status["lastSyncTime"]
+    assert _condition(budget, "BudgetExceeded")["status"] == "True"
+    assert _condition(budget, "BudgetExceeded")["reason"] == "OverLimit"
+    assert _condition(budget, "Ready")["status"] == "True"
+    tier, exceeded, total, _ = await _budget_row(stack, "alice")
+    assert (tier, exceeded, total) == ("free", True, 590)
+
+    # bob is untouched, and suspension holds across several drift resyncs (every 2 s).
+    assert _resumed(await stack.get("GlobalDatabase", "user-bob"))
+    assert await _connect_error(bob_uri) is None
+    bob_budget = await stack.get("DatabaseBudget", "user-bob")
+    assert bob_budget is not None
+    assert bob_budget["status"]["exceeded"] is False
+    assert bob_budget["status"]["totalCostCents"] == 11
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for kind, obj in ready.items():
+            assert _suspended(await stack.get(kind, obj["metadata"]["name"]))
+        await _refused(uris.values())
+
+    # The upgrade: no waiting for the next sync is needed, but the test only asks for "soon".
+    await stack.patch("DatabaseBudget", "user-alice", {"spec": {"tier": "paid"}})
+    for kind, obj in ready.items():
+        resumed = await stack.wait_for(kind, obj["metadata"]["name"], _resumed, timeout=15, what="resumed")
+        await _wait_event(stack, obj["metadata"]["name"], "Resumed", "Normal")
+        assert resumed is not None
+    for uri in uris.values():
+        assert await _connect_error(uri) is None
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-alice",
+        lambda o: bool(o and (o.get("status") or {}).get("limitCents") == 5000),
+        what="the paid limit",
+    )
+    assert budget is not None
+    assert budget["status"]["tier"] == "paid"
+    assert budget["status"]["exceeded"] is False
+    assert _condition(budget, "BudgetExceeded")["status"] == "False"
+
+    async def row_cleared() -> bool:
+        tier, exceeded, _, _ = await _budget_row(stack, "alice")
+        return bool(tier == "paid" and exceeded is False)
+
+    await eventually(row_cleared, timeout=10, what="user_db_budget: tier paid, budget_exceeded false")
+    assert _failed_syncs(caplog) == []
+
+
+async def _refused(uris: Any) -> None:
+    for uri in uris:
+        error = await _connect_error(uri)
+        assert error is not None, "connected, though the endpoint should be disabled"
+        assert REFUSED in error, error
+
+
+async def test_a_new_billing_period_resets_the_costs_and_resumes(
+    budgets: LocalStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = budgets
+    assert stack.neon is not None
+    assert stack.runtime is not None
+    ready = await _alice_over_budget(stack)
+    for kind, obj in ready.items():
+        await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=10, what="suspended")
+    this_period = billing_period(datetime.datetime.now(datetime.UTC))
+    budget = await stack.get("DatabaseBudget", "user-alice")
+    assert budget is not None
+    assert budget["status"]["periodStart"] == this_period.start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # An hour into the next calendar month, for the operator (BudgetSync.clock, the seam) and for
+    # the Neon emulator's consumption API alike; there, the new period has seen one CU-hour so far.
+    offset = this_period.end + datetime.timedelta(hours=1) - datetime.datetime.now(datetime.UTC)
+
+    def later() -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC) + offset
+
+    monkeypatch.setattr("tenantdb.testing.neon.routes.consumption.utcnow", later)
+    for obj in ready.values():
+        stack.neon.set_usage(obj["status"]["projectId"], compute_unit_seconds=3600)  # 11 cents
+    stack.runtime.budgets.clock = later
+
+    for kind, obj in ready.items():
+        await stack.wait_for(kind, obj["metadata"]["name"], _resumed, timeout=10, what="resumed")
+    for obj in ready.values():
+        assert await _connect_error(await _uri(stack, obj["status"]["secretName"])) is None
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-alice",
+        lambda o: bool(o and (o.get("status") or {}).get("exceeded") is False),
+        what="not exceeded",
+    )
+    assert budget is not None
+    assert budget["status"]["periodStart"] == this_period.end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert budget["status"]["totalCostCents"] == 22
+    assert budget["status"]["tier"] == "free"
+
+    async def row_reset() -> bool:
+        _, exceeded, total, period_start = await _budget_row(stack, "alice")
+        return bool(
+            exceeded is False and total == 22 and period_start.replace(tzinfo=datetime.UTC) == this_period.end
+        )
+
+    await eventually(row_reset, timeout=10, what="user_db_budget reset for the new period")
+    assert _failed_syncs(caplog) == []
+
+
+async def test_a_database_created_for_a_user_over_budget_starts_suspended(budgets: LocalStack) -> None:
+    stack = budgets
+    assert stack.neon is not None
+    await stack.apply(database_budget("user-carol", "carol"))
+    await stack.apply(global_database("user-carol", "carol"))
+    first = await stack.wait_ready("GlobalDatabase", "user-carol")
+    stack.neon.set_usage(first["status"]["projectId"], compute_unit_seconds=200_000)  # 589 cents
+    await stack.wait_for("GlobalDatabase", "user-carol", _suspended, timeout=10, what="suspended")
+
+    await stack.apply(workspace_database("ws-carol", "carol", "ws-carol"))
+    obj = await stack.wait_for("WorkspaceDatabase", "ws-carol", _suspended, timeout=30, what="suspended")
+    assert obj is not None
+    assert obj["status"]["projectId"]
+    reasons = [e["reason"] for e in await stack.events_for("ws-carol")]
+    assert "ProjectCreated" in reasons
+    assert "BudgetExceeded" in reasons
+    assert "Ready" not in reasons  # it never was
+    project_id = obj["status"]["projectId"]
+    disables = [c for c in stack.neon.calls() if c.method == "PATCH" and project_id in c.path]
+    assert disables, "the new database's endpoint was never disabled"
+    uri = await _uri(stack, obj["status"]["secretName"])
+    await _refused([uri])
+    # It stays suspended through the next syncs and resyncs (its own cost is 0, the user's is not).
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        assert _suspended(await stack.get("WorkspaceDatabase", "ws-carol"))
+        await _refused([uri])
