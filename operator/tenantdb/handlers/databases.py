@@ -209,13 +209,17 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         async with runtime.locks[obj.identity.uid]:
             try:
                 await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
-                await delete_database(obj, runtime.database_deps(), events, deletion_started=started)
+                orphaned = await delete_database(
+                    obj, runtime.database_deps(), events, deletion_started=started
+                )
             except ReconcileError as exc:
                 await _record_failure(
                     runtime, kind, body, exc, reason=exc.reason, message=exc.message, failed=False
                 )
                 events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
+        if orphaned:
+            runtime.metrics.orphaned_projects.inc()
         runtime.locks.pop(obj.identity.uid, None)
         runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
 

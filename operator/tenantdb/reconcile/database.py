@@ -450,17 +450,19 @@ def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> boo
 # --- Delete -------------------------------------------------------------------------------------
 async def delete_database(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, deletion_started: datetime.datetime | None
-) -> None:
+) -> bool:
     """Finalize: delete (or retain) the project, then remove rows and our env var key.
 
     While Neon fails the finalizer stays (``RetryLater``); after the give-up time the project
-    is recorded as an orphan with a Warning event, so nothing is leaked silently.
+    is recorded as an orphan with a Warning event, so nothing is leaked silently. Returns
+    whether it was (for the orphan metric).
     """
     identity, spec, settings = obj.identity, obj.spec, deps.settings
     project_id: str | None = obj.status.get("projectId")
     name = obj.status.get("projectName") or project_name(settings.project_name_prefix, identity)
     now = deps.clock()
     started = deletion_started or now
+    orphaned = False
     try:
         async with outside_errors("deleting the Neon project"):
             if project_id is None:
@@ -494,6 +496,7 @@ async def delete_database(
                 project_id=project_id,
                 reason=exc.message,
             )
+        orphaned = True
         events.warning(
             REASON_ORPHANED,
             f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
@@ -510,3 +513,4 @@ async def delete_database(
             await metadata.delete_global_database(user_id=identity.user_id)
             await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
     events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")
+    return orphaned
