@@ -224,3 +224,14 @@ def test_the_validator_catches_a_broken_answer(neon_spec: NeonSpec) -> None:
         neon_spec.check_response("POST", "/projects", status=201, body={"project": {"id": "x"}})
     with pytest.raises(ContractViolation):
         neon_spec.check_request("GET", "/consumption_history/v2/projects", query={"org_id": "o"})
+
+
+async def test_the_start_up_checks_answer_as_the_spec_says(checked: CheckedClients) -> None:
+    auth = (await checked.api.get("/auth")).json()
+    organizations = (await checked.api.get("/users/me/organizations")).json()["organizations"]
+    # An organisation key of the emulator's one organisation: what tenantdb recommends.
+    assert auth["auth_method"] == "api_key_org"
+    assert [org["id"] for org in organizations] == [checked.neon.org_id]
+    await checked.raw.get("/auth", headers={"Authorization": "Bearer wrong"})  # 401
+    assert checked.statuses("getAuthDetails") == {200, 401}
+    assert checked.statuses("getCurrentUserOrganizations") == {200}

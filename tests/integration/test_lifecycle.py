@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
@@ -369,3 +370,14 @@ async def test_delete_gives_up_after_the_configured_time_and_records_an_orphan(s
     reasons = {e["reason"] for e in await stack.events_for("ws-orphan")}
     assert "ProjectOrphaned" in reasons
     assert stack.metrics.registry.get_sample_value("tenantdb_orphaned_projects_total") == 1  # alerts see it
+
+
+async def test_a_wrong_neon_api_key_stops_the_operator_at_start_up_saying_so(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(RuntimeError, match="stopped while starting"):
+        await stack.start_operator(neon_api_key="not-the-key")
+    assert "Neon rejected the API key; check NEON_API_KEY" in caplog.text
+    assert "not-the-key" not in caplog.text
+    assert stack.neon is not None
+    assert stack.neon.projects() == []

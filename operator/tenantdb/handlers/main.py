@@ -18,6 +18,7 @@ from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loo
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.metrics import Metrics
+from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
@@ -82,7 +83,13 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.networking.request_timeout = 60
         settings.posting.reporting_component = "tenantdb"
         settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
-        await memo.open()
+        try:
+            await memo.open()
+        except NeonAuthError as exc:
+            # Retrying cannot fix a wrong key or organisation: stop, saying what to change.
+            raise kopf.PermanentError(f"cannot start: {exc.message}") from None
+        except NeonTransientError as exc:
+            raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
         start_budget_loop(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",

@@ -7,6 +7,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime
+import logging
 from typing import TYPE_CHECKING
 
 from tenantdb.config import Settings
@@ -17,6 +18,8 @@ from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.store import MetadataStore
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
@@ -53,9 +56,16 @@ class Runtime:
         return self.budget_sync
 
     async def open(self) -> None:
-        self.neon = NeonClient.from_settings(
-            self.settings, metrics=self.metrics, transport=self.neon_transport
-        )
+        neon = NeonClient.from_settings(self.settings, metrics=self.metrics, transport=self.neon_transport)
+        try:
+            # A wrong key or organisation is said once, clearly, at start-up: not as the
+            # first create of every resource failing.
+            check = await neon.validate()
+        except BaseException:
+            await neon.aclose()
+            raise
+        logger.info("Neon API key checked: %s of organisation %s", check.auth_method, check.org_id)
+        self.neon = neon
         self.store = await MetadataStore.open(
             self.settings.metadata_database_url.get_secret_value(),
             cipher=self.cipher,
