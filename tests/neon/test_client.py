@@ -336,13 +336,29 @@ async def test_consumption_asks_in_batches_of_one_hundred_and_totals_each_projec
     assert [t.start.day for t in result[0].timeframes] == [1, 2]
 
 
-async def test_consumption_follows_cursors(client: NeonClient, script: Script) -> None:
+async def test_consumption_follows_cursors_until_every_project_is_answered(
+    client: NeonClient, script: Script
+) -> None:
     ids = [f"proj-{i:03d}" for i in range(100)]
-    script.then(answer(200, samples.consumption(*ids, cursor="c2")), answer(200, samples.consumption()))
-    await client.consumption(
+    # A full page that still leaves one project out (one project split over two entries).
+    first = samples.consumption(ids[0], *ids[:99], cursor="c2")
+    script.then(answer(200, first), answer(200, samples.consumption(ids[99])))
+    result = await client.consumption(
         project_ids=ids, start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 2, tzinfo=UTC)
     )
     assert [r.url.params.get("cursor") for r in script.requests] == [None, "c2"]
+    assert {p.project_id for p in result} == set(ids)
+
+
+async def test_consumption_does_not_follow_a_cursor_once_every_project_is_answered(
+    client: NeonClient, script: Script
+) -> None:
+    ids = [f"proj-{i:03d}" for i in range(100)]
+    script.then(answer(200, samples.consumption(*ids, cursor="c2")))
+    await client.consumption(
+        project_ids=ids, start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    assert len(script.requests) == 1  # the cursor would only lead to an empty page
 
 
 async def test_consumption_stops_at_a_short_page_whatever_the_cursor(

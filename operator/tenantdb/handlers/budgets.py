@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import kopf
 import pydantic
 
-from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
 from tenantdb.handlers.databases import post_event
@@ -17,6 +18,37 @@ from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
 
 __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
+
+_log = logging.getLogger(__name__)
+
+
+def _loop_event_poster(runtime: Runtime) -> Any:
+    """Events from the budget loop. ``kopf.event`` needs a handler's context (its event queue
+    lives in context variables set per object), so the loop posts through our own client."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def done(task: asyncio.Task[None]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("could not post an event: %s", task.exception())
+
+    def post(kind: str, namespace: str, name: str, type_: str, reason: str, message: str) -> None:
+        assert runtime.kube is not None
+        task = asyncio.create_task(
+            runtime.kube.create_event(
+                api_version=GLOBAL_DATABASE.api_version,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                type_=type_,
+                reason=reason,
+                message=message,
+            )
+        )
+        pending.add(task)
+        task.add_done_callback(done)
+
+    return post
 
 
 async def enforce_now(runtime: Runtime) -> None:
@@ -45,7 +77,7 @@ def start_budget_loop(runtime: Runtime) -> None:
             store=runtime.store,
             kube=runtime.kube,
             neon=runtime.neon,
-            post_event=post_event,
+            post_event=_loop_event_poster(runtime),
             ready=settle,
         )
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from tenantdb.api import GROUP, VERSION
+from tenantdb.api import GROUP, KINDS, VERSION
 
 __all__ = ["KubeClient", "KubeError", "OwnerReference"]
 
@@ -129,6 +130,54 @@ class KubeClient:
             )
         except ApiException as exc:
             raise _error("updating a Secret", exc) from None
+
+    async def create_event(
+        self,
+        *,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str = "tenantdb",
+    ) -> None:
+        """Post a core/v1 Event about one of our objects, from outside any kopf handler.
+
+        The object's uid is looked up first: ``kubectl describe`` selects events by it.
+        """
+        plural = next(k.plural for k in KINDS if k.kind == kind)
+        try:
+            obj = await self._custom.get_namespaced_custom_object(
+                group=GROUP, version=VERSION, namespace=namespace, plural=plural, name=name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return  # the object is gone: nobody to tell
+            raise _error("reading the object of an event", exc) from None
+        uid = str(obj.get("metadata", {}).get("uid", ""))
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        involved = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": name, "uid": uid}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{component}-event-", "namespace": namespace},
+            "involvedObject": involved,
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self._core.create_namespaced_event(namespace=namespace, body=body)
+        except ApiException as exc:
+            raise _error("posting an event", exc) from None
 
     async def patch_status(
         self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]

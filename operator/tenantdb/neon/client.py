@@ -414,12 +414,16 @@ class NeonClient:
         pages: list[ConsumptionAnswer] = []
         ids = list(dict.fromkeys(project_ids))  # once each, in order
         for first in range(0, len(ids), CONSUMPTION_BATCH):
-            batch = [("project_ids", project_id) for project_id in ids[first : first + CONSUMPTION_BATCH]]
-            pages.extend(await self._consumption_pages([*base, *batch]))
+            batch = ids[first : first + CONSUMPTION_BATCH]
+            params = [*base, *(("project_ids", project_id) for project_id in batch)]
+            pages.extend(await self._consumption_pages(params, wanted=set(batch)))
         return consumption_by_project(pages, metrics=metrics)
 
-    async def _consumption_pages(self, params: list[tuple[str, str | int]]) -> list[ConsumptionAnswer]:
+    async def _consumption_pages(
+        self, params: list[tuple[str, str | int]], *, wanted: set[str]
+    ) -> list[ConsumptionAnswer]:
         pages: list[ConsumptionAnswer] = []
+        answered: set[str] = set()
         seen_cursors: set[str] = set()
         cursor = ""
         while True:
@@ -427,8 +431,12 @@ class NeonClient:
             response = await self._session.call(PROJECT_CONSUMPTION, params=query)
             page = parse(ConsumptionAnswer, response, PROJECT_CONSUMPTION)
             pages.append(page)
+            answered.update(project.project_id for project in page.projects)
             cursor = page.pagination.cursor if page.pagination else ""
-            if len(page.projects) < CONSUMPTION_BATCH or not cursor or cursor in seen_cursors:
+            # A full page comes with a cursor even when nothing is left: once every id asked
+            # for has been answered, following it would only cost a call for an empty page.
+            done = wanted <= answered or len(page.projects) < CONSUMPTION_BATCH
+            if done or not cursor or cursor in seen_cursors:
                 return pages
             seen_cursors.add(cursor)
 

@@ -17,10 +17,11 @@ the user's databases without waiting for the next sync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, Phase
@@ -195,14 +196,20 @@ class BudgetSync:
         period_start = (
             self.period_start or billing_period(now, anchor_day=self.settings.billing_period_anchor_day).start
         )
+        # One user's failure (the API server refusing a status patch, say) must not hold back
+        # every other user's suspend or resume: each step stands alone, and the next round
+        # plans again from what is known then.
         for (namespace, name), record in list(self.budgets.items()):
             outcome = plan.outcomes.get(record.user_id)
             if outcome is not None:
-                await self._write_budget(kube, store, namespace, name, outcome, period_start, post_event)
+                async with _each_on_its_own(f"writing the status of budget {namespace}/{name}"):
+                    await self._write_budget(kube, store, namespace, name, outcome, period_start, post_event)
         for action in plan.suspend:
-            await self._switch(action, suspend=True, kube=kube, neon=neon, post_event=post_event)
+            async with _each_on_its_own(f"suspending {action.namespace}/{action.name}"):
+                await self._switch(action, suspend=True, kube=kube, neon=neon, post_event=post_event)
         for resume in plan.resume:
-            await self._switch(resume, suspend=False, kube=kube, neon=neon, post_event=post_event)
+            async with _each_on_its_own(f"resuming {resume.namespace}/{resume.name}"):
+                await self._switch(resume, suspend=False, kube=kube, neon=neon, post_event=post_event)
 
     async def _write_budget(
         self,
@@ -348,3 +355,11 @@ class BudgetSync:
         await kube.patch_status(
             plural=_PLURALS[action.kind], namespace=action.namespace, name=action.name, status=status
         )
+
+
+@contextlib.asynccontextmanager
+async def _each_on_its_own(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        _log.warning("budget enforcement: %s failed (%s): %s", what, type(exc).__name__, exc)

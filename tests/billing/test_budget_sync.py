@@ -1,0 +1,70 @@
+"""The enforcement round: one user's failure holds back nobody else's suspend or resume."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from tenantdb.config import Settings, Tier
+from tenantdb.metrics import Metrics
+from tenantdb.reconcile.budget_sync import BudgetSync
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
+
+
+class RefusingKube:
+    """The API server, refusing every status patch of one object."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.patched: list[str] = []
+
+    async def patch_status(
+        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        if name == self.refuse:
+            raise RuntimeError("the API server refused the patch")
+        self.patched.append(name)
+
+
+class Endpoints:
+    def __init__(self) -> None:
+        self.disabled: dict[str, bool] = {}
+
+    async def list_endpoints(self, project_id: str) -> list[Any]:
+        return []
+
+    async def update_endpoint(
+        self, project_id: str, endpoint_id: str, *, disabled: bool | None = None
+    ) -> list[Any]:
+        self.disabled[project_id] = bool(disabled)
+        return []
+
+    async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:
+        return None
+
+
+class Store:
+    async def set_database_costs(self, costs: Mapping[str, int], *, synced_at: datetime.datetime) -> int:
+        return len(costs)
+
+    async def update_budget_usage(self, **_: Any) -> None:
+        return None
+
+
+async def test_a_refused_status_patch_does_not_stop_the_other_users_suspension() -> None:
+    sync = BudgetSync(settings=Settings(encryption_key="0" * 64), metrics=Metrics())
+    for user in ("ann", "bob"):
+        sync.put_budget("default", f"budget-{user}", BudgetRecord(user_id=user, tier=Tier.FREE))
+        sync.put_database(
+            DatabaseRecord(
+                kind="GlobalDatabase", namespace="default", name=f"db-{user}", user_id=user,
+                project_id=f"p-{user}", endpoint_id=f"ep-{user}",
+            )
+        )  # fmt: skip
+        sync.costs[f"p-{user}"] = 10_000  # far over the free tier
+    kube, neon = RefusingKube(refuse="budget-ann"), Endpoints()
+    events: list[tuple[str, ...]] = []
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: events.append(e))
+    assert neon.disabled == {"p-ann": True, "p-bob": True}
+    assert "budget-bob" in kube.patched and {"db-ann", "db-bob"} <= set(kube.patched)
