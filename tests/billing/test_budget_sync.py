@@ -69,3 +69,38 @@ async def test_a_refused_status_patch_does_not_stop_the_other_users_suspension()
     assert neon.disabled == {"p-ann": True, "p-bob": True}
     assert "budget-bob" in kube.patched
     assert {"db-ann", "db-bob"} <= set(kube.patched)
+
+
+async def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    moments = iter(datetime.datetime(2026, 12, 1, 0, minute, tzinfo=datetime.UTC) for minute in range(60))
+    sync = BudgetSync(
+        settings=Settings(encryption_key="0" * 64), metrics=Metrics(), clock=lambda: next(moments)
+    )
+    sync.put_budget("default", "budget-cy", BudgetRecord(user_id="cy", tier=Tier.FREE))
+    sync.put_database(
+        DatabaseRecord(
+            kind="GlobalDatabase", namespace="default", name="db-cy", user_id="cy",
+            project_id="p-cy", endpoint_id="ep-cy",
+        )
+    )  # fmt: skip
+    kube = RecordingKube()
+    seen: list[str] = []
+    for cost in (10, 20, 10_000, 10_000):
+        sync.costs["p-cy"] = cost
+        await sync.enforce(store=Store(), kube=kube, neon=Endpoints(), post_event=lambda *e: None)
+        exceeded = next(c for c in kube.budget_status["conditions"] if c["type"] == "BudgetExceeded")
+        seen.append(exceeded["lastTransitionTime"])
+    assert seen[0] == seen[1]  # still within the limit: no transition
+    assert seen[2] != seen[1]  # over it: a transition
+    assert seen[3] == seen[2]
+
+
+class RecordingKube:
+    def __init__(self) -> None:
+        self.budget_status: Mapping[str, Any] = {}
+
+    async def patch_status(
+        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        if plural == "databasebudgets":
+            self.budget_status = status

@@ -92,6 +92,7 @@ class BudgetSync:
     last_sync: datetime.datetime | None = None
     exceeded_users: set[str] = dataclasses.field(default_factory=set)
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    _transitions: dict[tuple[str, str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
 
     # -- registry (kept current by the handlers) -------------------------------------------------
     def put_budget(self, namespace: str, name: str, record: BudgetRecord) -> None:
@@ -233,20 +234,23 @@ class BudgetSync:
         if self.last_sync is not None:
             status["lastSyncTime"] = cond.rfc3339(self.last_sync)
         limit_text = "unlimited" if outcome.limit_cents is None else f"{outcome.limit_cents} cents"
+        exceeded = "True" if outcome.exceeded else "False"
         status["conditions"] = [
             {
                 "type": cond.READY,
                 "status": "True",
                 "reason": "Synced" if self.last_sync else "Configured",
                 "message": f"Tier {outcome.tier.value}: limit {limit_text}",
-                "lastTransitionTime": cond.rfc3339(now),
+                "lastTransitionTime": self._transition_time(namespace, name, cond.READY, "True", now),
             },
             {
                 "type": cond.BUDGET_EXCEEDED,
-                "status": "True" if outcome.exceeded else "False",
+                "status": exceeded,
                 "reason": "OverLimit" if outcome.exceeded else "WithinLimit",
                 "message": f"Spent {outcome.total_cost_cents} of {limit_text} this period",
-                "lastTransitionTime": cond.rfc3339(now),
+                "lastTransitionTime": self._transition_time(
+                    namespace, name, cond.BUDGET_EXCEEDED, exceeded, now
+                ),
             },
         ]
         await kube.patch_status(plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=status)
@@ -262,6 +266,16 @@ class BudgetSync:
             _log.warning(
                 "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
             )
+
+    def _transition_time(
+        self, namespace: str, name: str, type_: str, status: str, now: datetime.datetime
+    ) -> str:
+        """When the condition last changed status (API conventions), not when it was last written."""
+        key = (namespace, name, type_)
+        known = self._transitions.get(key)
+        if known is None or known[0] != status:
+            known = self._transitions[key] = (status, cond.rfc3339(now))
+        return known[1]
 
     async def _switch(
         self,
