@@ -230,23 +230,50 @@ async def test_waiting_for_finished_operations_makes_no_call(client: NeonClient,
     assert script.requests == []
 
 
-async def test_wait_polls_only_the_first_unfinished_operation_with_growing_delays(
+def _timeline(status: str) -> httpx.Response:
+    return answer(200, {"operation": samples.operation(status=status)})
+
+
+def _compute(status: str) -> httpx.Response:
+    operation = samples.operation(samples.OP_COMPUTE, action="start_compute", status=status)
+    return answer(200, {"operation": operation})
+
+
+async def test_a_finished_last_operation_vouches_for_the_earlier_ones(
     client: NeonClient, script: Script, fake_time: FakeTime
 ) -> None:
-    def timeline(status: str) -> httpx.Response:
-        return answer(200, {"operation": samples.operation(status=status)})
+    script.then(_compute("finished"))
+    await client.wait_for_operations(
+        samples.PROJECT_ID, [_op("running"), _op("scheduling", samples.OP_COMPUTE)]
+    )
+    assert [r.url.path.rsplit("/", 1)[-1] for r in script.requests] == [samples.OP_COMPUTE]  # one call
+    assert fake_time.sleeps == pytest.approx([0.5])
 
-    def compute(status: str) -> httpx.Response:
-        operation = samples.operation(samples.OP_COMPUTE, action="start_compute", status=status)
-        return answer(200, {"operation": operation})
 
-    script.then(timeline("running"), timeline("running"), timeline("finished"), compute("finished"))
+async def test_while_the_last_runs_the_first_unfinished_is_polled_with_growing_delays(
+    client: NeonClient, script: Script, fake_time: FakeTime
+) -> None:
+    script.then(
+        _compute("scheduling"), _timeline("running"),  # neither done yet
+        _compute("scheduling"), _timeline("finished"), _compute("running"),  # the first is done
+        _compute("finished"),  # the last is done: nothing else to ask
+    )  # fmt: skip
     await client.wait_for_operations(
         samples.PROJECT_ID, [_op("running"), _op("scheduling", samples.OP_COMPUTE)]
     )
     paths = [r.url.path.rsplit("/", 1)[-1] for r in script.requests]
-    assert paths == [samples.OP_TIMELINE] * 3 + [samples.OP_COMPUTE]
-    assert fake_time.sleeps == pytest.approx([0.5, 0.75, 1.125])  # the 4th poll followed at once
+    compute, timeline = samples.OP_COMPUTE, samples.OP_TIMELINE
+    assert paths == [compute, timeline, compute, timeline, compute, compute]
+    assert fake_time.sleeps == pytest.approx([0.5, 0.75, 1.125])
+
+
+async def test_a_failed_last_operation_is_reported(client: NeonClient, script: Script) -> None:
+    script.then(answer(200, {"operation": samples.operation(samples.OP_COMPUTE, status="cancelled")}))
+    with pytest.raises(NeonOperationFailedError) as caught:
+        await client.wait_for_operations(
+            samples.PROJECT_ID, [_op("running"), _op("scheduling", samples.OP_COMPUTE)]
+        )
+    assert caught.value.operation_id == samples.OP_COMPUTE
 
 
 async def test_wait_raises_when_an_operation_fails(client: NeonClient, script: Script) -> None:

@@ -332,8 +332,9 @@ class NeonClient:
 
         Raises ``NeonOperationFailedError`` for one that failed or was cancelled, and
         ``NeonTransientError`` when some are still running after ``timeout`` seconds.
-        Neon runs a project's operations one after another, so only the first unfinished one
-        is polled: later ones cannot be done before it. Polls start after a short delay and
+        Neon runs a project's operations one after another: the last one finished means all
+        are, so it is polled first; while it runs, the first unfinished one is polled too, so
+        that a failure is reported as soon as it happens. Polls start after a short delay and
         back off (``Timing.poll_delay``).
         """
         timing = self._session.timing
@@ -361,6 +362,15 @@ class NeonClient:
                 )
             await timing.sleep(min(timing.poll_delay(poll), remaining))
             poll += 1
+            if len(pending) > 1:
+                # The last one first: finished, it vouches for those before it (one call, not
+                # one per operation: a create starts two). Failed, the loop reports it.
+                pending[-1] = await self.get_operation(project_id, pending[-1].id)
+                if pending[-1].done:
+                    return
+                if pending[-1].failed:
+                    pending = pending[-1:]
+                    continue
             while pending:
                 pending[0] = await self.get_operation(project_id, pending[0].id)
                 if not pending[0].done:
