@@ -151,7 +151,7 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if request.namespace and not metadata.get("namespace"):
             metadata["namespace"] = request.namespace
         if not metadata.get("name") and metadata.get("generateName"):
-            metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:5]
+            metadata["name"] = metadata["generateName"] + uuid.uuid4().hex[:12]  # no clashes by chance
         metadata["uid"] = str(uuid.uuid4())
         metadata["resourceVersion"] = self._next_version()
         metadata["creationTimestamp"] = _now()
