@@ -14,6 +14,7 @@ from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
 from tenantdb.handlers.databases import post_event
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
 
@@ -22,7 +23,7 @@ __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 _log = logging.getLogger(__name__)
 
 
-def _loop_event_poster(runtime: Runtime) -> Any:
+def _loop_event_poster(runtime: Runtime) -> EventPoster:
     """Events from the budget loop. ``kopf.event`` needs a handler's context (its event queue
     lives in context variables set per object), so the loop posts through our own client."""
     pending: set[asyncio.Task[None]] = set()
