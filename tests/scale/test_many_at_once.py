@@ -42,6 +42,18 @@ OPERATION_SECONDS = 0.5
 RATE_LIMITED = re.compile(r"\b429\b|rate.?limit|too many requests", re.IGNORECASE)
 
 
+def _neon(**faults: Any) -> EmulatorOptions:
+    """Neon's limits and a little latency; operations stay running a while, so a mutation of
+    a project meanwhile would answer 423."""
+    return EmulatorOptions(
+        **NEON_LIMITS,
+        latency_seconds=(0.005, 0.03),
+        create_latency_seconds=(0.05, 0.2),
+        operation_seconds=OPERATION_SECONDS,
+        **faults,
+    )
+
+
 def _manifests() -> list[dict[str, Any]]:
     return [workspace_database(f"ws-{i:03d}", f"user-{i % 40:02d}", f"ws-{i:03d}") for i in range(N)]
 
@@ -115,13 +127,7 @@ def _report(label: str, started: float, watcher: Watcher, summary: dict[str, Any
 async def test_200_at_once_within_neons_limits_all_ready_no_429_failures(
     postgres_server: PostgresServer,
 ) -> None:
-    options = EmulatorOptions(
-        **NEON_LIMITS,
-        latency_seconds=(0.005, 0.03),
-        create_latency_seconds=(0.05, 0.2),
-        # Operations stay running a while: a mutation of a project meanwhile would answer 423.
-        operation_seconds=OPERATION_SECONDS,
-    )
+    options = _neon()
     async with LocalStack(
         postgres=postgres_server, neon_options=options, settings_overrides=dict(OPERATOR_SETTINGS)
     ) as stack:
@@ -160,17 +166,9 @@ async def test_200_at_once_within_neons_limits_all_ready_no_429_failures(
 async def test_200_at_once_with_faults_one_project_each_and_nothing_left_after_delete(
     postgres_server: PostgresServer,
 ) -> None:
-    options = EmulatorOptions(
-        **NEON_LIMITS,
-        latency_seconds=(0.005, 0.03),
-        create_latency_seconds=(0.05, 0.2),
-        operation_seconds=OPERATION_SECONDS,
-        # 10% of requests fail: half answered 500/503, half dropped unanswered; half of those
-        # strike after Neon did the work (a project created, the answer lost).
-        error_rate=0.05,
-        drop_rate=0.05,
-        fault_after_processing=True,
-    )
+    # 10% of requests fail: half answered 500/503, half dropped unanswered; half of those
+    # strike after Neon did the work (a project created, the answer lost).
+    options = _neon(error_rate=0.05, drop_rate=0.05, fault_after_processing=True)
     async with LocalStack(
         postgres=postgres_server, neon_options=options, settings_overrides=dict(OPERATOR_SETTINGS)
     ) as stack:

@@ -12,7 +12,6 @@ import pydantic
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
-from tenantdb.handlers.databases import post_event
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.enforcement import BudgetRecord
@@ -23,9 +22,12 @@ __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 _log = logging.getLogger(__name__)
 
 
-def _loop_event_poster(runtime: Runtime) -> EventPoster:
-    """Events from the budget loop. ``kopf.event`` needs a handler's context (its event queue
-    lives in context variables set per object), so the loop posts through our own client."""
+def _event_poster(runtime: Runtime) -> EventPoster:
+    """Events about databases and budgets known by name, from the loop and the handlers alike.
+
+    ``kopf.event`` needs a handler's context (its event queue lives in context variables set
+    per object), which the loop has not; our own client posts from anywhere, with the uid
+    ``kubectl describe`` selects events by."""
     pending: set[asyncio.Task[None]] = set()
 
     def done(task: asyncio.Task[None]) -> None:
@@ -58,7 +60,7 @@ async def enforce_now(runtime: Runtime) -> None:
     assert runtime.kube is not None
     assert runtime.neon is not None
     await runtime.budgets.enforce(
-        store=runtime.store, kube=runtime.kube, neon=runtime.neon, post_event=post_event
+        store=runtime.store, kube=runtime.kube, neon=runtime.neon, post_event=_event_poster(runtime)
     )
 
 
@@ -78,7 +80,7 @@ def start_budget_loop(runtime: Runtime) -> None:
             store=runtime.store,
             kube=runtime.kube,
             neon=runtime.neon,
-            post_event=_loop_event_poster(runtime),
+            post_event=_event_poster(runtime),
             ready=settle,
         )
     )

@@ -20,7 +20,7 @@ from tenantdb.reconcile.enforcement import DatabaseRecord
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError
 from tenantdb.reconcile.naming import DatabaseIdentity
 
-__all__ = ["post_event", "register_database_handlers"]
+__all__ = ["register_database_handlers"]
 
 REASON_INVALID_SPEC = "InvalidSpec"
 
@@ -39,16 +39,6 @@ class KopfEvents:
     def warning(self, reason: str, message: str) -> None:
         self._logger.warning("%s: %s", reason, message)
         kopf.event(self._body, type="Warning", reason=reason, message=message)
-
-
-def post_event(kind: str, namespace: str, name: str, type_: str, reason: str, message: str) -> None:
-    """An Event on an object known only by name (from the budget loop, outside a handler)."""
-    raw: Any = {
-        "apiVersion": GLOBAL_DATABASE.api_version,
-        "kind": kind,
-        "metadata": {"namespace": namespace, "name": name},
-    }
-    kopf.event(kopf.Body(raw), type=type_, reason=reason, message=message)
 
 
 def _decode(kind: Kind, body: kopf.Body, runtime: Runtime) -> DatabaseObject:
