@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -301,6 +303,22 @@ async def test_operator_restarted_mid_create_makes_one_project(stack: LocalStack
     await stack.start_operator()
     obj = await stack.wait_ready("GlobalDatabase", "user-gina")
     assert [p["id"] for p in stack.neon.projects()] == [obj["status"]["projectId"]]
+
+
+async def test_an_operator_killed_mid_flight_leaves_no_thread_behind(stack: LocalStack) -> None:
+    # A worker left waiting keeps the whole process from exiting (the interpreter joins
+    # executor workers at exit): a test run, or the demo, that would never end.
+    await asyncio.to_thread(lambda: None)  # this loop's own worker, reused by the stop below
+    before = set(threading.enumerate())
+    await stack.start_operator()
+    await stack.apply(global_database("user-ivan", "ivan"))
+    await stack.stop_operator(abruptly=True)
+
+    def leftovers() -> list[str]:
+        gc.collect()  # an executor nobody holds lets its idle workers go when collected
+        return sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive())
+
+    await eventually(lambda: _async_true(not leftovers()), timeout=10, what="the operator's threads ended")
 
 
 async def test_invalid_spec_gets_a_condition_with_a_clear_reason(operator: LocalStack) -> None:

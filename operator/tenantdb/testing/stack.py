@@ -278,6 +278,12 @@ class _OperatorThread:
                 self._error = exc
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
+            # kopf waits for a threading.Event stop flag in the loop's default executor. When
+            # the operator ends without the flag (cancelled, or failed to start), that worker
+            # would wait forever and the interpreter's exit, which joins executor workers,
+            # with it: release it, then wait for the executor's workers.
+            self._stop_flag.set()
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def start(self, timeout: float = 30.0) -> None:
