@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +43,9 @@ class Endpoints:
 
     async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:
         return None
+
+    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class Store:

@@ -7,6 +7,7 @@ per name when Neon fails mid-request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -92,3 +93,27 @@ async def test_failures_mid_create_never_leave_a_duplicate(neon: NeonClient, emu
     assert any(call.injected for call in emulator.calls() if call.route == "POST /projects")
     counts = {name: sum(p["name"] == name for p in emulator.projects()) for name in names}
     assert counts == dict.fromkeys(names, 1)
+
+
+async def test_mutations_of_one_project_go_one_at_a_time_and_meet_no_423(
+    neon: NeonClient, emulator: NeonEmulator
+) -> None:
+    # Neon answers 423 to a mutation while another operation of the project runs; the client
+    # waits for the running ones instead of spending rate-limited calls on retries.
+    emulator.options.operation_seconds = 0.3
+    created = await neon.create_project(**create_args(name="tenantdb-serial-1"))
+    project_id, endpoint_id = created.project.id, created.endpoints[0].id
+
+    async def patch(**changes: object) -> None:
+        operations = await neon.update_endpoint(project_id, endpoint_id, **changes)  # type: ignore[arg-type]
+        await neon.wait_for_operations(project_id, operations)
+
+    # No wait for the create's operations first: the first patch must wait for them itself.
+    await asyncio.gather(
+        patch(disabled=True), patch(autoscaling_max_cu=1.0), patch(suspend_timeout_seconds=600)
+    )
+    assert await neon.delete_project(project_id) is True
+
+    mutations = [c for c in emulator.calls() if c.method in {"PATCH", "DELETE"}]
+    assert [c.status for c in mutations] == [200, 200, 200, 200]
+    assert not [c for c in emulator.calls() if c.status == 423]

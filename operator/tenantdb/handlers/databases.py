@@ -177,7 +177,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 user_id=obj.spec.user_id,
                 project_id=status.get("projectId"),
                 endpoint_id=status.get("endpointId"),
-                suspended_for_budget=obj.suspend,
+                suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
             )
         )
         runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()

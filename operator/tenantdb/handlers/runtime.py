@@ -99,4 +99,5 @@ class Runtime:
             cipher=self.cipher,
             settings=self.settings,
             clock=lambda: datetime.datetime.now(datetime.UTC),
+            is_suspended=self.budgets.is_suspended,
         )

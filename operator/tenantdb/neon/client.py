@@ -8,7 +8,8 @@ the models of ``tenantdb.neon.models``. Rate limiting, retries, metrics and erro
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -34,6 +35,7 @@ from tenantdb.neon.models import (
     ProjectSummary,
 )
 from tenantdb.neon.retry import Timing
+from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.neon.session import QueryParams, Route, Session, parse
 from tenantdb.neon.wire import (
     AuthAnswer,
@@ -104,6 +106,7 @@ class NeonClient:
             timing=timing if timing is not None else Timing(retry_deadline=retry_deadline),
             transport=transport,
         )
+        self._serial = ProjectSerializer()
 
     @classmethod
     def from_settings(
@@ -230,7 +233,9 @@ class NeonClient:
             project["org_id"] = self.org_id
         response = await self._session.call(CREATE_PROJECT, json={"project": project})
         answer = parse(CreatedProjectAnswer, response, CREATE_PROJECT)
-        return answer.created(database_name=database_name, role_name=role_name)
+        created = answer.created(database_name=database_name, role_name=role_name)
+        self._serial.started(created.project.id, created.operations)
+        return created
 
     async def find_projects(self, *, search: str) -> list[ProjectSummary]:
         """Projects whose name or id *contains* ``search`` (Neon matches partially), all pages.
@@ -271,11 +276,37 @@ class NeonClient:
 
     async def delete_project(self, project_id: str) -> bool:
         """``True`` when deleted now, ``False`` when it was already gone (404)."""
-        try:
-            await self._session.call(DELETE_PROJECT, ids={"project_id": project_id})
-        except NeonNotFoundError:
-            return False
+        async with self._mutation(project_id):
+            try:
+                await self._session.call(DELETE_PROJECT, ids={"project_id": project_id})
+            except NeonNotFoundError:
+                return False
+            finally:
+                self._serial.forget(project_id)
         return True
+
+    # --- one mutation at a time per project -----------------------------------------------------
+
+    def serialised(self, project_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the project across a decision and the mutations that carry it out.
+
+        The client's own mutations of the project take the same (re-entrant) lock, so a caller
+        that decides what to send from state another task may change (the budget loop and a
+        reconcile both setting ``disabled``) decides and sends without interleaving.
+        """
+        return self._serial.hold(project_id)
+
+    @asynccontextmanager
+    async def _mutation(self, project_id: str) -> AsyncIterator[None]:
+        """Alone on the project, after the operations of its previous mutation have finished."""
+        async with self._serial.hold(project_id):
+            earlier = self._serial.unfinished(project_id)
+            if earlier:
+                try:
+                    await self.wait_for_operations(project_id, earlier)
+                except NeonOperationFailedError:
+                    self._serial.forget(project_id)  # over, if unsuccessfully: not ours to report
+            yield
 
     # --- compute endpoints and operations -------------------------------------------------------
 
@@ -306,12 +337,15 @@ class NeonClient:
         }
         if not changes:
             raise ValueError("update_endpoint needs at least one setting to change")
-        response = await self._session.call(
-            UPDATE_ENDPOINT,
-            ids={"project_id": project_id, "endpoint_id": endpoint_id},
-            json={"endpoint": changes},
-        )
-        return parse(OperationsAnswer, response, UPDATE_ENDPOINT).operations
+        async with self._mutation(project_id):
+            response = await self._session.call(
+                UPDATE_ENDPOINT,
+                ids={"project_id": project_id, "endpoint_id": endpoint_id},
+                json={"endpoint": changes},
+            )
+            operations = parse(OperationsAnswer, response, UPDATE_ENDPOINT).operations
+            self._serial.started(project_id, operations)
+        return operations
 
     async def get_operation(self, project_id: str, operation_id: str) -> Operation:
         response = await self._session.call(
@@ -337,6 +371,12 @@ class NeonClient:
         that a failure is reported as soon as it happens. Polls start after a short delay and
         back off (``Timing.poll_delay``).
         """
+        await self._wait_for_operations(project_id, operations, timeout=timeout)
+        self._serial.finished(project_id, operations)
+
+    async def _wait_for_operations(
+        self, project_id: str, operations: Sequence[Operation], *, timeout: float
+    ) -> None:
         timing = self._session.timing
         pending = [op for op in operations if not op.done]
         deadline = timing.clock() + timeout

@@ -62,6 +62,7 @@ class EndpointSwitch(Protocol):
     async def wait_for_operations(
         self, project_id: str, operations: Any, *, timeout: float = 300.0
     ) -> None: ...
+    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
 class CostStore(Protocol):
@@ -287,16 +288,21 @@ class BudgetSync:
         post_event: EventPoster,
     ) -> None:
         try:
-            endpoint_id = action.endpoint_id
-            if endpoint_id is None:
-                endpoints = await neon.list_endpoints(action.project_id)
-                endpoint_id = next(
-                    (e.id for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None
-                )
-            if endpoint_id is None:
-                return
-            operations = await neon.update_endpoint(action.project_id, endpoint_id, disabled=suspend)
-            await neon.wait_for_operations(action.project_id, operations)
+            # The project's lock orders this with a reconcile patching the same endpoint, and
+            # the check under it drops a switch that a newer plan has already reversed.
+            async with neon.serialised(action.project_id):
+                if self.is_suspended(action.user_id) != suspend:
+                    return
+                endpoint_id = action.endpoint_id
+                if endpoint_id is None:
+                    endpoints = await neon.list_endpoints(action.project_id)
+                    endpoint_id = next(
+                        (e.id for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None
+                    )
+                if endpoint_id is None:
+                    return
+                operations = await neon.update_endpoint(action.project_id, endpoint_id, disabled=suspend)
+                await neon.wait_for_operations(action.project_id, operations)
         except NeonError as exc:
             _log.warning(
                 "could not %s %s/%s: %s",

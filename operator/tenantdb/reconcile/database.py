@@ -66,6 +66,10 @@ class DatabaseDeps:
     cipher: Cipher
     settings: Settings
     clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+    # The budget's current word on a user. Read again under the project's lock just before
+    # the endpoint is patched: the budget loop may have switched it since this reconcile began,
+    # and an answer decided earlier would undo its suspend (or its resume).
+    is_suspended: Callable[[str], bool] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +225,7 @@ async def reconcile_database(
             raise RetryLater(
                 REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
             )
-        await _update_endpoint(obj, deps, events, project_id, endpoint)
+        suspended = await _update_endpoint(obj, deps, events, project_id, endpoint)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
     secret_name = spec.connection_secret.name or identity.default_secret_name()
@@ -239,7 +243,7 @@ async def reconcile_database(
         )
 
     # --- Status -------------------------------------------------------------------------------------
-    if obj.suspend:
+    if suspended:
         phase = Phase.SUSPENDED
         conditions = cond.set_condition(
             conditions,
@@ -289,6 +293,16 @@ async def reconcile_database(
 
 async def _update_endpoint(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, endpoint: Any
+) -> bool:
+    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget."""
+    async with deps.neon.serialised(project_id):
+        suspend = deps.is_suspended(obj.identity.user_id) if deps.is_suspended is not None else obj.suspend
+        await _patch_endpoint(obj, deps, events, project_id, endpoint, suspend=suspend)
+    return suspend
+
+
+async def _patch_endpoint(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, endpoint: Any, *, suspend: bool
 ) -> None:
     spec = obj.spec
     changes: dict[str, Any] = {}
@@ -298,14 +312,14 @@ async def _update_endpoint(
         changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
     if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
         changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
-    if bool(endpoint.disabled) != obj.suspend:
-        changes["disabled"] = obj.suspend
+    if bool(endpoint.disabled) != suspend:
+        changes["disabled"] = suspend
     if not changes:
         return
     operations = await deps.neon.update_endpoint(project_id, endpoint.id, **changes)
     await deps.neon.wait_for_operations(project_id, operations)
     if "disabled" in changes:
-        if obj.suspend:
+        if suspend:
             events.warning(REASON_BUDGET, "Budget exceeded: compute endpoint disabled, connections refused")
         else:
             events.normal("Resumed", "Budget allows it again: compute endpoint enabled")

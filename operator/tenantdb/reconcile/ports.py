@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 __all__ = ["Clock", "Events", "Metadata", "NeonLike", "SecretWriter", "StatusWriter"]
@@ -64,6 +65,7 @@ class NeonLike(Protocol):
     async def get_connection_uri(
         self, project_id: str, *, database_name: str, role_name: str, pooled: bool = False
     ) -> str: ...
+    def serialised(self, project_id: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class Metadata(Protocol):

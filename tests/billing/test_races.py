@@ -1,0 +1,120 @@
+"""The budget loop and a reconcile act on the same endpoint: the newest decision wins.
+
+A reconcile decides whether the user's budget suspends the database when it starts, seconds
+before it patches the endpoint; the budget loop may suspend (or resume) the database meanwhile.
+Both take the project's lock and read the budget's word again under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import SimpleNamespace
+from typing import Any
+
+from tenantdb.api import GlobalDatabaseSpec
+from tenantdb.config import Settings, Tier
+from tenantdb.kube import OwnerReference
+from tenantdb.metrics import Metrics
+from tenantdb.neon.serial import ProjectSerializer
+from tenantdb.reconcile.budget_sync import BudgetSync
+from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject, _update_endpoint
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
+from tenantdb.reconcile.naming import DatabaseIdentity
+from tests.billing.test_budget_sync import RecordingKube, Store
+
+SETTINGS = Settings(encryption_key="0" * 64)
+
+
+class SerialEndpoints:
+    """Endpoints of one project behind the same per-project lock the Neon client uses."""
+
+    def __init__(self) -> None:
+        self.serial = ProjectSerializer()
+        self.patches: list[dict[str, Any]] = []
+
+    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.serial.hold(project_id)
+
+    async def list_endpoints(self, project_id: str) -> list[Any]:
+        return [SimpleNamespace(id="ep-1", type="read_write", disabled=False)]
+
+    async def update_endpoint(self, project_id: str, endpoint_id: str, **changes: Any) -> list[Any]:
+        self.patches.append(changes)
+        return []
+
+    async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:
+        return None
+
+
+class Events:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def normal(self, reason: str, message: str) -> None:
+        self.reasons.append(reason)
+
+    def warning(self, reason: str, message: str) -> None:
+        self.reasons.append(reason)
+
+
+def _database(*, suspend: bool) -> DatabaseObject:
+    identity = DatabaseIdentity(
+        kind="GlobalDatabase", namespace="default", name="db-ann", uid="uid-1", user_id="ann"
+    )
+    return DatabaseObject(
+        identity=identity,
+        generation=1,
+        spec=GlobalDatabaseSpec(userId="ann"),
+        status={},
+        owner=OwnerReference(
+            api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="db-ann", uid="uid-1"
+        ),
+        suspend=suspend,
+    )
+
+
+async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> None:
+    neon, events = SerialEndpoints(), Events()
+    deps = DatabaseDeps(
+        neon=neon, secrets=None, metadata=None, cipher=None, settings=SETTINGS,  # type: ignore[arg-type]
+        is_suspended=lambda user: user == "ann",  # the budget loop has suspended ann since
+    )  # fmt: skip
+    spec = GlobalDatabaseSpec(userId="ann")
+    endpoint = SimpleNamespace(
+        id="ep-1",
+        disabled=False,
+        autoscaling_limit_min_cu=spec.autoscaling.min_cu,
+        autoscaling_limit_max_cu=spec.autoscaling.max_cu,
+        suspend_timeout_seconds=spec.suspend_timeout_seconds,
+    )
+    suspended = await _update_endpoint(_database(suspend=False), deps, events, "p-ann", endpoint)
+    assert suspended is True
+    assert neon.patches == [{"disabled": True}]
+    assert "BudgetExceeded" in events.reasons
+
+
+async def test_a_suspend_overtaken_by_a_newer_plan_is_dropped() -> None:
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics())
+    sync.put_budget("default", "budget-ann", BudgetRecord(user_id="ann", tier=Tier.FREE))
+    sync.put_database(
+        DatabaseRecord(
+            kind="GlobalDatabase", namespace="default", name="db-ann", user_id="ann",
+            project_id="p-ann", endpoint_id="ep-ann",
+        )
+    )  # fmt: skip
+    sync.costs["p-ann"] = 10_000  # over the free tier
+    neon, kube = SerialEndpoints(), RecordingKube()
+
+    async with neon.serialised("p-ann"):  # a reconcile is busy with the project
+        suspending = asyncio.create_task(
+            sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+        )
+        await asyncio.sleep(0.05)
+        assert sync.is_suspended("ann")  # decided ...
+        assert not neon.patches  # ... and waiting for the lock
+        sync.put_budget("default", "budget-ann", BudgetRecord(user_id="ann", tier=Tier.ENTERPRISE))
+        await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+        assert not sync.is_suspended("ann")
+    await suspending
+    assert neon.patches == []  # the upgrade came first: ann's database was never cut off
