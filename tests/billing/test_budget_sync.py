@@ -56,17 +56,22 @@ class Store:
         return None
 
 
+def add_user(sync: BudgetSync, user: str, *, cost_cents: int) -> None:
+    """A free-tier budget and one GlobalDatabase (project ``p-<user>``) costing ``cost_cents``."""
+    sync.put_budget("default", f"budget-{user}", BudgetRecord(user_id=user, tier=Tier.FREE))
+    sync.put_database(
+        DatabaseRecord(
+            kind="GlobalDatabase", namespace="default", name=f"db-{user}", user_id=user,
+            project_id=f"p-{user}", endpoint_id=f"ep-{user}",
+        )
+    )  # fmt: skip
+    sync.costs[f"p-{user}"] = cost_cents
+
+
 async def test_a_refused_status_patch_does_not_stop_the_other_users_suspension() -> None:
     sync = BudgetSync(settings=Settings(encryption_key="0" * 64), metrics=Metrics())
     for user in ("ann", "bob"):
-        sync.put_budget("default", f"budget-{user}", BudgetRecord(user_id=user, tier=Tier.FREE))
-        sync.put_database(
-            DatabaseRecord(
-                kind="GlobalDatabase", namespace="default", name=f"db-{user}", user_id=user,
-                project_id=f"p-{user}", endpoint_id=f"ep-{user}",
-            )
-        )  # fmt: skip
-        sync.costs[f"p-{user}"] = 10_000  # far over the free tier
+        add_user(sync, user, cost_cents=10_000)  # far over the free tier
     kube, neon = RefusingKube(refuse="budget-ann"), Endpoints()
     events: list[tuple[str, ...]] = []
     await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: events.append(e))
@@ -80,13 +85,7 @@ async def test_a_condition_keeps_its_transition_time_until_its_status_changes() 
     sync = BudgetSync(
         settings=Settings(encryption_key="0" * 64), metrics=Metrics(), clock=lambda: next(moments)
     )
-    sync.put_budget("default", "budget-cy", BudgetRecord(user_id="cy", tier=Tier.FREE))
-    sync.put_database(
-        DatabaseRecord(
-            kind="GlobalDatabase", namespace="default", name="db-cy", user_id="cy",
-            project_id="p-cy", endpoint_id="ep-cy",
-        )
-    )  # fmt: skip
+    add_user(sync, "cy", cost_cents=0)
     kube = RecordingKube()
     seen: list[str] = []
     for cost in (10, 20, 10_000, 10_000):

@@ -19,9 +19,9 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject, _update_endpoint
-from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
+from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.reconcile.naming import DatabaseIdentity
-from tests.billing.test_budget_sync import RecordingKube, Store
+from tests.billing.test_budget_sync import RecordingKube, Store, add_user
 
 SETTINGS = Settings(encryption_key="0" * 64)
 
@@ -96,14 +96,7 @@ async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> N
 
 async def test_a_suspend_overtaken_by_a_newer_plan_is_dropped() -> None:
     sync = BudgetSync(settings=SETTINGS, metrics=Metrics())
-    sync.put_budget("default", "budget-ann", BudgetRecord(user_id="ann", tier=Tier.FREE))
-    sync.put_database(
-        DatabaseRecord(
-            kind="GlobalDatabase", namespace="default", name="db-ann", user_id="ann",
-            project_id="p-ann", endpoint_id="ep-ann",
-        )
-    )  # fmt: skip
-    sync.costs["p-ann"] = 10_000  # over the free tier
+    add_user(sync, "ann", cost_cents=10_000)  # over the free tier
     neon, kube = SerialEndpoints(), RecordingKube()
 
     async with neon.serialised("p-ann"):  # a reconcile is busy with the project
