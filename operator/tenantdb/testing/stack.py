@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import threading
 import time
@@ -249,6 +250,17 @@ class LocalStack:
             return await cursor.fetchall()
 
 
+class _SignalsAreOursOnPurpose(logging.Filter):
+    """Drop kopf's warning that it ignores OS signals off the main thread: here that is the
+    design (the caller's main thread owns the signals and stops kopf through its stop flag)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("OS signals are ignored")
+
+
+_SIGNALS_FILTER = _SignalsAreOursOnPurpose()
+
+
 class _OperatorThread:
     """``operate()`` in a thread of its own with its own event loop."""
 
@@ -287,6 +299,7 @@ class _OperatorThread:
             loop.close()
 
     async def start(self, timeout: float = 30.0) -> None:
+        logging.getLogger("kopf._core.reactor.running").addFilter(_SIGNALS_FILTER)  # once: same filter
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._ready_flag.is_set():
