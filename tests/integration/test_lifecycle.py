@@ -288,6 +288,31 @@ async def _async_true(value: bool) -> bool:
     return value
 
 
+async def test_a_wiped_status_is_written_again_without_a_search_or_an_adoption(operator: LocalStack) -> None:
+    # What a body from before the status write looks like to a reconcile (the drift timer right
+    # after a create), or a restore from a backup without status: the running operator knows
+    # its project, so it neither searches Neon for it nor reports adopting its own project.
+    assert operator.neon is not None
+    await operator.apply(global_database("user-jo", "jo"))
+    ready = await operator.wait_ready("GlobalDatabase", "user-jo")
+    project_id = ready["status"]["projectId"]
+    operator.neon.reset_calls()
+    await operator.patch_status("GlobalDatabase", "user-jo", {"projectId": None, "projectName": None})
+
+    restored = await operator.wait_for(
+        "GlobalDatabase",
+        "user-jo",
+        lambda o: bool(o and o["status"].get("projectName")),
+        what="the project recorded again",
+    )
+    assert restored is not None
+    assert restored["status"]["projectId"] == project_id
+    assert [p["id"] for p in operator.neon.projects()] == [project_id]
+    assert not [c for c in operator.neon.calls() if c.route in {"GET /projects", "POST /projects"}]
+    reasons = [e.get("reason") for e in await operator.events_for("user-jo")]
+    assert "Adopted" not in reasons
+
+
 async def test_operator_restarted_mid_create_makes_one_project(stack: LocalStack) -> None:
     assert stack.neon is not None
     stack.neon.options.create_latency_seconds = (1.0, 1.0)

@@ -43,6 +43,10 @@ class Runtime:
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
+    # The project of each resource, as soon as this process knows it: a reconcile that kopf
+    # starts with a body from before the status write (the drift timer, right after a create)
+    # then neither searches Neon for the project nor reports adopting its own.
+    projects: dict[str, str] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
 
@@ -100,4 +104,5 @@ class Runtime:
             settings=self.settings,
             clock=lambda: datetime.datetime.now(datetime.UTC),
             is_suspended=self.budgets.is_suspended,
+            known_projects=self.projects,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -70,6 +70,8 @@ class DatabaseDeps:
     # the endpoint is patched: the budget loop may have switched it since this reconcile began,
     # and an answer decided earlier would undo its suspend (or its resume).
     is_suspended: Callable[[str], bool] | None = None
+    # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
+    known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +145,7 @@ async def reconcile_database(
     was_ready = (cond.get_condition(conditions, cond.READY) or {}).get("status") == "True"
 
     # --- Observe -----------------------------------------------------------------------------
-    project_id: str | None = status.get("projectId")
+    project_id: str | None = status.get("projectId") or deps.known_projects.get(identity.uid)
     created: Any = None
     async with outside_errors("observing the Neon project"):
         if project_id:
@@ -209,6 +211,7 @@ async def reconcile_database(
     if any(status.get(k) != v for k, v in identity_status.items()):
         status.update(identity_status)
         await write_status(identity_status)
+    deps.known_projects[identity.uid] = project_id
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
     async with outside_errors("waiting for the Neon project"):
@@ -472,7 +475,7 @@ async def delete_database(
     whether it was (for the orphan metric).
     """
     identity, spec, settings = obj.identity, obj.spec, deps.settings
-    project_id: str | None = obj.status.get("projectId")
+    project_id: str | None = obj.status.get("projectId") or deps.known_projects.get(identity.uid)
     name = obj.status.get("projectName") or project_name(settings.project_name_prefix, identity)
     now = deps.clock()
     started = deletion_started or now
@@ -527,4 +530,5 @@ async def delete_database(
             await metadata.delete_global_database(user_id=identity.user_id)
             await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
     events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")
+    deps.known_projects.pop(identity.uid, None)
     return orphaned

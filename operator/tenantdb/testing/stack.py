@@ -184,6 +184,18 @@ class LocalStack:
         )
         response.raise_for_status()
 
+    async def patch_status(
+        self, kind: str, name: str, status: dict[str, Any], namespace: str = "default"
+    ) -> None:
+        """Merge-patch the status subresource (``kubectl patch --subresource=status``)."""
+        assert self._http is not None
+        response = await self._http.patch(
+            _path(kind, namespace, name) + "/status",
+            json={"status": status},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        response.raise_for_status()
+
     async def delete(self, kind: str, name: str, namespace: str = "default") -> None:
         assert self._http is not None
         response = await self._http.delete(_path(kind, namespace, name))
