@@ -50,6 +50,11 @@ async def test_global_database_is_provisioned_with_secret_rows_and_env_var(opera
     assert status["observedGeneration"] == 1
     types = {c["type"]: c["status"] for c in status["conditions"]}
     assert types == {"Ready": "True", "Synced": "True"}
+    # A new resource, never tried: no search for an earlier project, one create, its polls.
+    assert operator.neon is not None
+    routes = [c.route for c in operator.neon.calls()]
+    assert "GET /projects" not in routes
+    assert routes.count("POST /projects") == 1
 
     key = EncryptionKey(operator.encryption_key)
     secret = await operator.get("Secret", "user-alice-connection")

@@ -47,6 +47,8 @@ class Runtime:
     # starts with a body from before the status write (the drift timer, right after a create)
     # then neither searches Neon for the project nor reports adopting its own.
     projects: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Resources whose create this process has sent and not yet seen recorded.
+    create_attempts: set[str] = dataclasses.field(default_factory=set)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
 
@@ -105,4 +107,5 @@ class Runtime:
             clock=lambda: datetime.datetime.now(datetime.UTC),
             is_suspended=self.budgets.is_suspended,
             known_projects=self.projects,
+            create_attempts=self.create_attempts,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, MutableSet
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -72,6 +72,8 @@ class DatabaseDeps:
     is_suspended: Callable[[str], bool] | None = None
     # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
     known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
+    # Resource uids whose create this process has sent but not yet recorded.
+    create_attempts: MutableSet[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +127,17 @@ def _read_write_endpoint(endpoints: list[Any]) -> Any | None:
     return next((e for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None)
 
 
+def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
+    """Whether a create for this resource may have reached Neon: then look for the project first.
+
+    Every create is preceded by a status write (phase Provisioning), and this process also
+    remembers the creates it sent (kopf may hand a reconcile a body from before that write).
+    So a resource with no status at all, which this process never tried to create, has no
+    project anywhere: the search (one rate-limited call of three) is skipped.
+    """
+    return bool(obj.status) or obj.identity.uid in deps.create_attempts
+
+
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
     matches = [p for p in await deps.neon.find_projects(search=obj.identity.uid) if p.name == name]
     return min(matches, key=lambda p: str(getattr(p, "created_at", ""))) if matches else None
@@ -156,7 +169,7 @@ async def reconcile_database(
                     "ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one"
                 )
                 project_id = None
-        if not project_id:
+        if not project_id and _create_may_have_been_sent(obj, deps):
             adopted = await _find_adoptable(deps, obj, name)
             if adopted is not None:
                 project_id = adopted.id
@@ -174,6 +187,7 @@ async def reconcile_database(
             generation=obj.generation,
         )
         await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
+        deps.create_attempts.add(identity.uid)
         async with outside_errors("creating the Neon project"):
             try:
                 created = await deps.neon.create_project(
@@ -212,6 +226,7 @@ async def reconcile_database(
         status.update(identity_status)
         await write_status(identity_status)
     deps.known_projects[identity.uid] = project_id
+    deps.create_attempts.discard(identity.uid)
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
     async with outside_errors("waiting for the Neon project"):
@@ -531,4 +546,5 @@ async def delete_database(
             await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
     events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")
     deps.known_projects.pop(identity.uid, None)
+    deps.create_attempts.discard(identity.uid)
     return orphaned
