@@ -58,7 +58,7 @@ class Events:
         self.reasons.append(reason)
 
 
-def _database(*, suspend: bool) -> DatabaseObject:
+def _database() -> DatabaseObject:
     identity = DatabaseIdentity(
         kind="GlobalDatabase", namespace="default", name="db-ann", uid="uid-1", user_id="ann"
     )
@@ -70,7 +70,6 @@ def _database(*, suspend: bool) -> DatabaseObject:
         owner=OwnerReference(
             api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="db-ann", uid="uid-1"
         ),
-        suspend=suspend,
     )
 
 
@@ -88,7 +87,7 @@ async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> N
         autoscaling_limit_max_cu=spec.autoscaling.max_cu,
         suspend_timeout_seconds=spec.suspend_timeout_seconds,
     )
-    suspended = await _update_endpoint(_database(suspend=False), deps, events, "p-ann", endpoint)
+    suspended = await _update_endpoint(_database(), deps, events, "p-ann", endpoint)
     assert suspended is True
     assert neon.patches == [{"disabled": True}]
     assert "BudgetExceeded" in events.reasons

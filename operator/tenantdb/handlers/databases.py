@@ -41,7 +41,7 @@ class KopfEvents:
         kopf.event(self._body, type="Warning", reason=reason, message=message)
 
 
-def _decode(kind: Kind, body: kopf.Body, runtime: Runtime) -> DatabaseObject:
+def _decode(kind: Kind, body: kopf.Body) -> DatabaseObject:
     meta = body.metadata
     spec_model = WorkspaceDatabaseSpec if kind is WORKSPACE_DATABASE else GlobalDatabaseSpec
     spec = spec_model.model_validate(dict(body.spec))
@@ -60,7 +60,6 @@ def _decode(kind: Kind, body: kopf.Body, runtime: Runtime) -> DatabaseObject:
         spec=spec,
         status=dict(body.status),
         owner=owner,
-        suspend=runtime.budgets.is_suspended(spec.user_id),
     )
 
 
@@ -132,7 +131,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
             return
         events = KopfEvents(body, logger)
         try:
-            obj = _decode(kind, body, runtime)
+            obj = _decode(kind, body)
         except pydantic.ValidationError as exc:
             # The CRD schema rejects these on a real API server; this guards the rest.
             message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
@@ -191,7 +190,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         runtime = memo
         events = KopfEvents(body, logger)
         try:
-            obj = _decode(kind, body, runtime)
+            obj = _decode(kind, body)
         except pydantic.ValidationError:
             return  # never provisioned: nothing outside to clean up
         deletion = body.metadata.get("deletionTimestamp")

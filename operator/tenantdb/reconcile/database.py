@@ -66,10 +66,10 @@ class DatabaseDeps:
     cipher: Cipher
     settings: Settings
     clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
-    # The budget's current word on a user. Read again under the project's lock just before
-    # the endpoint is patched: the budget loop may have switched it since this reconcile began,
+    # The budget's current word on a user, read under the project's lock just before the
+    # endpoint is patched: the budget loop may have switched it since this reconcile began,
     # and an answer decided earlier would undo its suspend (or its resume).
-    is_suspended: Callable[[str], bool] | None = None
+    is_suspended: Callable[[str], bool] = lambda _user_id: False
     # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
     known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
     # Resource uids whose create this process has sent but not yet recorded.
@@ -85,8 +85,6 @@ class DatabaseObject:
     spec: DatabaseSpec
     status: Mapping[str, Any]
     owner: OwnerReference
-    # Whether the user's budget is exceeded: then the compute endpoint is disabled.
-    suspend: bool = False
 
 
 @asynccontextmanager
@@ -133,7 +131,8 @@ def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
     Every create is preceded by a status write (phase Provisioning), and this process also
     remembers the creates it sent (kopf may hand a reconcile a body from before that write).
     So a resource with no status at all, which this process never tried to create, has no
-    project anywhere: the search (one rate-limited call of three) is skipped.
+    project anywhere: the search (a third rate-limited call besides the create and its poll)
+    is skipped.
     """
     return bool(obj.status) or obj.identity.uid in deps.create_attempts
 
@@ -314,7 +313,7 @@ async def _update_endpoint(
 ) -> bool:
     """Patch what drifted; returns whether the endpoint is (now) suspended for the budget."""
     async with deps.neon.serialised(project_id):
-        suspend = deps.is_suspended(obj.identity.user_id) if deps.is_suspended is not None else obj.suspend
+        suspend = deps.is_suspended(obj.identity.user_id)
         await _patch_endpoint(obj, deps, events, project_id, endpoint, suspend=suspend)
     return suspend
 
