@@ -32,6 +32,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonError
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.consumption import ConsumptionSource, merge_costs, sync_consumption
+from tenantdb.reconcile.database import read_write_endpoint
 from tenantdb.reconcile.enforcement import (
     BudgetOutcome,
     BudgetRecord,
@@ -295,10 +296,8 @@ class BudgetSync:
                     return
                 endpoint_id = action.endpoint_id
                 if endpoint_id is None:
-                    endpoints = await neon.list_endpoints(action.project_id)
-                    endpoint_id = next(
-                        (e.id for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None
-                    )
+                    endpoint = read_write_endpoint(await neon.list_endpoints(action.project_id))
+                    endpoint_id = endpoint.id if endpoint is not None else None
                 if endpoint_id is None:
                     return
                 operations = await neon.update_endpoint(action.project_id, endpoint_id, disabled=suspend)

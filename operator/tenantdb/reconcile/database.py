@@ -121,7 +121,8 @@ def _role_name(spec: DatabaseSpec) -> str:
     return spec.role_name or f"{spec.database_name}_owner"
 
 
-def _read_write_endpoint(endpoints: list[Any]) -> Any | None:
+def read_write_endpoint(endpoints: list[Any]) -> Any | None:
+    """The project's read-write compute endpoint (the one connections and budgets are about)."""
     return next((e for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None)
 
 
@@ -231,13 +232,11 @@ async def reconcile_database(
     async with outside_errors("waiting for the Neon project"):
         if created is not None:
             await deps.neon.wait_for_operations(project_id, created.operations)
-            endpoints = list(created.endpoints)
+            endpoint = read_write_endpoint(list(created.endpoints))
             branch_id: str = created.branch_id
         else:
-            endpoints = await deps.neon.list_endpoints(project_id)
-            endpoint = _read_write_endpoint(endpoints)
+            endpoint = read_write_endpoint(await deps.neon.list_endpoints(project_id))
             branch_id = getattr(endpoint, "branch_id", "") or status.get("branchId", "")
-        endpoint = _read_write_endpoint(endpoints)
         if endpoint is None:
             raise RetryLater(
                 REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
