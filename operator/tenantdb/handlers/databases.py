@@ -13,11 +13,12 @@ import pydantic
 from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
 from tenantdb.api.databases import GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.handlers.runtime import Runtime
-from tenantdb.kube import OwnerReference
+from tenantdb.kube import KubeError, OwnerReference
 from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.claims import parse_created
 from tenantdb.reconcile.database import DatabaseObject, delete_database, reconcile_database
 from tenantdb.reconcile.enforcement import DatabaseRecord
-from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError
+from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 
 __all__ = ["register_database_handlers"]
@@ -60,20 +61,32 @@ def _decode(kind: Kind, body: kopf.Body) -> DatabaseObject:
         spec=spec,
         status=dict(body.status),
         owner=owner,
+        created_at=parse_created(meta.get("creationTimestamp")),
     )
 
 
-def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> Any:
-    async def write(status: Mapping[str, Any]) -> None:
-        assert runtime.kube is not None
-        await runtime.kube.patch_status(
-            plural=kind.plural,
-            namespace=str(body.metadata.namespace),
-            name=str(body.metadata.name),
+class _StatusWriter:
+    """Patches status right away, and remembers what it wrote: kopf's body is from before the
+    handler started, and a failure after a write must build on what is true now (a project
+    made a moment ago is Provisioning, not Pending)."""
+
+    def __init__(self, runtime: Runtime, kind: Kind, body: kopf.Body) -> None:
+        self._runtime, self._kind, self._body = runtime, kind, body
+        self.written: dict[str, Any] = {}
+
+    async def __call__(self, status: Mapping[str, Any]) -> None:
+        assert self._runtime.kube is not None
+        await self._runtime.kube.patch_status(
+            plural=self._kind.plural,
+            namespace=str(self._body.metadata.namespace),
+            name=str(self._body.metadata.name),
             status=status,
         )
+        self.written.update(status)
 
-    return write
+
+def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> _StatusWriter:
+    return _StatusWriter(runtime, kind, body)
 
 
 def _now() -> datetime.datetime:
@@ -89,8 +102,16 @@ async def _record_failure(
     reason: str,
     message: str,
     failed: bool,
+    written: Mapping[str, Any] | None = None,
 ) -> None:
-    conditions = list(body.status.get("conditions") or [])
+    """Say why the reconcile stopped, in Synced (and Ready, unless the database works).
+
+    The phase is the last true one: what this reconcile already wrote, else what the object
+    said; ``Pending`` only when nothing exists yet. A failed write here is logged by kopf's
+    retry, never raised past it: the reason is already in the handler's own error.
+    """
+    current = {**dict(body.status), **dict(written or {})}
+    conditions = list(current.get("conditions") or [])
     generation = int(body.metadata.get("generation") or 1)
     conditions = cond.set_condition(
         conditions,
@@ -113,8 +134,21 @@ async def _record_failure(
             now=_now(),
             generation=generation,
         )
-        patch["phase"] = Phase.FAILED.value if failed else (body.status.get("phase") or Phase.PENDING.value)
-    await _status_writer(runtime, kind, body)(patch)
+        patch["phase"] = Phase.FAILED.value if failed else (current.get("phase") or Phase.PENDING.value)
+    try:
+        await _status_writer(runtime, kind, body)(patch)
+    except KubeError as exc:
+        logging.getLogger(__name__).warning("could not record the failure in status: %s", exc)
+
+
+async def _write_final_status(writer: _StatusWriter, status: Mapping[str, Any]) -> None:
+    """The reconcile's result, through the same error translation as every outside call."""
+    try:
+        await writer(status)
+    except KubeError as exc:
+        raise RetryLater(
+            "StatusWriteFailed", f"recording the status: the Kubernetes API failed: {exc}", delay=5
+        ) from exc
 
 
 def register_database_handlers(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
@@ -147,11 +181,11 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
             events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
             raise kopf.PermanentError(f"Invalid spec: {message}") from None
         started = _now()
+        writer = _status_writer(runtime, kind, body)
         async with runtime.locks[obj.identity.uid]:
             try:
-                status = await reconcile_database(
-                    obj, runtime.database_deps(), events, _status_writer(runtime, kind, body)
-                )
+                status = await reconcile_database(obj, runtime.database_deps(), events, writer)
+                await _write_final_status(writer, status)
             except ReconcileError as exc:
                 runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
                 await _record_failure(
@@ -162,12 +196,12 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                     reason=exc.reason,
                     message=exc.message,
                     failed=isinstance(exc, NeedsUserAction),
+                    written=writer.written,
                 )
                 if isinstance(exc, NeedsUserAction):
                     events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
         was_ready = body.status.get("phase") == Phase.READY.value
-        await _status_writer(runtime, kind, body)(status)
         runtime.budgets.put_database(
             DatabaseRecord(
                 kind=kind.kind,
@@ -197,7 +231,14 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
         async with runtime.locks[obj.identity.uid]:
             try:
-                await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
+                try:
+                    await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
+                except KubeError as exc:
+                    raise RetryLater(
+                        "StatusWriteFailed",
+                        f"recording the status: the Kubernetes API failed: {exc}",
+                        delay=5,
+                    ) from exc
                 orphaned = await delete_database(
                     obj, runtime.database_deps(), events, deletion_started=started
                 )

@@ -5,6 +5,6 @@ The official ``kubernetes`` client is synchronous; this package uses its async p
 imports it.
 """
 
-from tenantdb.kube.client import KubeClient, KubeError, OwnerReference
+from tenantdb.kube.client import KubeClient, KubeError, OwnerReference, SecretConflictError, SecretState
 
-__all__ = ["KubeClient", "KubeError", "OwnerReference"]
+__all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]

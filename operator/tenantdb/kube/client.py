@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from tenantdb.api import GROUP, KINDS, VERSION
 
-__all__ = ["KubeClient", "KubeError", "OwnerReference"]
+__all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]
 
 
 class KubeError(Exception):
@@ -22,6 +22,32 @@ class KubeError(Exception):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class SecretConflictError(KubeError):
+    """The Secret exists and is not ours: no ownerReference to the resource that wants to write it."""
+
+    def __init__(self, namespace: str, name: str, owners: list[str]) -> None:
+        held = f"owned by {', '.join(owners)}" if owners else "not created by tenantdb"
+        super().__init__(f"Secret {namespace}/{name} already exists and is {held}", status=409)
+        self.namespace = namespace
+        self.name = name
+        self.owners = owners
+
+
+@dataclasses.dataclass(frozen=True)
+class SecretState:
+    """A Secret as the operator needs to see it before writing: its data and whose it is."""
+
+    data: dict[str, str] = dataclasses.field(repr=False)
+    owned: bool  # carries an ownerReference to the resource asking
+    owners: list[str]  # "<Kind>/<name>" of every owner, for a message
+    resource_version: str
+
+
+def _owners(metadata: Any) -> tuple[set[str], list[str]]:
+    refs = list(getattr(metadata, "owner_references", None) or [])
+    return {str(r.uid) for r in refs}, [f"{r.kind}/{r.name}" for r in refs]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +111,23 @@ class KubeClient:
         data: Mapping[str, str] = secret.data or {}
         return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
 
+    async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> SecretState | None:
+        """The Secret's data and whether it is owned by ``owner_uid``; ``None`` when it does not exist."""
+        try:
+            secret = await self._core.read_namespaced_secret(name=name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error("reading a Secret", exc) from None
+        uids, owners = _owners(secret.metadata)
+        data: Mapping[str, str] = secret.data or {}
+        return SecretState(
+            data={key: base64.b64decode(value).decode("utf-8") for key, value in data.items()},
+            owned=owner_uid in uids,
+            owners=owners,
+            resource_version=str(secret.metadata.resource_version or ""),
+        )
+
     async def write_secret(
         self,
         *,
@@ -94,7 +137,14 @@ class KubeClient:
         labels: Mapping[str, str],
         owner: OwnerReference,
     ) -> None:
-        """Create the Secret, or replace its data (keys not in ``data`` are removed)."""
+        """Create the Secret, or replace its data (keys not in ``data`` are removed).
+
+        Only a Secret that carries an ownerReference to ``owner`` is ever changed: any other
+        (a platform's own Secret, another resource's) raises ``SecretConflictError`` and is left
+        exactly as it is. The update carries the resourceVersion it was decided on, so a
+        Secret replaced in between (a create race lost to another writer) is a 409, not an
+        overwrite.
+        """
         encoded = {
             key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in data.items()
         }
@@ -116,12 +166,16 @@ class KubeClient:
         except ApiException as exc:
             if exc.status != 409:
                 raise _error("creating a Secret", exc) from None
-        current = await self.read_secret(namespace=namespace, name=name) or {}
+        current = await self.read_secret_state(namespace=namespace, name=name, owner_uid=owner.uid)
+        if current is None:  # deleted in between: the next reconcile creates it
+            raise KubeError("updating a Secret failed: it was deleted meanwhile", status=404)
+        if not current.owned:
+            raise SecretConflictError(namespace, name, current.owners)
         # A merge patch: null removes keys we no longer write (e.g. plaintext switched off).
-        patch_data: dict[str, str | None] = {key: None for key in current if key not in encoded}
+        patch_data: dict[str, str | None] = {key: None for key in current.data if key not in encoded}
         patch_data.update(encoded)
         patch = {
-            "metadata": {"labels": dict(labels), "ownerReferences": [owner.to_wire()]},
+            "metadata": {"labels": dict(labels), "resourceVersion": current.resource_version},
             "data": patch_data,
         }
         try:

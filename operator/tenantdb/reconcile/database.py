@@ -16,10 +16,11 @@ import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, MutableSet
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from tenantdb.api import DatabaseSpec, DeletionPolicy, Phase
 from tenantdb.config import Settings
-from tenantdb.kube import KubeError, OwnerReference
+from tenantdb.kube import KubeError, OwnerReference, SecretConflictError
 from tenantdb.neon.errors import (
     NeonAuthError,
     NeonClientError,
@@ -29,10 +30,13 @@ from tenantdb.neon.errors import (
     NeonTransientError,
 )
 from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.claims import REASON_CONFLICT, hold_claim, pin_claim
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity, project_name
+from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
+from tenantdb.store.claims import Claimant
 from tenantdb.store.errors import StoreError, StoreIntegrityError
 
 __all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
@@ -49,6 +53,9 @@ REASON_UNAUTHORIZED = "NeonUnauthorized"
 REASON_BUDGET = "BudgetExceeded"
 REASON_DELETE_FAILED = "DeleteFailed"
 REASON_ORPHANED = "ProjectOrphaned"
+REASON_SECRET_CONFLICT = "SecretConflict"
+# A conflict waits for the other side to let go: retried, not failed.
+_CONFLICT_RETRY_SECONDS = 30.0
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
@@ -85,6 +92,10 @@ class DatabaseObject:
     spec: DatabaseSpec
     status: Mapping[str, Any]
     owner: OwnerReference
+    # metadata.creationTimestamp: the oldest resource of a tenant holds its claim.
+    created_at: datetime.datetime = dataclasses.field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC)
+    )
 
 
 @asynccontextmanager
@@ -112,6 +123,13 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
     except StoreError as exc:
         raise RetryLater(
             REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15
+        ) from exc
+    except SecretConflictError as exc:
+        raise RetryLater(
+            REASON_SECRET_CONFLICT,
+            f"{action}: {exc}; the operator writes only Secrets it created for this resource "
+            "(choose another spec.connectionSecret.name, or delete that Secret)",
+            delay=_CONFLICT_RETRY_SECONDS,
         ) from exc
     except KubeError as exc:
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: the Kubernetes API failed: {exc}", delay=10) from exc
@@ -143,10 +161,38 @@ async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) ->
     return min(matches, key=lambda p: str(getattr(p, "created_at", ""))) if matches else None
 
 
+def _tenant_id(identity: DatabaseIdentity) -> str:
+    return (identity.workspace_id if identity.is_workspace else identity.user_id) or ""
+
+
+def _claimant(obj: DatabaseObject) -> Claimant:
+    identity = obj.identity
+    return Claimant(
+        uid=identity.uid, namespace=identity.namespace, name=identity.name, created_at=obj.created_at
+    )
+
+
 async def reconcile_database(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
 ) -> dict[str, Any]:
-    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns status."""
+    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns status.
+
+    A conflict (another resource holds the tenant, or the Secret is not ours) is said once with
+    a Warning event and waits: ``RetryLater``, nothing created, nothing overwritten.
+    """
+    try:
+        return await _reconcile(obj, deps, events, write_status)
+    except RetryLater as exc:
+        if exc.reason in (REASON_CONFLICT, REASON_SECRET_CONFLICT):
+            ready = cond.get_condition(list(obj.status.get("conditions") or []), cond.READY) or {}
+            if ready.get("reason") != exc.reason or ready.get("message") != exc.message:
+                events.warning(exc.reason, exc.message)
+        raise
+
+
+async def _reconcile(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+) -> dict[str, Any]:
     spec, identity, settings = obj.spec, obj.identity, deps.settings
     status: dict[str, Any] = dict(obj.status)
     conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
@@ -156,6 +202,24 @@ async def reconcile_database(
     pg_version = status.get("pgVersion") or spec.pg_version or settings.neon_default_pg_version
     role_name = _role_name(spec)
     was_ready = (cond.get_condition(conditions, cond.READY) or {}).get("status") == "True"
+    secret_name = spec.connection_secret.name or identity.default_secret_name()
+
+    # --- Claim the tenant and check the Secret: before anything is created ------------------
+    tenant_id = _tenant_id(identity)
+    async with outside_errors("claiming the tenant"):
+        claim = await hold_claim(
+            deps.metadata,
+            kind=identity.kind,
+            tenant_id=tenant_id,
+            tenant_label=identity.tenant_label,
+            claimant=_claimant(obj),
+        )
+    async with outside_errors("reading the connection Secret"):
+        secret = await deps.secrets.read_secret_state(
+            namespace=identity.namespace, name=secret_name, owner_uid=identity.uid
+        )
+        if secret is not None and not secret.owned:
+            raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
 
     # --- Observe -----------------------------------------------------------------------------
     project_id: str | None = status.get("projectId") or deps.known_projects.get(identity.uid)
@@ -186,7 +250,8 @@ async def reconcile_database(
             now=now,
             generation=obj.generation,
         )
-        await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
+        async with outside_errors("recording the status"):
+            await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
         deps.create_attempts.add(identity.uid)
         async with outside_errors("creating the Neon project"):
             try:
@@ -222,11 +287,24 @@ async def reconcile_database(
         "databaseName": spec.database_name,
         "roleName": role_name,
     }
-    if any(status.get(k) != v for k, v in identity_status.items()):
-        status.update(identity_status)
-        await write_status(identity_status)
+    # Remembered before the write: if the write fails, the next attempt knows the project is
+    # its own (no search, no "Adopted" for a project it just made).
     deps.known_projects[identity.uid] = project_id
     deps.create_attempts.discard(identity.uid)
+    if any(status.get(k) != v for k, v in identity_status.items()):
+        async with outside_errors("recording the status"):
+            await write_status(identity_status)
+        status.update(identity_status)
+    if claim.project_id != project_id:
+        async with outside_errors("claiming the tenant"):
+            await pin_claim(
+                deps.metadata,
+                kind=identity.kind,
+                tenant_id=tenant_id,
+                tenant_label=identity.tenant_label,
+                claimant=_claimant(obj),
+                project_id=project_id,
+            )
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
     async with outside_errors("waiting for the Neon project"):
@@ -241,21 +319,44 @@ async def reconcile_database(
             raise RetryLater(
                 REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
             )
-        suspended = await _update_endpoint(obj, deps, events, project_id, endpoint)
+    # A settings change Neon refuses leaves a working database: it is reported in Synced,
+    # Ready stays true, and the connection string is still published.
+    refused: NeedsUserAction | None = None
+    try:
+        async with outside_errors("updating the compute endpoint settings"):
+            suspended = await _update_endpoint(obj, deps, events, project_id, endpoint)
+    except NeedsUserAction as exc:
+        refused = exc
+        async with outside_errors("updating the compute endpoint (budget only)"):
+            suspended = await _update_endpoint(obj, deps, events, project_id, endpoint, settings_too=False)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
-    secret_name = spec.connection_secret.name or identity.default_secret_name()
     async with outside_errors("publishing the connection string"):
-        uri, pooled_uri = await _connection_uri(obj, deps, project_id, secret_name, created, role_name)
+        row = await _read_row(deps, identity)
+        projects = {project_id, str(obj.status.get("projectId") or project_id)}
+        if not row_is_ours(row, projects):
+            raise RetryLater(
+                REASON_CONFLICT,
+                f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
+                "not this resource's: left as it is",
+                delay=_CONFLICT_RETRY_SECONDS,
+            )
+        row_uri = _decrypted(deps, row.encrypted_uri) if row is not None else None
+        uri, pooled_uri = await _connection_uri(
+            obj, deps, project_id, secret, created, role_name, endpoint.host, row_uri
+        )
         await _publish(
             obj,
             deps,
             events,
             secret_name=secret_name,
+            existing=secret.data if secret is not None else None,
             project_id=project_id,
             branch_id=branch_id,
             uri=uri,
             pooled_uri=pooled_uri,
+            row=row,
+            row_uri=row_uri,
         )
 
     # --- Status -------------------------------------------------------------------------------------
@@ -284,15 +385,29 @@ async def reconcile_database(
         )
         if not was_ready:
             events.normal("Ready", f"Database ready; connection string in Secret {secret_name}")
-    conditions = cond.set_condition(
-        conditions,
-        kind=cond.SYNCED,
-        status=True,
-        reason=REASON_SYNCED,
-        message="Neon, the Secret and the metadata DB match the spec",
-        now=now,
-        generation=obj.generation,
-    )
+    if refused is not None:
+        synced = cond.get_condition(conditions, cond.SYNCED) or {}
+        if synced.get("message") != refused.message:
+            events.warning(refused.reason, refused.message)
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.SYNCED,
+            status=False,
+            reason=refused.reason,
+            message=refused.message,
+            now=now,
+            generation=obj.generation,
+        )
+    else:
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.SYNCED,
+            status=True,
+            reason=REASON_SYNCED,
+            message="Neon, the Secret and the metadata DB match the spec",
+            now=now,
+            generation=obj.generation,
+        )
     status.update(
         {
             "phase": phase.value,
@@ -308,25 +423,40 @@ async def reconcile_database(
 
 
 async def _update_endpoint(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, endpoint: Any
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    project_id: str,
+    endpoint: Any,
+    *,
+    settings_too: bool = True,
 ) -> bool:
     """Patch what drifted; returns whether the endpoint is (now) suspended for the budget."""
     async with deps.neon.serialised(project_id):
         suspend = deps.is_suspended(obj.identity.user_id)
-        await _patch_endpoint(obj, deps, events, project_id, endpoint, suspend=suspend)
+        await _patch_endpoint(
+            obj, deps, events, project_id, endpoint, suspend=suspend, settings_too=settings_too
+        )
     return suspend
 
 
 async def _patch_endpoint(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, endpoint: Any, *, suspend: bool
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    project_id: str,
+    endpoint: Any,
+    *,
+    suspend: bool,
+    settings_too: bool = True,
 ) -> None:
     spec = obj.spec
     changes: dict[str, Any] = {}
-    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
+    if settings_too and endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
         changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
-    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
+    if settings_too and endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
         changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
-    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
+    if settings_too and (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
         changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
     if bool(endpoint.disabled) != suspend:
         changes["disabled"] = suspend
@@ -345,24 +475,69 @@ async def _patch_endpoint(
 
 
 async def _connection_uri(
-    obj: DatabaseObject, deps: DatabaseDeps, project_id: str, secret_name: str, created: Any, role_name: str
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    project_id: str,
+    secret: Any,
+    created: Any,
+    role_name: str,
+    host: str,
+    row_uri: str | None,
 ) -> tuple[str, str | None]:
-    """The URI, from the create answer, else our own Secret, else one Neon call."""
+    """The URI, from the create answer, else our own Secret, else one Neon call.
+
+    The Secret is only a cache: its URI is used when it is this project's (its host is the
+    project's endpoint, its database and role are ours), or when it reaches the database our own
+    row records. Anything else in it (a URI copied from another tenant's Secret) is ignored and
+    the URI fetched from Neon again.
+    """
     if created is not None:
         connection = created.connection
         return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()
-    existing = await deps.secrets.read_secret(namespace=obj.identity.namespace, name=secret_name)
-    if existing and "DATABASE_URL_ENCRYPTED" in existing:
+    existing: Mapping[str, str] = secret.data if secret is not None and secret.owned else {}
+    if "DATABASE_URL_ENCRYPTED" in existing:
         try:
-            return deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"]), existing.get(
-                "DATABASE_URL_POOLED"
-            )
+            cached = deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"])
         except ValueError:
-            pass  # written with another key or tampered with: fetch it again from Neon
+            cached = None  # written with another key or tampered with: fetch it again from Neon
+        database_name = obj.spec.database_name
+        if cached and (
+            uri_is_for(cached, host=host, database_name=database_name, role_name=role_name)
+            or same_database(cached, row_uri)
+        ):
+            # The pooled URI is taken only from a Secret whose direct URI is ours, and only
+            # when it names the same database and role.
+            pooled = existing.get("DATABASE_URL_POOLED")
+            return cached, pooled if pooled and _same_target_but_host(pooled, cached) else None
     uri = await deps.neon.get_connection_uri(
         project_id, database_name=obj.spec.database_name, role_name=role_name
     )
     return uri, None
+
+
+def _same_target_but_host(pooled: str, direct: str) -> bool:
+    """A pooled URI names the direct one's database and role (its host is the pooler's)."""
+    try:
+        a, b = urlsplit(pooled), urlsplit(direct)
+    except ValueError:
+        return False
+    return (a.path, a.username) == (b.path, b.username)
+
+
+def _decrypted(deps: DatabaseDeps, stored: str | None) -> str | None:
+    if not stored:
+        return None
+    try:
+        return deps.cipher.decrypt(stored)
+    except ValueError:
+        return None
+
+
+async def _read_row(deps: DatabaseDeps, identity: DatabaseIdentity) -> Any:
+    if identity.is_workspace:
+        assert identity.workspace_id is not None
+        return await deps.metadata.get_workspace_database(workspace_id=identity.workspace_id)
+    return await deps.metadata.get_global_database(user_id=identity.user_id)
 
 
 async def _publish(
@@ -371,24 +546,29 @@ async def _publish(
     events: Events,
     *,
     secret_name: str,
+    existing: Mapping[str, str] | None,
     project_id: str,
     branch_id: str,
     uri: str,
     pooled_uri: str | None,
+    row: Any,
+    row_uri: str | None,
 ) -> None:
     identity, spec = obj.identity, obj.spec
     namespace = identity.namespace
     include_plaintext = spec.connection_secret.include_plaintext
+    # The row was checked to be ours (or absent) by the caller. The env var is ours when it
+    # reaches our database, now or as our row recorded it; anything else is another writer's:
+    # left alone, and said.
+    ours = (uri, row_uri)
 
-    # Secret: rewritten only when it is missing or says something else (fresh IVs would
-    # otherwise make every resync a write).
-    existing = await deps.secrets.read_secret(namespace=namespace, name=secret_name)
-    if include_plaintext and pooled_uri is None and not (existing or {}).get("DATABASE_URL_POOLED"):
+    # Secret (read, and checked to be ours, at the start): rewritten only when it is missing
+    # or says something else (fresh IVs would otherwise make every resync a write).
+    # A pooled URI comes from the create answer or a checked Secret (``_connection_uri``), else Neon.
+    if include_plaintext and pooled_uri is None:
         pooled_uri = await deps.neon.get_connection_uri(
             project_id, database_name=spec.database_name, role_name=_role_name(spec), pooled=True
         )
-    elif include_plaintext and pooled_uri is None:
-        pooled_uri = (existing or {}).get("DATABASE_URL_POOLED")
     if not _secret_matches(existing, deps, uri, include_plaintext):
         desired = secret_data(
             encrypted_uri=deps.cipher.encrypt(uri),
@@ -412,7 +592,6 @@ async def _publish(
     metadata = deps.metadata
     if identity.is_workspace:
         assert identity.workspace_id is not None
-        row = await metadata.get_workspace_database(workspace_id=identity.workspace_id)
         if not _row_matches(row, deps, project_id, uri):
             await metadata.upsert_workspace_database(
                 workspace_id=identity.workspace_id,
@@ -425,12 +604,12 @@ async def _publish(
             metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
         )
         if current != uri:
+            _check_env_var(identity, current, ours)
             await metadata.set_workspace_env_var(
                 workspace_id=identity.workspace_id, key=identity.env_var, value=uri
             )
             events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
     else:
-        row = await metadata.get_global_database(user_id=identity.user_id)
         if not _row_matches(row, deps, project_id, uri):
             await metadata.upsert_global_database(
                 user_id=identity.user_id,
@@ -443,8 +622,19 @@ async def _publish(
             metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
         )
         if current != uri:
+            _check_env_var(identity, current, ours)
             await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
             events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+
+
+def _check_env_var(identity: DatabaseIdentity, current: str | None, ours: tuple[str | None, ...]) -> None:
+    if not env_var_is_ours(current, ours):
+        raise RetryLater(
+            REASON_CONFLICT,
+            f"{identity.env_var} of {identity.tenant_label} points at another database than this "
+            "resource's: left as it is",
+            delay=_CONFLICT_RETRY_SECONDS,
+        )
 
 
 async def _current_env_var(read: Awaitable[str | None]) -> str | None:
@@ -534,15 +724,50 @@ async def delete_database(
         )
 
     async with outside_errors("removing the metadata rows"):
-        metadata = deps.metadata
-        if identity.is_workspace:
-            assert identity.workspace_id is not None
-            await metadata.delete_workspace_database(workspace_id=identity.workspace_id)
-            await metadata.remove_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
-        else:
-            await metadata.delete_global_database(user_id=identity.user_id)
-            await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
-    events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")
+        removed = await _remove_published(obj, deps, project_id)
+        # The claim goes last: the next claimant must not find our row still there.
+        await deps.metadata.release_tenant_claim(
+            kind=identity.kind, tenant_id=_tenant_id(identity), holder_uid=identity.uid
+        )
+    if removed:
+        events.normal(
+            "Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
+        )
     deps.known_projects.pop(identity.uid, None)
     deps.create_attempts.discard(identity.uid)
     return orphaned
+
+
+async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_id: str | None) -> bool:
+    """Remove the row and env var, only where they hold this resource's project.
+
+    A resource that never had a project (a claimant that waited, a Secret conflict) removes
+    nothing: the row and env var of the same tenant are another resource's.
+    """
+    identity, metadata = obj.identity, deps.metadata
+    if not project_id:
+        return False
+    row = await _read_row(deps, identity)
+    if row is None or row.project_id != project_id:
+        return False  # absent, or another resource's: nothing of ours to remove
+    row_uri = _decrypted(deps, row.encrypted_uri)
+    # The env var first, the row last: a retry after a failure in between still knows, from
+    # the row, which database the env var must reach to be ours.
+    if identity.is_workspace:
+        assert identity.workspace_id is not None
+        current = await _current_env_var(
+            metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
+        )
+        if current and env_var_is_ours(current, (row_uri,)):
+            await metadata.remove_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
+        await metadata.delete_workspace_database_of_project(
+            workspace_id=identity.workspace_id, project_id=project_id
+        )
+    else:
+        current = await _current_env_var(
+            metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
+        )
+        if current and env_var_is_ours(current, (row_uri,)):
+            await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
+        await metadata.delete_global_database_of_project(user_id=identity.user_id, project_id=project_id)
+    return True

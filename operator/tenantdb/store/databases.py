@@ -81,9 +81,18 @@ async def upsert(
     )
 
 
-async def delete(conn: Connection, table: DatabaseTable, *, owner_id: str) -> bool:
-    query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s").format(**_names(table))
-    cursor = await conn.execute(query, (owner_id,))
+async def delete(
+    conn: Connection, table: DatabaseTable, *, owner_id: str, project_id: str | None = None
+) -> bool:
+    """Delete the tenant's row; with ``project_id``, only while the row holds that project."""
+    if project_id is None:
+        query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s").format(**_names(table))
+        cursor = await conn.execute(query, (owner_id,))
+    else:
+        query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s AND neon_project_id = %s").format(
+            **_names(table)
+        )
+        cursor = await conn.execute(query, (owner_id, project_id))
     return cursor.rowcount > 0
 
 

@@ -153,6 +153,25 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             """,
         ),
     ),
+    Migration(
+        "0005_tenant_claims",
+        (
+            # One holder per (kind, tenant id) across the cluster: see tenantdb.store.claims.
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_tenant_claim (
+                kind text NOT NULL,
+                tenant_id text NOT NULL,
+                holder_uid text NOT NULL,
+                holder_namespace text NOT NULL,
+                holder_name text NOT NULL,
+                holder_created_at timestamp NOT NULL,
+                neon_project_id text,
+                claimed_at timestamp NOT NULL DEFAULT now(),
+                CONSTRAINT tenantdb_tenant_claim_kind_tenant_id_pk PRIMARY KEY (kind, tenant_id)
+            )
+            """,
+        ),
+    ),
 )
 
 

@@ -15,8 +15,9 @@ from types import TracebackType
 from typing import Self
 
 from tenantdb.config import EnvVarFormat
-from tenantdb.store import budgets, databases, env_vars, orphans
+from tenantdb.store import budgets, claims, databases, env_vars, orphans
 from tenantdb.store.budgets import BudgetRow
+from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations
@@ -134,6 +135,17 @@ class MetadataStore:
     async def delete_workspace_database(self, *, workspace_id: str) -> bool:
         async with self._connection("delete_workspace_database") as conn:
             return await databases.delete(conn, databases.WORKSPACE, owner_id=workspace_id)
+
+    async def delete_global_database_of_project(self, *, user_id: str, project_id: str) -> bool:
+        """Delete the user's row only while it holds ``project_id`` (never another resource's)."""
+        async with self._connection("delete_global_database_of_project") as conn:
+            return await databases.delete(conn, databases.GLOBAL, owner_id=user_id, project_id=project_id)
+
+    async def delete_workspace_database_of_project(self, *, workspace_id: str, project_id: str) -> bool:
+        async with self._connection("delete_workspace_database_of_project") as conn:
+            return await databases.delete(
+                conn, databases.WORKSPACE, owner_id=workspace_id, project_id=project_id
+            )
 
     async def get_global_database(self, *, user_id: str) -> DatabaseRow | None:
         async with self._connection("get_global_database") as conn:
@@ -262,6 +274,28 @@ class MetadataStore:
     async def get_budget(self, *, user_id: str) -> BudgetRow | None:
         async with self._connection("get_budget") as conn:
             return await budgets.get(conn, user_id=user_id)
+
+    # -- claims ---------------------------------------------------------------------------------------
+    async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Claimant) -> Claimant:
+        """Claim a tenant for a resource; returns the holder (see ``tenantdb.store.claims``)."""
+        async with self._connection("claim_tenant") as conn:
+            return await claims.claim(conn, kind=kind, tenant_id=tenant_id, claimant=claimant)
+
+    async def get_tenant_claim(self, *, kind: str, tenant_id: str) -> Claimant | None:
+        async with self._connection("get_tenant_claim") as conn:
+            return await claims.get(conn, kind=kind, tenant_id=tenant_id)
+
+    async def record_claim_project(
+        self, *, kind: str, tenant_id: str, holder_uid: str, project_id: str
+    ) -> bool:
+        async with self._connection("record_claim_project") as conn:
+            return await claims.record_project(
+                conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid, project_id=project_id
+            )
+
+    async def release_tenant_claim(self, *, kind: str, tenant_id: str, holder_uid: str) -> bool:
+        async with self._connection("release_tenant_claim") as conn:
+            return await claims.release(conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid)
 
     # -- orphans --------------------------------------------------------------------------------------
     async def record_orphan(
