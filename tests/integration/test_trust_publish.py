@@ -67,8 +67,16 @@ async def _row(stack: LocalStack, table: str, column: str, owner: str) -> tuple[
     return rows[0][0], key.decrypt(rows[0][1])
 
 
-def _host(uri: str) -> str:
-    return urlsplit(uri).hostname or ""
+def _target(uri: str) -> tuple[Any, ...]:
+    """Which database a URI reaches (the emulator serves every project from one host)."""
+    parts = urlsplit(uri)
+    return (parts.hostname, parts.port, parts.path, parts.username)
+
+
+async def _own_uri(stack: LocalStack, secret_name: str) -> str:
+    secret = await stack.get("Secret", secret_name)
+    assert secret is not None
+    return EncryptionKey(stack.encryption_key).decrypt(_decoded(secret)["DATABASE_URL_ENCRYPTED"])
 
 
 async def _warnings(stack: LocalStack, name: str, reason: str) -> list[dict[str, Any]]:
@@ -134,12 +142,12 @@ async def test_two_resources_naming_one_secret_the_first_keeps_it(operator: Loca
     assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [first["metadata"]["uid"]]
     key = EncryptionKey(operator.encryption_key)
     first_uri = key.decrypt(_decoded(secret)["DATABASE_URL_ENCRYPTED"])
-    assert _host(first_uri) == first["status"]["host"]
+    assert _target(first_uri) == _target(await _own_uri(operator, "shared"))
     # The second never publishes the first's database as its own.
     row = await _row(operator, "workspace_database", "workspace_id", "ws-two")
-    assert row is None or _host(row[1]) != first["status"]["host"]
+    assert row is None or _target(row[1]) != _target(first_uri)
     env = await _workspace_env(operator, "ws-two")
-    assert all(_host(v) != first["status"]["host"] for v in env.values())
+    assert all(_target(v) != _target(first_uri) for v in env.values())
 
 
 async def test_renaming_to_another_tenants_secret_publishes_no_victim_uri(operator: LocalStack) -> None:
@@ -147,6 +155,9 @@ async def test_renaming_to_another_tenants_secret_publishes_no_victim_uri(operat
     await operator.apply(workspace_database("ws-thief", "tom", "ws-thief"))
     victim = await operator.wait_ready("WorkspaceDatabase", "ws-victim")
     thief = await operator.wait_ready("WorkspaceDatabase", "ws-thief")
+    thief_uri = await _own_uri(operator, "ws-thief-connection")
+    victim_uri = await _own_uri(operator, "ws-victim-connection")
+    assert _target(thief_uri) != _target(victim_uri)
     await operator.patch(
         "WorkspaceDatabase", "ws-thief", {"spec": {"connectionSecret": {"name": "ws-victim-connection"}}}
     )
@@ -157,9 +168,9 @@ async def test_renaming_to_another_tenants_secret_publishes_no_victim_uri(operat
     row = await _row(operator, "workspace_database", "workspace_id", "ws-thief")
     assert row is not None
     assert row[0] == thief["status"]["projectId"]
-    assert _host(row[1]) == thief["status"]["host"]
+    assert _target(row[1]) == _target(thief_uri)
     env = await _workspace_env(operator, "ws-thief")
-    assert _host(env["AGENT_DB_URL"]) == thief["status"]["host"]
+    assert _target(env["AGENT_DB_URL"]) == _target(thief_uri)
     secret = await operator.get("Secret", "ws-victim-connection")
     assert secret is not None
     assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [victim["metadata"]["uid"]]
@@ -169,8 +180,11 @@ async def test_renaming_to_another_tenants_secret_publishes_no_victim_uri(operat
 async def test_a_foreign_uri_copied_into_our_secret_is_never_published(operator: LocalStack) -> None:
     await operator.apply(workspace_database("ws-a", "alice", "ws-a"))
     await operator.apply(workspace_database("ws-b", "bob", "ws-b"))
-    a = await operator.wait_ready("WorkspaceDatabase", "ws-a")
-    b = await operator.wait_ready("WorkspaceDatabase", "ws-b")
+    await operator.wait_ready("WorkspaceDatabase", "ws-a")
+    await operator.wait_ready("WorkspaceDatabase", "ws-b")
+    a_uri = await _own_uri(operator, "ws-a-connection")
+    b_uri = await _own_uri(operator, "ws-b-connection")
+    assert _target(a_uri) != _target(b_uri)
     a_secret = await operator.get("Secret", "ws-a-connection")
     assert a_secret is not None
     # Someone with Secret rights copies A's ciphertext into B's own Secret.
@@ -195,16 +209,15 @@ async def test_a_foreign_uri_copied_into_our_secret_is_never_published(operator:
     await eventually(republished, timeout=30, what="B's row and env var written again")
     row = await _row(operator, "workspace_database", "workspace_id", "ws-b")
     assert row is not None
-    assert _host(row[1]) == b["status"]["host"] != a["status"]["host"]
-    assert _host((await _workspace_env(operator, "ws-b"))["AGENT_DB_URL"]) == b["status"]["host"]
+    assert _target(row[1]) == _target(b_uri)
+    assert _target((await _workspace_env(operator, "ws-b"))["AGENT_DB_URL"]) == _target(b_uri)
 
     async def secret_healed() -> bool:
         secret = await operator.get("Secret", "ws-b-connection")
         key = EncryptionKey(operator.encryption_key)
-        return (
-            bool(secret)
-            and _host(key.decrypt(_decoded(secret or {})["DATABASE_URL_ENCRYPTED"])) == b["status"]["host"]
-        )
+        return bool(secret) and _target(
+            key.decrypt(_decoded(secret or {})["DATABASE_URL_ENCRYPTED"])
+        ) == _target(b_uri)
 
     await eventually(secret_healed, timeout=30, what="B's Secret holds B's URI again")
 
@@ -213,6 +226,7 @@ async def test_a_foreign_uri_copied_into_our_secret_is_never_published(operator:
 async def test_two_global_databases_of_one_user_make_one_project(operator: LocalStack) -> None:
     await operator.apply(global_database("g-first", "uma"))
     first = await operator.wait_ready("GlobalDatabase", "g-first")
+    first_uri = await _own_uri(operator, "g-first-connection")
     await operator.apply(global_database("g-second", "uma"))
     second = await operator.wait_for("GlobalDatabase", "g-second", _ready_reason("Conflict"), what="Conflict")
     assert "g-first" in _condition(second, "Ready")["message"]
@@ -225,7 +239,7 @@ async def test_two_global_databases_of_one_user_make_one_project(operator: Local
         await asyncio.sleep(1.0)
         assert [p["id"] for p in operator.neon.projects()] == [first["status"]["projectId"]]
         env = await _user_env(operator, "uma")
-        assert _host(env["GLOBAL_DB_URL"]) == first["status"]["host"]
+        assert _target(env["GLOBAL_DB_URL"]) == _target(first_uri)
     assert await operator.get("Secret", "g-second-connection") is None
 
     # Deleting the loser touches nothing of the holder's.
@@ -234,7 +248,7 @@ async def test_two_global_databases_of_one_user_make_one_project(operator: Local
     row = await _row(operator, "user_global_database", "user_id", "uma")
     assert row is not None
     assert row[0] == first["status"]["projectId"]
-    assert _host((await _user_env(operator, "uma"))["GLOBAL_DB_URL"]) == first["status"]["host"]
+    assert _target((await _user_env(operator, "uma"))["GLOBAL_DB_URL"]) == _target(first_uri)
     assert [p["id"] for p in operator.neon.projects()] == [first["status"]["projectId"]]
 
 
@@ -250,7 +264,8 @@ async def test_when_the_holder_goes_the_next_claimant_proceeds_by_itself(operato
     row = await _row(operator, "workspace_database", "workspace_id", "ws-shared")
     assert row is not None
     assert row[0] == nxt["status"]["projectId"]
-    assert _host((await _workspace_env(operator, "ws-shared"))["AGENT_DB_URL"]) == nxt["status"]["host"]
+    next_uri = await _own_uri(operator, "w-next-connection")
+    assert _target((await _workspace_env(operator, "ws-shared"))["AGENT_DB_URL"]) == _target(next_uri)
     assert operator.neon is not None
     assert [p["id"] for p in operator.neon.projects()] == [nxt["status"]["projectId"]]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pydantic
 import pytest
 import yaml
 
@@ -107,3 +108,31 @@ def test_status_has_no_field_that_could_hold_a_secret() -> None:
         status = yaml.safe_dump(_schema(kind)["properties"]["status"]).lower()
         for word in ("password", "uri", "url", "connectionstring"):
             assert f"{word}:" not in status
+
+
+@pytest.mark.parametrize("seconds", [1, 30, 59])
+def test_a_suspend_timeout_neon_refuses_is_refused_by_the_crd_and_the_model(seconds: int) -> None:
+    from tenantdb.api.databases import GlobalDatabaseSpec
+
+    rules = _schema("GlobalDatabase")["properties"]["spec"]["properties"]["suspendTimeoutSeconds"][
+        "x-kubernetes-validations"
+    ]
+    assert any(r["rule"] == "self == -1 || self == 0 || self >= 60" for r in rules)
+    with pytest.raises(pydantic.ValidationError):
+        GlobalDatabaseSpec.model_validate({"userId": "u1", "suspendTimeoutSeconds": seconds})
+    for allowed in (-1, 0, 60, 604800):
+        GlobalDatabaseSpec.model_validate({"userId": "u1", "suspendTimeoutSeconds": allowed})
+
+
+def test_a_database_name_whose_default_role_is_too_long_needs_a_role_name() -> None:
+    from tenantdb.api.databases import WorkspaceDatabaseSpec
+
+    spec = _schema("WorkspaceDatabase")["properties"]["spec"]
+    assert any("size(self.databaseName) <= 57" in r["rule"] for r in spec["x-kubernetes-validations"])
+    long_name = "d" * 63
+    with pytest.raises(pydantic.ValidationError, match="roleName"):
+        WorkspaceDatabaseSpec.model_validate({"userId": "u1", "workspaceId": "w1", "databaseName": long_name})
+    WorkspaceDatabaseSpec.model_validate(
+        {"userId": "u1", "workspaceId": "w1", "databaseName": long_name, "roleName": "owner"}
+    )
+    WorkspaceDatabaseSpec.model_validate({"userId": "u1", "workspaceId": "w1", "databaseName": "d" * 57})

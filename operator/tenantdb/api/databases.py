@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, JsonValue
+from typing import Self
+
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from tenantdb.api.common import (
     ID_MAX_LENGTH,
@@ -24,12 +26,28 @@ _PRESENCE_RULES: list[JsonValue] = [
     {"rule": f"has(self.{field}) == has(oldSelf.{field})", "message": f"{field} is immutable"}
     for field in ("region", "pgVersion", "roleName")
 ]
+# PostgreSQL names are at most 63 bytes; the default role '<databaseName>_owner' adds 6.
+_ROLE_SUFFIX = "_owner"
+_MAX_NAME = 63
+_ROLE_NAME_RULE: JsonValue = {
+    "rule": "has(self.roleName) || !has(self.databaseName) || "
+    f"size(self.databaseName) <= {_MAX_NAME - len(_ROLE_SUFFIX)}",
+    "message": f"databaseName longer than {_MAX_NAME - len(_ROLE_SUFFIX)} characters needs a roleName: "
+    f"the default role '<databaseName>{_ROLE_SUFFIX}' would exceed PostgreSQL's {_MAX_NAME} bytes",
+}
+# Neon's suspend_timeout_seconds: -1 (never), 0 (Neon's default) or 60..604800.
+_SUSPEND_RULE: JsonValue = {
+    "rule": "self == -1 || self == 0 || self >= 60",
+    "message": "suspendTimeoutSeconds must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)",
+}
 
 
 class DatabaseSpec(Resource):
     """What both database kinds have in common."""
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _PRESENCE_RULES})
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [*_PRESENCE_RULES, _ROLE_NAME_RULE]}
+    )
 
     user_id: str = Field(
         description="Id of the platform user who owns the database. Immutable.",
@@ -78,7 +96,8 @@ class DatabaseSpec(Resource):
         ge=-1,
         le=604800,
         description="Idle seconds before the compute suspends: 0 is Neon's default (5 minutes), "
-        "-1 never suspends.",
+        "-1 never suspends; otherwise 60 (Neon's minimum) to 604800.",
+        json_schema_extra={"x-kubernetes-validations": [_SUSPEND_RULE]},
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.DELETE,
@@ -89,6 +108,22 @@ class DatabaseSpec(Resource):
         description="The Secret that receives the (encrypted) connection string.",
         json_schema_extra={"default": {}},
     )
+
+    @field_validator("suspend_timeout_seconds")
+    @classmethod
+    def _neon_accepts_the_suspend_timeout(cls, value: int) -> int:
+        if 0 < value < 60:
+            raise ValueError("must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_role_name_fits(self) -> Self:
+        if self.role_name is None and len((self.database_name + _ROLE_SUFFIX).encode()) > _MAX_NAME:
+            raise ValueError(
+                f"databaseName longer than {_MAX_NAME - len(_ROLE_SUFFIX)} characters needs a roleName: "
+                f"the default role '<databaseName>{_ROLE_SUFFIX}' would exceed {_MAX_NAME} bytes"
+            )
+        return self
 
 
 class GlobalDatabaseSpec(DatabaseSpec):

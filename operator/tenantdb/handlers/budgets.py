@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from typing import Any
 
@@ -13,9 +14,13 @@ from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.kube import KubeError
+from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.budget_sync import EventPoster
+from tenantdb.reconcile.claims import ClaimConflict, hold_claim, parse_created
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
+from tenantdb.store.claims import Claimant
 
 __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 
@@ -86,6 +91,53 @@ def start_budget_loop(runtime: Runtime) -> None:
     )
 
 
+async def _hold_budget_claim(runtime: Runtime, body: kopf.Body, user_id: str, logger: Any) -> None:
+    """One DatabaseBudget per user: any other says Conflict and is ignored by the budget logic."""
+    assert runtime.store is not None
+    meta = body.metadata
+    claimant = Claimant(
+        uid=str(meta.uid),
+        namespace=str(meta.namespace),
+        name=str(meta.name),
+        created_at=parse_created(meta.get("creationTimestamp")),
+    )
+    try:
+        await hold_claim(
+            runtime.store,
+            kind=DATABASE_BUDGET.kind,
+            tenant_id=user_id,
+            tenant_label=f"user {user_id}",
+            claimant=claimant,
+        )
+    except StoreError as exc:
+        raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
+    except ClaimConflict as exc:
+        conditions = list(body.status.get("conditions") or [])
+        previous = cond.get_condition(conditions, cond.READY) or {}
+        if previous.get("reason") != exc.reason or previous.get("message") != exc.message:
+            kopf.warn(body, reason=exc.reason, message=exc.message)
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=exc.reason,
+            message=exc.message,
+            now=datetime.datetime.now(datetime.UTC),
+            generation=int(meta.get("generation") or 1),
+        )
+        assert runtime.kube is not None
+        try:
+            await runtime.kube.patch_status(
+                plural=DATABASE_BUDGET.plural,
+                namespace=str(meta.namespace),
+                name=str(meta.name),
+                status={"conditions": conditions},
+            )
+        except KubeError as write_error:
+            logger.warning("could not record the conflict in status: %s", write_error)
+        raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
+
+
 def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Settings) -> None:
     resource = (GROUP, VERSION, DATABASE_BUDGET.plural)
 
@@ -98,6 +150,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         except pydantic.ValidationError as exc:
             raise kopf.PermanentError(f"Invalid spec: {exc.error_count()} problem(s)") from None
         assert runtime.store is not None
+        await _hold_budget_claim(runtime, body, spec.user_id, logger)
         try:
             await runtime.store.upsert_budget(
                 user_id=spec.user_id, tier=spec.tier.value, custom_budget_cents=spec.custom_limit_cents
@@ -118,7 +171,13 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
         assert runtime.store is not None
         try:
+            holder = await runtime.store.get_tenant_claim(kind=DATABASE_BUDGET.kind, tenant_id=user_id)
+            if holder is not None and holder.uid != str(body.metadata.uid):
+                return  # another budget holds this user: its row is not ours to delete
             await runtime.store.delete_budget(user_id=user_id)
+            await runtime.store.release_tenant_claim(
+                kind=DATABASE_BUDGET.kind, tenant_id=user_id, holder_uid=str(body.metadata.uid)
+            )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
         await enforce_now(runtime)  # the user falls back to the default tier

@@ -16,7 +16,7 @@ from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError, OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import parse_created
-from tenantdb.reconcile.database import DatabaseObject, delete_database, reconcile_database
+from tenantdb.reconcile.database import CONFLICT_REASONS, DatabaseObject, delete_database, reconcile_database
 from tenantdb.reconcile.enforcement import DatabaseRecord
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
@@ -103,6 +103,7 @@ async def _record_failure(
     message: str,
     failed: bool,
     written: Mapping[str, Any] | None = None,
+    conflict: bool = False,
 ) -> None:
     """Say why the reconcile stopped, in Synced (and Ready, unless the database works).
 
@@ -124,7 +125,7 @@ async def _record_failure(
     )
     ready = cond.get_condition(conditions, cond.READY)
     patch: dict[str, Any] = {"conditions": conditions}
-    if failed or ready is None or ready.get("status") != "True":
+    if failed or conflict or ready is None or ready.get("status") != "True":
         patch["conditions"] = cond.set_condition(
             conditions,
             kind=cond.READY,
@@ -197,6 +198,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                     message=exc.message,
                     failed=isinstance(exc, NeedsUserAction),
                     written=writer.written,
+                    conflict=exc.reason in CONFLICT_REASONS,
                 )
                 if isinstance(exc, NeedsUserAction):
                     events.warning(exc.reason, exc.message)

@@ -19,7 +19,7 @@ from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
-from tenantdb.redact import install_redaction
+from tenantdb.redact import install_redaction, quiet_body_loggers
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
@@ -122,6 +122,7 @@ async def operate(
 ) -> None:
     """Run the operator until ``stop_flag`` is set (or forever)."""
     settings = runtime.settings
+    quiet_body_loggers()  # here too: an embedding (tests, the demo) sets no logging of its own
     registry = build_registry(runtime)
     await kopf.operator(
         registry=registry,
@@ -146,6 +147,7 @@ def configure_logging(settings: Settings, *, verbose: bool = False) -> None:
         else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    quiet_body_loggers()
     install_redaction()
 
 

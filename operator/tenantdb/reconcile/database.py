@@ -39,7 +39,7 @@ from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, S
 from tenantdb.store.claims import Claimant
 from tenantdb.store.errors import StoreError, StoreIntegrityError
 
-__all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
+__all__ = ["CONFLICT_REASONS", "DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
 
 # Event reasons and condition reasons, named once (Argo CD health checks read some of them).
 REASON_CREATING = "Creating"
@@ -56,6 +56,9 @@ REASON_ORPHANED = "ProjectOrphaned"
 REASON_SECRET_CONFLICT = "SecretConflict"
 # A conflict waits for the other side to let go: retried, not failed.
 _CONFLICT_RETRY_SECONDS = 30.0
+# Reasons that mean the resource cannot be used as written while they last (Ready=False), though
+# nothing is broken: another resource holds the tenant, or the Secret is not ours.
+CONFLICT_REASONS = frozenset({REASON_CONFLICT, REASON_SECRET_CONFLICT})
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
@@ -183,7 +186,7 @@ async def reconcile_database(
     try:
         return await _reconcile(obj, deps, events, write_status)
     except RetryLater as exc:
-        if exc.reason in (REASON_CONFLICT, REASON_SECRET_CONFLICT):
+        if exc.reason in CONFLICT_REASONS:
             ready = cond.get_condition(list(obj.status.get("conditions") or []), cond.READY) or {}
             if ready.get("reason") != exc.reason or ready.get("message") != exc.message:
                 events.warning(exc.reason, exc.message)

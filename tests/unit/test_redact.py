@@ -1,0 +1,31 @@
+"""The log filter's second guard: credentials hidden inside base64 (a Secret's data) are masked."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from tenantdb.redact import BODY_LOGGERS, quiet_body_loggers, redact
+
+URI = "postgresql://alice_owner:s3cr3t-pw@ep-1.aws.neon.tech/neondb?sslmode=require"
+
+
+def test_a_base64_encoded_connection_string_is_masked() -> None:
+    encoded = base64.b64encode(URI.encode()).decode()
+    text = f'response body: {{"data": {{"DATABASE_URL": "{encoded}"}}}}'
+    cleaned = redact(text)
+    assert encoded not in cleaned
+    assert "<base64 redacted>" in cleaned
+
+
+def test_harmless_base64_is_left_alone() -> None:
+    encoded = base64.b64encode(b"just an ordinary value here").decode()
+    assert redact(f"value {encoded}") == f"value {encoded}"
+
+
+def test_body_printing_loggers_stay_at_info_whatever_the_root_level() -> None:
+    logging.getLogger().setLevel(logging.DEBUG)
+    quiet_body_loggers()
+    for name in BODY_LOGGERS:
+        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    assert not logging.getLogger("kubernetes_asyncio.client.rest").isEnabledFor(logging.DEBUG)
