@@ -112,3 +112,38 @@ def test_the_overlays_grant_what_the_chart_grants(
 def test_no_rbac_when_turned_off(render: Callable[..., Rendered]) -> None:
     rendered = render({"rbac": {"create": False}, "peering": {"enabled": True}})
     assert not rendered.kinds("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+
+
+def test_the_platform_may_create_tenants_only_where_bound_and_editors_may_not(
+    render: Callable[..., Rendered],
+) -> None:
+    rendered = render(
+        {
+            "watchNamespaces": ["platform"],
+            "platformAccess": {"serviceAccount": {"name": "sim", "namespace": "platform"}},
+        }
+    )
+    role = rendered.one("ClusterRole", "tenantdb-tenant-writer")
+    # Never aggregated into the built-in edit/admin/view roles: a namespace editor could then
+    # claim any user's or workspace's id (ids are global, RBAC is per namespace).
+    labels = role["metadata"].get("labels") or {}
+    assert not [k for k in labels if k.startswith("rbac.authorization.k8s.io/aggregate-to")]
+    assert "aggregationRule" not in role
+    assert flatten_rules(role["rules"]) == grants(
+        "tenantdb.io", KINDS, "get list watch create update patch delete"
+    )
+    bindings = rendered.kinds("RoleBinding")
+    ours = [b for b in bindings if b["roleRef"]["name"] == "tenantdb-tenant-writer"]
+    assert [(b["metadata"]["namespace"], b["subjects"]) for b in ours] == [
+        ("platform", [{"kind": "ServiceAccount", "name": "sim", "namespace": "platform"}])
+    ]
+    assert not [
+        b for b in rendered.kinds("ClusterRoleBinding") if b["roleRef"]["name"] == "tenantdb-tenant-writer"
+    ]
+
+
+def test_no_chart_role_is_aggregated_into_the_built_in_roles(render: Callable[..., Rendered]) -> None:
+    rendered = render({"platformAccess": {"serviceAccount": {"name": "sim"}}})
+    for role in rendered.kinds("ClusterRole"):
+        labels = role["metadata"].get("labels") or {}
+        assert not [k for k in labels if k.startswith("rbac.authorization.k8s.io/aggregate-to")], role
