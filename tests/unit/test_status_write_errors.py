@@ -1,0 +1,64 @@
+"""A failed status write goes through the same error translation as every other outside call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from tenantdb.api.databases import GlobalDatabaseSpec
+from tenantdb.config import Settings
+from tenantdb.crypto import EncryptionKey
+from tenantdb.kube import KubeError, OwnerReference
+from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject, reconcile_database
+from tenantdb.reconcile.errors import RetryLater
+from tenantdb.reconcile.naming import DatabaseIdentity
+
+KEY = "ab" * 32
+
+
+class _Claims:
+    async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Any) -> Any:
+        return claimant
+
+
+class _NoSecret:
+    async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> None:
+        return None
+
+
+class _Events:
+    def normal(self, reason: str, message: str) -> None: ...
+    def warning(self, reason: str, message: str) -> None: ...
+
+
+@pytest.mark.parametrize("status", [500, 409])
+async def test_a_failed_status_write_is_retried_later_not_raised_raw(status: int) -> None:
+    identity = DatabaseIdentity(
+        kind="GlobalDatabase", namespace="default", name="g", uid="uid-1", user_id="u1"
+    )
+    obj = DatabaseObject(
+        identity=identity,
+        generation=1,
+        spec=GlobalDatabaseSpec.model_validate({"userId": "u1"}),
+        status={},
+        owner=OwnerReference(
+            api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="g", uid="uid-1"
+        ),
+    )
+    deps = DatabaseDeps(
+        neon=object(),  # type: ignore[arg-type]  # never reached
+        secrets=_NoSecret(),  # type: ignore[arg-type]
+        metadata=_Claims(),  # type: ignore[arg-type]
+        cipher=EncryptionKey(KEY),
+        settings=Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
+    )
+
+    async def failing_write(_: Mapping[str, Any]) -> None:
+        raise KubeError(f"patching status failed: HTTP {status}", status=status)
+
+    with pytest.raises(RetryLater) as caught:
+        await reconcile_database(obj, deps, _Events(), failing_write)
+    assert caught.value.delay <= 15
+    assert "recording the status" in caught.value.message
