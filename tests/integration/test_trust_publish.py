@@ -300,8 +300,105 @@ async def test_a_second_budget_for_one_user_is_a_conflict(operator: LocalStack) 
     await operator.delete("DatabaseBudget", "b-second")
     await operator.wait_gone("DatabaseBudget", "b-second")
     assert await _budget_tier(operator, "pat", "paid")  # nor did its delete
+    # When the holder goes, a waiting budget takes over by itself.
+    await operator.apply(
+        {
+            **budget,
+            "metadata": {**budget["metadata"], "name": "b-third"},
+            "spec": {"userId": "pat", "tier": "enterprise"},
+        }
+    )
+    await operator.wait_for("DatabaseBudget", "b-third", _ready_reason("Conflict"), what="Conflict")
+    await operator.delete("DatabaseBudget", "b-first")
+    await operator.wait_gone("DatabaseBudget", "b-first")
+    await eventually(
+        lambda: _budget_tier(operator, "pat", "enterprise"), timeout=45, what="the next budget in force"
+    )
 
 
 async def _budget_tier(stack: LocalStack, user_id: str, tier: str) -> bool:
     rows = await stack.metadata_query("select budget_tier from user_db_budget where user_id = %s", user_id)
     return rows == [(tier,)]
+
+
+async def test_a_lost_create_race_is_a_conflict_not_an_overwrite(stack: LocalStack) -> None:
+    """Two writers create one Secret name: whoever loses gets 409 -> SecretConflictError."""
+    import pytest
+
+    from tenantdb.kube import KubeClient, OwnerReference, SecretConflictError
+
+    # Real owners (the emulator, like the API server, collects a Secret whose owner is gone).
+    uids = {}
+    for name in ("a", "b"):
+        made = await stack.apply(workspace_database(name, "rae", f"ws-{name}"))
+        uids[name] = made["metadata"]["uid"]
+
+    def owner(name: str) -> OwnerReference:
+        return OwnerReference(
+            api_version="tenantdb.io/v1alpha1", kind="WorkspaceDatabase", name=name, uid=uids[name]
+        )
+
+    kube = await KubeClient.connect(host=stack.kube_url)
+    try:
+        await kube.write_secret(
+            namespace="default",
+            name="raced",
+            data={"DATABASE_URL_ENCRYPTED": "first"},
+            labels={},
+            owner=owner("a"),
+        )
+        with pytest.raises(SecretConflictError):
+            await kube.write_secret(
+                namespace="default",
+                name="raced",
+                data={"DATABASE_URL_ENCRYPTED": "second"},
+                labels={},
+                owner=owner("b"),
+            )
+        secret = await stack.get("Secret", "raced")
+        assert secret is not None
+        assert _decoded(secret) == {"DATABASE_URL_ENCRYPTED": "first"}
+        assert [o["uid"] for o in secret["metadata"]["ownerReferences"]] == [uids["a"]]
+        # The owner itself updates it, and keys it no longer writes go.
+        await kube.write_secret(
+            namespace="default",
+            name="raced",
+            data={"DATABASE_URL_ENCRYPTED": "again"},
+            labels={},
+            owner=owner("a"),
+        )
+        secret = await stack.get("Secret", "raced")
+        assert secret is not None
+        assert _decoded(secret) == {"DATABASE_URL_ENCRYPTED": "again"}
+    finally:
+        await kube.close()
+
+
+async def test_a_row_holding_another_project_is_left_alone(operator: LocalStack) -> None:
+    key = EncryptionKey(operator.encryption_key)
+    foreign_uri = "postgresql://someone:pw@elsewhere.example:5432/theirs"
+    # A row (and env var) some other writer made for this workspace.
+    await operator.metadata_query(
+        "insert into workspace_database (id, workspace_id, neon_project_id, neon_branch_id, "
+        "neon_connection_uri, database_name) values ('r1', 'ws-taken', 'p-foreign', 'b', %s, 'theirs') "
+        "returning id",
+        key.encrypt(foreign_uri),
+    )
+    await operator.apply(workspace_database("ws-late", "lou", "ws-taken"))
+    obj = await operator.wait_for("WorkspaceDatabase", "ws-late", _ready_reason("Conflict"), what="Conflict")
+    assert "p-foreign" in _condition(obj, "Ready")["message"]
+    await asyncio.sleep(2.5)
+    assert await _row(operator, "workspace_database", "workspace_id", "ws-taken") == (
+        "p-foreign",
+        foreign_uri,
+    )
+    assert await _workspace_env(operator, "ws-taken") == {}
+    # Its delete removes its own project, and nothing of the row's.
+    await operator.delete("WorkspaceDatabase", "ws-late")
+    await operator.wait_gone("WorkspaceDatabase", "ws-late")
+    assert await _row(operator, "workspace_database", "workspace_id", "ws-taken") == (
+        "p-foreign",
+        foreign_uri,
+    )
+    assert operator.neon is not None
+    assert operator.neon.projects() == []

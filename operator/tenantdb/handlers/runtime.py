@@ -49,6 +49,8 @@ class Runtime:
     projects: dict[str, str] = dataclasses.field(default_factory=dict)
     # Resources whose create this process has sent and not yet seen recorded.
     create_attempts: set[str] = dataclasses.field(default_factory=set)
+    # Tenant claims this process saw pinned to a project (see DatabaseDeps.pinned_claims).
+    pinned_claims: dict[str, str] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
 
@@ -108,4 +110,5 @@ class Runtime:
             is_suspended=self.budgets.is_suspended,
             known_projects=self.projects,
             create_attempts=self.create_attempts,
+            pinned_claims=self.pinned_claims,
         )
