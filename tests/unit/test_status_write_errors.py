@@ -62,3 +62,53 @@ async def test_a_failed_status_write_is_retried_later_not_raised_raw(status: int
         await reconcile_database(obj, deps, _Events(), failing_write)
     assert caught.value.delay <= 15
     assert "recording the status" in caught.value.message
+
+
+class _CreatingNeon:
+    def __init__(self) -> None:
+        self.searches = 0
+
+    async def create_project(self, **_: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(project=SimpleNamespace(id="p-made"))
+
+    async def find_projects(self, *, search: str) -> list[Any]:
+        self.searches += 1
+        return []
+
+
+async def test_a_project_just_made_is_remembered_even_when_recording_it_fails() -> None:
+    """The next attempt then knows the project is its own: no search, no 'Adopted' event."""
+    identity = DatabaseIdentity(
+        kind="GlobalDatabase", namespace="default", name="g", uid="uid-2", user_id="u2"
+    )
+    obj = DatabaseObject(
+        identity=identity,
+        generation=1,
+        spec=GlobalDatabaseSpec.model_validate({"userId": "u2"}),
+        status={},
+        owner=OwnerReference(
+            api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="g", uid="uid-2"
+        ),
+    )
+    neon = _CreatingNeon()
+    deps = DatabaseDeps(
+        neon=neon,  # type: ignore[arg-type]
+        secrets=_NoSecret(),  # type: ignore[arg-type]
+        metadata=_Claims(),  # type: ignore[arg-type]
+        cipher=EncryptionKey(KEY),
+        settings=Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
+    )
+    writes: list[Mapping[str, Any]] = []
+
+    async def second_write_fails(status: Mapping[str, Any]) -> None:
+        writes.append(status)
+        if len(writes) == 2:  # the write that records the project id
+            raise KubeError("patching status failed: HTTP 500", status=500)
+
+    with pytest.raises(RetryLater):
+        await reconcile_database(obj, deps, _Events(), second_write_fails)
+    assert "projectId" in writes[1]
+    assert deps.known_projects["uid-2"] == "p-made"
+    assert neon.searches == 0
