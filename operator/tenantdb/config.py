@@ -21,10 +21,14 @@ __all__ = ["EnvVarFormat", "LogFormat", "Settings", "Tier"]
 
 
 class EnvVarFormat(enum.StrEnum):
-    """How ``GLOBAL_DB_URL`` / ``AGENT_DB_URL`` are written into Sim's ``variables`` column."""
+    """How ``GLOBAL_DB_URL`` / ``AGENT_DB_URL`` are written into Sim's ``variables`` column.
 
-    PER_VALUE = "per-value"  # {"KEY": "<iv>:<ct>:<tag>", ...}: what Sim reads today
-    WHOLE_OBJECT = "whole-object"  # "<iv>:<ct>:<tag>" of the whole JSON object (the seed's design)
+    Only Sim's own format is left. The seed's "whole-object" format (one encrypted string for the
+    whole object) is gone: Sim cannot read it (its code takes the object's keys), so the setting
+    now refuses it at start-up rather than break Sim's environment rows.
+    """
+
+    PER_VALUE = "per-value"  # {"KEY": "<iv>:<ct>:<tag>", ...}: what Sim reads
 
 
 class LogFormat(enum.StrEnum):
@@ -107,7 +111,15 @@ class Settings(BaseSettings):
         description="How long a failing Neon delete is retried before the finalizer is released "
         "with a Warning and the project is recorded in tenantdb_orphaned_project.",
     )
-    env_var_format: EnvVarFormat = Field(default=EnvVarFormat.PER_VALUE)
+    env_var_format: EnvVarFormat = Field(
+        default=EnvVarFormat.PER_VALUE,
+        description="Only per-value, Sim's format (the whole-object format was removed: Sim cannot read it).",
+    )
+    standalone_env_tables: bool = Field(
+        default=False,
+        description="Create Sim's environment and workspace_environment tables when absent: only for "
+        "a metadata DB without Sim. Never in Sim's database (its own migrations create them).",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )

@@ -23,6 +23,8 @@ def test_exports() -> None:
         "OrphanRow",
         "StoreError",
         "StoreIntegrityError",
+        "StoreSchemaError",
+        "StoreTenantNotFoundError",
         "StoreUnavailableError",
         "migrate_database",
     ]

@@ -20,6 +20,7 @@ from tenantdb.handlers.runtime import Runtime
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction
+from tenantdb.store import StoreSchemaError
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
@@ -90,6 +91,8 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(f"cannot start: {exc.message}") from None
         except NeonTransientError as exc:
             raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
+        except StoreSchemaError as exc:
+            raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",

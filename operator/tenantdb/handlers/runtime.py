@@ -75,10 +75,12 @@ class Runtime:
         self.store = await MetadataStore.open(
             self.settings.metadata_database_url.get_secret_value(),
             cipher=self.cipher,
-            env_var_format=self.settings.env_var_format,
+            standalone_env_tables=self.settings.standalone_env_tables,
             max_size=self.settings.metadata_pool_max_size,
         )
         await self.store.migrate()
+        # Neither Sim's env var tables nor the standalone setting: stop now, saying what to do.
+        await self.store.check_env_tables()
         self.kube = await KubeClient.connect(host=self.kube_url)
 
     async def close(self) -> None:

@@ -33,7 +33,7 @@ from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity, project_name
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
-from tenantdb.store.errors import StoreError, StoreIntegrityError
+from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
 
 __all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
 
@@ -49,6 +49,7 @@ REASON_UNAUTHORIZED = "NeonUnauthorized"
 REASON_BUDGET = "BudgetExceeded"
 REASON_DELETE_FAILED = "DeleteFailed"
 REASON_ORPHANED = "ProjectOrphaned"
+REASON_TENANT_NOT_FOUND = "TenantNotFound"
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
@@ -109,6 +110,14 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
     except NeonTransientError as exc:
         delay = max(5.0, exc.retry_after or 15.0)
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: Neon is unavailable: {exc}", delay=delay) from exc
+    except StoreTenantNotFoundError as exc:
+        # Sim has no such user or workspace (yet, or any more): retrying every 15 s cannot help.
+        raise RetryLater(
+            REASON_TENANT_NOT_FOUND,
+            f"{action}: Sim's database has no user or workspace with this resource's userId / "
+            f"workspaceId (check the spec, or wait for Sim to create it): {exc}",
+            delay=300,
+        ) from exc
     except StoreError as exc:
         raise RetryLater(
             REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15

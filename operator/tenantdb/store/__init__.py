@@ -8,7 +8,13 @@ modules behind it hold one table family each (``databases``, ``env_vars``, ``bud
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
-from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreUnavailableError
+from tenantdb.store.errors import (
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreTenantNotFoundError,
+    StoreUnavailableError,
+)
 from tenantdb.store.migrate import migrate_database
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.store import MetadataStore
@@ -21,6 +27,8 @@ __all__ = [
     "OrphanRow",
     "StoreError",
     "StoreIntegrityError",
+    "StoreSchemaError",
+    "StoreTenantNotFoundError",
     "StoreUnavailableError",
     "migrate_database",
 ]

@@ -14,12 +14,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from tenantdb.config import EnvVarFormat
-from tenantdb.store import budgets, databases, env_vars, orphans
+from tenantdb.store import budgets, credentials, databases, env_vars, orphans
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
-from tenantdb.store.migrations import apply_migrations
+from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
 from tenantdb.store.translate import translate_errors
@@ -37,10 +36,10 @@ class MetadataStore:
     ``StoreUnavailableError`` (transient), ``StoreIntegrityError`` or ``StoreError``.
     """
 
-    def __init__(self, pool: Pool, *, cipher: Cipher, env_var_format: EnvVarFormat) -> None:
+    def __init__(self, pool: Pool, *, cipher: Cipher, standalone_env_tables: bool = False) -> None:
         self._pool = pool
         self._cipher = cipher
-        self._env_var_format = env_var_format
+        self._standalone_env_tables = standalone_env_tables
 
     @classmethod
     async def open(
@@ -48,7 +47,7 @@ class MetadataStore:
         url: str,
         *,
         cipher: Cipher,
-        env_var_format: EnvVarFormat = EnvVarFormat.PER_VALUE,
+        standalone_env_tables: bool = False,
         max_size: int = 10,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> MetadataStore:
@@ -56,9 +55,11 @@ class MetadataStore:
 
         ``timeout_seconds`` bounds the wait for the first connection here and, later, every
         wait for a free connection; past it an operation raises ``StoreUnavailableError``.
+        ``standalone_env_tables``: ``migrate`` creates Sim's two env var tables (a metadata DB
+        without Sim only; ``TENANTDB_STANDALONE_ENV_TABLES``).
         """
         pool = await open_pool(url, max_size=max_size, timeout_seconds=timeout_seconds)
-        return cls(pool, cipher=cipher, env_var_format=env_var_format)
+        return cls(pool, cipher=cipher, standalone_env_tables=standalone_env_tables)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -73,7 +74,7 @@ class MetadataStore:
 
     def __repr__(self) -> str:
         # Neither the URL nor the cipher: both are secrets.
-        return f"MetadataStore(env_var_format={self._env_var_format.value!r})"
+        return f"MetadataStore(standalone_env_tables={self._standalone_env_tables!r})"
 
     @asynccontextmanager
     async def _connection(self, operation: str) -> AsyncIterator[Connection]:
@@ -91,7 +92,12 @@ class MetadataStore:
     async def migrate(self) -> list[str]:
         """Apply pending migrations (serialised across replicas); return the names applied."""
         async with self._connection("migrate") as conn:
-            return await apply_migrations(conn)
+            return await apply_migrations(conn, standalone_env_tables=self._standalone_env_tables)
+
+    async def check_env_tables(self) -> None:
+        """Start-up check: ``StoreSchemaError`` (saying what to do) without Sim's env var tables."""
+        async with self._connection("check_env_tables") as conn:
+            await check_env_tables(conn)
 
     async def ping(self) -> None:
         """Readiness: a round trip to the DB through the pool."""
@@ -159,75 +165,45 @@ class MetadataStore:
 
     # -- env vars ---------------------------------------------------------------------------------
     async def set_user_env_var(self, *, user_id: str, key: str, value: str) -> None:
-        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row."""
+        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row.
+
+        ``StoreTenantNotFoundError`` when Sim has no such user.
+        """
         async with self._transaction("set_user_env_var") as conn:
             await env_vars.set_value(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                value=value,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.USER, owner_id=user_id, key=key, value=value, cipher=self._cipher
             )
 
     async def remove_user_env_var(self, *, user_id: str, key: str) -> bool:
         """Remove only ``key``; every other variable and the row stay. False if it was absent."""
         async with self._transaction("remove_user_env_var") as conn:
-            return await env_vars.remove(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            return await env_vars.remove(conn, env_vars.USER, owner_id=user_id, key=key)
 
     async def get_user_env_var(self, *, user_id: str, key: str) -> str | None:
         """The decrypted value of ``key`` (for drift checks); None if absent."""
         async with self._connection("get_user_env_var") as conn:
-            return await env_vars.get(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            return await env_vars.get(conn, env_vars.USER, owner_id=user_id, key=key, cipher=self._cipher)
 
     async def set_workspace_env_var(self, *, workspace_id: str, key: str, value: str) -> None:
-        """Set ``key`` in the workspace's ``workspace_environment`` row (see ``set_user_env_var``)."""
+        """Set ``key`` in the workspace's ``workspace_environment`` row, under Sim's advisory lock,
+        with the ``credential`` rows Sim's UI would make for it (see ``set_user_env_var``)."""
         async with self._transaction("set_workspace_env_var") as conn:
             await env_vars.set_value(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                value=value,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, value=value, cipher=self._cipher
             )
+            await credentials.ensure_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
 
     async def remove_workspace_env_var(self, *, workspace_id: str, key: str) -> bool:
+        """Remove ``key`` and its credential rows; False if the key was absent."""
         async with self._transaction("remove_workspace_env_var") as conn:
-            return await env_vars.remove(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            removed = await env_vars.remove(conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key)
+            await credentials.remove_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
+            return removed
 
     async def get_workspace_env_var(self, *, workspace_id: str, key: str) -> str | None:
         async with self._connection("get_workspace_env_var") as conn:
             return await env_vars.get(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, cipher=self._cipher
             )
 
     # -- budgets ------------------------------------------------------------------------------------
