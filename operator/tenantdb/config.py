@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +40,16 @@ class Tier(enum.StrEnum):
     FREE = "free"
     PAID = "paid"
     ENTERPRISE = "enterprise"
+
+
+# Sim's plan names (v0.8.9: free, pro, team, team_<n>, enterprise) -> our tiers.
+DEFAULT_SIM_PLAN_TIERS: dict[str, Tier] = {
+    "free": Tier.FREE,
+    "pro": Tier.PAID,
+    "team": Tier.PAID,
+    "team_*": Tier.PAID,
+    "enterprise": Tier.ENTERPRISE,
+}
 
 
 def _csv(value: object) -> object:
@@ -139,12 +149,64 @@ class Settings(BaseSettings):
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
 
+    # --- following Sim's tables (zero-code Sim) -----------------------------------------------
+    sim_sync: bool = Field(
+        default=False,
+        description="Follow Sim's user, workspace and subscription tables and keep a GlobalDatabase "
+        "and a DatabaseBudget per user and a WorkspaceDatabase per live workspace.",
+    )
+    sim_namespace: str = Field(
+        default="default",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Namespace of the resources the Sim sync makes.",
+    )
+    sim_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the Sim sync checks Sim's tables for a change (one cheap query).",
+    )
+    sim_full_sync_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the Sim sync compares all of Sim's rows with every resource in its "
+        "namespace, changed or not (repairs anything changed behind its back).",
+    )
+    sim_writes_per_second: float = Field(
+        default=20.0, gt=0, description="Most Kubernetes API writes per second the Sim sync makes."
+    )
+    sim_archived_workspace_deletion_policy: Literal["Delete", "Retain"] = Field(
+        default="Retain",
+        description="deletionPolicy set on a WorkspaceDatabase before it is deleted because Sim "
+        "archived its workspace (Retain keeps the Neon project; a removed workspace row uses the "
+        "resource's own policy).",
+    )
+    sim_plan_tiers: Annotated[dict[str, Tier], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_SIM_PLAN_TIERS),
+        description="Sim plan name (glob patterns allowed) -> tier, comma-separated "
+        "plan=tier pairs. A plan matching none gets the default tier.",
+    )
+
     # --- process -------------------------------------------------------------------------------
     log_format: LogFormat = Field(default=LogFormat.TEXT)
     log_level: str = Field(default="INFO")
     health_port: int = Field(default=8080, ge=0, le=65535, description="Liveness/readiness port.")
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port.")
     metadata_pool_max_size: int = Field(default=10, gt=0)
+
+    @field_validator("sim_plan_tiers", mode="before")
+    @classmethod
+    def _plan_pairs(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            plan, separator, tier = str(item).partition("=")
+            if not separator or not plan.strip():
+                raise ValueError(f"expected plan=tier pairs, got {item!r}")
+            pairs[plan.strip()] = tier.strip()
+        return pairs
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -21,6 +21,8 @@ def test_exports() -> None:
         "DatabaseRow",
         "MetadataStore",
         "OrphanRow",
+        "SimSnapshot",
+        "SimWorkspace",
         "StoreError",
         "StoreIntegrityError",
         "StoreSchemaError",

@@ -51,6 +51,7 @@ class Runtime:
     create_attempts: set[str] = dataclasses.field(default_factory=set)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
+    sim_sync_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -84,6 +85,11 @@ class Runtime:
         self.kube = await KubeClient.connect(host=self.kube_url)
 
     async def close(self) -> None:
+        if self.sim_sync_task is not None:
+            self.sim_sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sim_sync_task
+            self.sim_sync_task = None
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

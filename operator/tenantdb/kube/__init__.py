@@ -6,5 +6,6 @@ imports it.
 """
 
 from tenantdb.kube.client import KubeClient, KubeError, OwnerReference
+from tenantdb.kube.resources import CustomResources
 
-__all__ = ["KubeClient", "KubeError", "OwnerReference"]
+__all__ = ["CustomResources", "KubeClient", "KubeError", "OwnerReference"]

@@ -17,6 +17,7 @@ from tenantdb.store.errors import (
 )
 from tenantdb.store.migrate import migrate_database
 from tenantdb.store.orphans import OrphanRow
+from tenantdb.store.sim_tables import SimSnapshot, SimWorkspace
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "DatabaseRow",
     "MetadataStore",
     "OrphanRow",
+    "SimSnapshot",
+    "SimWorkspace",
     "StoreError",
     "StoreIntegrityError",
     "StoreSchemaError",

@@ -14,13 +14,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from tenantdb.store import budgets, credentials, databases, env_vars, orphans
+from tenantdb.store import budgets, credentials, databases, env_vars, orphans, sim_tables
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
+from tenantdb.store.sim_tables import SimSnapshot
 from tenantdb.store.translate import translate_errors
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "MetadataStore"]
@@ -251,3 +252,14 @@ class MetadataStore:
     async def list_orphans(self) -> list[OrphanRow]:
         async with self._connection("list_orphans") as conn:
             return await orphans.list_all(conn)
+
+    # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
+    async def sim_fingerprint(self) -> tuple[str | None, ...]:
+        """Changes whenever a Sim row the sync follows changes; one cheap statement."""
+        async with self._connection("sim_fingerprint") as conn:
+            return await sim_tables.fingerprint(conn)
+
+    async def sim_snapshot(self) -> SimSnapshot:
+        """Sim's users, live workspaces, live subscriptions and memberships, read consistently."""
+        async with self._connection("sim_snapshot") as conn:
+            return await sim_tables.snapshot(conn)

@@ -1,0 +1,258 @@
+"""The Sim sync's loop: poll cheaply, plan on change, apply through a token bucket.
+
+State lives in Sim's tables and in the cluster; this process keeps only a cache of the last
+cluster listing (updated with its own writes) and of the last fingerprint. A restart, a second
+replica taking over or a failed write costs one full pass (a fresh listing), never an outcome:
+every write is idempotent (create answers 409 when the object exists; delete ignores 404).
+
+Only the active replica acts: ``is_active`` is asked before every pass, and a replica that is
+not active drops its caches, so that it starts with a full pass when it becomes active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.config import Settings
+from tenantdb.kube import KubeError
+from tenantdb.reconcile.sim_sync.bucket import TokenBucket
+from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
+from tenantdb.reconcile.sim_sync.plan import ClusterResource, cluster_resource, index_cluster, make_plan
+from tenantdb.store import SimSnapshot, StoreError
+
+__all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
+
+logger = logging.getLogger(__name__)
+
+REASON_YIELDED = "NotManagedBySimSync"
+
+
+class SimTables(Protocol):
+    async def sim_fingerprint(self) -> tuple[str | None, ...]: ...
+
+    async def sim_snapshot(self) -> SimSnapshot: ...
+
+
+class SyncResources(Protocol):
+    async def list(self, *, plural: str, namespace: str) -> list[dict[str, Any]]: ...
+
+    async def get(self, *, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def create(self, *, plural: str, namespace: str, body: Mapping[str, Any]) -> bool: ...
+
+    async def patch(self, *, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None: ...
+
+    async def delete(self, *, plural: str, namespace: str, name: str) -> None: ...
+
+
+PostEvent = Callable[[str, str, str, str], Awaitable[None]]  # kind, name, reason, message
+
+
+@dataclass(slots=True)
+class PassResult:
+    full: bool
+    created: int = 0
+    patched: int = 0
+    deleted: int = 0
+    yielded: int = 0
+
+
+class SimSync:
+    """Keep the resources in ``settings.sim_namespace`` in line with Sim's tables."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tables: SimTables,
+        resources: SyncResources,
+        post_event: PostEvent,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._tables = tables
+        self._resources = resources
+        self._post_event = post_event
+        self._clock = clock
+        self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
+        self._namespace = settings.sim_namespace
+        self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
+        self._fingerprint: tuple[str | None, ...] | None = None
+        self._last_full = float("-inf")
+        self._told: set[tuple[str, str]] = set()  # (kind, name) already told it is not ours
+
+    def forget(self) -> None:
+        """Drop every cache: the next pass is a full one."""
+        self._cluster = None
+        self._fingerprint = None
+
+    # -- one pass ------------------------------------------------------------------------------
+    async def run_once(self) -> PassResult | None:
+        """One poll: nothing when Sim did not change and no full pass is due; else plan and apply."""
+        full = (
+            self._cluster is None
+            or self._clock() - self._last_full >= self._settings.sim_full_sync_interval_seconds
+        )
+        fingerprint = await self._tables.sim_fingerprint()
+        if not full and fingerprint == self._fingerprint:
+            return None
+        snapshot = await self._tables.sim_snapshot()
+        if full or self._cluster is None:
+            self._cluster = await self._list_cluster()
+            self._last_full = self._clock()
+        desired = desired_resources(
+            snapshot, plan_tiers=self._settings.sim_plan_tiers, default_tier=self._settings.default_tier
+        )
+        plan = make_plan(
+            desired,
+            self._cluster,
+            archived_workspace_ids=snapshot.archived_workspace_ids,
+            archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
+        )
+        result = PassResult(full=full)
+        try:
+            for want in plan.create:
+                await self._create(want, result)
+            for resource, patch in plan.patch:
+                await self._bucket.take()
+                await self._resources.patch(
+                    plural=resource.plural,
+                    namespace=self._namespace,
+                    name=resource.name,
+                    patch={"spec": patch},
+                )
+                self._replace(resource, {**resource.spec, **patch})
+                result.patched += 1
+            for resource, policy in plan.delete:
+                if policy is not None:
+                    await self._bucket.take()
+                    await self._resources.patch(
+                        plural=resource.plural,
+                        namespace=self._namespace,
+                        name=resource.name,
+                        patch={"spec": {"deletionPolicy": policy}},
+                    )
+                await self._bucket.take()
+                await self._resources.delete(
+                    plural=resource.plural, namespace=self._namespace, name=resource.name
+                )
+                self._drop(resource)
+                result.deleted += 1
+            for resource in plan.yielded:
+                await self._yield(resource, result)
+        except BaseException:
+            # Something unknown happened half-way: the next pass lists the cluster afresh.
+            self.forget()
+            raise
+        # Remembered only once the plan is applied: a failed pass is retried on the next poll.
+        self._fingerprint = fingerprint
+        return result
+
+    async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
+        listing: list[tuple[str, Mapping[str, Any]]] = []
+        for kind in KINDS:
+            for obj in await self._resources.list(plural=kind.plural, namespace=self._namespace):
+                listing.append((kind.kind, obj))
+        return index_cluster(listing)
+
+    def _body(self, want: DesiredResource) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": want.kind,
+            "metadata": {
+                "name": want.name,
+                "namespace": self._namespace,
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                "annotations": {SIM_ID_ANNOTATION: want.sim_id},
+            },
+            "spec": dict(want.spec),
+        }
+
+    async def _create(self, want: DesiredResource, result: PassResult) -> None:
+        await self._bucket.take()
+        body = self._body(want)
+        if await self._resources.create(plural=want.plural, namespace=self._namespace, body=body):
+            self._add(want.kind, body)
+            result.created += 1
+            return
+        # The name is taken: by our own object (a cache older than the cluster) or by another.
+        existing = await self._resources.get(plural=want.plural, namespace=self._namespace, name=want.name)
+        if existing is None:
+            self.forget()  # deleted in between: the next pass looks again
+            return
+        resource = self._add(want.kind, existing)
+        if resource is not None and not resource.ours:
+            await self._yield(resource, result)
+
+    async def _yield(self, resource: ClusterResource, result: PassResult) -> None:
+        result.yielded += 1
+        if (resource.kind, resource.name) in self._told:
+            return
+        await self._bucket.take()
+        await self._post_event(
+            resource.kind,
+            resource.name,
+            REASON_YIELDED,
+            f"Not made by the Sim sync (no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label): the sync "
+            f"leaves this {resource.kind} alone and makes none of its own for Sim id {resource.sim_id}",
+        )
+        self._told.add((resource.kind, resource.name))
+
+    def _add(self, kind: str, obj: Mapping[str, Any]) -> ClusterResource | None:
+        resource = cluster_resource(kind, obj)
+        if resource is not None and self._cluster is not None:
+            present = [r for r in self._cluster.get(resource.key, []) if r.name != resource.name]
+            self._cluster[resource.key] = [*present, resource]
+        return resource
+
+    def _drop(self, resource: ClusterResource) -> None:
+        if self._cluster is None:
+            return
+        present = [r for r in self._cluster.get(resource.key, []) if r.name != resource.name]
+        if present:
+            self._cluster[resource.key] = present
+        else:
+            self._cluster.pop(resource.key, None)
+
+    def _replace(self, resource: ClusterResource, spec: Mapping[str, Any]) -> None:
+        if self._cluster is None:
+            return
+        updated = ClusterResource(
+            resource.kind, resource.name, resource.sim_id, resource.ours, resource.deleting, spec
+        )
+        self._cluster[resource.key] = [
+            updated if r.name == resource.name else r for r in self._cluster.get(resource.key, [])
+        ]
+
+    # -- forever -------------------------------------------------------------------------------
+    async def run_forever(self, *, is_active: Callable[[], bool]) -> None:
+        """Poll every ``sim_poll_interval_seconds`` while ``is_active()``; survive every outage."""
+        interval = self._settings.sim_poll_interval_seconds
+        while True:
+            started = self._clock()
+            if not is_active():
+                self.forget()
+            else:
+                try:
+                    result = await self.run_once()
+                except (StoreError, KubeError) as exc:
+                    logger.warning("Sim sync pass failed, retrying: %s", exc)
+                    await asyncio.sleep(max(interval, 5.0))
+                    continue
+                if result is not None and (result.created or result.patched or result.deleted):
+                    logger.info(
+                        "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others",
+                        "full" if result.full else "changed",
+                        result.created,
+                        result.patched,
+                        result.deleted,
+                        result.yielded,
+                    )
+            await asyncio.sleep(max(0.0, interval - (self._clock() - started)))
