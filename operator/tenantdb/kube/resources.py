@@ -24,8 +24,10 @@ def _error(action: str, exc: ApiException) -> KubeError:
 class CustomResources:
     """``group tenantdb.io/v1alpha1`` objects of any of our kinds, by plural."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, *, timeout_seconds: float = 30.0) -> None:
         self._custom: Any = client.CustomObjectsApi(api_client)
+        # Every call is bounded: a connection that stops answering must not stop the caller.
+        self._timeout = timeout_seconds
 
     async def list(self, *, plural: str, namespace: str, page_size: int = 500) -> list[dict[str, Any]]:
         """Every object of the kind in the namespace, fetched in pages."""
@@ -37,7 +39,12 @@ class CustomResources:
                 kwargs["_continue"] = token
             try:
                 page = await self._custom.list_namespaced_custom_object(
-                    group=GROUP, version=VERSION, namespace=namespace, plural=plural, **kwargs
+                    group=GROUP,
+                    version=VERSION,
+                    namespace=namespace,
+                    plural=plural,
+                    _request_timeout=self._timeout,
+                    **kwargs,
                 )
             except ApiException as exc:
                 raise _error(f"listing {plural}", exc) from None
@@ -49,7 +56,12 @@ class CustomResources:
     async def get(self, *, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = await self._custom.get_namespaced_custom_object(
-                group=GROUP, version=VERSION, namespace=namespace, plural=plural, name=name
+                group=GROUP,
+                version=VERSION,
+                namespace=namespace,
+                plural=plural,
+                name=name,
+                _request_timeout=self._timeout,
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -61,7 +73,12 @@ class CustomResources:
         """Create; ``False`` when an object of that name exists already (HTTP 409)."""
         try:
             await self._custom.create_namespaced_custom_object(
-                group=GROUP, version=VERSION, namespace=namespace, plural=plural, body=dict(body)
+                group=GROUP,
+                version=VERSION,
+                namespace=namespace,
+                plural=plural,
+                body=dict(body),
+                _request_timeout=self._timeout,
             )
         except ApiException as exc:
             if exc.status == 409:
@@ -80,6 +97,7 @@ class CustomResources:
                 name=name,
                 body=dict(patch),
                 _content_type="application/merge-patch+json",
+                _request_timeout=self._timeout,
             )
         except ApiException as exc:
             raise _error(f"patching a {plural} object", exc) from None
@@ -88,7 +106,12 @@ class CustomResources:
         """Delete (background propagation); a missing object is not an error."""
         try:
             await self._custom.delete_namespaced_custom_object(
-                group=GROUP, version=VERSION, namespace=namespace, plural=plural, name=name
+                group=GROUP,
+                version=VERSION,
+                namespace=namespace,
+                plural=plural,
+                name=name,
+                _request_timeout=self._timeout,
             )
         except ApiException as exc:
             if exc.status != 404:

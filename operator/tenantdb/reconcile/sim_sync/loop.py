@@ -32,6 +32,8 @@ __all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
 logger = logging.getLogger(__name__)
 
 REASON_YIELDED = "NotManagedBySimSync"
+# A pass at 100,000 users takes seconds (bench/sim_sync.py); one that takes this long is stuck.
+PASS_TIMEOUT_SECONDS = 60.0
 
 
 class SimTables(Protocol):
@@ -115,6 +117,15 @@ class SimSync:
             self._cluster,
             archived_workspace_ids=snapshot.archived_workspace_ids,
             archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
+        )
+        logger.debug(
+            "Sim sync plan (%s): %d users, %d live workspaces; %d to create, %d to patch, %d to delete",
+            "full" if full else "changed",
+            len(snapshot.user_ids),
+            len(snapshot.workspaces),
+            len(plan.create),
+            len(plan.patch),
+            len(plan.delete),
         )
         result = PassResult(full=full)
         try:
@@ -241,9 +252,17 @@ class SimSync:
                 self.forget()
             else:
                 try:
-                    result = await self.run_once()
-                except (StoreError, KubeError) as exc:
-                    logger.warning("Sim sync pass failed, retrying: %s", exc)
+                    # A call that never answers (a stuck connection) must not stop the loop.
+                    async with asyncio.timeout(PASS_TIMEOUT_SECONDS):
+                        result = await self.run_once()
+                except (StoreError, KubeError, TimeoutError) as exc:
+                    logger.warning("Sim sync pass failed, retrying: %s", exc or "timed out")
+                    self.forget()
+                    await asyncio.sleep(max(interval, 5.0))
+                    continue
+                except Exception:
+                    logger.exception("Sim sync pass failed unexpectedly, retrying")
+                    self.forget()
                     await asyncio.sleep(max(interval, 5.0))
                     continue
                 if result is not None and (result.created or result.patched or result.deleted):
