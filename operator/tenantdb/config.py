@@ -43,13 +43,23 @@ class Tier(enum.StrEnum):
 
 
 # Sim's plan names (v0.8.9: free, pro, team, team_<n>, enterprise) -> our tiers.
-DEFAULT_SIM_PLAN_TIERS: dict[str, Tier] = {
-    "free": Tier.FREE,
-    "pro": Tier.PAID,
-    "team": Tier.PAID,
-    "team_*": Tier.PAID,
-    "enterprise": Tier.ENTERPRISE,
-}
+DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,team=paid,team_*=paid,enterprise=enterprise"
+
+
+def parse_plan_tiers(text: str) -> dict[str, Tier]:
+    """``"plan=tier,..."`` -> ``{plan: Tier}``; ``ValueError`` naming the bad pair."""
+    pairs: dict[str, Tier] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        plan, separator, tier = item.partition("=")
+        if not separator or not plan.strip():
+            raise ValueError(f"expected plan=tier pairs, got {item.strip()!r}")
+        try:
+            pairs[plan.strip()] = Tier(tier.strip())
+        except ValueError:
+            raise ValueError(f"unknown tier {tier.strip()!r} for plan {plan.strip()!r}") from None
+    return pairs
 
 
 def _csv(value: object) -> object:
@@ -180,10 +190,10 @@ class Settings(BaseSettings):
         "archived its workspace (Retain keeps the Neon project; a removed workspace row uses the "
         "resource's own policy).",
     )
-    sim_plan_tiers: Annotated[dict[str, Tier], NoDecode] = Field(
-        default_factory=lambda: dict(DEFAULT_SIM_PLAN_TIERS),
-        description="Sim plan name (glob patterns allowed) -> tier, comma-separated "
-        "plan=tier pairs. A plan matching none gets the default tier.",
+    sim_plan_tiers: str = Field(
+        default=DEFAULT_SIM_PLAN_TIERS,
+        description="Sim plan name (glob patterns allowed) -> tier, as comma-separated plan=tier "
+        "pairs; the first match wins. A plan matching none gets the default tier.",
     )
 
     # --- process -------------------------------------------------------------------------------
@@ -193,20 +203,15 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port.")
     metadata_pool_max_size: int = Field(default=10, gt=0)
 
-    @field_validator("sim_plan_tiers", mode="before")
+    @field_validator("sim_plan_tiers")
     @classmethod
-    def _plan_pairs(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        pairs: dict[str, str] = {}
-        for item in value.split(","):
-            if not item.strip():
-                continue
-            plan, separator, tier = str(item).partition("=")
-            if not separator or not plan.strip():
-                raise ValueError(f"expected plan=tier pairs, got {item!r}")
-            pairs[plan.strip()] = tier.strip()
-        return pairs
+    def _plan_pairs(cls, value: str) -> str:
+        parse_plan_tiers(value)  # a clear error at start-up, not at the first plan seen
+        return value
+
+    def plan_tiers(self) -> dict[str, Tier]:
+        """``TENANTDB_SIM_PLAN_TIERS`` as a mapping, in the order given."""
+        return parse_plan_tiers(self.sim_plan_tiers)
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -85,6 +85,7 @@ class SimSync:
         self._clock = clock
         self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
         self._namespace = settings.sim_namespace
+        self._plan_tiers = settings.plan_tiers()
         self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
         self._fingerprint: tuple[str | None, ...] | None = None
         self._last_full = float("-inf")
@@ -110,7 +111,7 @@ class SimSync:
             self._cluster = await self._list_cluster()
             self._last_full = self._clock()
         desired = desired_resources(
-            snapshot, plan_tiers=self._settings.sim_plan_tiers, default_tier=self._settings.default_tier
+            snapshot, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
         )
         plan = make_plan(
             desired,
