@@ -16,7 +16,8 @@ from tests.integration.conftest import global_database
 
 @pytest.fixture
 async def sim(postgres_server: PostgresServer) -> AsyncIterator[LocalStack]:
-    overrides = {"sim_sync": True, "sim_namespace": "default"}
+    # A resync far away: what puts GLOBAL_DB_URL back below is the sync, not the drift timer.
+    overrides = {"sim_sync": True, "sim_namespace": "default", "resync_interval_seconds": 3600.0}
     async with LocalStack(postgres=postgres_server, sim_schema=True, settings_overrides=overrides) as local:
         await local.start_operator()
         yield local
@@ -44,6 +45,11 @@ async def test_a_user_and_a_workspace_get_their_databases_env_vars_and_budget(si
         return "GLOBAL_DB_URL" in await sim.sim.personal_env(user)
 
     await eventually(has_global_url, timeout=30, what="GLOBAL_DB_URL in Sim's environment row")
+
+    # Sim's personal save: the whole object replaced with what the page had loaded earlier.
+    await sim.sim.save_personal_env(user, {"OPENAI_API_KEY": key.encrypt("sk-1")})
+    await eventually(has_global_url, timeout=15, what="GLOBAL_DB_URL put back after Sim's save")
+    assert "OPENAI_API_KEY" in await sim.sim.personal_env(user)
 
     workspace = await sim.sim.create_workspace(user)
     await sim.sim.add_member(workspace, member)

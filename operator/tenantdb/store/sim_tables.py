@@ -18,11 +18,19 @@ index of ours). Two kinds of reads:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 from tenantdb.store.pool import Connection
 
-__all__ = ["LIVE_SUBSCRIPTION_STATUSES", "SimSnapshot", "SimWorkspace", "fingerprint", "snapshot"]
+__all__ = [
+    "LIVE_SUBSCRIPTION_STATUSES",
+    "SimSnapshot",
+    "SimWorkspace",
+    "fingerprint",
+    "snapshot",
+    "users_missing_key",
+]
 
 # Stripe's statuses in which a plan is in force (Sim's own checks use the same two).
 LIVE_SUBSCRIPTION_STATUSES: Final = ("active", "trialing")
@@ -89,3 +97,24 @@ async def snapshot(conn: Connection) -> SimSnapshot:
         cursor = await conn.execute("SELECT user_id, organization_id FROM member")
         result.memberships = [(row[0], row[1]) for row in await cursor.fetchall()]
     return result
+
+
+async def users_missing_key(
+    conn: Connection, *, key: str, since: datetime | None
+) -> tuple[list[str], datetime | None]:
+    """Users whose ``environment`` row changed after ``since`` (all when None), lacks ``key`` and
+    who have a global database of ours; and the largest ``updated_at`` seen (the next ``since``)."""
+    cursor = await conn.execute(
+        """
+        SELECT e.user_id FROM environment e
+        JOIN user_global_database g ON g.user_id = e.user_id
+        WHERE (%(since)s::timestamp IS NULL OR e.updated_at > %(since)s::timestamp)
+          AND json_typeof(e.variables) = 'object'
+          AND NOT (e.variables::jsonb ? %(key)s)
+        """,
+        {"since": since, "key": key},
+    )
+    users = [row[0] for row in await cursor.fetchall()]
+    cursor = await conn.execute("SELECT max(updated_at) FROM environment")
+    row = await cursor.fetchone()
+    return users, (row[0] if row else None)

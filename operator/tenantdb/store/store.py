@@ -263,3 +263,36 @@ class MetadataStore:
         """Sim's users, live workspaces, live subscriptions and memberships, read consistently."""
         async with self._connection("sim_snapshot") as conn:
             return await sim_tables.snapshot(conn)
+
+    async def restore_user_env_var(self, *, key: str, since: datetime | None) -> tuple[int, datetime | None]:
+        """Put ``key`` back (from ``user_global_database``) where Sim's personal save dropped it.
+
+        Looks only at ``environment`` rows changed after ``since`` (every row when None); returns
+        how many were restored and the ``since`` for the next call. No Neon call: the connection
+        string is the one the reconciler recorded. Each user in a transaction that holds a share
+        lock on the user's ``user_global_database`` row: a delete of the database, which removes
+        the row and then the key, either comes first (nothing restored) or waits and removes it.
+        """
+        async with self._connection("restore_user_env_var") as conn:
+            users, watermark = await sim_tables.users_missing_key(conn, key=key, since=since)
+        restored = 0
+        for user_id in users:
+            async with self._transaction("restore_user_env_var") as conn:
+                cursor = await conn.execute(
+                    "SELECT neon_connection_uri FROM user_global_database WHERE user_id = %s FOR SHARE",
+                    (user_id,),
+                )
+                row = await cursor.fetchone()
+                if row is None:
+                    continue
+                try:
+                    uri = self._cipher.decrypt(row[0])
+                except ValueError:
+                    continue  # not ours to repair: the reconciler rewrites the row
+                if await env_vars.get(conn, env_vars.USER, owner_id=user_id, key=key, cipher=self._cipher):
+                    continue
+                await env_vars.set_value(
+                    conn, env_vars.USER, owner_id=user_id, key=key, value=uri, cipher=self._cipher
+                )
+                restored += 1
+        return restored, watermark

@@ -12,10 +12,12 @@ not active drops its caches, so that it starts with a full pass when it becomes 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from tenantdb.api import GROUP, KINDS, VERSION
@@ -34,12 +36,21 @@ logger = logging.getLogger(__name__)
 REASON_YIELDED = "NotManagedBySimSync"
 # A pass at 100,000 users takes seconds (bench/sim_sync.py); one that takes this long is stuck.
 PASS_TIMEOUT_SECONDS = 60.0
+# Sim's personal save replaces the whole environment object; the key it may drop.
+GLOBAL_ENV_VAR = "GLOBAL_DB_URL"
+# Sim stamps updated_at with its transaction's start: one that commits later than a newer one
+# would hide behind the watermark without this overlap.
+_ENV_WATERMARK_OVERLAP = dt.timedelta(seconds=10)
 
 
 class SimTables(Protocol):
     async def sim_fingerprint(self) -> tuple[str | None, ...]: ...
 
     async def sim_snapshot(self) -> SimSnapshot: ...
+
+    async def restore_user_env_var(
+        self, *, key: str, since: datetime | None
+    ) -> tuple[int, datetime | None]: ...
 
 
 class SyncResources(Protocol):
@@ -64,6 +75,7 @@ class PassResult:
     patched: int = 0
     deleted: int = 0
     yielded: int = 0
+    restored: int = 0
 
 
 class SimSync:
@@ -90,11 +102,13 @@ class SimSync:
         self._fingerprint: tuple[str | None, ...] | None = None
         self._last_full = float("-inf")
         self._told: set[tuple[str, str]] = set()  # (kind, name) already told it is not ours
+        self._env_since: datetime | None = None
 
     def forget(self) -> None:
         """Drop every cache: the next pass is a full one."""
         self._cluster = None
         self._fingerprint = None
+        self._env_since = None
 
     # -- one pass ------------------------------------------------------------------------------
     async def run_once(self) -> PassResult | None:
@@ -106,6 +120,15 @@ class SimSync:
         fingerprint = await self._tables.sim_fingerprint()
         if not full and fingerprint == self._fingerprint:
             return None
+        result = PassResult(full=full)
+        if full or self._fingerprint is None or fingerprint[-1] != self._fingerprint[-1]:
+            # A personal save in Sim (environment.updated_at moved): put GLOBAL_DB_URL back now,
+            # from the metadata DB alone, rather than at the resource's next resync.
+            result.restored, watermark = await self._tables.restore_user_env_var(
+                key=GLOBAL_ENV_VAR, since=self._env_since
+            )
+            if watermark is not None:
+                self._env_since = watermark - _ENV_WATERMARK_OVERLAP
         snapshot = await self._tables.sim_snapshot()
         if full or self._cluster is None:
             self._cluster = await self._list_cluster()
@@ -128,7 +151,6 @@ class SimSync:
             len(plan.patch),
             len(plan.delete),
         )
-        result = PassResult(full=full)
         try:
             for want in plan.create:
                 await self._create(want, result)
@@ -266,13 +288,18 @@ class SimSync:
                     self.forget()
                     await asyncio.sleep(max(interval, 5.0))
                     continue
-                if result is not None and (result.created or result.patched or result.deleted):
+                if result is not None and (
+                    result.created or result.patched or result.deleted or result.restored
+                ):
                     logger.info(
-                        "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others",
+                        "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others, "
+                        "%s restored in %d environment rows",
                         "full" if result.full else "changed",
                         result.created,
                         result.patched,
                         result.deleted,
                         result.yielded,
+                        GLOBAL_ENV_VAR,
+                        result.restored,
                     )
             await asyncio.sleep(max(0.0, interval - (self._clock() - started)))
