@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         description="How often the Sim sync checks Sim's tables for a change (one cheap query).",
     )
     sim_full_sync_interval_seconds: float = Field(
-        default=300.0,
+        default=900.0,
         gt=0,
         description="How often the Sim sync compares all of Sim's rows with every resource in its "
         "namespace, changed or not (repairs anything changed behind its back).",

@@ -17,13 +17,14 @@ from tenantdb.store.errors import (
 )
 from tenantdb.store.migrate import migrate_database
 from tenantdb.store.orphans import OrphanRow
-from tenantdb.store.sim_tables import SimSnapshot, SimWorkspace
+from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
     "BudgetRow",
     "Cipher",
     "DatabaseRow",
+    "Fingerprint",
     "MetadataStore",
     "OrphanRow",
     "SimSnapshot",

@@ -21,7 +21,7 @@ from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
-from tenantdb.store.sim_tables import SimSnapshot
+from tenantdb.store.sim_tables import Fingerprint, SimSnapshot
 from tenantdb.store.translate import translate_errors
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "MetadataStore"]
@@ -254,10 +254,17 @@ class MetadataStore:
             return await orphans.list_all(conn)
 
     # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
-    async def sim_fingerprint(self) -> tuple[str | None, ...]:
+    async def sim_fingerprint(self) -> Fingerprint:
         """Changes whenever a Sim row the sync follows changes; one cheap statement."""
         async with self._connection("sim_fingerprint") as conn:
             return await sim_tables.fingerprint(conn)
+
+    async def sim_new_rows(
+        self, *, users_after: datetime | None, workspaces_after: datetime | None
+    ) -> tuple[SimSnapshot, int, int]:
+        """Users and workspaces Sim created after the given times (see ``sim_tables.new_rows``)."""
+        async with self._connection("sim_new_rows") as conn:
+            return await sim_tables.new_rows(conn, users_after=users_after, workspaces_after=workspaces_after)
 
     async def sim_snapshot(self) -> SimSnapshot:
         """Sim's users, live workspaces, live subscriptions and memberships, read consistently."""

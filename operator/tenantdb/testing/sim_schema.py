@@ -166,8 +166,10 @@ class SimRows:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall() if cursor.description else []
 
-    async def register_user(self, *, name: str = "Ada", email: str | None = None) -> str:
-        user_id = new_id()
+    async def register_user(
+        self, *, name: str = "Ada", email: str | None = None, user_id: str | None = None
+    ) -> str:
+        user_id = user_id or new_id()
         await self._execute(
             'INSERT INTO "user" (id, name, email, created_at, updated_at) VALUES (%s, %s, %s, now(), now())',
             user_id,
@@ -179,8 +181,10 @@ class SimRows:
     async def delete_user(self, user_id: str) -> None:
         await self._execute('DELETE FROM "user" WHERE id = %s', user_id)
 
-    async def create_workspace(self, owner_id: str, *, name: str = "My workspace") -> str:
-        workspace_id = new_id()
+    async def create_workspace(
+        self, owner_id: str, *, name: str = "My workspace", workspace_id: str | None = None
+    ) -> str:
+        workspace_id = workspace_id or new_id()
         async with (
             await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn,
             conn.transaction(),

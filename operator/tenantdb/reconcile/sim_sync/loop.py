@@ -26,8 +26,14 @@ from tenantdb.kube import KubeError
 from tenantdb.reconcile.sim_sync.bucket import TokenBucket
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
 from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
-from tenantdb.reconcile.sim_sync.plan import ClusterResource, cluster_resource, index_cluster, make_plan
-from tenantdb.store import SimSnapshot, StoreError
+from tenantdb.reconcile.sim_sync.plan import (
+    ClusterResource,
+    SyncPlan,
+    cluster_resource,
+    index_cluster,
+    make_plan,
+)
+from tenantdb.store import Fingerprint, SimSnapshot, StoreError
 
 __all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
 
@@ -44,7 +50,11 @@ _ENV_WATERMARK_OVERLAP = dt.timedelta(seconds=10)
 
 
 class SimTables(Protocol):
-    async def sim_fingerprint(self) -> tuple[str | None, ...]: ...
+    async def sim_fingerprint(self) -> Fingerprint: ...
+
+    async def sim_new_rows(
+        self, *, users_after: datetime | None, workspaces_after: datetime | None
+    ) -> tuple[SimSnapshot, int, int]: ...
 
     async def sim_snapshot(self) -> SimSnapshot: ...
 
@@ -99,7 +109,7 @@ class SimSync:
         self._namespace = settings.sim_namespace
         self._plan_tiers = settings.plan_tiers()
         self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
-        self._fingerprint: tuple[str | None, ...] | None = None
+        self._fingerprint: Fingerprint | None = None
         self._last_full = float("-inf")
         self._told: set[tuple[str, str]] = set()  # (kind, name) already told it is not ours
         self._env_since: datetime | None = None
@@ -112,16 +122,18 @@ class SimSync:
 
     # -- one pass ------------------------------------------------------------------------------
     async def run_once(self) -> PassResult | None:
-        """One poll: nothing when Sim did not change and no full pass is due; else plan and apply."""
+        """One poll: nothing when Sim did not change and no full pass is due; new rows only when
+        only rows were added; else a snapshot of Sim and a plan against the cluster."""
         full = (
             self._cluster is None
             or self._clock() - self._last_full >= self._settings.sim_full_sync_interval_seconds
         )
         fingerprint = await self._tables.sim_fingerprint()
-        if not full and fingerprint == self._fingerprint:
+        before = self._fingerprint
+        if not full and fingerprint == before:
             return None
         result = PassResult(full=full)
-        if full or self._fingerprint is None or fingerprint[-1] != self._fingerprint[-1]:
+        if full or before is None or fingerprint.environment_updated != before.environment_updated:
             # A personal save in Sim (environment.updated_at moved): put GLOBAL_DB_URL back now,
             # from the metadata DB alone, rather than at the resource's next resync.
             result.restored, watermark = await self._tables.restore_user_env_var(
@@ -129,6 +141,9 @@ class SimSync:
             )
             if watermark is not None:
                 self._env_since = watermark - _ENV_WATERMARK_OVERLAP
+        if not full and before is not None and await self._only_new_rows(fingerprint, before, result):
+            self._fingerprint = fingerprint
+            return result
         snapshot = await self._tables.sim_snapshot()
         if full or self._cluster is None:
             self._cluster = await self._list_cluster()
@@ -151,6 +166,42 @@ class SimSync:
             len(plan.patch),
             len(plan.delete),
         )
+        await self._apply(plan, result)
+        # Remembered only once the plan is applied: a failed pass is retried on the next poll.
+        self._fingerprint = fingerprint
+        return result
+
+    async def _only_new_rows(self, now: Fingerprint, before: Fingerprint, result: PassResult) -> bool:
+        """The cheap path of a registration: when the change is new users and workspaces and
+        nothing else, create their resources from those rows alone and say True. False when
+        anything else may have changed (a delete, an archive, a plan, a late commit whose
+        ``created_at`` is older than the last one seen): then the caller takes the full path."""
+        if now.changes_besides_inserts(before) or now.workspaces_archived != before.workspaces_archived:
+            return False
+        if now.users < before.users or now.workspaces < before.workspaces:
+            return False
+        new, users_found, workspaces_found = await self._tables.sim_new_rows(
+            users_after=before.users_created, workspaces_after=before.workspaces_created
+        )
+        if (users_found, workspaces_found) != (now.users - before.users, now.workspaces - before.workspaces):
+            return False
+        if new.archived_workspace_ids:
+            return False
+        assert self._cluster is not None
+        desired = desired_resources(
+            new, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
+        )
+        plan = make_plan(
+            desired,
+            self._cluster,
+            archived_workspace_ids=set(),
+            archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
+            delete_absent=False,
+        )
+        await self._apply(plan, result)
+        return True
+
+    async def _apply(self, plan: SyncPlan, result: PassResult) -> None:
         try:
             for want in plan.create:
                 await self._create(want, result)
@@ -185,9 +236,6 @@ class SimSync:
             # Something unknown happened half-way: the next pass lists the cluster afresh.
             self.forget()
             raise
-        # Remembered only once the plan is applied: a failed pass is retried on the next poll.
-        self._fingerprint = fingerprint
-        return result
 
     async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
         listing: list[tuple[str, Mapping[str, Any]]] = []

@@ -102,7 +102,10 @@ def make_plan(
     *,
     archived_workspace_ids: set[str],
     archived_deletion_policy: str,
+    delete_absent: bool = True,
 ) -> SyncPlan:
+    """``delete_absent=False``: ``desired`` is a part of what should exist (new rows only), so
+    nothing is deleted for not being in it."""
     plan = SyncPlan()
     for key, want in desired.items():
         present = cluster.get(key, [])
@@ -118,7 +121,7 @@ def make_plan(
         patch = _spec_patch(want, mine)
         if patch:
             plan.patch.append((mine, patch))
-    for key, present in cluster.items():
+    for key, present in cluster.items() if delete_absent else ():
         if key in desired:
             continue
         for resource in present:
