@@ -357,6 +357,8 @@ async def _demo() -> int:
         workspace_id = victim["spec"]["workspaceId"]
         project_id = ready[name]["status"]["projectId"]
         _say(f"deleting WorkspaceDatabase {name} (the workspace was deleted on the platform) ...")
+        # Sim's row first, as the platform would: else the sync would make the workspace its own.
+        await stack.sim.delete_workspace(workspace_id)
         await stack.delete("WorkspaceDatabase", name)
         await stack.wait_gone("WorkspaceDatabase", name, timeout=60)
         still_there = project_id in {p["id"] for p in stack.neon.projects()}
