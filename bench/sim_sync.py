@@ -51,6 +51,12 @@ class Cluster:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.created_at: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+    async def wait_created(self, name: str) -> None:
+        while name not in self.created_at:
+            self.changed.clear()
+            await self.changed.wait()
 
     def _count(self, verb: str) -> None:
         self.calls[verb] = self.calls.get(verb, 0) + 1
@@ -72,6 +78,7 @@ class Cluster:
             return False
         self.objects[key] = dict(body)
         self.created_at[body["metadata"]["name"]] = time.monotonic()
+        self.changed.set()
         return True
 
     async def patch(self, *, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
@@ -121,7 +128,7 @@ async def fill(url: str, users: int) -> None:
         )
         await conn.execute(
             "INSERT INTO environment (id, user_id, variables) "
-            "SELECT gen_random_uuid()::text, id, '{\"A\": \"x\"}' FROM \"user\" WHERE random() < 0.3"
+            'SELECT gen_random_uuid()::text, id, \'{"A": "x"}\' FROM "user" WHERE random() < 0.3'
         )
         await conn.execute("ANALYZE")
 
@@ -193,7 +200,8 @@ async def main(users: int) -> dict[str, Any]:
                 full.append(time.monotonic() - t0)
                 assert result is not None
                 assert result.created == result.deleted == result.patched == 0
-            list_pages = (cluster.calls["list (pages of 500)"] - calls_before.get("list (pages of 500)", 0)) // 3
+            pages = "list (pages of 500)"
+            list_pages = (cluster.calls[pages] - calls_before.get(pages, 0)) // 3
             print(f"full pass (steady state): {timed_ms(full)}, {list_pages} list pages", flush=True)
 
             # Latency with the loop running at the default poll interval.
@@ -204,8 +212,7 @@ async def main(users: int) -> dict[str, Any]:
                 await asyncio.sleep(0.37)  # land at a different phase of the poll each time
                 committed = time.monotonic()
                 user_id = await sim.register_user()
-                while f"user-{user_id}" not in cluster.created_at:
-                    await asyncio.sleep(0.01)
+                await cluster.wait_created(f"user-{user_id}")
                 latencies.append(cluster.created_at[f"user-{user_id}"] - committed)
             loop.cancel()
             print(f"commit to create, 1 s poll: {timed_ms(latencies)}", flush=True)
