@@ -107,7 +107,13 @@ class SimSnapshot:
 
 
 async def fingerprint(conn: Connection) -> Fingerprint:
-    """A value that changes whenever a row the Sim sync follows changes (see the module's doc)."""
+    """A value that changes whenever a row the Sim sync follows changes (see the module's doc).
+
+    ``new_rows`` and ``snapshot`` return it too, read in their own transaction: the fingerprint
+    remembered after a pass must describe exactly the rows the pass acted on, or a change made
+    between a separate fingerprint and the rows (a user registered, then deleted again before
+    the next poll) would look like no change at all.
+    """
     cursor = await conn.execute(_FINGERPRINT, {"live": list(LIVE_SUBSCRIPTION_STATUSES)})
     row = await cursor.fetchone()
     assert row is not None
@@ -116,12 +122,13 @@ async def fingerprint(conn: Connection) -> Fingerprint:
 
 async def new_rows(
     conn: Connection, *, users_after: datetime | None, workspaces_after: datetime | None
-) -> tuple[SimSnapshot, int, int]:
+) -> tuple[Fingerprint, SimSnapshot, int, int]:
     """Users and workspaces created after the given times, with what their tiers need; and how
     many users and workspaces (archived or not) were found, to check them against the counts."""
     result = SimSnapshot()
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        seen = await fingerprint(conn)
         cursor = await conn.execute(
             'SELECT id FROM "user" WHERE %(after)s::timestamp IS NULL OR created_at > %(after)s::timestamp',
             {"after": users_after},
@@ -147,14 +154,16 @@ async def new_rows(
             (list(LIVE_SUBSCRIPTION_STATUSES), sorted(references)),
         )
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
-    return result, len(result.user_ids), len(rows)
+    return seen, result, len(result.user_ids), len(rows)
 
 
-async def snapshot(conn: Connection) -> SimSnapshot:
-    """Sim's state in one consistent read; ``conn`` must not be inside a transaction."""
+async def snapshot(conn: Connection) -> tuple[Fingerprint, SimSnapshot]:
+    """Sim's state and its fingerprint in one consistent read; ``conn`` must not be inside a
+    transaction."""
     result = SimSnapshot()
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        seen = await fingerprint(conn)
         cursor = await conn.execute('SELECT id FROM "user"')
         result.user_ids = {row[0] for row in await cursor.fetchall()}
         cursor = await conn.execute(
@@ -170,7 +179,7 @@ async def snapshot(conn: Connection) -> SimSnapshot:
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
         cursor = await conn.execute("SELECT user_id, organization_id FROM member")
         result.memberships = [(row[0], row[1]) for row in await cursor.fetchall()]
-    return result
+    return seen, result
 
 
 async def users_missing_key(

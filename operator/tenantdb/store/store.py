@@ -261,12 +261,12 @@ class MetadataStore:
 
     async def sim_new_rows(
         self, *, users_after: datetime | None, workspaces_after: datetime | None
-    ) -> tuple[SimSnapshot, int, int]:
+    ) -> tuple[Fingerprint, SimSnapshot, int, int]:
         """Users and workspaces Sim created after the given times (see ``sim_tables.new_rows``)."""
         async with self._connection("sim_new_rows") as conn:
             return await sim_tables.new_rows(conn, users_after=users_after, workspaces_after=workspaces_after)
 
-    async def sim_snapshot(self) -> SimSnapshot:
+    async def sim_snapshot(self) -> tuple[Fingerprint, SimSnapshot]:
         """Sim's users, live workspaces, live subscriptions and memberships, read consistently."""
         async with self._connection("sim_snapshot") as conn:
             return await sim_tables.snapshot(conn)

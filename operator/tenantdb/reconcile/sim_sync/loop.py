@@ -54,9 +54,9 @@ class SimTables(Protocol):
 
     async def sim_new_rows(
         self, *, users_after: datetime | None, workspaces_after: datetime | None
-    ) -> tuple[SimSnapshot, int, int]: ...
+    ) -> tuple[Fingerprint, SimSnapshot, int, int]: ...
 
-    async def sim_snapshot(self) -> SimSnapshot: ...
+    async def sim_snapshot(self) -> tuple[Fingerprint, SimSnapshot]: ...
 
     async def restore_user_env_var(
         self, *, key: str, since: datetime | None
@@ -132,6 +132,9 @@ class SimSync:
         before = self._fingerprint
         if not full and fingerprint == before:
             return None
+        logger.debug(
+            "Sim sync: Sim changed (%s -> %s)%s", before, fingerprint, " (full pass due)" if full else ""
+        )
         result = PassResult(full=full)
         if full or before is None or fingerprint.environment_updated != before.environment_updated:
             # A personal save in Sim (environment.updated_at moved): put GLOBAL_DB_URL back now,
@@ -141,10 +144,14 @@ class SimSync:
             )
             if watermark is not None:
                 self._env_since = watermark - _ENV_WATERMARK_OVERLAP
-        if not full and before is not None and await self._only_new_rows(fingerprint, before, result):
-            self._fingerprint = fingerprint
-            return result
-        snapshot = await self._tables.sim_snapshot()
+        if not full and before is not None:
+            handled = await self._only_new_rows(fingerprint, before, result)
+            if handled is not None:
+                logger.debug("Sim sync: only new rows (%d created)", result.created)
+                self._fingerprint = handled
+                return result
+        # The fingerprint read with the snapshot, in its transaction, is the one remembered.
+        fingerprint, snapshot = await self._tables.sim_snapshot()
         if full or self._cluster is None:
             self._cluster = await self._list_cluster()
             self._last_full = self._clock()
@@ -171,22 +178,26 @@ class SimSync:
         self._fingerprint = fingerprint
         return result
 
-    async def _only_new_rows(self, now: Fingerprint, before: Fingerprint, result: PassResult) -> bool:
+    async def _only_new_rows(
+        self, now: Fingerprint, before: Fingerprint, result: PassResult
+    ) -> Fingerprint | None:
         """The cheap path of a registration: when the change is new users and workspaces and
         nothing else, create their resources from those rows alone and say True. False when
         anything else may have changed (a delete, an archive, a plan, a late commit whose
-        ``created_at`` is older than the last one seen): then the caller takes the full path."""
-        if now.changes_besides_inserts(before) or now.workspaces_archived != before.workspaces_archived:
-            return False
-        if now.users < before.users or now.workspaces < before.workspaces:
-            return False
-        new, users_found, workspaces_found = await self._tables.sim_new_rows(
+        ``created_at`` is older than the last one seen): then the caller takes the full path.
+        Returns the fingerprint read with the new rows (to remember), or None."""
+        if not self._inserts_only(now, before):
+            return None
+        now, new, users_found, workspaces_found = await self._tables.sim_new_rows(
             users_after=before.users_created, workspaces_after=before.workspaces_created
         )
+        # Checked again against the fingerprint read with the rows, in their transaction.
+        if not self._inserts_only(now, before):
+            return None
         if (users_found, workspaces_found) != (now.users - before.users, now.workspaces - before.workspaces):
-            return False
+            return None
         if new.archived_workspace_ids:
-            return False
+            return None
         assert self._cluster is not None
         desired = desired_resources(
             new, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
@@ -199,7 +210,16 @@ class SimSync:
             delete_absent=False,
         )
         await self._apply(plan, result)
-        return True
+        return now
+
+    @staticmethod
+    def _inserts_only(now: Fingerprint, before: Fingerprint) -> bool:
+        return not (
+            now.changes_besides_inserts(before)
+            or now.workspaces_archived != before.workspaces_archived
+            or now.users < before.users
+            or now.workspaces < before.workspaces
+        )
 
     async def _apply(self, plan: SyncPlan, result: PassResult) -> None:
         try:
