@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,10 +21,14 @@ __all__ = ["EnvVarFormat", "LogFormat", "Settings", "Tier"]
 
 
 class EnvVarFormat(enum.StrEnum):
-    """How ``GLOBAL_DB_URL`` / ``AGENT_DB_URL`` are written into Sim's ``variables`` column."""
+    """How ``GLOBAL_DB_URL`` / ``AGENT_DB_URL`` are written into Sim's ``variables`` column.
 
-    PER_VALUE = "per-value"  # {"KEY": "<iv>:<ct>:<tag>", ...}: what Sim reads today
-    WHOLE_OBJECT = "whole-object"  # "<iv>:<ct>:<tag>" of the whole JSON object (the seed's design)
+    Only Sim's own format is left. The seed's "whole-object" format (one encrypted string for the
+    whole object) is gone: Sim cannot read it (its code takes the object's keys), so the setting
+    now refuses it at start-up rather than break Sim's environment rows.
+    """
+
+    PER_VALUE = "per-value"  # {"KEY": "<iv>:<ct>:<tag>", ...}: what Sim reads
 
 
 class LogFormat(enum.StrEnum):
@@ -36,6 +40,26 @@ class Tier(enum.StrEnum):
     FREE = "free"
     PAID = "paid"
     ENTERPRISE = "enterprise"
+
+
+# Sim's plan names (v0.8.9: free, pro, team, team_<n>, enterprise) -> our tiers.
+DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,team=paid,team_*=paid,enterprise=enterprise"
+
+
+def parse_plan_tiers(text: str) -> dict[str, Tier]:
+    """``"plan=tier,..."`` -> ``{plan: Tier}``; ``ValueError`` naming the bad pair."""
+    pairs: dict[str, Tier] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        plan, separator, tier = item.partition("=")
+        if not separator or not plan.strip():
+            raise ValueError(f"expected plan=tier pairs, got {item.strip()!r}")
+        try:
+            pairs[plan.strip()] = Tier(tier.strip())
+        except ValueError:
+            raise ValueError(f"unknown tier {tier.strip()!r} for plan {plan.strip()!r}") from None
+    return pairs
 
 
 def _csv(value: object) -> object:
@@ -107,7 +131,15 @@ class Settings(BaseSettings):
         description="How long a failing Neon delete is retried before the finalizer is released "
         "with a Warning and the project is recorded in tenantdb_orphaned_project.",
     )
-    env_var_format: EnvVarFormat = Field(default=EnvVarFormat.PER_VALUE)
+    env_var_format: EnvVarFormat = Field(
+        default=EnvVarFormat.PER_VALUE,
+        description="Only per-value, Sim's format (the whole-object format was removed: Sim cannot read it).",
+    )
+    standalone_env_tables: bool = Field(
+        default=False,
+        description="Create Sim's environment and workspace_environment tables when absent: only for "
+        "a metadata DB without Sim. Never in Sim's database (its own migrations create them).",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )
@@ -127,12 +159,59 @@ class Settings(BaseSettings):
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
 
+    # --- following Sim's tables (zero-code Sim) -----------------------------------------------
+    sim_sync: bool = Field(
+        default=False,
+        description="Follow Sim's user, workspace and subscription tables and keep a GlobalDatabase "
+        "and a DatabaseBudget per user and a WorkspaceDatabase per live workspace.",
+    )
+    sim_namespace: str = Field(
+        default="default",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Namespace of the resources the Sim sync makes.",
+    )
+    sim_poll_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the Sim sync checks Sim's tables for a change (one cheap query).",
+    )
+    sim_full_sync_interval_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How often the Sim sync compares all of Sim's rows with every resource in its "
+        "namespace, changed or not (repairs anything changed behind its back).",
+    )
+    sim_writes_per_second: float = Field(
+        default=20.0, gt=0, description="Most Kubernetes API writes per second the Sim sync makes."
+    )
+    sim_archived_workspace_deletion_policy: Literal["Delete", "Retain"] = Field(
+        default="Retain",
+        description="deletionPolicy set on a WorkspaceDatabase before it is deleted because Sim "
+        "archived its workspace (Retain keeps the Neon project; a removed workspace row uses the "
+        "resource's own policy).",
+    )
+    sim_plan_tiers: str = Field(
+        default=DEFAULT_SIM_PLAN_TIERS,
+        description="Sim plan name (glob patterns allowed) -> tier, as comma-separated plan=tier "
+        "pairs; the first match wins. A plan matching none gets the default tier.",
+    )
+
     # --- process -------------------------------------------------------------------------------
     log_format: LogFormat = Field(default=LogFormat.TEXT)
     log_level: str = Field(default="INFO")
     health_port: int = Field(default=8080, ge=0, le=65535, description="Liveness/readiness port.")
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port.")
     metadata_pool_max_size: int = Field(default=10, gt=0)
+
+    @field_validator("sim_plan_tiers")
+    @classmethod
+    def _plan_pairs(cls, value: str) -> str:
+        parse_plan_tiers(value)  # a clear error at start-up, not at the first plan seen
+        return value
+
+    def plan_tiers(self) -> dict[str, Tier]:
+        """``TENANTDB_SIM_PLAN_TIERS`` as a mapping, in the order given."""
+        return parse_plan_tiers(self.sim_plan_tiers)
 
     @field_validator("namespaces", mode="before")
     @classmethod

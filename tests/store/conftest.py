@@ -18,10 +18,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tenantdb.config import EnvVarFormat
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore
 from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.sim_schema import create_sim_schema
 
 KEY_HEX = "00112233445566778899aabbccddeeff" * 2
 SHARED_DBNAME = "tenantdb_store_tests"
@@ -86,23 +86,25 @@ def key() -> EncryptionKey:
 
 @pytest.fixture
 async def store(database: Database, key: EncryptionKey) -> AsyncIterator[MetadataStore]:
-    """A migrated store in the default (per-value) format."""
-    async with await MetadataStore.open(database.url, cipher=key) as opened:
+    """A migrated store on a metadata DB without Sim (the standalone env var tables)."""
+    async with await MetadataStore.open(database.url, cipher=key, standalone_env_tables=True) as opened:
         await opened.migrate()
         yield opened
 
 
 @pytest.fixture
-async def whole_object_store(database: Database, key: EncryptionKey) -> AsyncIterator[MetadataStore]:
-    async with await MetadataStore.open(
-        database.url, cipher=key, env_var_format=EnvVarFormat.WHOLE_OBJECT
-    ) as opened:
+async def sim_store(database: Database, key: EncryptionKey) -> AsyncIterator[MetadataStore]:
+    """A migrated store on a Sim-shaped database (``tenantdb.testing.sim_schema``), no standalone tables."""
+    async with await database.connect() as conn:
+        await create_sim_schema(conn)
+    async with await MetadataStore.open(database.url, cipher=key) as opened:
         await opened.migrate()
+        await opened.check_env_tables()
         yield opened
 
 
 async def fetch_variables(database: Database, table: str, owner_column: str, owner_id: str) -> object:
-    """The raw ``variables`` value of one row, as psycopg loads it (dict, or str when whole-object)."""
+    """The raw ``variables`` value of one row, as psycopg loads it ."""
     async with await database.connect() as conn:
         cursor = await conn.execute(
             sql.SQL("SELECT variables FROM {} WHERE {} = %s").format(

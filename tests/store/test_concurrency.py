@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import psycopg
@@ -81,20 +80,6 @@ async def test_two_replicas_writing_concurrently_lose_nothing(
     assert {name: key.decrypt(value) for name, value in variables.items()} == {
         f"K{i}": f"v{i}" for i in range(WRITERS)
     }
-
-
-async def test_whole_object_concurrent_writers_all_survive(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    await asyncio.gather(
-        *(
-            whole_object_store.set_user_env_var(user_id="u1", key=f"K{i}", value=f"v{i}")
-            for i in range(WRITERS)
-        )
-    )
-    stored = await fetch_variables(database, "environment", "user_id", "u1")
-    assert isinstance(stored, str)
-    assert json.loads(key.decrypt(stored)) == {f"K{i}": f"v{i}" for i in range(WRITERS)}
 
 
 async def test_concurrent_sets_and_removes_of_different_keys(

@@ -1,4 +1,4 @@
-"""GLOBAL_DB_URL / AGENT_DB_URL in Sim's environment tables, in both formats."""
+"""GLOBAL_DB_URL / AGENT_DB_URL in Sim's environment tables, in Sim's per-value format."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 import pytest
 from psycopg.types.json import Json
 
-from tenantdb.config import EnvVarFormat
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore, StoreIntegrityError
 
@@ -152,91 +151,19 @@ async def test_per_value_refuses_to_overwrite_a_whole_object_row(
 ) -> None:
     blob = key.encrypt(json.dumps({"OPENAI_API_KEY": "sk-1"}))
     await _insert_user_row(database, blob)
-    with pytest.raises(StoreIntegrityError, match="whole-object"):
+    with pytest.raises(StoreIntegrityError, match="whole-object format"):
         await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
     assert await fetch_variables(database, "environment", "user_id", "u1") == blob
 
 
-# -- whole-object (the seed's design) ----------------------------------------------------------------
-async def test_whole_object_stores_one_encrypted_json_string(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-    stored = await fetch_variables(database, "environment", "user_id", "u1")
-    assert isinstance(stored, str)
-    assert SIM_FORMAT.fullmatch(stored)
-    # What Sim's whole-object code does: JSON.parse(decrypt(variables)).
-    assert json.loads(key.decrypt(stored)) == {"GLOBAL_DB_URL": URI}
-    assert key.decrypt(stored) == json.dumps({"GLOBAL_DB_URL": URI}, separators=(",", ":"))
-    assert await whole_object_store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+# -- the retired whole-object format ---------------------------------------------------------------
+def test_the_whole_object_format_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sim cannot read it (its code takes the object's keys): the setting no longer accepts it."""
+    from pydantic import ValidationError
 
+    from tenantdb.config import Settings
 
-async def test_whole_object_merges_with_the_other_variables(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    await _insert_user_row(database, key.encrypt(json.dumps({"OPENAI_API_KEY": "sk-1", "Ü": "ß"})))
-    await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-    stored = await fetch_variables(database, "environment", "user_id", "u1")
-    assert isinstance(stored, str)
-    assert json.loads(key.decrypt(stored)) == {"OPENAI_API_KEY": "sk-1", "Ü": "ß", "GLOBAL_DB_URL": URI}
-
-    assert await whole_object_store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is True
-    assert await whole_object_store.remove_user_env_var(user_id="u1", key="GLOBAL_DB_URL") is False
-    stored = await fetch_variables(database, "environment", "user_id", "u1")
-    assert isinstance(stored, str)
-    assert json.loads(key.decrypt(stored)) == {"OPENAI_API_KEY": "sk-1", "Ü": "ß"}
-
-
-async def test_whole_object_on_a_workspace_row_sim_created_empty(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    async with await database.connect() as conn:  # the column's default, '{}'
-        await conn.execute("INSERT INTO workspace_environment (id, workspace_id) VALUES ('x', 'w1')")
-    await whole_object_store.set_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL", value=URI)
-    stored = await fetch_variables(database, "workspace_environment", "workspace_id", "w1")
-    assert isinstance(stored, str)
-    assert json.loads(key.decrypt(stored)) == {"AGENT_DB_URL": URI}
-    assert await whole_object_store.get_workspace_env_var(workspace_id="w1", key="AGENT_DB_URL") == URI
-
-
-async def test_whole_object_refuses_to_overwrite_a_per_value_row(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    sims = {"OPENAI_API_KEY": key.encrypt("sk-1")}
-    await _insert_user_row(database, sims)
-    with pytest.raises(StoreIntegrityError, match="per-value"):
-        await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-    with pytest.raises(StoreIntegrityError, match="per-value"):
-        await whole_object_store.remove_user_env_var(user_id="u1", key="OPENAI_API_KEY")
-    assert await fetch_variables(database, "environment", "user_id", "u1") == sims
-
-
-async def test_whole_object_under_another_key_is_never_overwritten(
-    whole_object_store: MetadataStore, database: Database
-) -> None:
-    blob = EncryptionKey("ef" * 32).encrypt(json.dumps({"OPENAI_API_KEY": "sk-1"}))
-    await _insert_user_row(database, blob)
-    with pytest.raises(StoreIntegrityError, match="cannot be decrypted"):
-        await whole_object_store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-    assert await fetch_variables(database, "environment", "user_id", "u1") == blob
-
-
-async def test_whole_object_that_decrypts_to_non_json_keeps_the_text_out_of_the_error(
-    whole_object_store: MetadataStore, database: Database, key: EncryptionKey
-) -> None:
-    await _insert_user_row(database, key.encrypt("not json: s3cr3t"))
-    with pytest.raises(StoreIntegrityError) as caught:
-        await whole_object_store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL")
-    chain: list[BaseException] = []
-    error: BaseException | None = caught.value
-    while error is not None:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    assert not any("s3cr3t" in f"{e!r} {getattr(e, 'doc', '')}" for e in chain)
-
-
-def test_env_var_format_default_is_per_value() -> None:
-    import inspect
-
-    default = inspect.signature(MetadataStore.open).parameters["env_var_format"].default
-    assert default is EnvVarFormat.PER_VALUE
+    monkeypatch.setenv("ENCRYPTION_KEY", "ab" * 32)
+    monkeypatch.setenv("TENANTDB_ENV_VAR_FORMAT", "whole-object")
+    with pytest.raises(ValidationError, match="per-value"):
+        Settings()

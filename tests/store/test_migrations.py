@@ -9,11 +9,12 @@ import pytest
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore, migrate_database
 from tenantdb.store.migrate import migrate_from_environment
-from tenantdb.store.migrations import MIGRATIONS
+from tenantdb.store.migrations import MIGRATIONS, STANDALONE_ENV_TABLES
 
 from .conftest import KEY_HEX, Database, create_sim_tables
 
 ALL_MIGRATIONS = [migration.name for migration in MIGRATIONS]
+STANDALONE_MIGRATIONS = [*ALL_MIGRATIONS, STANDALONE_ENV_TABLES.name]
 
 EXPECTED_COLUMNS = {
     "user_global_database": {
@@ -111,11 +112,11 @@ async def _schema_snapshot(database: Database) -> list[tuple[object, ...]]:
         return list(await cursor.fetchall())
 
 
-async def test_migrate_creates_the_tables_sim_reads_with_its_column_names_and_defaults(
+async def test_standalone_migrate_creates_the_tables_sim_reads_with_its_column_names_and_defaults(
     database: Database, key: EncryptionKey
 ) -> None:
-    async with await MetadataStore.open(database.url, cipher=key) as store:
-        assert await store.migrate() == ALL_MIGRATIONS
+    async with await MetadataStore.open(database.url, cipher=key, standalone_env_tables=True) as store:
+        assert await store.migrate() == STANDALONE_MIGRATIONS
     for table, expected in EXPECTED_COLUMNS.items():
         assert await _columns(database, table) == expected, table
     assert await _unique_columns(database, "user_global_database") == {"user_id"}
@@ -135,7 +136,7 @@ async def test_migrate_creates_the_tables_sim_reads_with_its_column_names_and_de
     }
     async with await database.connect() as conn:
         cursor = await conn.execute("SELECT name FROM tenantdb_schema_migrations ORDER BY name")
-        assert [row[0] for row in await cursor.fetchall()] == ALL_MIGRATIONS
+        assert [row[0] for row in await cursor.fetchall()] == sorted(STANDALONE_MIGRATIONS)
         cursor = await conn.execute(
             "SELECT indexname FROM pg_indexes "
             "WHERE schemaname = current_schema() AND tablename = 'workspace_environment' ORDER BY 1"

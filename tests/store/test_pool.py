@@ -76,7 +76,9 @@ async def test_an_outage_raises_unavailable_and_the_store_recovers_after_it(
     database: Database, key: EncryptionKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with await MetadataStore.open(database.url, cipher=key, timeout_seconds=2) as store:
+    async with await MetadataStore.open(
+        database.url, cipher=key, timeout_seconds=2, standalone_env_tables=True
+    ) as store:
         await store.migrate()
         await _allow_login(database, False)
         await _terminate_connections(database)
@@ -180,7 +182,7 @@ async def test_integrity_errors_name_the_constraint_failure_but_not_the_values(
 async def test_repr_of_the_store_holds_no_secret(store: MetadataStore, database: Database) -> None:
     text = repr(store)
     _assert_no_secret(text, database.url, database.password, "EncryptionKey")
-    assert "per-value" in text
+    assert "standalone_env_tables=True" in text
 
 
 async def test_connection_failures_say_what_kind_they_are_without_the_details(

@@ -17,9 +17,11 @@ from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sim_sync import start_sim_sync
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction, quiet_body_loggers
+from tenantdb.store import StoreSchemaError
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
@@ -60,6 +62,11 @@ def build_runtime(
     )
 
 
+def runs_standalone() -> bool:
+    """``is_active`` of a replica without peering: always the active one."""
+    return True
+
+
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     app_settings = runtime.settings
@@ -90,7 +97,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(f"cannot start: {exc.message}") from None
         except NeonTransientError as exc:
             raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
+        except StoreSchemaError as exc:
+            raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
+        # The gate every background loop must share under kopf peering (only the active replica
+        # acts). Standalone, this process is the only one, and so always the active one.
+        start_sim_sync(memo, is_active=runs_standalone)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

@@ -53,6 +53,7 @@ class Runtime:
     pinned_claims: dict[str, str] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
+    sim_sync_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -77,13 +78,20 @@ class Runtime:
         self.store = await MetadataStore.open(
             self.settings.metadata_database_url.get_secret_value(),
             cipher=self.cipher,
-            env_var_format=self.settings.env_var_format,
+            standalone_env_tables=self.settings.standalone_env_tables,
             max_size=self.settings.metadata_pool_max_size,
         )
         await self.store.migrate()
+        # Neither Sim's env var tables nor the standalone setting: stop now, saying what to do.
+        await self.store.check_env_tables()
         self.kube = await KubeClient.connect(host=self.kube_url)
 
     async def close(self) -> None:
+        if self.sim_sync_task is not None:
+            self.sim_sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sim_sync_task
+            self.sim_sync_task = None
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -6,5 +6,13 @@ imports it.
 """
 
 from tenantdb.kube.client import KubeClient, KubeError, OwnerReference, SecretConflictError, SecretState
+from tenantdb.kube.resources import CustomResources
 
-__all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]
+__all__ = [
+    "CustomResources",
+    "KubeClient",
+    "KubeError",
+    "OwnerReference",
+    "SecretConflictError",
+    "SecretState",
+]

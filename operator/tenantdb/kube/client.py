@@ -100,6 +100,11 @@ class KubeClient:
     async def close(self) -> None:
         await self._api.close()
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The underlying connection, for the other clients of this package (``CustomResources``)."""
+        return self._api
+
     async def read_secret(self, *, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data, decoded; ``None`` when it does not exist."""
         try:

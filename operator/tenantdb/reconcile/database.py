@@ -37,7 +37,7 @@ from tenantdb.reconcile.naming import DatabaseIdentity, project_name
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
 from tenantdb.store.claims import Claimant
-from tenantdb.store.errors import StoreError, StoreIntegrityError
+from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
 
 __all__ = ["CONFLICT_REASONS", "DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
 
@@ -54,6 +54,7 @@ REASON_BUDGET = "BudgetExceeded"
 REASON_DELETE_FAILED = "DeleteFailed"
 REASON_ORPHANED = "ProjectOrphaned"
 REASON_SECRET_CONFLICT = "SecretConflict"
+REASON_TENANT_NOT_FOUND = "TenantNotFound"
 # A conflict waits for the other side to let go: retried, not failed.
 _CONFLICT_RETRY_SECONDS = 30.0
 # Reasons that mean the resource cannot be used as written while they last (Ready=False), though
@@ -127,6 +128,14 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
     except NeonTransientError as exc:
         delay = max(5.0, exc.retry_after or 15.0)
         raise RetryLater(REASON_SYNC_FAILED, f"{action}: Neon is unavailable: {exc}", delay=delay) from exc
+    except StoreTenantNotFoundError as exc:
+        # Sim has no such user or workspace (yet, or any more): retrying every 15 s cannot help.
+        raise RetryLater(
+            REASON_TENANT_NOT_FOUND,
+            f"{action}: Sim's database has no user or workspace with this resource's userId / "
+            f"workspaceId (check the spec, or wait for Sim to create it): {exc}",
+            delay=300,
+        ) from exc
     except StoreError as exc:
         raise RetryLater(
             REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15

@@ -8,19 +8,31 @@ modules behind it hold one table family each (``databases``, ``env_vars``, ``bud
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
-from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreUnavailableError
+from tenantdb.store.errors import (
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreTenantNotFoundError,
+    StoreUnavailableError,
+)
 from tenantdb.store.migrate import migrate_database
 from tenantdb.store.orphans import OrphanRow
+from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
     "BudgetRow",
     "Cipher",
     "DatabaseRow",
+    "Fingerprint",
     "MetadataStore",
     "OrphanRow",
+    "SimSnapshot",
+    "SimWorkspace",
     "StoreError",
     "StoreIntegrityError",
+    "StoreSchemaError",
+    "StoreTenantNotFoundError",
     "StoreUnavailableError",
     "migrate_database",
 ]

@@ -1,27 +1,23 @@
 """Sim's ``environment`` (per user) and ``workspace_environment`` (per workspace) variables.
 
-A row's ``variables`` holds every variable of its owner, most of them Sim's, not ours. Sim
-updates it by reading the object, merging keys and writing the whole object back, and so may
-another operator replica. So a write here is a read-merge-write inside one transaction that
-holds the row lock (``SELECT ... FOR UPDATE``; a missing row is first inserted empty with
-``ON CONFLICT DO NOTHING`` so that there is a row to lock). Any other writer that takes the row
-lock, or writes in a single statement, is serialised with it, and no key of either is lost.
+A row's ``variables`` holds every variable of its owner, most of them Sim's, not ours, as a JSON
+object whose values are each encrypted on their own (``{"KEY": "<iv>:<ct>:<tag>", ...}``; the only
+format Sim reads). A write here is a read-merge-write inside one transaction:
 
-Sim's own read-merge-write reads without ``FOR UPDATE`` today. Our writes still never drop one
-of its keys (we always merge into the latest committed object), but its write can drop a key we
-committed between its read and its write; the reconciler's drift check (``get_*``) writes it
-again. Only the store's side can be made safe from here.
+* workspace rows: Sim's own writers read, merge and write back under
+  ``pg_advisory_xact_lock(hashtextextended(<workspace_id>, 0))`` without locking the row, so our
+  transaction takes that same advisory lock first. A row lock alone does not exclude Sim: its
+  stale read followed by its write back dropped our key (reproduced in tests/store).
+* every row: ``SELECT ... FOR UPDATE`` (a missing row is first inserted empty with
+  ``ON CONFLICT DO NOTHING`` so that there is a row to lock), which serialises our replicas and
+  any writer that locks the row.
 
-Two formats (``tenantdb.config.EnvVarFormat``):
+Sim's personal save (``POST /api/environment``) replaces the whole object without any lock; a
+key it drops is written again by the next check (see the README for how fast).
 
-* per-value (Sim today): ``{"KEY": "<iv>:<ct>:<tag>", ...}``. Only our key's value is encrypted
-  or read; every other value is carried over exactly as stored, never decrypted (the object is
-  re-serialised, so only insignificant JSON whitespace may change).
-* whole-object (the seed's design): the column holds one JSON string, the encryption of the
-  whole JSON object. Merging means decrypt, change one key, re-encrypt.
-
-A row in the other format than the configured one is never overwritten: that would destroy
-Sim's variables. It raises ``StoreIntegrityError`` instead.
+Only our key's value is encrypted or read; every other value is carried over exactly as stored,
+never decrypted. A row whose ``variables`` is not a JSON object (the retired whole-object format,
+which Sim cannot read) is never overwritten: it raises ``StoreIntegrityError``.
 
 ``variables`` is ``json`` in Sim (``jsonb`` works as well: values are sent as ``json``, which
 PostgreSQL assigns to either).
@@ -29,7 +25,6 @@ PostgreSQL assigns to either).
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -37,7 +32,6 @@ from typing import Final, Protocol
 from psycopg import sql
 from psycopg.types.json import Json
 
-from tenantdb.config import EnvVarFormat
 from tenantdb.store.errors import StoreIntegrityError, StoreUnavailableError
 from tenantdb.store.pool import Connection
 
@@ -63,57 +57,37 @@ class EnvTable:
     # Set to now() on insert. Sim's environment table has no created_at column;
     # workspace_environment has one.
     timestamp_columns: tuple[str, ...]
+    # Whether Sim's writers of this table hold pg_advisory_xact_lock(hashtextextended(owner, 0)).
+    sims_advisory_lock: bool
 
 
 _LOCK_ATTEMPTS: Final = 3
 
-USER: Final = EnvTable("environment", "user_id", ("updated_at",))
-WORKSPACE: Final = EnvTable("workspace_environment", "workspace_id", ("created_at", "updated_at"))
+USER: Final = EnvTable("environment", "user_id", ("updated_at",), sims_advisory_lock=False)
+WORKSPACE: Final = EnvTable(
+    "workspace_environment", "workspace_id", ("created_at", "updated_at"), sims_advisory_lock=True
+)
 
 
 def _names(table: EnvTable) -> dict[str, sql.Composable]:
     return {"table": sql.Identifier(table.table), "owner": sql.Identifier(table.owner_column)}
 
 
-def _per_value_object(stored: object) -> dict[str, object]:
+def _variables(stored: object) -> dict[str, object]:
     if stored is None:
         return {}
     if isinstance(stored, dict):
         return dict(stored)
     raise StoreIntegrityError(
-        "the row's variables are not a JSON object (whole-object format?); "
-        "refusing to rewrite them in the per-value format"
+        "the row's variables are not a JSON object (the retired whole-object format, which Sim "
+        "cannot read?); refusing to rewrite them"
     )
 
 
-def _whole_object(stored: object, cipher: Cipher) -> dict[str, object]:
-    if stored is None or stored == {}:
-        # A row just inserted by us, or by Sim with the column's default.
-        return {}
-    if not isinstance(stored, str):
-        raise StoreIntegrityError(
-            "the row's variables are not one encrypted string (per-value format?); "
-            "refusing to rewrite them in the whole-object format"
-        )
-    try:
-        plaintext = cipher.decrypt(stored)
-    except ValueError as exc:
-        raise StoreIntegrityError("the row's variables cannot be decrypted with the configured key") from exc
-    variables: object
-    try:
-        variables = json.loads(plaintext)
-    except ValueError:
-        variables = None
-    # Checked outside the except block: a JSONDecodeError carries the whole decrypted text in
-    # its ``doc``, and it must not ride along as the __context__ of the error raised here.
-    if not isinstance(variables, dict):
-        raise StoreIntegrityError("the row's decrypted variables are not a JSON object")
-    return variables
-
-
-def _encrypt_whole(variables: dict[str, object], cipher: Cipher) -> str:
-    # Byte for byte what JavaScript's JSON.stringify makes: no spaces, non-ASCII kept as is.
-    return cipher.encrypt(json.dumps(variables, separators=(",", ":"), ensure_ascii=False))
+async def take_sims_lock(conn: Connection, table: EnvTable, owner_id: str) -> None:
+    """Sim's own advisory lock on the owner's row, held to the end of the transaction."""
+    if table.sims_advisory_lock:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (owner_id,))
 
 
 async def _lock_row(conn: Connection, table: EnvTable, owner_id: str) -> tuple[bool, object]:
@@ -131,16 +105,10 @@ async def _write(conn: Connection, table: EnvTable, owner_id: str, stored: objec
 
 
 async def set_value(
-    conn: Connection,
-    table: EnvTable,
-    *,
-    owner_id: str,
-    key: str,
-    value: str,
-    cipher: Cipher,
-    env_var_format: EnvVarFormat,
+    conn: Connection, table: EnvTable, *, owner_id: str, key: str, value: str, cipher: Cipher
 ) -> None:
-    """Set one variable, keeping every other; call inside a transaction."""
+    """Set one variable, keeping every other; call inside a transaction (first statement)."""
+    await take_sims_lock(conn, table, owner_id)
     stamps = [sql.Identifier(column) for column in table.timestamp_columns]
     insert = sql.SQL(
         # No conflict target: whichever unique index Sim's table has (user_id, workspace_id or
@@ -161,69 +129,33 @@ async def set_value(
         # the user or workspace, say): insert again rather than update nothing.
     else:
         raise StoreUnavailableError("the environment row was deleted again and again while being written")
-    new_stored: object
-    if env_var_format is EnvVarFormat.PER_VALUE:
-        variables = _per_value_object(stored)
-        variables[key] = cipher.encrypt(value)
-        new_stored = variables
-    else:
-        variables = _whole_object(stored, cipher)
-        variables[key] = value
-        new_stored = _encrypt_whole(variables, cipher)
-    await _write(conn, table, owner_id, new_stored)
+    variables = _variables(stored)
+    variables[key] = cipher.encrypt(value)
+    await _write(conn, table, owner_id, variables)
 
 
-async def remove(
-    conn: Connection,
-    table: EnvTable,
-    *,
-    owner_id: str,
-    key: str,
-    cipher: Cipher,
-    env_var_format: EnvVarFormat,
-) -> bool:
-    """Remove one variable if present (the row stays); call inside a transaction."""
+async def remove(conn: Connection, table: EnvTable, *, owner_id: str, key: str) -> bool:
+    """Remove one variable if present (the row stays); call inside a transaction (first statement)."""
+    await take_sims_lock(conn, table, owner_id)
     exists, stored = await _lock_row(conn, table, owner_id)
     if not exists:
         return False
-    new_stored: object
-    if env_var_format is EnvVarFormat.PER_VALUE:
-        variables = _per_value_object(stored)
-        if key not in variables:
-            return False
-        del variables[key]
-        new_stored = variables
-    else:
-        variables = _whole_object(stored, cipher)
-        if key not in variables:
-            return False
-        del variables[key]
-        new_stored = _encrypt_whole(variables, cipher)
-    await _write(conn, table, owner_id, new_stored)
+    variables = _variables(stored)
+    if key not in variables:
+        return False
+    del variables[key]
+    await _write(conn, table, owner_id, variables)
     return True
 
 
-async def get(
-    conn: Connection,
-    table: EnvTable,
-    *,
-    owner_id: str,
-    key: str,
-    cipher: Cipher,
-    env_var_format: EnvVarFormat,
-) -> str | None:
+async def get(conn: Connection, table: EnvTable, *, owner_id: str, key: str, cipher: Cipher) -> str | None:
     """The decrypted value of one variable, or ``None`` when the row or the key is missing."""
     query = sql.SQL("SELECT variables FROM {table} WHERE {owner} = %s").format(**_names(table))
     cursor = await conn.execute(query, (owner_id,))
     row = await cursor.fetchone()
     if row is None:
         return None
-    if env_var_format is EnvVarFormat.WHOLE_OBJECT:
-        value = _whole_object(row[0], cipher).get(key)
-        if value is not None and not isinstance(value, str):
-            raise StoreIntegrityError("the variable's value is not a string")
-        return value
-    encrypted = _per_value_object(row[0]).get(key)
+    encrypted = _variables(row[0]).get(key)
     if encrypted is None:
         return None
     if not isinstance(encrypted, str):

@@ -10,10 +10,12 @@ Table and column names are Sim Studio's (see ``shared/reference/sim-studio.md``)
 without time zone as Drizzle's ``timestamp()`` makes them, ``text`` ids the application
 generates (we use UUIDs), unique constraints named the way Drizzle names them.
 
-Sim's own ``environment`` and ``workspace_environment`` are created only where they do not exist
-(a standalone metadata DB). ``CREATE TABLE IF NOT EXISTS`` carries their unique constraint inside
-the statement, so on Sim's real database, where they exist with foreign keys to ``user`` and
-``workspace``, nothing about them is touched. The feature's own tables carry no foreign keys:
+Sim's own ``environment`` and ``workspace_environment`` are never created in Sim's database:
+Sim's Drizzle migrations create them, and would fail ("relation already exists") had we done it
+first. Only a standalone metadata DB (no Sim: ``TENANTDB_STANDALONE_ENV_TABLES=true``) gets
+them, from ``STANDALONE_ENV_TABLES`` (the name migration 0003 had when it ran everywhere, so a DB
+that already has it records nothing new). ``check_env_tables`` says clearly at start-up when
+neither Sim's tables nor the setting are there. The feature's own tables carry no foreign keys:
 the parent tables need not exist in a standalone metadata DB.
 
 Never edit a migration that has shipped; append a new one.
@@ -25,9 +27,17 @@ import logging
 from dataclasses import dataclass
 from typing import Final, LiteralString
 
+from tenantdb.store.errors import StoreSchemaError
 from tenantdb.store.pool import Connection
 
-__all__ = ["ADVISORY_LOCK_KEY", "MIGRATIONS", "Migration", "apply_migrations"]
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "MIGRATIONS",
+    "STANDALONE_ENV_TABLES",
+    "Migration",
+    "apply_migrations",
+    "check_env_tables",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,30 +122,6 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ),
     ),
     Migration(
-        "0003_sim_environment_tables_if_absent",
-        (
-            """
-            CREATE TABLE IF NOT EXISTS environment (
-                id text PRIMARY KEY,
-                user_id text NOT NULL,
-                variables json NOT NULL,
-                updated_at timestamp NOT NULL DEFAULT now(),
-                CONSTRAINT environment_user_id_unique UNIQUE (user_id)
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS workspace_environment (
-                id text PRIMARY KEY,
-                workspace_id text NOT NULL,
-                variables json NOT NULL DEFAULT '{}',
-                created_at timestamp NOT NULL DEFAULT now(),
-                updated_at timestamp NOT NULL DEFAULT now(),
-                CONSTRAINT workspace_environment_workspace_unique UNIQUE (workspace_id)
-            )
-            """,
-        ),
-    ),
-    Migration(
         "0004_orphaned_projects",
         (
             """
@@ -174,8 +160,36 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     ),
 )
 
+# Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).
+STANDALONE_ENV_TABLES: Final = Migration(
+    "0003_sim_environment_tables_if_absent",
+    (
+        """
+        CREATE TABLE IF NOT EXISTS environment (
+            id text PRIMARY KEY,
+            user_id text NOT NULL,
+            variables json NOT NULL,
+            updated_at timestamp NOT NULL DEFAULT now(),
+            CONSTRAINT environment_user_id_unique UNIQUE (user_id)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS workspace_environment (
+            id text PRIMARY KEY,
+            workspace_id text NOT NULL,
+            variables json NOT NULL DEFAULT '{}',
+            created_at timestamp NOT NULL DEFAULT now(),
+            updated_at timestamp NOT NULL DEFAULT now(),
+            CONSTRAINT workspace_environment_workspace_unique UNIQUE (workspace_id)
+        )
+        """,
+    ),
+)
 
-async def apply_migrations(conn: Connection) -> list[str]:
+_SIM_ENV_TABLES: Final = ("environment", "workspace_environment")
+
+
+async def apply_migrations(conn: Connection, *, standalone_env_tables: bool = False) -> list[str]:
     """Apply the migrations ``conn``'s database lacks, in order; return the names applied.
 
     ``conn`` must be in autocommit mode (the store's connections are): this opens the one
@@ -192,7 +206,8 @@ async def apply_migrations(conn: Connection) -> list[str]:
         cursor = await conn.execute("SELECT name FROM tenantdb_schema_migrations")
         done = {row[0] for row in await cursor.fetchall()}
         applied: list[str] = []
-        for migration in MIGRATIONS:
+        wanted = (*MIGRATIONS, STANDALONE_ENV_TABLES) if standalone_env_tables else MIGRATIONS
+        for migration in wanted:
             if migration.name in done:
                 continue
             for statement in migration.statements:
@@ -202,3 +217,19 @@ async def apply_migrations(conn: Connection) -> list[str]:
     for name in applied:
         logger.info("applied metadata DB migration %s", name)
     return applied
+
+
+async def check_env_tables(conn: Connection) -> None:
+    """Raise ``StoreSchemaError`` unless Sim's env var tables exist (Sim's or the standalone ones)."""
+    cursor = await conn.execute(
+        "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(quote_ident(name)) IS NULL",
+        (list(_SIM_ENV_TABLES),),
+    )
+    missing = [row[0] for row in await cursor.fetchall()]
+    if missing:
+        raise StoreSchemaError(
+            f"the metadata DB has no {' and no '.join(missing)} table: point "
+            "TENANTDB_METADATA_DATABASE_URL at Sim Studio's database after Sim's own migrations "
+            "have run, or, for a metadata DB without Sim, set TENANTDB_STANDALONE_ENV_TABLES=true "
+            "to have the operator create them"
+        )

@@ -14,15 +14,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from tenantdb.config import EnvVarFormat
-from tenantdb.store import budgets, claims, databases, env_vars, orphans
+from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, sim_tables
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
-from tenantdb.store.migrations import apply_migrations
+from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
+from tenantdb.store.sim_tables import Fingerprint, SimSnapshot
 from tenantdb.store.translate import translate_errors
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "MetadataStore"]
@@ -38,10 +38,10 @@ class MetadataStore:
     ``StoreUnavailableError`` (transient), ``StoreIntegrityError`` or ``StoreError``.
     """
 
-    def __init__(self, pool: Pool, *, cipher: Cipher, env_var_format: EnvVarFormat) -> None:
+    def __init__(self, pool: Pool, *, cipher: Cipher, standalone_env_tables: bool = False) -> None:
         self._pool = pool
         self._cipher = cipher
-        self._env_var_format = env_var_format
+        self._standalone_env_tables = standalone_env_tables
 
     @classmethod
     async def open(
@@ -49,7 +49,7 @@ class MetadataStore:
         url: str,
         *,
         cipher: Cipher,
-        env_var_format: EnvVarFormat = EnvVarFormat.PER_VALUE,
+        standalone_env_tables: bool = False,
         max_size: int = 10,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> MetadataStore:
@@ -57,9 +57,11 @@ class MetadataStore:
 
         ``timeout_seconds`` bounds the wait for the first connection here and, later, every
         wait for a free connection; past it an operation raises ``StoreUnavailableError``.
+        ``standalone_env_tables``: ``migrate`` creates Sim's two env var tables (a metadata DB
+        without Sim only; ``TENANTDB_STANDALONE_ENV_TABLES``).
         """
         pool = await open_pool(url, max_size=max_size, timeout_seconds=timeout_seconds)
-        return cls(pool, cipher=cipher, env_var_format=env_var_format)
+        return cls(pool, cipher=cipher, standalone_env_tables=standalone_env_tables)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -74,7 +76,7 @@ class MetadataStore:
 
     def __repr__(self) -> str:
         # Neither the URL nor the cipher: both are secrets.
-        return f"MetadataStore(env_var_format={self._env_var_format.value!r})"
+        return f"MetadataStore(standalone_env_tables={self._standalone_env_tables!r})"
 
     @asynccontextmanager
     async def _connection(self, operation: str) -> AsyncIterator[Connection]:
@@ -92,7 +94,12 @@ class MetadataStore:
     async def migrate(self) -> list[str]:
         """Apply pending migrations (serialised across replicas); return the names applied."""
         async with self._connection("migrate") as conn:
-            return await apply_migrations(conn)
+            return await apply_migrations(conn, standalone_env_tables=self._standalone_env_tables)
+
+    async def check_env_tables(self) -> None:
+        """Start-up check: ``StoreSchemaError`` (saying what to do) without Sim's env var tables."""
+        async with self._connection("check_env_tables") as conn:
+            await check_env_tables(conn)
 
     async def ping(self) -> None:
         """Readiness: a round trip to the DB through the pool."""
@@ -171,75 +178,45 @@ class MetadataStore:
 
     # -- env vars ---------------------------------------------------------------------------------
     async def set_user_env_var(self, *, user_id: str, key: str, value: str) -> None:
-        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row."""
+        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row.
+
+        ``StoreTenantNotFoundError`` when Sim has no such user.
+        """
         async with self._transaction("set_user_env_var") as conn:
             await env_vars.set_value(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                value=value,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.USER, owner_id=user_id, key=key, value=value, cipher=self._cipher
             )
 
     async def remove_user_env_var(self, *, user_id: str, key: str) -> bool:
         """Remove only ``key``; every other variable and the row stay. False if it was absent."""
         async with self._transaction("remove_user_env_var") as conn:
-            return await env_vars.remove(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            return await env_vars.remove(conn, env_vars.USER, owner_id=user_id, key=key)
 
     async def get_user_env_var(self, *, user_id: str, key: str) -> str | None:
         """The decrypted value of ``key`` (for drift checks); None if absent."""
         async with self._connection("get_user_env_var") as conn:
-            return await env_vars.get(
-                conn,
-                env_vars.USER,
-                owner_id=user_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            return await env_vars.get(conn, env_vars.USER, owner_id=user_id, key=key, cipher=self._cipher)
 
     async def set_workspace_env_var(self, *, workspace_id: str, key: str, value: str) -> None:
-        """Set ``key`` in the workspace's ``workspace_environment`` row (see ``set_user_env_var``)."""
+        """Set ``key`` in the workspace's ``workspace_environment`` row, under Sim's advisory lock,
+        with the ``credential`` rows Sim's UI would make for it (see ``set_user_env_var``)."""
         async with self._transaction("set_workspace_env_var") as conn:
             await env_vars.set_value(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                value=value,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, value=value, cipher=self._cipher
             )
+            await credentials.ensure_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
 
     async def remove_workspace_env_var(self, *, workspace_id: str, key: str) -> bool:
+        """Remove ``key`` and its credential rows; False if the key was absent."""
         async with self._transaction("remove_workspace_env_var") as conn:
-            return await env_vars.remove(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
-            )
+            removed = await env_vars.remove(conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key)
+            await credentials.remove_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
+            return removed
 
     async def get_workspace_env_var(self, *, workspace_id: str, key: str) -> str | None:
         async with self._connection("get_workspace_env_var") as conn:
             return await env_vars.get(
-                conn,
-                env_vars.WORKSPACE,
-                owner_id=workspace_id,
-                key=key,
-                cipher=self._cipher,
-                env_var_format=self._env_var_format,
+                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, cipher=self._cipher
             )
 
     # -- budgets ------------------------------------------------------------------------------------
@@ -309,3 +286,54 @@ class MetadataStore:
     async def list_orphans(self) -> list[OrphanRow]:
         async with self._connection("list_orphans") as conn:
             return await orphans.list_all(conn)
+
+    # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
+    async def sim_fingerprint(self) -> Fingerprint:
+        """Changes whenever a Sim row the sync follows changes; one cheap statement."""
+        async with self._connection("sim_fingerprint") as conn:
+            return await sim_tables.fingerprint(conn)
+
+    async def sim_new_rows(
+        self, *, users_after: datetime | None, workspaces_after: datetime | None
+    ) -> tuple[Fingerprint, SimSnapshot, int, int]:
+        """Users and workspaces Sim created after the given times (see ``sim_tables.new_rows``)."""
+        async with self._connection("sim_new_rows") as conn:
+            return await sim_tables.new_rows(conn, users_after=users_after, workspaces_after=workspaces_after)
+
+    async def sim_snapshot(self) -> tuple[Fingerprint, SimSnapshot]:
+        """Sim's users, live workspaces, live subscriptions and memberships, read consistently."""
+        async with self._connection("sim_snapshot") as conn:
+            return await sim_tables.snapshot(conn)
+
+    async def restore_user_env_var(self, *, key: str, since: datetime | None) -> tuple[int, datetime | None]:
+        """Put ``key`` back (from ``user_global_database``) where Sim's personal save dropped it.
+
+        Looks only at ``environment`` rows changed after ``since`` (every row when None); returns
+        how many were restored and the ``since`` for the next call. No Neon call: the connection
+        string is the one the reconciler recorded. Each user in a transaction that holds a share
+        lock on the user's ``user_global_database`` row: a delete of the database, which removes
+        the row and then the key, either comes first (nothing restored) or waits and removes it.
+        """
+        async with self._connection("restore_user_env_var") as conn:
+            users, watermark = await sim_tables.users_missing_key(conn, key=key, since=since)
+        restored = 0
+        for user_id in users:
+            async with self._transaction("restore_user_env_var") as conn:
+                cursor = await conn.execute(
+                    "SELECT neon_connection_uri FROM user_global_database WHERE user_id = %s FOR SHARE",
+                    (user_id,),
+                )
+                row = await cursor.fetchone()
+                if row is None:
+                    continue
+                try:
+                    uri = self._cipher.decrypt(row[0])
+                except ValueError:
+                    continue  # not ours to repair: the reconciler rewrites the row
+                if await env_vars.get(conn, env_vars.USER, owner_id=user_id, key=key, cipher=self._cipher):
+                    continue
+                await env_vars.set_value(
+                    conn, env_vars.USER, owner_id=user_id, key=key, value=uri, cipher=self._cipher
+                )
+                restored += 1
+        return restored, watermark

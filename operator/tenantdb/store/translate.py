@@ -13,9 +13,15 @@ from contextlib import contextmanager
 from typing import Final
 
 import psycopg
+import psycopg.errors
 import psycopg_pool
 
-from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreUnavailableError
+from tenantdb.store.errors import (
+    StoreError,
+    StoreIntegrityError,
+    StoreTenantNotFoundError,
+    StoreUnavailableError,
+)
 
 __all__ = ["translate_errors"]
 
@@ -65,6 +71,12 @@ def translate_errors(operation: str) -> Iterator[None]:
         raise StoreUnavailableError(
             f"metadata DB: {operation}: no connection available in time (the DB is down or "
             "overloaded, or refuses the credentials: see the pool's warnings)"
+        ) from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        # Sim's environment tables reference its user and workspace rows.
+        raise StoreTenantNotFoundError(
+            f"metadata DB: {operation}: Sim has no such user or workspace "
+            f"({_describe(exc)}, a foreign key violation)"
         ) from exc
     except psycopg.IntegrityError as exc:
         raise StoreIntegrityError(f"metadata DB: {operation}: {_describe(exc)}") from exc

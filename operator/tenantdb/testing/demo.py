@@ -6,6 +6,12 @@ Kubernetes API emulator, and the real operator (kopf) in between. The samples in
 connection string works and that deleting a workspace removes everything it had; then it
 spends past the user's budget (usage set on the emulator), shows the databases suspended and
 their connection strings refused, upgrades the tier and shows them back.
+
+The metadata DB is Sim-shaped (``tenantdb.testing.sim_schema``) and the Sim sync is on: the
+samples' users and workspaces are first written into Sim's tables as Sim writes them (the samples,
+applied by hand, win over the sync, which says so in Events). Then the zero-code path: a user
+registers, creates a workspace, changes plan, Sim's personal save drops GLOBAL_DB_URL, the
+workspace is archived; rows only, as Sim writes them, and the operator follows.
 """
 
 from __future__ import annotations
@@ -173,6 +179,74 @@ async def _budget_demo(
     return ok
 
 
+async def _zero_code_demo(stack: LocalStack, key: EncryptionKey) -> bool:
+    """Rows written as Sim writes them; the resources, databases, env vars and budget follow."""
+    sim = stack.sim
+    _say('zero-code Sim: a user registers (a row in Sim\'s "user" table, nothing else) ...')
+    started = time.monotonic()
+    user = await sim.register_user(name="Grace")
+    name = f"user-{user}"
+    await stack.wait_for("GlobalDatabase", name, lambda o: o is not None, timeout=30, what="creation")
+    await stack.wait_for("DatabaseBudget", name, lambda o: o is not None, timeout=30, what="creation")
+    _say(
+        f"  GlobalDatabase and DatabaseBudget {name} made "
+        f"{time.monotonic() - started:.2f} s after Sim's commit"
+    )
+    await stack.wait_ready("GlobalDatabase", name, timeout=60)
+    ok = "GLOBAL_DB_URL" in await _eventually_keys(sim.personal_env, user, "GLOBAL_DB_URL")
+    _say(f"  Ready {time.monotonic() - started:.1f} s after; GLOBAL_DB_URL in Sim's environment row: {ok}")
+
+    _say("zero-code Sim: the user saves personal env vars in Sim (the whole object replaced) ...")
+    await sim.save_personal_env(user, {"OPENAI_API_KEY": key.encrypt("sk-demo")})
+    started = time.monotonic()
+    back = "GLOBAL_DB_URL" in await _eventually_keys(sim.personal_env, user, "GLOBAL_DB_URL")
+    _say(
+        f"  GLOBAL_DB_URL {'back' if back else 'NOT BACK'} {time.monotonic() - started:.2f} s after the save"
+    )
+    ok = ok and back
+
+    _say("zero-code Sim: the user creates a workspace and invites a member ...")
+    member = await sim.register_user(name="Linus")
+    workspace = await sim.create_workspace(user, name="Research")
+    await sim.add_member(workspace, member)
+    ws_name = f"workspace-{workspace}"
+    await stack.wait_ready("WorkspaceDatabase", ws_name, timeout=60)
+    keys = await _eventually_keys(sim.workspace_env, workspace, "AGENT_DB_URL")
+    credentials = await sim.workspace_env_credentials(workspace)
+    members = sorted(role for _, role in credentials.get("AGENT_DB_URL", set()))
+    _say(
+        f"  WorkspaceDatabase {ws_name} Ready; "
+        f"AGENT_DB_URL in workspace_environment: {'AGENT_DB_URL' in keys}"
+    )
+    _say(f"  credential rows for it: {', '.join(members) or 'NONE'} (the owner and the member)")
+    ok = ok and "AGENT_DB_URL" in keys and members == ["admin", "member"]
+
+    _say("zero-code Sim: the user subscribes to Sim's pro plan ...")
+    await sim.subscribe(user, "pro")
+    upgraded = await stack.wait_for(
+        "DatabaseBudget", name, lambda o: ((o or {}).get("status") or {}).get("tier") == "paid", timeout=30
+    )
+    assert upgraded is not None
+    _say(f"  DatabaseBudget {name}: tier paid, limit {upgraded['status'].get('limitCents')} cents")
+
+    _say("zero-code Sim: the workspace is archived (Sim's delete) ...")
+    await sim.archive_workspace(workspace)
+    await stack.wait_gone("WorkspaceDatabase", ws_name, timeout=60)
+    _say(f"  WorkspaceDatabase {ws_name} deleted (deletionPolicy Retain for archives: the project is kept)")
+    return ok
+
+
+async def _eventually_keys(read: Any, owner: str, wanted: str, timeout: float = 15.0) -> set[str]:
+    deadline = time.monotonic() + timeout
+    keys: set[str] = set()
+    while time.monotonic() < deadline:
+        keys = set(await read(owner))
+        if wanted in keys:
+            return keys
+        await asyncio.sleep(0.05)
+    return keys
+
+
 async def _query_through(uri: str) -> tuple[str, str]:
     async with await psycopg.AsyncConnection.connect(uri, connect_timeout=10) as conn:
         cursor = await conn.execute("select current_database(), current_user")
@@ -190,9 +264,12 @@ async def _demo() -> int:
     )
     async with LocalStack(
         neon_options=options,
+        sim_schema=True,
         settings_overrides={
             "resync_interval_seconds": 30.0,
             "consumption_sync_interval_seconds": _SYNC_SECONDS,
+            "sim_sync": True,
+            "sim_namespace": "default",
         },
     ) as stack:
         assert stack.neon is not None
@@ -201,12 +278,21 @@ async def _demo() -> int:
             f"PostgreSQL on 127.0.0.1:{stack.postgres.port} ({tls}); Neon API at {stack.neon.base_url}; "
             f"Kubernetes API at {stack.kube_url}"
         )
-        await stack.start_operator()
-        _say("operator running (kopf, watching every namespace)")
-
+        # The samples' tenants, as Sim has them: users first, then their workspaces.
+        for manifest in samples:
+            if manifest["kind"] == "GlobalDatabase":
+                await stack.sim.register_user(
+                    user_id=manifest["spec"]["userId"], name=manifest["spec"]["userId"]
+                )
+        for manifest in samples:
+            if manifest["kind"] == "WorkspaceDatabase":
+                spec = manifest["spec"]
+                await stack.sim.create_workspace(spec["userId"], workspace_id=spec["workspaceId"])
         for manifest in samples:
             await stack.apply(manifest)
             _say(f"applied {manifest['kind']} {manifest['metadata']['name']}")
+        await stack.start_operator()
+        _say("operator running (kopf, watching every namespace; following Sim's tables into 'default')")
 
         _say(f"waiting for {len(databases)} databases to be Ready ...")
         ready: dict[str, dict[str, Any]] = {}
@@ -271,6 +357,8 @@ async def _demo() -> int:
         workspace_id = victim["spec"]["workspaceId"]
         project_id = ready[name]["status"]["projectId"]
         _say(f"deleting WorkspaceDatabase {name} (the workspace was deleted on the platform) ...")
+        # Sim's row first, as the platform would: else the sync would make the workspace its own.
+        await stack.sim.delete_workspace(workspace_id)
         await stack.delete("WorkspaceDatabase", name)
         await stack.wait_gone("WorkspaceDatabase", name, timeout=60)
         still_there = project_id in {p["id"] for p in stack.neon.projects()}
@@ -292,6 +380,7 @@ async def _demo() -> int:
         if budget is not None:
             existing = [(m["kind"], m["metadata"]["name"]) for m in databases if m is not victim]
             ok = await _budget_demo(stack, key, budget["metadata"]["name"], existing) and ok
+        ok = await _zero_code_demo(stack, key) and ok
         calls = len(stack.neon.calls())
         _say(f"Neon API calls made in all: {calls}")
         _say("stopping ...")

@@ -30,6 +30,7 @@ from tenantdb.testing.kube import KubernetesEmulator
 from tenantdb.testing.manifests import load_manifests
 from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
 from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.sim_schema import SimRows, create_sim_schema
 
 __all__ = ["LocalStack", "load_manifests"]
 
@@ -53,11 +54,15 @@ class LocalStack:
         postgres: PostgresServer | None = None,
         neon_options: EmulatorOptions | None = None,
         settings_overrides: dict[str, Any] | None = None,
+        sim_schema: bool = False,
     ) -> None:
         self._own_postgres = postgres is None
         self.postgres = postgres or PostgresServer()
         self.neon_options = neon_options or EmulatorOptions()
         self.settings_overrides = settings_overrides or {}
+        # True: the metadata DB is Sim-shaped (tenantdb.testing.sim_schema; rows through
+        # ``self.sim``). False: a metadata DB without Sim, with the standalone env var tables.
+        self.sim_schema = sim_schema
         self.encryption_key = secrets.token_hex(32)
         self.metadata_db = f"sim_{secrets.token_hex(4)}"
         self.neon: NeonEmulator | None = None
@@ -76,6 +81,9 @@ class LocalStack:
             await conn.execute(
                 psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(self.metadata_db))
             )
+        if self.sim_schema:
+            async with await psycopg.AsyncConnection.connect(self.metadata_url, autocommit=True) as conn:
+                await create_sim_schema(conn)
         self.neon = NeonEmulator(
             postgres_admin_url=self.postgres.admin_url, options=self.neon_options, ssl=self.postgres.ssl
         )
@@ -118,6 +126,11 @@ class LocalStack:
         return str(self._kube_server.url).rstrip("/")
 
     @property
+    def sim(self) -> SimRows:
+        """Rows written into the Sim-shaped metadata DB the way Sim writes them."""
+        return SimRows(self.metadata_url)
+
+    @property
     def metadata_url(self) -> str:
         return self.postgres.url_for(self.postgres.superuser, self.postgres._password, self.metadata_db)
 
@@ -135,6 +148,7 @@ class LocalStack:
             "neon_retry_deadline_seconds": 20.0,
             "health_port": 0,
             "metrics_port": 0,
+            "standalone_env_tables": not self.sim_schema,
         }
         values.update(self.settings_overrides)
         return Settings(**values)

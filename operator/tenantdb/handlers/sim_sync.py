@@ -1,0 +1,69 @@
+"""Start the Sim sync (``TENANTDB_SIM_SYNC=true``) as a background task of the operator.
+
+The loop acts only while ``is_active()`` says this replica is the active one. The one place
+that decides it is the caller's argument: ``start_sim_sync(runtime, is_active=...)`` in the
+start-up handler, which passes the same gate every background loop uses under kopf peering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from tenantdb.api import GLOBAL_DATABASE
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.kube import CustomResources, KubeError
+from tenantdb.reconcile.sim_sync import SimSync
+
+__all__ = ["start_sim_sync", "stop_sim_sync"]
+
+_log = logging.getLogger(__name__)
+
+
+def build_sim_sync(runtime: Runtime) -> SimSync:
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    kube = runtime.kube
+    namespace = runtime.settings.sim_namespace
+
+    async def post_event(kind: str, name: str, reason: str, message: str) -> None:
+        try:
+            await kube.create_event(
+                api_version=GLOBAL_DATABASE.api_version,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                type_="Normal",
+                reason=reason,
+                message=message,
+            )
+        except KubeError as exc:
+            _log.warning("could not post an event: %s", exc)
+
+    return SimSync(
+        settings=runtime.settings,
+        tables=runtime.store,
+        resources=CustomResources(kube.api_client),
+        post_event=post_event,
+    )
+
+
+def start_sim_sync(runtime: Runtime, *, is_active: Callable[[], bool]) -> None:
+    """Run the Sim sync until ``stop_sim_sync``; a no-op unless ``TENANTDB_SIM_SYNC=true``."""
+    if not runtime.settings.sim_sync:
+        return
+    sync = build_sim_sync(runtime)
+    runtime.sim_sync_task = asyncio.create_task(
+        sync.run_forever(is_active=is_active), name="tenantdb-sim-sync"
+    )
+    _log.info("following Sim's tables into namespace %s", runtime.settings.sim_namespace)
+
+
+async def stop_sim_sync(runtime: Runtime) -> None:
+    task, runtime.sim_sync_task = runtime.sim_sync_task, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

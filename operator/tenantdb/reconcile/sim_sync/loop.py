@@ -1,0 +1,373 @@
+"""The Sim sync's loop: poll cheaply, plan on change, apply through a token bucket.
+
+State lives in Sim's tables and in the cluster; this process keeps only a cache of the last
+cluster listing (updated with its own writes) and of the last fingerprint. A restart, a second
+replica taking over or a failed write costs one full pass (a fresh listing), never an outcome:
+every write is idempotent (create answers 409 when the object exists; delete ignores 404).
+
+Only the active replica acts: ``is_active`` is asked before every pass, and a replica that is
+not active drops its caches, so that it starts with a full pass when it becomes active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.config import Settings
+from tenantdb.kube import KubeError
+from tenantdb.reconcile.sim_sync.bucket import TokenBucket
+from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
+from tenantdb.reconcile.sim_sync.plan import (
+    ClusterResource,
+    SyncPlan,
+    cluster_resource,
+    index_cluster,
+    make_plan,
+)
+from tenantdb.store import Fingerprint, SimSnapshot, StoreError
+
+__all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
+
+logger = logging.getLogger(__name__)
+
+REASON_YIELDED = "NotManagedBySimSync"
+# A pass at 100,000 users takes seconds (bench/sim_sync.py); one that takes this long is stuck.
+PASS_TIMEOUT_SECONDS = 60.0
+# Sim's personal save replaces the whole environment object; the key it may drop.
+GLOBAL_ENV_VAR = "GLOBAL_DB_URL"
+# Sim stamps updated_at with its transaction's start: one that commits later than a newer one
+# would hide behind the watermark without this overlap.
+_ENV_WATERMARK_OVERLAP = dt.timedelta(seconds=10)
+
+
+class SimTables(Protocol):
+    async def sim_fingerprint(self) -> Fingerprint: ...
+
+    async def sim_new_rows(
+        self, *, users_after: datetime | None, workspaces_after: datetime | None
+    ) -> tuple[Fingerprint, SimSnapshot, int, int]: ...
+
+    async def sim_snapshot(self) -> tuple[Fingerprint, SimSnapshot]: ...
+
+    async def restore_user_env_var(
+        self, *, key: str, since: datetime | None
+    ) -> tuple[int, datetime | None]: ...
+
+
+class SyncResources(Protocol):
+    async def list(self, *, plural: str, namespace: str) -> list[dict[str, Any]]: ...
+
+    async def get(self, *, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def create(self, *, plural: str, namespace: str, body: Mapping[str, Any]) -> bool: ...
+
+    async def patch(self, *, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None: ...
+
+    async def delete(self, *, plural: str, namespace: str, name: str) -> None: ...
+
+
+PostEvent = Callable[[str, str, str, str], Awaitable[None]]  # kind, name, reason, message
+
+
+@dataclass(slots=True)
+class PassResult:
+    full: bool
+    created: int = 0
+    patched: int = 0
+    deleted: int = 0
+    yielded: int = 0
+    restored: int = 0
+
+
+class SimSync:
+    """Keep the resources in ``settings.sim_namespace`` in line with Sim's tables."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tables: SimTables,
+        resources: SyncResources,
+        post_event: PostEvent,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._tables = tables
+        self._resources = resources
+        self._post_event = post_event
+        self._clock = clock
+        self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
+        self._namespace = settings.sim_namespace
+        self._plan_tiers = settings.plan_tiers()
+        self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
+        self._fingerprint: Fingerprint | None = None
+        self._last_full = float("-inf")
+        self._told: set[tuple[str, str]] = set()  # (kind, name) already told it is not ours
+        self._env_since: datetime | None = None
+
+    def forget(self) -> None:
+        """Drop every cache: the next pass is a full one."""
+        self._cluster = None
+        self._fingerprint = None
+        self._env_since = None
+
+    # -- one pass ------------------------------------------------------------------------------
+    async def run_once(self) -> PassResult | None:
+        """One poll: nothing when Sim did not change and no full pass is due; new rows only when
+        only rows were added; else a snapshot of Sim and a plan against the cluster."""
+        full = (
+            self._cluster is None
+            or self._clock() - self._last_full >= self._settings.sim_full_sync_interval_seconds
+        )
+        fingerprint = await self._tables.sim_fingerprint()
+        before = self._fingerprint
+        if not full and fingerprint == before:
+            return None
+        logger.debug(
+            "Sim sync: Sim changed (%s -> %s)%s", before, fingerprint, " (full pass due)" if full else ""
+        )
+        result = PassResult(full=full)
+        if full or before is None or fingerprint.environment_updated != before.environment_updated:
+            # A personal save in Sim (environment.updated_at moved): put GLOBAL_DB_URL back now,
+            # from the metadata DB alone, rather than at the resource's next resync.
+            result.restored, watermark = await self._tables.restore_user_env_var(
+                key=GLOBAL_ENV_VAR, since=self._env_since
+            )
+            if watermark is not None:
+                self._env_since = watermark - _ENV_WATERMARK_OVERLAP
+        if not full and before is not None:
+            handled = await self._only_new_rows(fingerprint, before, result)
+            if handled is not None:
+                logger.debug("Sim sync: only new rows (%d created)", result.created)
+                self._fingerprint = handled
+                return result
+        # The fingerprint read with the snapshot, in its transaction, is the one remembered.
+        fingerprint, snapshot = await self._tables.sim_snapshot()
+        if full or self._cluster is None:
+            self._cluster = await self._list_cluster()
+            self._last_full = self._clock()
+        desired = desired_resources(
+            snapshot, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
+        )
+        plan = make_plan(
+            desired,
+            self._cluster,
+            archived_workspace_ids=snapshot.archived_workspace_ids,
+            archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
+        )
+        logger.debug(
+            "Sim sync plan (%s): %d users, %d live workspaces; %d to create, %d to patch, %d to delete",
+            "full" if full else "changed",
+            len(snapshot.user_ids),
+            len(snapshot.workspaces),
+            len(plan.create),
+            len(plan.patch),
+            len(plan.delete),
+        )
+        await self._apply(plan, result)
+        # Remembered only once the plan is applied: a failed pass is retried on the next poll.
+        self._fingerprint = fingerprint
+        return result
+
+    async def _only_new_rows(
+        self, now: Fingerprint, before: Fingerprint, result: PassResult
+    ) -> Fingerprint | None:
+        """The cheap path of a registration: when the change is new users and workspaces and
+        nothing else, create their resources from those rows alone and say True. False when
+        anything else may have changed (a delete, an archive, a plan, a late commit whose
+        ``created_at`` is older than the last one seen): then the caller takes the full path.
+        Returns the fingerprint read with the new rows (to remember), or None."""
+        if not self._inserts_only(now, before):
+            return None
+        now, new, users_found, workspaces_found = await self._tables.sim_new_rows(
+            users_after=before.users_created, workspaces_after=before.workspaces_created
+        )
+        # Checked again against the fingerprint read with the rows, in their transaction.
+        if not self._inserts_only(now, before):
+            return None
+        if (users_found, workspaces_found) != (now.users - before.users, now.workspaces - before.workspaces):
+            return None
+        if new.archived_workspace_ids:
+            return None
+        assert self._cluster is not None
+        desired = desired_resources(
+            new, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
+        )
+        plan = make_plan(
+            desired,
+            self._cluster,
+            archived_workspace_ids=set(),
+            archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
+            delete_absent=False,
+        )
+        await self._apply(plan, result)
+        return now
+
+    @staticmethod
+    def _inserts_only(now: Fingerprint, before: Fingerprint) -> bool:
+        return not (
+            now.changes_besides_inserts(before)
+            or now.workspaces_archived != before.workspaces_archived
+            or now.users < before.users
+            or now.workspaces < before.workspaces
+        )
+
+    async def _apply(self, plan: SyncPlan, result: PassResult) -> None:
+        try:
+            for want in plan.create:
+                await self._create(want, result)
+            for resource, patch in plan.patch:
+                await self._bucket.take()
+                await self._resources.patch(
+                    plural=resource.plural,
+                    namespace=self._namespace,
+                    name=resource.name,
+                    patch={"spec": patch},
+                )
+                self._replace(resource, {**resource.spec, **patch})
+                result.patched += 1
+            for resource, policy in plan.delete:
+                if policy is not None:
+                    await self._bucket.take()
+                    await self._resources.patch(
+                        plural=resource.plural,
+                        namespace=self._namespace,
+                        name=resource.name,
+                        patch={"spec": {"deletionPolicy": policy}},
+                    )
+                await self._bucket.take()
+                await self._resources.delete(
+                    plural=resource.plural, namespace=self._namespace, name=resource.name
+                )
+                self._drop(resource)
+                result.deleted += 1
+            for resource in plan.yielded:
+                await self._yield(resource, result)
+        except BaseException:
+            # Something unknown happened half-way: the next pass lists the cluster afresh.
+            self.forget()
+            raise
+
+    async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
+        listing: list[tuple[str, Mapping[str, Any]]] = []
+        for kind in KINDS:
+            for obj in await self._resources.list(plural=kind.plural, namespace=self._namespace):
+                listing.append((kind.kind, obj))
+        return index_cluster(listing)
+
+    def _body(self, want: DesiredResource) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": want.kind,
+            "metadata": {
+                "name": want.name,
+                "namespace": self._namespace,
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                "annotations": {SIM_ID_ANNOTATION: want.sim_id},
+            },
+            "spec": dict(want.spec),
+        }
+
+    async def _create(self, want: DesiredResource, result: PassResult) -> None:
+        await self._bucket.take()
+        body = self._body(want)
+        if await self._resources.create(plural=want.plural, namespace=self._namespace, body=body):
+            self._add(want.kind, body)
+            result.created += 1
+            return
+        # The name is taken: by our own object (a cache older than the cluster) or by another.
+        existing = await self._resources.get(plural=want.plural, namespace=self._namespace, name=want.name)
+        if existing is None:
+            self.forget()  # deleted in between: the next pass looks again
+            return
+        resource = self._add(want.kind, existing)
+        if resource is not None and not resource.ours:
+            await self._yield(resource, result)
+
+    async def _yield(self, resource: ClusterResource, result: PassResult) -> None:
+        result.yielded += 1
+        if (resource.kind, resource.name) in self._told:
+            return
+        await self._bucket.take()
+        await self._post_event(
+            resource.kind,
+            resource.name,
+            REASON_YIELDED,
+            f"Not made by the Sim sync (no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label): the sync "
+            f"leaves this {resource.kind} alone and makes none of its own for Sim id {resource.sim_id}",
+        )
+        self._told.add((resource.kind, resource.name))
+
+    def _add(self, kind: str, obj: Mapping[str, Any]) -> ClusterResource | None:
+        resource = cluster_resource(kind, obj)
+        if resource is not None and self._cluster is not None:
+            present = [r for r in self._cluster.get(resource.key, []) if r.name != resource.name]
+            self._cluster[resource.key] = [*present, resource]
+        return resource
+
+    def _drop(self, resource: ClusterResource) -> None:
+        if self._cluster is None:
+            return
+        present = [r for r in self._cluster.get(resource.key, []) if r.name != resource.name]
+        if present:
+            self._cluster[resource.key] = present
+        else:
+            self._cluster.pop(resource.key, None)
+
+    def _replace(self, resource: ClusterResource, spec: Mapping[str, Any]) -> None:
+        if self._cluster is None:
+            return
+        updated = ClusterResource(
+            resource.kind, resource.name, resource.sim_id, resource.ours, resource.deleting, spec
+        )
+        self._cluster[resource.key] = [
+            updated if r.name == resource.name else r for r in self._cluster.get(resource.key, [])
+        ]
+
+    # -- forever -------------------------------------------------------------------------------
+    async def run_forever(self, *, is_active: Callable[[], bool]) -> None:
+        """Poll every ``sim_poll_interval_seconds`` while ``is_active()``; survive every outage."""
+        interval = self._settings.sim_poll_interval_seconds
+        while True:
+            started = self._clock()
+            if not is_active():
+                self.forget()
+            else:
+                try:
+                    # A call that never answers (a stuck connection) must not stop the loop.
+                    async with asyncio.timeout(PASS_TIMEOUT_SECONDS):
+                        result = await self.run_once()
+                except (StoreError, KubeError, TimeoutError) as exc:
+                    logger.warning("Sim sync pass failed, retrying: %s", exc or "timed out")
+                    self.forget()
+                    await asyncio.sleep(max(interval, 5.0))
+                    continue
+                except Exception:
+                    logger.exception("Sim sync pass failed unexpectedly, retrying")
+                    self.forget()
+                    await asyncio.sleep(max(interval, 5.0))
+                    continue
+                if result is not None and (
+                    result.created or result.patched or result.deleted or result.restored
+                ):
+                    logger.info(
+                        "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others, "
+                        "%s restored in %d environment rows",
+                        "full" if result.full else "changed",
+                        result.created,
+                        result.patched,
+                        result.deleted,
+                        result.yielded,
+                        GLOBAL_ENV_VAR,
+                        result.restored,
+                    )
+            await asyncio.sleep(max(0.0, interval - (self._clock() - started)))

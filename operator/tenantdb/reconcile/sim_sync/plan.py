@@ -1,0 +1,141 @@
+"""Desired resources against the cluster: what to create, patch, delete, and what to leave alone.
+
+Pure: the loop lists the cluster (or keeps the last listing, updated with its own writes) and
+applies the plan. Rules:
+
+* a resource the sync did not make (no ``tenantdb.io/managed-by: sim-sync`` label) is never
+  changed or deleted, and the sync makes no second resource for the same user or workspace:
+  the one applied by hand or by GitOps wins (``yielded``: the loop says so in an Event, once);
+* a resource of ours is patched only in what the sync decides (a budget's tier);
+* a resource of ours that Sim no longer wants is deleted; for a workspace Sim archived, its
+  ``deletionPolicy`` is first set to the configured one for archived workspaces;
+* a resource already being deleted is left to its finalizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, KINDS, WORKSPACE_DATABASE
+from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey
+from tenantdb.reconcile.sim_sync.names import is_ours
+
+__all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan"]
+
+_PLURALS = {kind.kind: kind.plural for kind in KINDS}
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterResource:
+    kind: str
+    name: str
+    sim_id: str
+    ours: bool
+    deleting: bool
+    spec: Mapping[str, Any]
+
+    @property
+    def plural(self) -> str:
+        return _PLURALS[self.kind]
+
+    @property
+    def key(self) -> TenantKey:
+        return (self.kind, self.sim_id)
+
+
+@dataclass(slots=True)
+class SyncPlan:
+    create: list[DesiredResource] = field(default_factory=list)
+    # (resource, merge patch of its spec)
+    patch: list[tuple[ClusterResource, dict[str, Any]]] = field(default_factory=list)
+    # (resource, deletionPolicy to set first or None)
+    delete: list[tuple[ClusterResource, str | None]] = field(default_factory=list)
+    # resources not ours standing where the sync would have made its own
+    yielded: list[ClusterResource] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.create) + len(self.patch) + len(self.delete)
+
+
+def _sim_id(kind: str, spec: Mapping[str, Any]) -> str | None:
+    value = spec.get("workspaceId") if kind == WORKSPACE_DATABASE.kind else spec.get("userId")
+    return value if isinstance(value, str) else None
+
+
+def cluster_resource(kind: str, obj: Mapping[str, Any]) -> ClusterResource | None:
+    spec = obj.get("spec") or {}
+    metadata = obj.get("metadata") or {}
+    sim_id = _sim_id(kind, spec)
+    if sim_id is None:
+        return None
+    return ClusterResource(
+        kind=kind,
+        name=str(metadata.get("name")),
+        sim_id=sim_id,
+        ours=is_ours(dict(obj)),
+        deleting=bool(metadata.get("deletionTimestamp")),
+        spec=dict(spec),
+    )
+
+
+def index_cluster(listing: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[TenantKey, list[ClusterResource]]:
+    """``(kind, object)`` pairs as listed -> resources by the Sim id they stand for."""
+    index: dict[TenantKey, list[ClusterResource]] = {}
+    for kind, obj in listing:
+        resource = cluster_resource(kind, obj)
+        if resource is not None:
+            index.setdefault(resource.key, []).append(resource)
+    return index
+
+
+def _spec_patch(want: DesiredResource, have: ClusterResource) -> dict[str, Any]:
+    if want.kind == DATABASE_BUDGET.kind and have.spec.get("tier") != want.spec["tier"]:
+        return {"tier": want.spec["tier"]}
+    return {}
+
+
+def make_plan(
+    desired: Mapping[TenantKey, DesiredResource],
+    cluster: Mapping[TenantKey, list[ClusterResource]],
+    *,
+    archived_workspace_ids: set[str],
+    archived_deletion_policy: str,
+    delete_absent: bool = True,
+) -> SyncPlan:
+    """``delete_absent=False``: ``desired`` is a part of what should exist (new rows only), so
+    nothing is deleted for not being in it."""
+    plan = SyncPlan()
+    for key, want in desired.items():
+        present = cluster.get(key, [])
+        foreign = [r for r in present if not r.ours]
+        if foreign:
+            plan.yielded.extend(foreign)
+            continue
+        mine = next((r for r in present if r.name == want.name and not r.deleting), None)
+        if mine is None:
+            if not any(r.name == want.name for r in present):
+                plan.create.append(want)
+            continue  # ours is still being deleted: create again once it is gone
+        patch = _spec_patch(want, mine)
+        if patch:
+            plan.patch.append((mine, patch))
+    for key, present in cluster.items() if delete_absent else ():
+        if key in desired:
+            continue
+        for resource in present:
+            if not resource.ours or resource.deleting:
+                continue
+            policy: str | None = None
+            if (
+                resource.kind == WORKSPACE_DATABASE.kind
+                and resource.sim_id in archived_workspace_ids
+                and resource.spec.get("deletionPolicy", "Delete") != archived_deletion_policy
+            ):
+                policy = archived_deletion_policy
+            plan.delete.append((resource, policy))
+    # Budgets last on create (databases first, so the user's databases exist soonest) and
+    # first on delete does not matter: each resource stands alone.
+    plan.create.sort(key=lambda r: (r.kind == DATABASE_BUDGET.kind, r.kind != GLOBAL_DATABASE.kind))
+    return plan

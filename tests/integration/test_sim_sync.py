@@ -1,0 +1,129 @@
+"""Zero-code Sim: rows written into a Sim-shaped database as Sim writes them, and the operator
+(kopf for real, the Neon and Kubernetes emulators, real PostgreSQL) following them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tenantdb.crypto import EncryptionKey
+from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.stack import LocalStack, eventually
+from tests.integration.conftest import global_database
+
+
+@pytest.fixture
+async def sim(postgres_server: PostgresServer) -> AsyncIterator[LocalStack]:
+    # A resync far away: what puts GLOBAL_DB_URL back below is the sync, not the drift timer.
+    overrides = {"sim_sync": True, "sim_namespace": "default", "resync_interval_seconds": 3600.0}
+    async with LocalStack(postgres=postgres_server, sim_schema=True, settings_overrides=overrides) as local:
+        await local.start_operator()
+        yield local
+        await local.stop_operator()
+
+
+def _spec(obj: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((obj or {}).get("spec") or {})
+
+
+async def test_a_user_and_a_workspace_get_their_databases_env_vars_and_budget(sim: LocalStack) -> None:
+    key = EncryptionKey(sim.encryption_key)
+    user = await sim.sim.register_user(name="Ada")
+    member = await sim.sim.register_user(name="Bob")
+    name = f"user-{user}"
+    glob = await sim.wait_for("GlobalDatabase", name, lambda o: o is not None, timeout=15, what="creation")
+    assert glob is not None
+    assert glob["metadata"]["labels"]["tenantdb.io/managed-by"] == "sim-sync"
+    assert _spec(glob)["userId"] == user
+    budget = await sim.wait_for("DatabaseBudget", name, lambda o: o is not None, timeout=15, what="creation")
+    assert _spec(budget)["tier"] == "free"
+    await sim.wait_ready("GlobalDatabase", name, timeout=60)
+
+    async def has_global_url() -> bool:
+        return "GLOBAL_DB_URL" in await sim.sim.personal_env(user)
+
+    await eventually(has_global_url, timeout=30, what="GLOBAL_DB_URL in Sim's environment row")
+
+    # Sim's personal save: the whole object replaced with what the page had loaded earlier.
+    await sim.sim.save_personal_env(user, {"OPENAI_API_KEY": key.encrypt("sk-1")})
+    await eventually(has_global_url, timeout=15, what="GLOBAL_DB_URL put back after Sim's save")
+    assert "OPENAI_API_KEY" in await sim.sim.personal_env(user)
+
+    workspace = await sim.sim.create_workspace(user)
+    await sim.sim.add_member(workspace, member)
+    ws_name = f"workspace-{workspace}"
+    ws = await sim.wait_ready("WorkspaceDatabase", ws_name, timeout=60)
+    assert _spec(ws)["userId"] == user
+    assert _spec(ws)["workspaceId"] == workspace
+
+    async def has_agent_url() -> bool:
+        return "AGENT_DB_URL" in await sim.sim.workspace_env(workspace)
+
+    await eventually(has_agent_url, timeout=30, what="AGENT_DB_URL in Sim's workspace_environment row")
+    assert key.decrypt((await sim.sim.workspace_env(workspace))["AGENT_DB_URL"]).startswith("postgresql://")
+    assert await sim.sim.workspace_env_credentials(workspace) == {
+        "AGENT_DB_URL": {(user, "admin"), (member, "member")}
+    }
+
+    # A plan change in Sim: the budget's tier follows, and back when the subscription ends.
+    subscription = await sim.sim.subscribe(user, "pro")
+    await sim.wait_for(
+        "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "paid", timeout=15, what="tier paid"
+    )
+    await sim.sim.set_subscription_status(subscription, "canceled")
+    await sim.wait_for(
+        "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "free", timeout=15, what="tier free"
+    )
+
+    # A team plan is the organisation's: the owner of a workspace of that organisation gets it.
+    organization = await sim.sim.create_organization()
+    await sim.sim.attach_workspace_to_organization(workspace, organization)
+    await sim.sim.subscribe(organization, "team_5")
+    await sim.wait_for(
+        "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "paid", timeout=15, what="team tier"
+    )
+
+    # An archive is a delete for Sim: the resource goes, its Neon project kept (the default).
+    await sim.sim.archive_workspace(workspace)
+    await sim.wait_gone("WorkspaceDatabase", ws_name, timeout=60)
+    assert sim.neon is not None
+
+    # A deleted user: every resource of the user goes.
+    await sim.sim.delete_user(user)
+    await sim.wait_gone("GlobalDatabase", name, timeout=60)
+    await sim.wait_gone("DatabaseBudget", name, timeout=60)
+
+
+async def test_a_resource_applied_by_hand_wins_and_the_sync_says_so(sim: LocalStack) -> None:
+    user = await sim.sim.register_user()
+    # Applied by hand (or by GitOps) under a name of its own, before or after the sync saw the user.
+    await sim.apply(global_database("hand-made", user))
+    await sim.wait_ready("GlobalDatabase", "hand-made", timeout=60)
+
+    async def told() -> bool:
+        events = await sim.events_for("hand-made")
+        return any(e.get("reason") == "NotManagedBySimSync" for e in events)
+
+    await eventually(told, timeout=15, what="the sync's event on the hand-made resource")
+    assert await sim.get("GlobalDatabase", f"user-{user}") is None
+    # The budget is still the sync's to make.
+    await sim.wait_for("DatabaseBudget", f"user-{user}", lambda o: o is not None, timeout=15)
+
+    await sim.sim.delete_user(user)
+    await sim.wait_gone("DatabaseBudget", f"user-{user}", timeout=60)
+    assert await sim.get("GlobalDatabase", "hand-made") is not None
+
+
+async def test_a_user_sim_does_not_have_is_tenant_not_found(sim: LocalStack) -> None:
+    await sim.apply(global_database("ghost", "no-such-user"))
+
+    def tenant_not_found(obj: dict[str, Any] | None) -> bool:
+        conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+        return any(c.get("reason") == "TenantNotFound" for c in conditions)
+
+    obj = await sim.wait_for("GlobalDatabase", "ghost", tenant_not_found, timeout=60, what="TenantNotFound")
+    assert obj is not None
+    message = next(c["message"] for c in obj["status"]["conditions"] if c.get("reason") == "TenantNotFound")
+    assert "no user or workspace" in message
