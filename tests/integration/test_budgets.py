@@ -13,6 +13,7 @@ not: the limit is per user, across databases.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import time
@@ -303,3 +304,39 @@ async def test_a_database_created_for_a_user_over_budget_starts_suspended(budget
     while time.monotonic() < deadline:
         assert _suspended(await stack.get("WorkspaceDatabase", "ws-carol"))
         await _refused([uri])
+
+
+LONG_SYNC_SECONDS = 600.0  # no consumption sync while the test watches
+HOLD_SECONDS = 20.0
+
+
+async def _stays_suspended(stack: LocalStack, ready: dict[str, dict[str, Any]], uris: Any) -> None:
+    """For HOLD_SECONDS: every database Suspended and its connection string refused."""
+    deadline = time.monotonic() + HOLD_SECONDS
+    while time.monotonic() < deadline:
+        for kind, obj in ready.items():
+            current = await stack.get(kind, obj["metadata"]["name"])
+            assert _suspended(current), current and current.get("status")
+        await _refused(uris)
+        await asyncio.sleep(0.5)
+
+
+async def test_a_restart_never_resumes_a_suspended_user(stack: LocalStack) -> None:
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    ready = await _alice_over_budget(stack)
+    for kind, obj in ready.items():
+        await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=15, what="suspended")
+    await stack.wait_for(
+        "DatabaseBudget", "user-alice", lambda o: bool(o and o["status"].get("exceeded")), what="exceeded"
+    )
+    uris = [await _uri(stack, obj["status"]["secretName"]) for obj in ready.values()]
+
+    # Killed like a pod, then started again with nothing synced for minutes: only the durable
+    # decision (the budget's status and user_db_budget) may speak until then.
+    await stack.stop_operator(abruptly=True)
+    await stack.start_operator(consumption_sync_interval_seconds=LONG_SYNC_SECONDS)
+    await _stays_suspended(stack, ready, uris)
+    budget = await stack.get("DatabaseBudget", "user-alice")
+    assert budget is not None
+    assert budget["status"]["exceeded"] is True
+    await stack.stop_operator()

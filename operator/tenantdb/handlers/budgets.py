@@ -60,7 +60,11 @@ async def enforce_now(runtime: Runtime) -> None:
     assert runtime.kube is not None
     assert runtime.neon is not None
     await runtime.budgets.enforce(
-        store=runtime.store, kube=runtime.kube, neon=runtime.neon, post_event=_event_poster(runtime)
+        store=runtime.store,
+        kube=runtime.kube,
+        neon=runtime.neon,
+        quotas=runtime.neon,
+        post_event=_event_poster(runtime),
     )
 
 
@@ -80,6 +84,7 @@ def start_budget_loop(runtime: Runtime) -> None:
             store=runtime.store,
             kube=runtime.kube,
             neon=runtime.neon,
+            quotas=runtime.neon,
             post_event=_event_poster(runtime),
             ready=settle,
         )
@@ -93,6 +98,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         runtime = memo
         if body.metadata.get("deletionTimestamp"):
             return
+        # (A claim check, one budget per user, belongs here: before anything is recorded.)
         try:
             spec = DatabaseBudgetSpec.model_validate(dict(body.spec))
         except pydantic.ValidationError as exc:
@@ -107,7 +113,12 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         runtime.budgets.put_budget(
             str(body.metadata.namespace),
             str(body.metadata.name),
-            BudgetRecord(user_id=spec.user_id, tier=spec.tier, custom_limit_cents=spec.custom_limit_cents),
+            BudgetRecord(
+                user_id=spec.user_id,
+                tier=spec.tier,
+                custom_limit_cents=spec.custom_limit_cents,
+                generation=int(body.metadata.get("generation") or 1),
+            ),
         )
         await enforce_now(runtime)
         logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)

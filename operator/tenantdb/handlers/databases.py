@@ -117,6 +117,27 @@ async def _record_failure(
     await _status_writer(runtime, kind, body)(patch)
 
 
+def _register_for_budget(
+    runtime: Runtime, kind: Kind, obj: DatabaseObject, status: Mapping[str, Any]
+) -> None:
+    project_id = status.get("projectId") or runtime.projects.get(obj.identity.uid)
+    key = (kind.kind, obj.identity.namespace, obj.identity.name)
+    if not project_id and key in runtime.budgets.databases:
+        return  # keep what is known; a status without a project says nothing new
+    runtime.budgets.put_database(
+        DatabaseRecord(
+            kind=kind.kind,
+            namespace=obj.identity.namespace,
+            name=obj.identity.name,
+            user_id=obj.spec.user_id,
+            project_id=project_id,
+            endpoint_id=status.get("endpointId"),
+            suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
+            uid=obj.identity.uid,
+        )
+    )
+
+
 def register_database_handlers(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
     for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE):
         _register_kind(registry, kind, resync_interval=resync_interval)
@@ -147,6 +168,9 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
             events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
             raise kopf.PermanentError(f"Invalid spec: {message}") from None
         started = _now()
+        # Every database with a project counts in its user's budget, even while its reconcile
+        # fails: known to the budget from its recorded status, before anything else is tried.
+        _register_for_budget(runtime, kind, obj, dict(body.status))
         async with runtime.locks[obj.identity.uid]:
             try:
                 status = await reconcile_database(
@@ -168,17 +192,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
         was_ready = body.status.get("phase") == Phase.READY.value
         await _status_writer(runtime, kind, body)(status)
-        runtime.budgets.put_database(
-            DatabaseRecord(
-                kind=kind.kind,
-                namespace=obj.identity.namespace,
-                name=obj.identity.name,
-                user_id=obj.spec.user_id,
-                project_id=status.get("projectId"),
-                endpoint_id=status.get("endpointId"),
-                suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
-            )
-        )
+        _register_for_budget(runtime, kind, obj, status)
         runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
         if not was_ready and status.get("phase") == Phase.READY.value:
             created = body.metadata.get("creationTimestamp")

@@ -79,6 +79,9 @@ class Runtime:
             max_size=self.settings.metadata_pool_max_size,
         )
         await self.store.migrate()
+        # The budget's word on each user, as the last process left it, before any handler may
+        # enable an endpoint (kopf runs the resource handlers only after start-up).
+        await self.budgets.restore(self.store)
         self.kube = await KubeClient.connect(host=self.kube_url)
 
     async def close(self) -> None:

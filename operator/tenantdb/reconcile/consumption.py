@@ -99,9 +99,12 @@ class ConsumptionSnapshot:
     synced_at: datetime
     costs_cents: Mapping[str, int]
     missing: frozenset[str]
+    compute_seconds: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """CU-seconds this period per project (what a compute quota is measured against)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "costs_cents", types.MappingProxyType(dict(self.costs_cents)))
+        object.__setattr__(self, "compute_seconds", types.MappingProxyType(dict(self.compute_seconds)))
 
     @property
     def complete(self) -> bool:
@@ -166,19 +169,24 @@ async def sync_consumption(
                 answers.setdefault(project.project_id, []).append(project.metrics)
 
     costs: dict[str, int] = {}
+    compute: dict[str, int] = {}
     malformed: set[str] = set()
     for project_id in wanted:
+        entries = answers.get(project_id, [])
         try:
             # Absent from a successful answer: Neon had no usage to report for it.
-            costs[project_id] = _project_cost_cents(answers.get(project_id, []), prices)
+            costs[project_id] = _project_cost_cents(entries, prices)
         except ValueError:
             malformed.add(project_id)  # reported as missing, keeps its previous cost
+            continue
+        compute[project_id] = sum(int(e.get("compute_unit_seconds", 0)) for e in entries)
     return ConsumptionSnapshot(
         period_start=period.start,
         period_end=period.end,
         synced_at=now,
         costs_cents=costs,
         missing=frozenset(malformed),
+        compute_seconds=compute,
     )
 
 

@@ -10,7 +10,9 @@ groups the operator's objects by user and turns decisions into actions and statu
   the most restrictive limit wins, so a duplicate can never raise a user's allowance.
 - A database's cost is looked up by its Neon project id in the merged costs. A database without
   a project has spent nothing (known 0). A project absent from the costs has an unknown cost:
-  it adds nothing to the total and holds back resuming (see ``decide_budget``).
+  it adds nothing to the total and holds back resuming (see ``decide_budget``). After a
+  successful sync every project has a cost (Neon leaves out what used nothing: zero), so only a
+  project created since the last sync is unknown.
 - A database without a project has nothing to suspend in Neon, so it gets no action; the next
   enforcement after it has one will act.
 - Every list is sorted by (kind, namespace, name), so identical inputs give identical status and
@@ -44,6 +46,7 @@ class BudgetRecord:
     user_id: str
     tier: Tier
     custom_limit_cents: int | None = None
+    generation: int | None = None  # metadata.generation, for status.observedGeneration
 
     @property
     def budget(self) -> Budget:
@@ -65,6 +68,7 @@ class DatabaseRecord:
     project_id: str | None
     endpoint_id: str | None
     suspended_for_budget: bool = False
+    uid: str | None = None
 
     @property
     def sort_key(self) -> tuple[str, str, str]:

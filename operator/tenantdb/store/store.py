@@ -263,6 +263,10 @@ class MetadataStore:
         async with self._connection("get_budget") as conn:
             return await budgets.get(conn, user_id=user_id)
 
+    async def list_budgets(self) -> list[BudgetRow]:
+        async with self._connection("list_budgets") as conn:
+            return await budgets.list_all(conn)
+
     # -- orphans --------------------------------------------------------------------------------------
     async def record_orphan(
         self, *, kind: str, namespace: str, name: str, project_id: str, reason: str

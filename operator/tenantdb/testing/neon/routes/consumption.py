@@ -102,7 +102,9 @@ async def project_consumption_history(request: web.Request) -> web.Response:
     answered = [(project, project_consumption(project, frames, metrics, now)) for project in items]
     body = {
         # A project that used nothing in the range is left out, as Neon does.
-        "projects": [{"project_id": project.id, "periods": periods} for project, periods in answered if periods],
+        "projects": [
+            {"project_id": project.id, "periods": periods} for project, periods in answered if periods
+        ],
         **pagination_fields(items),
     }
     return web.json_response(body)
