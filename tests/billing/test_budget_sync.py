@@ -34,7 +34,9 @@ class Endpoints:
         self.disabled: dict[str, bool] = {}
 
     async def list_endpoints(self, project_id: str) -> list[Any]:
-        return [SimpleNamespace(id=f"ep-{project_id}", type="read_write", disabled=self.disabled.get(project_id))]
+        return [
+            SimpleNamespace(id=f"ep-{project_id}", type="read_write", disabled=self.disabled.get(project_id))
+        ]
 
     async def update_endpoint(self, project_id: str, endpoint_id: str, **changes: Any) -> list[Any]:
         self.disabled[project_id] = bool(changes.get("disabled"))

@@ -12,6 +12,7 @@ import pydantic
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
+from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.enforcement import BudgetRecord
@@ -74,19 +75,33 @@ def start_budget_loop(runtime: Runtime) -> None:
     assert runtime.neon is not None
     settings = runtime.settings
 
-    async def settle() -> None:
+    store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
+    assert gate is not None
+    post_event = _event_poster(runtime)
+    activations = 0
+
+    async def activated() -> None:
+        nonlocal activations
+        activations += 1
+        if activations > 1:
+            # Back from a pause: another replica decided meanwhile; take up its durable word.
+            runtime.budgets.decisions.clear()
+            await runtime.budgets.restore(store)
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
 
+    async def sync() -> None:
+        await runtime.budgets.sync_round(
+            source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
+        )
+
     runtime.sync_task = asyncio.create_task(
-        runtime.budgets.run_forever(
-            source=runtime.neon,
-            store=runtime.store,
-            kube=runtime.kube,
-            neon=runtime.neon,
-            quotas=runtime.neon,
-            post_event=_event_poster(runtime),
-            ready=settle,
+        run_while_active(
+            gate,
+            sync,
+            interval=settings.consumption_sync_interval_seconds,
+            on_activated=activated,
+            what="consumption sync and enforcement",
         )
     )
 

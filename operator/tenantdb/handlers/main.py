@@ -131,6 +131,7 @@ async def operate(
         standalone=not settings.peering_name,
         peering_name=settings.peering_name or None,
         priority=settings.peering_priority,
+        identity=runtime.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if liveness else None,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

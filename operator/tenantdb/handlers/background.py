@@ -1,0 +1,116 @@
+"""Loops outside kopf's handlers act only on the replica kopf lets act.
+
+kopf pauses a replica when a peer of higher (or equal) priority is alive in the peering
+object; its own handlers, daemons and timers then stop. Its paused flag is internal (a toggle
+inside ``kopf.spawn_tasks``); the public record of who may act is the peering object itself,
+whose status lists every peer's ``priority``, ``lastseen`` and ``lifetime``. ``ActiveGate``
+reads it with kopf's own rule (see ``kopf`` peering: a live peer with a higher priority, or the
+same one, pauses us) before every round of a loop. ``run_while_active`` is the one way a loop
+of this operator runs: the consumption sync and enforcement use it, and so must any loop added
+later. A replica that was paused starts again from the durable state (``on_activated``),
+never from its memory of before the pause.
+
+Standalone (no peering name): always active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+__all__ = ["ActiveGate", "PeeringReader", "peers_allow", "run_while_active"]
+
+_log = logging.getLogger(__name__)
+
+
+class PeeringReader(Protocol):
+    async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
+
+
+def _parse_time(raw: Any) -> datetime.datetime | None:
+    try:
+        moment = datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+
+
+def peers_allow(status: Mapping[str, Any], *, identity: str, priority: int, now: datetime.datetime) -> bool:
+    """kopf's rule: we act when we are announced and no other live peer has our priority or more."""
+    me_seen = False
+    for peer_id, info in status.items():
+        if not isinstance(info, Mapping):
+            continue
+        seen = _parse_time(info.get("lastseen"))
+        lifetime = float(info.get("lifetime") or 60)
+        alive = seen is not None and seen + datetime.timedelta(seconds=lifetime) > now
+        if peer_id == identity:
+            me_seen = alive
+        elif alive and int(info.get("priority") or 0) >= priority:
+            return False
+    return me_seen
+
+
+@dataclasses.dataclass
+class ActiveGate:
+    """Whether this replica may act now; ``peering_name`` empty: standalone, always."""
+
+    identity: str
+    priority: int = 0
+    peering_name: str = ""
+    namespaces: Sequence[str] = ()
+    reader: PeeringReader | None = None
+    clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+
+    async def is_active(self) -> bool:
+        if not self.peering_name:
+            return True
+        if self.reader is None:
+            return False
+        scopes: Sequence[str | None] = list(self.namespaces) or [None]
+        for namespace in scopes:
+            try:
+                found = await self.reader.read_peering(name=self.peering_name, namespace=namespace)
+            except Exception as exc:  # cannot tell: do not act
+                _log.warning("cannot read the peering object %s: %s", self.peering_name, exc)
+                return False
+            status = (found or {}).get("status") or {}
+            if not peers_allow(status, identity=self.identity, priority=self.priority, now=self.clock()):
+                return False
+        return True
+
+
+async def run_while_active(
+    gate: ActiveGate,
+    step: Callable[[], Awaitable[None]],
+    *,
+    interval: float,
+    on_activated: Callable[[], Awaitable[None]] | None = None,
+    idle_check: float = 5.0,
+    what: str = "background loop",
+) -> None:
+    """Run ``step`` every ``interval`` seconds while ``gate`` says this replica is active.
+
+    Paused, it checks again every ``idle_check`` seconds; on becoming active after a pause (or
+    at the start) ``on_activated`` runs first, so nothing acts from state kept across a pause.
+    """
+    was_active = False
+    while True:
+        active = await gate.is_active()
+        if not active:
+            if was_active:
+                _log.info("%s paused: another replica is active", what)
+            was_active = False
+            await asyncio.sleep(min(idle_check, interval))
+            continue
+        if not was_active:
+            _log.info("%s active on this replica", what)
+            if on_activated is not None:
+                await on_activated()
+            was_active = True
+        await step()
+        await asyncio.sleep(interval)

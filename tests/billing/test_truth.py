@@ -1,0 +1,144 @@
+"""Truth that survives: replicas, restarts and the hard stop, at the level of the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from tenantdb.billing.quotas import compute_quotas, needs_write
+from tenantdb.config import Settings
+from tenantdb.handlers.background import ActiveGate, run_while_active
+from tenantdb.metrics import Metrics
+from tenantdb.reconcile.budget_sync import BudgetSync
+from tests.billing.test_budget_sync import Endpoints, Store, add_user
+
+NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
+SETTINGS = Settings(encryption_key="0" * 64)
+
+
+def _peer(priority: int, seconds_ago: float = 1.0) -> dict[str, Any]:
+    seen = NOW - datetime.timedelta(seconds=seconds_ago)
+    return {"priority": priority, "lifetime": 60, "lastseen": seen.isoformat()}
+
+
+class Peering:
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.status = status
+
+    async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return {"metadata": {"name": name}, "status": self.status}
+
+
+def _gate(identity: str, priority: int, peering: Peering) -> ActiveGate:
+    return ActiveGate(
+        identity=identity, priority=priority, peering_name="tenantdb", reader=peering, clock=lambda: NOW
+    )
+
+
+async def test_of_two_replicas_in_one_peering_only_the_higher_acts() -> None:
+    peering = Peering({"a": _peer(10), "b": _peer(20)})
+    acted: list[str] = []
+
+    async def loop(name: str, priority: int) -> None:
+        async def step() -> None:
+            acted.append(name)
+
+        await run_while_active(_gate(name, priority, peering), step, interval=0.01, idle_check=0.01)
+
+    tasks = [asyncio.create_task(loop("a", 10)), asyncio.create_task(loop("b", 20))]
+    await asyncio.sleep(0.2)
+    assert set(acted) == {"b"}
+    # b dies (not seen for longer than its lifetime): a takes over, b's loop stops acting.
+    peering.status["b"] = _peer(20, seconds_ago=120)
+    acted.clear()
+    await asyncio.sleep(0.2)
+    assert set(acted) == {"a"}
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_replica_not_yet_announced_or_tied_does_not_act() -> None:
+    assert not await _gate("a", 10, Peering({})).is_active()
+    assert not await _gate("a", 10, Peering({"a": _peer(10), "b": _peer(10)})).is_active()
+    assert await ActiveGate(identity="a").is_active()  # standalone
+
+
+class Rows:
+    def __init__(self, **exceeded: bool) -> None:
+        self.rows = [
+            SimpleNamespace(
+                user_id=user,
+                budget_exceeded=value,
+                total_cost_cents=900 if value else 10,
+                current_period_start=datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC),
+                last_sync=NOW,
+            )
+            for user, value in exceeded.items()
+        ]
+
+    async def list_budgets(self) -> list[Any]:
+        return self.rows
+
+
+async def test_a_restarted_loop_holds_the_durable_decision_until_costs_are_known() -> None:
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics(), clock=lambda: NOW)
+    await sync.restore(Rows(ann=True))
+    add_user(sync, "ann", cost_cents=0)
+    del sync.costs["p-ann"]  # nothing synced yet in this process
+    add_user(sync, "bob", cost_cents=0)
+    del sync.costs["p-bob"]
+    neon, kube = Endpoints(), ByName()
+    neon.disabled["p-ann"] = True
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+    assert sync.is_suspended("ann") is True  # held: the restart does not resume ann
+    assert sync.is_suspended("bob") is None  # never decided: an endpoint's flag is left alone
+    assert neon.disabled == {"p-ann": True}
+    assert kube.status["budget-ann"]["exceeded"] is True
+    assert kube.status["budget-ann"]["totalCostCents"] == 900
+    assert "exceeded" not in kube.status["budget-bob"]
+
+
+class ByName:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+
+    async def patch_status(self, *, plural: str, namespace: str, name: str, status: Any) -> None:
+        self.status[name] = status
+
+
+async def test_quotas_split_what_is_left_and_never_write_zero_to_stop() -> None:
+    price = Decimal("0.106")
+    quotas = compute_quotas(
+        project_ids=["a", "b"],
+        compute_seconds={"a": 1000, "b": 0},
+        limit_cents=500,
+        total_cost_cents=3,
+        price_cu_hour_usd=price,
+    )
+    left = int(497 * 3600 / 10.6)  # CU-seconds that 497 cents buy
+    assert abs((quotas["a"] - 1000) + quotas["b"] - left) <= 2
+    assert quotas["a"] - 1000 == quotas["b"]
+    spent = compute_quotas(
+        project_ids=["a", "b"],
+        compute_seconds={},
+        limit_cents=500,
+        total_cost_cents=600,
+        price_cu_hour_usd=price,
+    )
+    assert spent == {"a": 1, "b": 1}  # stopped: 0 would mean unlimited
+    lifted = compute_quotas(
+        project_ids=["a"],
+        compute_seconds={"a": 5},
+        limit_cents=None,
+        total_cost_cents=0,
+        price_cu_hour_usd=price,
+    )
+    assert lifted == {"a": 0}
+    assert needs_write(None, 5, tolerance=10)
+    assert not needs_write(100, 105, tolerance=10)
+    assert needs_write(100, 0, tolerance=10)
+    assert needs_write(100, 80, tolerance=10)
