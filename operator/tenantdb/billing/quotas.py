@@ -47,7 +47,7 @@ def compute_quotas(
         return {}
     remaining_cents = max(0, limit_cents - total_cost_cents)
     remaining = Decimal(remaining_cents) * _cu_seconds_per_cent(price_cu_hour_usd)
-    share = int(math.floor(remaining / len(project_ids)))
+    share = math.floor(remaining / len(project_ids))
     return {p: max(1, compute_seconds.get(p, 0) + share) for p in project_ids}
 
 
