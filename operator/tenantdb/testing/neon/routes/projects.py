@@ -19,7 +19,7 @@ from tenantdb.testing.neon.model import Project
 from tenantdb.testing.neon.operations import ensure_unlocked, start_operations
 from tenantdb.testing.neon.pagination import page, pagination_fields, parse_limit
 from tenantdb.testing.neon.parsing import optional_int, optional_object, optional_str, query_bool, read_body
-from tenantdb.testing.neon.quota import over_compute_quota
+from tenantdb.testing.neon.quota import apply_quota_stop
 from tenantdb.testing.neon.state import STATE, EmulatorState
 from tenantdb.testing.neon.views import (
     branch_view,
@@ -139,14 +139,10 @@ async def update_project(request: web.Request) -> web.Response:
     ensure_unlocked(project, state.registry, now)
     if name is not None:
         project.name = name
-    stopped_before = over_compute_quota(project.settings, project.usage)
-    stopped_after = over_compute_quota(settings, project.usage)
-    if stopped_before != stopped_after and not project.endpoint.disabled:
-        # The hard stop: computes suspended, connections refused, until the quota rises.
-        async with state.registry.lock(project.id):
-            await state.backing.set_connections_allowed(project.database.physical, allowed=not stopped_after)
-        project.endpoint.current_state = "idle" if stopped_after else "active"
     project.settings = settings
+    async with state.registry.lock(project.id):
+        # The hard stop: computes suspended, connections refused, until the quota rises.
+        await apply_quota_stop(project, state.backing)
     if limits.min_cu is not None:
         project.default_endpoint_settings["autoscaling_limit_min_cu"] = limits.min_cu
     if limits.max_cu is not None:
