@@ -122,7 +122,8 @@ async def test_a_passed_compute_quota_stops_the_project_until_it_rises(
     neon.set_usage(project_id, compute_unit_seconds=1000)
     await neon.settled()
     reason = await connection_error(uri)
-    assert reason is not None and "not currently accepting connections" in reason
+    assert reason is not None
+    assert "not currently accepting connections" in reason
     # Enabling the endpoint does not lift the quota's stop; raising the quota does; 0 is unlimited.
     endpoint_id = created["endpoints"][0]["id"]
     for disabled in (True, False):
