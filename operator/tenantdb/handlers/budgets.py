@@ -13,6 +13,7 @@ from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
+from tenantdb.handlers.databases import budget_actuator
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.enforcement import BudgetRecord
@@ -78,6 +79,7 @@ def start_budget_loop(runtime: Runtime) -> None:
     store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
     assert gate is not None
     post_event = _event_poster(runtime)
+    runtime.budgets.actuator = budget_actuator(runtime, post_event)
     activations = 0
 
     async def activated() -> None:

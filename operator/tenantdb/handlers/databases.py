@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -16,13 +17,15 @@ from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database import DatabaseObject, delete_database, reconcile_database
-from tenantdb.reconcile.enforcement import DatabaseRecord
+from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError
 from tenantdb.reconcile.naming import DatabaseIdentity
 
-__all__ = ["register_database_handlers"]
+__all__ = ["budget_actuator", "register_database_handlers"]
 
 REASON_INVALID_SPEC = "InvalidSpec"
+_PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 
 
 class KopfEvents:
@@ -136,6 +139,33 @@ def _register_for_budget(
             uid=obj.identity.uid,
         )
     )
+
+
+def budget_actuator(
+    runtime: Runtime, post_event: Callable[[str, str, str, str, str, str], None]
+) -> Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]]:
+    """The database path acting for the budget loop: under the resource's own lock (the one
+    its reconcile holds), then the project's, it switches the endpoint and writes the status."""
+
+    async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        assert runtime.kube is not None
+        await runtime.kube.patch_status(plural=_PLURALS[kind], namespace=namespace, name=name, status=status)
+
+    async def act(action: SuspendAction | ResumeAction) -> bool | None:
+        assert runtime.neon is not None
+        lock = runtime.locks[action.uid] if action.uid else asyncio.Lock()
+        async with lock:
+            settled = await apply_budget(
+                action,
+                neon=runtime.neon,
+                decision=lambda: runtime.budgets.is_suspended(action.user_id),
+                write_status=write,
+                post_event=post_event,
+                now=_now(),
+            )
+        return settled.suspended if settled.endpoint is not None else None
+
+    return act
 
 
 def register_database_handlers(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:

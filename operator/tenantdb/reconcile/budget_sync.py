@@ -8,9 +8,9 @@ after start-up, whatever order the resources were created in). One loop then:
    (``sync_consumption``); a failed sync changes nothing;
 2. merges the costs (a partial answer never zeroes a cost; a new period resets them);
 3. writes costs to the metadata DB, the database resources' and the budgets' status;
-4. plans enforcement (``plan_enforcement``), writes each budget's status, and has the
-   endpoints switched through the one function that sets ``disabled``
-   (``endpoint_budget.settle_endpoint``, under the project's lock);
+4. plans enforcement (``plan_enforcement``), writes each budget's status, and asks the
+   database path to switch endpoints (``database_budget.apply_budget``: the endpoint, the
+   database's status and Event, under the resource's and the project's locks);
 5. sets each project's compute quota, the hard stop between syncs (``billing.quotas``).
 
 A tier change re-runs steps 4-5 at once with the costs already known, so an upgrade resumes
@@ -43,7 +43,8 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonError
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.consumption import ConsumptionSource, merge_costs, sync_consumption
-from tenantdb.reconcile.endpoint_budget import EndpointPort, settle_endpoint
+from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.endpoint_budget import EndpointPort
 from tenantdb.reconcile.enforcement import (
     BudgetOutcome,
     BudgetRecord,
@@ -131,6 +132,9 @@ class BudgetSync:
     restored_totals: dict[str, int] = dataclasses.field(default_factory=dict)
     # Quotas this process has set, by project (a cache: lost on restart, then written again).
     quotas: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The database path, asked to act on a suspend or resume (returns the endpoint's state;
+    # None: nothing to act on). None: ``apply_budget`` without the resource's lock (tests).
+    actuator: Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]] | None = None
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     _conditions: dict[tuple[str, str], list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     _states: dict[tuple[str, str], tuple[str, bool | None]] = dataclasses.field(default_factory=dict)
@@ -447,63 +451,32 @@ class BudgetSync:
         neon: EndpointSwitch,
         post_event: EventPoster,
     ) -> None:
+        """Ask the database path to act (``actuator``; by default ``apply_budget`` directly)."""
         try:
-            # The one function that sets ``disabled`` (a reconcile uses it too), under the
-            # project's lock, reading the user's word again there: a switch that a newer plan
-            # has reversed meanwhile is not applied.
-            async with neon.serialised(action.project_id):
-                settled = await settle_endpoint(
-                    neon, action.project_id, decision=lambda: self.is_suspended(action.user_id)
+            if self.actuator is not None:
+                suspended = await self.actuator(action)
+            else:
+
+                async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+                    await kube.patch_status(
+                        plural=_PLURALS[kind], namespace=namespace, name=name, status=status
+                    )
+
+                settled = await apply_budget(
+                    action,
+                    neon=neon,
+                    decision=lambda: self.is_suspended(action.user_id),
+                    write_status=write,
+                    post_event=post_event,
+                    now=self.clock(),
                 )
+                suspended = settled.suspended if settled.endpoint is not None else None
         except NeonError as exc:
             _log.warning("could not switch %s/%s: %s", action.namespace, action.name, exc)
             return
         key = (action.kind, action.namespace, action.name)
-        if key in self.databases:
-            self.databases[key] = dataclasses.replace(
-                self.databases[key], suspended_for_budget=settled.suspended
-            )
-        if not settled.switched:
-            return
-        now = self.clock()
-        suspended = settled.suspended
-        conditions = cond.set_condition(
-            [],
-            kind=cond.READY,
-            status=not suspended,
-            reason="BudgetExceeded" if suspended else "Available",
-            message=f"User {action.user_id} is over budget: connections are refused"
-            if suspended
-            else "Back within budget: compute endpoint enabled",
-            now=now,
-        )
-        conditions = cond.set_condition(
-            conditions,
-            kind=cond.SYNCED,
-            status=True,
-            reason="ReconcileSuccess",
-            message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
-            now=now,
-        )
-        post_event(
-            action.kind,
-            action.namespace,
-            action.name,
-            "Warning" if suspended else "Normal",
-            "BudgetExceeded" if suspended else "Resumed",
-            f"User {action.user_id} is over budget: compute endpoint disabled"
-            if suspended
-            else f"User {action.user_id} is within budget again: compute endpoint enabled",
-        )
-        await kube.patch_status(
-            plural=_PLURALS[action.kind],
-            namespace=action.namespace,
-            name=action.name,
-            status={
-                "phase": (Phase.SUSPENDED if suspended else Phase.READY).value,
-                "conditions": conditions,
-            },
-        )
+        if suspended is not None and key in self.databases:
+            self.databases[key] = dataclasses.replace(self.databases[key], suspended_for_budget=suspended)
 
 
 def _quota_tolerance(limit_cents: int | None, price: Decimal, projects: int) -> int:

@@ -88,6 +88,7 @@ class SuspendAction:
     user_id: str
     project_id: str
     endpoint_id: str | None
+    uid: str | None = None  # the resource, for its lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +101,7 @@ class ResumeAction:
     user_id: str
     project_id: str
     endpoint_id: str | None
+    uid: str | None = None  # the resource, for its lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,12 +204,12 @@ def plan_enforcement(
         )
         outcomes[user_id] = _outcome(user_id, record is not None, spends, decision)
         suspend.extend(
-            SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id, db.uid)
             for db in decision.suspend
             if db.project_id is not None
         )
         resume.extend(
-            ResumeAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            ResumeAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id, db.uid)
             for db in decision.resume
             if db.project_id is not None
         )
