@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from decimal import Decimal
 from typing import Any, Protocol
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, Phase
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE
 from tenantdb.api.budget import BudgetDatabase, DatabaseBudgetStatus
 from tenantdb.billing import Prices, TierPolicy
 from tenantdb.billing.period import billing_period
