@@ -9,10 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from tenantdb.billing.quotas import compute_quotas, needs_write
-from tenantdb.config import Settings
+from tenantdb.config import Settings, Tier
 from tenantdb.handlers.background import ActiveGate, run_while_active
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget_sync import BudgetSync
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 from tests.billing.test_budget_sync import Endpoints, Store, add_user
 
 NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
@@ -142,3 +143,79 @@ async def test_quotas_split_what_is_left_and_never_write_zero_to_stop() -> None:
     assert not needs_write(100, 105, tolerance=10)
     assert needs_write(100, 0, tolerance=10)
     assert needs_write(100, 80, tolerance=10)
+
+
+async def test_a_budget_gets_one_event_per_change_of_state_and_its_generation() -> None:
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics(), clock=lambda: NOW)
+    add_user(sync, "cy", cost_cents=10)
+    sync.put_budget("default", "budget-cy", BudgetRecord(user_id="cy", tier=Tier.FREE, generation=3))
+    events: list[tuple[str, ...]] = []
+    kube = ByName()
+
+    async def round_with(cost: int, tier: Tier = Tier.FREE, generation: int = 3) -> list[str]:
+        sync.costs["p-cy"] = cost
+        sync.put_budget("default", "budget-cy", BudgetRecord(user_id="cy", tier=tier, generation=generation))
+        events.clear()
+        await sync.enforce(store=Store(), kube=kube, neon=Endpoints(), post_event=lambda *e: events.append(e))
+        return [e[4] for e in events if e[0] == "DatabaseBudget"]
+
+    assert await round_with(10) == []
+    assert kube.status["budget-cy"]["observedGeneration"] == 3
+    assert await round_with(20) == []  # a new total is not a new state
+    assert await round_with(10_000) == ["BudgetExceeded"]
+    assert await round_with(10_000) == []
+    assert await round_with(10_000, Tier.ENTERPRISE, generation=4) == ["TierChanged", "BudgetResumed"]
+    assert kube.status["budget-cy"]["observedGeneration"] == 4
+
+
+async def test_money_metrics_have_no_label_per_user() -> None:
+    metrics = Metrics()
+    sync = BudgetSync(settings=SETTINGS, metrics=metrics, clock=lambda: NOW)
+    for user, cost in (("a", 100), ("b", 490), ("c", 10_000)):  # free tier: 500 cents
+        add_user(sync, user, cost_cents=cost)
+    await sync.enforce(store=Store(), kube=ByName(), neon=Endpoints(), post_event=lambda *e: None)
+    value = metrics.registry.get_sample_value
+    assert value("tenantdb_budgets_over_limit") == 1
+    assert value("tenantdb_spend_cents") == 10_590
+    assert value("tenantdb_budget_spend_ratio_bucket", {"le": "0.25"}) == 1
+    assert value("tenantdb_budget_spend_ratio_bucket", {"le": "1.0"}) == 2
+    assert value("tenantdb_budget_spend_ratio_bucket", {"le": "+Inf"}) == 3
+    assert value("tenantdb_budget_spend_ratio_count") == 3
+    labels = {
+        key
+        for family in metrics.registry.collect()
+        if family.name.startswith(("tenantdb_budget", "tenantdb_spend"))
+        for sample in family.samples
+        for key in sample.labels
+    }
+    assert labels <= {"le"}
+
+
+class Silent:
+    """Neon's consumption answer: projects that used nothing are left out."""
+
+    def __init__(self, usage: dict[str, int]) -> None:
+        self.usage = usage
+
+    async def consumption(self, *, project_ids: Any, **_: Any) -> list[Any]:
+        return [
+            SimpleNamespace(project_id=p, metrics={"compute_unit_seconds": self.usage[p]})
+            for p in project_ids
+            if self.usage.get(p)
+        ]
+
+
+async def test_a_project_silent_in_the_answer_never_holds_back_a_resume() -> None:
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics(), clock=lambda: NOW)
+    add_user(sync, "eve", cost_cents=0)
+    sync.put_database(DatabaseRecord("WorkspaceDatabase", "default", "ws-eve", "eve", "p-idle", "ep-idle"))
+    sync.costs.clear()
+    neon, kube = Endpoints(), ByName()
+    source = Silent({"p-eve": 200_000})  # 589 cents; p-idle used nothing and is left out
+    await sync.sync_once(source=source, store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+    assert sync.is_suspended("eve") is True
+    assert neon.disabled == {"p-eve": True, "p-idle": True}
+    sync.put_budget("default", "budget-eve", BudgetRecord(user_id="eve", tier=Tier.PAID))  # the upgrade
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+    assert sync.is_suspended("eve") is False
+    assert neon.disabled == {"p-eve": False, "p-idle": False}

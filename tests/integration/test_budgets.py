@@ -340,3 +340,108 @@ async def test_a_restart_never_resumes_a_suspended_user(stack: LocalStack) -> No
     assert budget is not None
     assert budget["status"]["exceeded"] is True
     await stack.stop_operator()
+
+
+def _quota(stack: LocalStack, project_id: str) -> int:
+    assert stack.neon is not None
+    project = next(p for p in stack.neon.projects() if p["id"] == project_id)
+    return int(((project.get("settings") or {}).get("quota") or {}).get("compute_time_seconds") or 0)
+
+
+def _quota_patches(stack: LocalStack, project_ids: Any) -> list[Any]:
+    assert stack.neon is not None
+    return [
+        c
+        for c in stack.neon.calls()
+        if c.method == "PATCH" and any(c.path.endswith(f"/projects/{p}") for p in project_ids)
+    ]
+
+
+async def test_every_sync_splits_what_is_left_as_compute_quotas_and_writes_only_changes(
+    budgets: LocalStack,
+) -> None:
+    stack = budgets
+    assert stack.neon is not None
+    await stack.apply(database_budget("user-dora", "dora"))
+    await stack.apply(global_database("user-dora", "dora"))
+    await stack.apply(workspace_database("ws-dora", "dora", "ws-dora"))
+    ids = [
+        (await stack.wait_ready(kind, name))["status"]["projectId"]
+        for kind, name in (("GlobalDatabase", "user-dora"), ("WorkspaceDatabase", "ws-dora"))
+    ]
+    for project_id in ids:
+        stack.neon.set_usage(project_id, compute_unit_seconds=36_000)  # 106 cents each
+
+    # 500 - 212 = 288 cents left, 97,811 CU-seconds at $0.106/CU-hour: half each on top of usage.
+    left = 288 * 3600 * 100 // 1060
+
+    async def split() -> bool:
+        quotas = [_quota(stack, p) for p in ids]
+        return all(q > 36_000 for q in quotas) and abs(sum(quotas) - 72_000 - left) <= 2
+
+    await eventually(split, timeout=15, what="the remaining budget split into two compute quotas")
+    assert _quota(stack, ids[0]) == _quota(stack, ids[1])
+
+    # Nothing changes: several syncs, no quota write (Neon calls are counted, not just results).
+    stack.neon.reset_calls()
+    await asyncio.sleep(4 * SYNC_SECONDS)
+    assert _quota_patches(stack, ids) == []
+
+    # One database burns: the next sync lowers the other's share as well.
+    before = _quota(stack, ids[1])
+    stack.neon.set_usage(ids[0], compute_unit_seconds=72_000)  # 212 cents: 106 left in all
+    await eventually(
+        lambda: _async(_quota(stack, ids[1]) < before), timeout=15, what="the second project's quota lowered"
+    )
+
+    # An upgrade to an unlimited tier lifts the stop (0 is Neon's "unlimited").
+    await stack.patch("DatabaseBudget", "user-dora", {"spec": {"tier": "enterprise"}})
+    await eventually(
+        lambda: _async(all(_quota(stack, p) == 0 for p in ids)), timeout=15, what="the quotas lifted"
+    )
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_a_database_whose_reconcile_fails_still_counts_and_is_suspended(stack: LocalStack) -> None:
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    assert stack.neon is not None
+    await stack.apply(database_budget("user-bea", "bea"))
+    await stack.apply(global_database("user-bea", "bea"))
+    await stack.apply(workspace_database("ws-bea", "bea", "ws-bea"))
+    good = await stack.wait_ready("GlobalDatabase", "user-bea")
+    failing = await stack.wait_ready("WorkspaceDatabase", "ws-bea")
+    # Neon refuses the workspace's new settings: every reconcile of it fails from now on ...
+    await stack.patch("WorkspaceDatabase", "ws-bea", {"spec": {"autoscaling": {"minCu": 2, "maxCu": 1}}})
+    await stack.wait_for(
+        "WorkspaceDatabase",
+        "ws-bea",
+        lambda o: _condition(o, "Synced").get("status") == "False",
+        timeout=30,
+        what="a failed reconcile",
+    )
+    # ... including the first one after a restart: the budget knows it only from its status.
+    await stack.stop_operator(abruptly=True)
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    for obj in (good, failing):
+        stack.neon.set_usage(obj["status"]["projectId"], compute_unit_seconds=HALF_A_BUDGET)
+
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-bea",
+        lambda o: bool(o and (o.get("status") or {}).get("totalCostCents") == 590),
+        timeout=30,
+        what="both databases counted",
+    )
+    assert budget is not None
+    assert budget["status"]["exceeded"] is True
+    uris = [await _uri(stack, obj["status"]["secretName"]) for obj in (good, failing)]
+
+    async def both_refused() -> bool:
+        return all([await _connect_error(uri) is not None for uri in uris])
+
+    await eventually(both_refused, timeout=15, what="both databases refusing connections")
+    await _refused(uris)
+    await stack.stop_operator()
