@@ -25,6 +25,7 @@ import pytest
 
 from tenantdb.billing import billing_period
 from tenantdb.crypto import EncryptionKey
+from tenantdb.handlers.background import peers_allow
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, workspace_database
 
@@ -445,3 +446,90 @@ async def test_a_database_whose_reconcile_fails_still_counts_and_is_suspended(st
     await eventually(both_refused, timeout=15, what="both databases refusing connections")
     await _refused(uris)
     await stack.stop_operator()
+
+
+PEERING = "tenantdb"
+
+
+def _neon_calls(metrics: Any) -> dict[str, float]:
+    """Neon calls a replica made, by route (its own Metrics)."""
+    calls: dict[str, float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "tenantdb_neon_api_calls_total":
+                route = sample.labels["route"]
+                calls[route] = calls.get(route, 0) + sample.value
+    return calls
+
+
+def _acted(metrics: Any) -> dict[str, float]:
+    """Neon calls beyond the start-up check of the API key."""
+    start_up = {"GET /auth", "GET /users/me/organizations"}
+    return {route: n for route, n in _neon_calls(metrics).items() if route not in start_up}
+
+
+async def test_a_paused_replica_never_acts_and_a_handover_never_resumes(stack: LocalStack) -> None:
+    await stack.create_peering(PEERING)
+    # The last in line starts first (nothing exists yet), then is paused for good by the others.
+    last = await stack.start_replica(
+        consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=10
+    )
+    first: Any = None
+    try:
+        await stack.start_operator(
+            consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=50
+        )
+        assert stack.runtime is not None
+        await _handed_over(stack, stack.runtime, last.runtime)
+        ready = await _alice_over_budget(stack)
+        for kind, obj in ready.items():
+            await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=20, what="suspended")
+        uris = [await _uri(stack, obj["status"]["secretName"]) for obj in ready.values()]
+
+        # A replica of higher priority joins: the one that knew everything is paused and, from
+        # a registry that may go stale, does nothing at all (no sync, no switch, no quota).
+        first = await stack.start_replica(
+            consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=100
+        )
+        await _handed_over(stack, first.runtime, stack.runtime)
+        await eventually(
+            lambda: _true(_acted(first.runtime.metrics).get("GET /consumption_history/v2/projects", 0) > 0),
+            timeout=30,
+            what="the new replica syncing",
+        )
+        paused_before = _acted(stack.metrics)
+        await asyncio.sleep(4 * SYNC_SECONDS)
+        assert _acted(stack.metrics) == paused_before
+        assert _acted(last.runtime.metrics) == {}
+
+        # Both go; the last in line, which never saw alice suspended, takes over.
+        await first.stop(abruptly=False)
+        first = None
+        await stack.stop_operator()
+        await _stays_suspended(stack, ready, uris)
+    finally:
+        if first is not None:
+            await first.stop(abruptly=False)
+        await last.stop(abruptly=False)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _handed_over(stack: LocalStack, active: Any, paused: Any) -> None:
+    """The peering object says ``active`` acts and ``paused`` does not (kopf reads the same)."""
+
+    async def settled() -> bool:
+        peering = await stack.get_peering(PEERING)
+        status = (peering or {}).get("status") or {}
+        now = datetime.datetime.now(datetime.UTC)
+
+        def acts(runtime: Any) -> bool:
+            priority = runtime.settings.peering_priority
+            return peers_allow(status, identity=runtime.identity, priority=priority, now=now)
+
+        return acts(active) and not acts(paused)
+
+    await eventually(settled, timeout=30, what="the peering handing over")
+    await asyncio.sleep(2)  # kopf's watch of the peering object sees it too

@@ -90,24 +90,28 @@ async def run_while_active(
     *,
     interval: float,
     on_activated: Callable[[], Awaitable[None]] | None = None,
+    on_paused: Callable[[], None] | None = None,
     idle_check: float = 5.0,
     what: str = "background loop",
 ) -> None:
     """Run ``step`` every ``interval`` seconds while ``gate`` says this replica is active.
 
-    Paused, it checks again every ``idle_check`` seconds; on becoming active after a pause (or
-    at the start) ``on_activated`` runs first, so nothing acts from state kept across a pause.
+    Paused, it checks again every ``idle_check`` seconds; on becoming active (at the start too)
+    ``on_activated`` runs first, so nothing acts from state kept across a pause; on being found
+    paused (at the start too) ``on_paused`` runs, to forget what another replica may change.
     """
-    was_active = False
+    was_active: bool | None = None
     while True:
         active = await gate.is_active()
         if not active:
-            if was_active:
+            if was_active is not False:
                 _log.info("%s paused: another replica is active", what)
+                if on_paused is not None:
+                    on_paused()
             was_active = False
             await asyncio.sleep(min(idle_check, interval))
             continue
-        if not was_active:
+        if was_active is not True:
             _log.info("%s active on this replica", what)
             if on_activated is not None:
                 await on_activated()

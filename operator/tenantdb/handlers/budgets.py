@@ -80,15 +80,16 @@ def start_budget_loop(runtime: Runtime) -> None:
     assert gate is not None
     post_event = _event_poster(runtime)
     runtime.budgets.actuator = budget_actuator(runtime, post_event)
-    activations = 0
+
+    def paused() -> None:
+        # Another replica decides now: its word, not ours, is the truth. Until this one is
+        # active again every user is "not known" and no handler here touches a disabled flag.
+        runtime.budgets.forget_decisions()
 
     async def activated() -> None:
-        nonlocal activations
-        activations += 1
-        if activations > 1:
-            # Back from a pause: another replica decided meanwhile; take up its durable word.
-            runtime.budgets.decisions.clear()
-            await runtime.budgets.restore(store)
+        # Take up the durable word (the last active replica's), not the memory of before.
+        runtime.budgets.forget_decisions()
+        await runtime.budgets.restore(store)
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
 
@@ -103,6 +104,7 @@ def start_budget_loop(runtime: Runtime) -> None:
             sync,
             interval=settings.consumption_sync_interval_seconds,
             on_activated=activated,
+            on_paused=paused,
             what="consumption sync and enforcement",
         )
     )

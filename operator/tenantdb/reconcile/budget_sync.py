@@ -164,6 +164,12 @@ class BudgetSync:
     def policy(self) -> TierPolicy:
         return TierPolicy.from_settings(self.settings)
 
+    def forget_decisions(self) -> None:
+        """Every user back to "not known" (this replica is paused: another one decides)."""
+        self.decisions.clear()
+        self.restored_totals.clear()
+        self._count_over_limit()
+
     async def restore(self, store: DecisionStore) -> None:
         """Take up what the last process decided, before any handler may enable an endpoint.
 
