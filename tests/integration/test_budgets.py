@@ -387,6 +387,23 @@ async def test_every_sync_splits_what_is_left_as_compute_quotas_and_writes_only_
     stack.neon.reset_calls()
     await asyncio.sleep(4 * SYNC_SECONDS)
     assert _quota_patches(stack, ids) == []
+    # Nor after a restart: the quotas in force are recorded in the budget's status.
+    await stack.wait_for(
+        "DatabaseBudget",
+        "user-dora",
+        lambda o: all(
+            d.get("computeQuotaSeconds") for d in ((o or {}).get("status") or {}).get("databases", [])
+        ),
+        what="the quotas recorded",
+    )
+    await stack.stop_operator(abruptly=True)
+    stack.neon.reset_calls()
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    await eventually(
+        lambda: _true(any("consumption" in c.path for c in stack.neon.calls())), timeout=20, what="a sync"
+    )
+    await asyncio.sleep(3 * SYNC_SECONDS)
+    assert _quota_patches(stack, ids) == []
 
     # One database burns: the next sync lowers the other's share as well.
     before = _quota(stack, ids[1])

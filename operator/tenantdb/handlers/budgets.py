@@ -83,8 +83,10 @@ def start_budget_loop(runtime: Runtime) -> None:
 
     def paused() -> None:
         # Another replica decides now: its word, not ours, is the truth. Until this one is
-        # active again every user is "not known" and no handler here touches a disabled flag.
+        # active again every user is "not known" and no handler here touches a disabled flag;
+        # the quotas it sets may differ from those this one remembers.
         runtime.budgets.forget_decisions()
+        runtime.budgets.forget_quotas()
 
     async def activated() -> None:
         # Take up the durable word (the last active replica's), not the memory of before.
@@ -129,6 +131,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
+        runtime.budgets.seed_quotas(body.status.get("databases") or [])
         runtime.budgets.put_budget(
             str(body.metadata.namespace),
             str(body.metadata.name),

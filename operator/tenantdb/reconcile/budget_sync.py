@@ -170,6 +170,18 @@ class BudgetSync:
         self.restored_totals.clear()
         self._count_over_limit()
 
+    def forget_quotas(self) -> None:
+        """The quotas this process wrote may be overwritten by another replica from now on."""
+        self.quotas.clear()
+
+    def seed_quotas(self, databases: Iterable[Mapping[str, Any]]) -> None:
+        """Quotas in force as a budget's status records them (``status.databases``): a restart
+        then writes only the quotas that change, not one per project."""
+        for entry in databases:
+            project_id, seconds = entry.get("projectId"), entry.get("computeQuotaSeconds")
+            if isinstance(project_id, str) and isinstance(seconds, int):
+                self.quotas.setdefault(project_id, seconds)
+
     async def restore(self, store: DecisionStore) -> None:
         """Take up what the last process decided, before any handler may enable an endpoint.
 
@@ -290,6 +302,10 @@ class BudgetSync:
         period_start = (
             self.period_start or billing_period(now, anchor_day=self.settings.billing_period_anchor_day).start
         )
+        # The hard stop first (the budget's status then shows the quotas in force). Only after a
+        # sync of this process: a quota from unknown costs could be far too generous.
+        if quotas is not None and self.last_sync is not None:
+            await self._set_quotas(plan.outcomes.values(), quotas)
         # One user's failure (the API server refusing a status patch, say) must not hold back
         # every other user's suspend or resume: each step stands alone, and the next round
         # plans again from what is known then.
@@ -304,8 +320,6 @@ class BudgetSync:
         for action in actions:
             async with _each_on_its_own(f"switching {action.namespace}/{action.name}"):
                 await self._switch(action, kube=kube, neon=neon, post_event=post_event)
-        if quotas is not None and self.last_sync is not None:
-            await self._set_quotas(plan.outcomes.values(), quotas)
 
     def _count_over_limit(self) -> None:
         self.metrics.budgets_over_limit.set(len(self.exceeded_users))
