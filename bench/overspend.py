@@ -8,7 +8,7 @@ a project's computes stop. Only Neon's reporting is modelled here: the consumpti
 shows each project's usage as it was ``--delay`` seconds ago (Neon: 15-60 minutes late).
 
 One user on the free tier (500 cents) with two databases, each burning a constant load
-(2 CU and 1 CU, compute at $0.106 per CU-hour); the sync every ``--interval`` seconds. The
+(4 CU and 2 CU, compute at $0.106 per CU-hour); the sync every ``--interval`` seconds. The
 worst overspend is taken over sync phases (when, inside a sync interval, the loads started).
 A database stops burning when the operator disables its endpoint or its quota is passed.
 The quota is compared with the project's real-time compute counter (Neon enforces quotas on
@@ -40,7 +40,7 @@ from tenantdb.testing.neon.quota import over_compute_quota
 
 RESULTS = Path(__file__).parent / "results" / "overspend.json"
 START = datetime.datetime(2026, 12, 1, 0, 0, tzinfo=datetime.UTC)
-LOADS_CU = {"p-global": 2.0, "p-workspace": 1.0}
+LOADS_CU = {"p-global": 4.0, "p-workspace": 2.0}
 STEP = 60  # seconds of simulated time per step
 
 
