@@ -219,3 +219,12 @@ async def test_a_project_silent_in_the_answer_never_holds_back_a_resume() -> Non
     await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
     assert sync.is_suspended("eve") is False
     assert neon.disabled == {"p-eve": False, "p-idle": False}
+
+
+async def test_a_restart_posts_no_event_for_a_state_that_did_not_change() -> None:
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics(), clock=lambda: NOW)
+    add_user(sync, "fay", cost_cents=10_000)
+    sync.seed_state("default", "budget-fay", {"tier": "free", "exceeded": True})
+    events: list[tuple[str, ...]] = []
+    await sync.enforce(store=Store(), kube=ByName(), neon=Endpoints(), post_event=lambda *e: events.append(e))
+    assert [e for e in events if e[0] == "DatabaseBudget"] == []

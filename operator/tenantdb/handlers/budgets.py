@@ -132,6 +132,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
         runtime.budgets.seed_quotas(body.status.get("databases") or [])
+        runtime.budgets.seed_state(str(body.metadata.namespace), str(body.metadata.name), dict(body.status))
         runtime.budgets.put_budget(
             str(body.metadata.namespace),
             str(body.metadata.name),

@@ -170,6 +170,15 @@ class BudgetSync:
         self.restored_totals.clear()
         self._count_over_limit()
 
+    def seed_state(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """The budget's state as its status last recorded it: a restart posts no Event for a
+        state that did not change."""
+        tier, exceeded = status.get("tier"), status.get("exceeded")
+        if isinstance(tier, str):
+            self._states.setdefault(
+                (namespace, name), (tier, exceeded if isinstance(exceeded, bool) else None)
+            )
+
     def forget_quotas(self) -> None:
         """The quotas this process wrote may be overwritten by another replica from now on."""
         self.quotas.clear()
