@@ -228,3 +228,26 @@ async def test_a_restart_posts_no_event_for_a_state_that_did_not_change() -> Non
     events: list[tuple[str, ...]] = []
     await sync.enforce(store=Store(), kube=ByName(), neon=Endpoints(), post_event=lambda *e: events.append(e))
     assert [e for e in events if e[0] == "DatabaseBudget"] == []
+
+
+async def test_a_step_in_flight_is_cancelled_when_the_replica_is_paused() -> None:
+    peering = Peering({"a": _peer(10)})
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def long_step() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    task = asyncio.create_task(
+        run_while_active(_gate("a", 10, peering), long_step, interval=60, idle_check=0.02)
+    )
+    await asyncio.wait_for(started.wait(), 5)
+    peering.status["b"] = _peer(20)  # a replica of higher priority arrives
+    await asyncio.wait_for(cancelled.wait(), 5)  # the step it was in is gone ...
+    assert task.done() is False  # ... and the loop goes on, paused
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -16,6 +16,7 @@ Standalone (no peering name): always active.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -99,6 +100,8 @@ async def run_while_active(
     Paused, it checks again every ``idle_check`` seconds; on becoming active (at the start too)
     ``on_activated`` runs first, so nothing acts from state kept across a pause; on being found
     paused (at the start too) ``on_paused`` runs, to forget what another replica may change.
+    A step that runs longer than ``idle_check`` is checked on meanwhile, and cancelled the
+    moment this replica is paused: two replicas never act together for longer than that.
     """
     was_active: bool | None = None
     while True:
@@ -116,5 +119,27 @@ async def run_while_active(
             if on_activated is not None:
                 await on_activated()
             was_active = True
-        await step()
+        if not await _step_while_active(gate, step, idle_check=idle_check):
+            continue  # paused mid-step: handled as a pause by the next check
         await asyncio.sleep(interval)
+
+
+async def _step_while_active(
+    gate: ActiveGate, step: Callable[[], Awaitable[None]], *, idle_check: float
+) -> bool:
+    """Run one step; cancel it when the gate closes meanwhile. Returns whether it completed."""
+    task = asyncio.ensure_future(step())
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=idle_check)
+            if done:
+                task.result()
+                return True
+            if not await gate.is_active():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return False
+    finally:
+        if not task.done():  # this loop itself is being cancelled
+            task.cancel()
