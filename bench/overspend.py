@@ -134,7 +134,8 @@ async def run(
     )
     sync.put_budget("default", "user-ann", BudgetRecord(user_id="ann", tier=Tier.FREE))
     for kind, pid in (("GlobalDatabase", "p-global"), ("WorkspaceDatabase", "p-workspace")):
-        sync.put_database(DatabaseRecord(kind, "default", pid, "ann", pid, f"ep-{pid}"))
+        record = DatabaseRecord(kind, "default", pid, "ann", pid, f"ep-{pid}", max_cu=LOADS_CU[pid])
+        sync.put_database(record)
     next_sync, syncs = phase, 0
     t = 0.0
     while t < hours * 3600:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.billing.quotas import compute_quotas, needs_write
+from tenantdb.billing.quotas import armed, compute_quotas, needs_write
 from tenantdb.config import Settings, Tier
 from tenantdb.handlers.background import ActiveGate, run_while_active
 from tenantdb.metrics import Metrics
@@ -251,3 +251,28 @@ async def test_a_step_in_flight_is_cancelled_when_the_replica_is_paused() -> Non
     assert task.done() is False  # ... and the loop goes on, paused
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_the_stop_is_armed_only_when_what_is_left_could_go_before_anyone_knows() -> None:
+    price = Decimal("0.106")
+
+    def arms(total: int, max_cu: list[float]) -> bool:
+        return armed(
+            limit_cents=500,
+            total_cost_cents=total,
+            max_cu=max_cu,
+            sync_interval_seconds=900,
+            price_cu_hour_usd=price,
+        )
+
+    assert not arms(10, [0.25])  # 490 cents are 166,000 CU-seconds: 0.25 CU needs 184 hours
+    assert arms(10, [56.0])  # the largest compute spends it in under an hour
+    assert arms(499, [0.25])  # nearly spent: any compute gets there
+    assert not armed(
+        limit_cents=None,
+        total_cost_cents=0,
+        max_cu=[56.0],
+        sync_interval_seconds=900,
+        price_cu_hour_usd=price,
+    )
+    assert not needs_write(None, 0, tolerance=10)  # never capped: nothing to lift

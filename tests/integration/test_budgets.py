@@ -363,13 +363,20 @@ async def test_every_sync_splits_what_is_left_as_compute_quotas_and_writes_only_
 ) -> None:
     stack = budgets
     assert stack.neon is not None
+    # Big computes (8 CU each) could spend what dora has left before a late report shows it:
+    # the stop is armed. ed's one small compute (0.25 CU) could not: he costs no quota call.
+    big = {"autoscaling": {"minCu": 0.25, "maxCu": 8}}
     await stack.apply(database_budget("user-dora", "dora"))
-    await stack.apply(global_database("user-dora", "dora"))
-    await stack.apply(workspace_database("ws-dora", "dora", "ws-dora"))
+    await stack.apply(global_database("user-dora", "dora", **big))
+    await stack.apply(workspace_database("ws-dora", "dora", "ws-dora", **big))
+    await stack.apply(database_budget("user-ed", "ed"))
+    await stack.apply(global_database("user-ed", "ed"))
     ids = [
         (await stack.wait_ready(kind, name))["status"]["projectId"]
         for kind, name in (("GlobalDatabase", "user-dora"), ("WorkspaceDatabase", "ws-dora"))
     ]
+    ed = (await stack.wait_ready("GlobalDatabase", "user-ed"))["status"]["projectId"]
+    stack.neon.set_usage(ed, compute_unit_seconds=36_000)
     for project_id in ids:
         stack.neon.set_usage(project_id, compute_unit_seconds=36_000)  # 106 cents each
 
@@ -382,6 +389,8 @@ async def test_every_sync_splits_what_is_left_as_compute_quotas_and_writes_only_
 
     await eventually(split, timeout=15, what="the remaining budget split into two compute quotas")
     assert _quota(stack, ids[0]) == _quota(stack, ids[1])
+    assert _quota(stack, ed) == 0
+    assert _quota_patches(stack, [ed]) == []
 
     # Nothing changes: several syncs, no quota write (Neon calls are counted, not just results).
     stack.neon.reset_calls()

@@ -137,6 +137,7 @@ def _register_for_budget(
             endpoint_id=status.get("endpointId"),
             suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
             uid=obj.identity.uid,
+            max_cu=obj.spec.autoscaling.max_cu,
         )
     )
 

@@ -37,7 +37,7 @@ from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE
 from tenantdb.api.budget import BudgetDatabase, DatabaseBudgetStatus
 from tenantdb.billing import Prices, TierPolicy
 from tenantdb.billing.period import billing_period
-from tenantdb.billing.quotas import compute_quotas, needs_write
+from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, compute_quotas, needs_write
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonError
@@ -346,15 +346,27 @@ class BudgetSync:
     async def _set_quotas(self, outcomes: Iterable[BudgetOutcome], quotas: QuotaSetter) -> None:
         price = Prices.from_settings(self.settings).compute_cu_hour_usd
         for outcome in outcomes:
-            projects = [d["projectId"] for d in outcome.databases if d.get("projectId")]
-            if not projects or not (outcome.costs_complete or outcome.limit_cents is None):
+            entries = [d for d in outcome.databases if d.get("projectId")]
+            if not entries or not (outcome.costs_complete or outcome.limit_cents is None):
                 continue
-            wanted = compute_quotas(
-                project_ids=projects,
-                compute_seconds=self.compute_seconds,
+            projects = [str(d["projectId"]) for d in entries]
+            stop_armed = armed(
                 limit_cents=outcome.limit_cents,
                 total_cost_cents=outcome.total_cost_cents,
+                max_cu=[float(d.get("maxCu") or NEON_MAX_CU) for d in entries],
+                sync_interval_seconds=self.settings.consumption_sync_interval_seconds,
                 price_cu_hour_usd=price,
+            )
+            wanted = (
+                compute_quotas(
+                    project_ids=projects,
+                    compute_seconds=self.compute_seconds,
+                    limit_cents=outcome.limit_cents,
+                    total_cost_cents=outcome.total_cost_cents,
+                    price_cu_hour_usd=price,
+                )
+                if stop_armed
+                else dict.fromkeys(projects, UNLIMITED)
             )
             tolerance = _quota_tolerance(outcome.limit_cents, price, len(projects))
             for project_id, seconds in wanted.items():

@@ -69,6 +69,7 @@ class DatabaseRecord:
     endpoint_id: str | None
     suspended_for_budget: bool = False
     uid: str | None = None
+    max_cu: float | None = None  # its largest compute size (spec.autoscaling.maxCu)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -157,6 +158,8 @@ def _status_entry(spend: DatabaseSpend[DatabaseRecord]) -> dict[str, Any]:
         entry["projectId"] = db.project_id
     if spend.cost_cents is not None:
         entry["costCents"] = spend.cost_cents
+    if db.max_cu is not None:
+        entry["maxCu"] = db.max_cu  # for the hard stop; not part of the status schema
     return entry
 
 
