@@ -299,13 +299,14 @@ class BudgetSync:
                 costs_cents=self.costs,
                 policy=self.policy,
             )
+            decided: dict[str, bool] = {}
             for user_id, outcome in plan.outcomes.items():
                 if outcome.exceeded:
-                    self.decisions[user_id] = True
+                    decided[user_id] = True
                 elif outcome.costs_complete or outcome.limit_cents is None:
-                    self.decisions[user_id] = False
-                # else: held, the decision in force (if any) stands until every cost is known
-            self._count_over_limit()
+                    decided[user_id] = False
+                elif user_id in self.decisions:
+                    decided[user_id] = self.decisions[user_id]  # held until every cost is known
             self._observe_spend(plan.outcomes.values())
         now = self.clock()
         period_start = (
@@ -318,13 +319,26 @@ class BudgetSync:
         # One user's failure (the API server refusing a status patch, say) must not hold back
         # every other user's suspend or resume: each step stands alone, and the next round
         # plans again from what is known then.
+        # Durable first: the rows (then the statuses) record a decision before any reconcile can
+        # read it (``is_suspended``) and act on it, so a kill at any moment leaves no disabled
+        # flag that the metadata DB does not explain.
         for (namespace, name), record in list(self.budgets.items()):
             found = plan.outcomes.get(record.user_id)
             if found is not None:
                 async with _each_on_its_own(f"writing the status of budget {namespace}/{name}"):
                     await self._write_budget(
-                        kube, store, namespace, name, record, found, period_start, post_event
+                        kube,
+                        store,
+                        namespace,
+                        name,
+                        record,
+                        found,
+                        decided.get(record.user_id),
+                        period_start,
+                        post_event,
                     )
+        self.decisions.update(decided)
+        self._count_over_limit()
         actions: list[SuspendAction | ResumeAction] = [*plan.suspend, *plan.resume]
         for action in actions:
             async with _each_on_its_own(f"switching {action.namespace}/{action.name}"):
@@ -385,11 +399,11 @@ class BudgetSync:
         name: str,
         record: BudgetRecord,
         outcome: BudgetOutcome,
+        decided: bool | None,
         period_start: datetime.datetime,
         post_event: EventPoster,
     ) -> None:
         now = self.clock()
-        decided = self.decisions.get(outcome.user_id)
         total = outcome.total_cost_cents
         if not outcome.costs_complete:  # a lower bound: the last recorded total may be higher
             total = max(total, self.restored_totals.get(outcome.user_id, 0))
@@ -435,24 +449,26 @@ class BudgetSync:
             observed_generation=record.generation,
             conditions=conditions,
         )
+        # The metadata DB first: the row is what a restarted operator reads before anything
+        # may enable an endpoint, so it must never lag behind a switch (a kill between the two
+        # writes leaves the row ahead of the status, never behind it).
+        if decided is not None:
+            try:
+                await store.update_budget_usage(
+                    user_id=outcome.user_id,
+                    total_cost_cents=total,
+                    budget_exceeded=decided,
+                    period_start=period_start,
+                    synced_at=self.last_sync or now,
+                )
+            except StoreError as exc:
+                _log.warning(
+                    "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
+                )
         await kube.patch_status(
             plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=status.to_wire()
         )
         self._post_state_events(key, outcome, decided, total, limit_text, post_event)
-        if decided is None:
-            return  # nothing known to record: the row keeps the last decision
-        try:
-            await store.update_budget_usage(
-                user_id=outcome.user_id,
-                total_cost_cents=total,
-                budget_exceeded=decided,
-                period_start=period_start,
-                synced_at=self.last_sync or now,
-            )
-        except StoreError as exc:
-            _log.warning(
-                "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
-            )
 
     def _post_state_events(
         self,
