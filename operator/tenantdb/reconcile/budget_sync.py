@@ -300,10 +300,13 @@ class BudgetSync:
                 policy=self.policy,
             )
             decided: dict[str, bool] = {}
+            # Before this process has synced, "every cost known" means nothing: the databases
+            # may not even be registered yet (a budget's resume handler can run first).
+            synced = self.last_sync is not None
             for user_id, outcome in plan.outcomes.items():
                 if outcome.exceeded:
                     decided[user_id] = True
-                elif outcome.costs_complete or outcome.limit_cents is None:
+                elif (outcome.costs_complete and synced) or outcome.limit_cents is None:
                     decided[user_id] = False
                 elif user_id in self.decisions:
                     decided[user_id] = self.decisions[user_id]  # held until every cost is known
