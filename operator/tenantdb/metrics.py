@@ -6,9 +6,37 @@ own on a private registry, so numbers never leak between tests).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["Metrics"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["SPEND_RATIO_BUCKETS", "Metrics"]
+
+SPEND_RATIO_BUCKETS = (0.25, 0.5, 0.75, 0.9, 0.95, 1.0, 1.05, 1.25, 2.0)
+"""Bucket bounds of spend / limit: dense near 1.0, where alerts live."""
+
+
+class _SpendRatios(Collector):
+    """Users by spend / limit, now: a histogram of the latest plan, not an ever-growing count.
+
+    One series per bucket, whatever the number of users (no per-user label)."""
+
+    def __init__(self) -> None:
+        self.ratios: Sequence[float] = ()
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        buckets = [
+            (str(bound), float(sum(1 for r in self.ratios if r <= bound))) for bound in SPEND_RATIO_BUCKETS
+        ]
+        buckets.append(("+Inf", float(len(self.ratios))))
+        yield HistogramMetricFamily(
+            "tenantdb_budget_spend_ratio",
+            "Users with a limit, by this period's spend / limit (latest enforcement round).",
+            buckets=buckets,
+            sum_value=float(sum(self.ratios)),
+        )
 
 
 class Metrics:
@@ -44,8 +72,22 @@ class Metrics:
             registry=r,
         )
         self.budgets_over_limit = Gauge(
-            "tenantdb_budgets_over_limit", "Users whose spend has reached their limit.", registry=r
+            "tenantdb_budgets_over_limit",
+            "Users suspended for their budget (the decision in force, restored after a restart).",
+            registry=r,
         )
+        self.spend_cents = Gauge(
+            "tenantdb_spend_cents",
+            "Spend of every user this billing period, in cents (latest enforcement round).",
+            registry=r,
+        )
+        self.quota_writes = Counter(
+            "tenantdb_compute_quota_writes_total",
+            "Neon calls that set a project's compute quota (the hard stop between syncs).",
+            registry=r,
+        )
+        self._spend_ratios = _SpendRatios()
+        r.register(self._spend_ratios)
         self.orphaned_projects = Counter(
             "tenantdb_orphaned_projects_total",
             "Neon projects released after the delete give-up time and recorded as orphans.",
@@ -54,3 +96,8 @@ class Metrics:
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
         )
+
+    def set_spend(self, *, total_cents: int, ratios: Iterable[float]) -> None:
+        """The latest enforcement round's spend: the total and each limited user's spend / limit."""
+        self.spend_cents.set(total_cents)
+        self._spend_ratios.ratios = tuple(ratios)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from tenantdb.config import Settings, Tier
@@ -33,12 +34,12 @@ class Endpoints:
         self.disabled: dict[str, bool] = {}
 
     async def list_endpoints(self, project_id: str) -> list[Any]:
-        return []
+        return [
+            SimpleNamespace(id=f"ep-{project_id}", type="read_write", disabled=self.disabled.get(project_id))
+        ]
 
-    async def update_endpoint(
-        self, project_id: str, endpoint_id: str, *, disabled: bool | None = None
-    ) -> list[Any]:
-        self.disabled[project_id] = bool(disabled)
+    async def update_endpoint(self, project_id: str, endpoint_id: str, **changes: Any) -> list[Any]:
+        self.disabled[project_id] = bool(changes.get("disabled"))
         return []
 
     async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:

@@ -180,12 +180,13 @@ async def test_a_failed_sync_changes_nothing(prices: Prices) -> None:
     assert previous == kept  # the caller still holds its costs; there is no snapshot to merge
 
 
-async def test_a_project_absent_from_the_answer_is_missing_not_zero(prices: Prices) -> None:
+async def test_a_project_absent_from_a_successful_answer_costs_zero(prices: Prices) -> None:
+    # Neon leaves out metrics (and so projects) with no usage: silence is zero, not unknown.
     source = FakeSource(usage=lambda p: None if p == "b" else TEN_CU_HOURS)
     snapshot = await sync_consumption(source=source, project_ids=["a", "b", "c"], now=NOW, prices=prices)
-    assert snapshot.missing == frozenset({"b"})
-    assert not snapshot.complete
-    assert "b" not in snapshot.costs_cents
+    assert snapshot.missing == frozenset()
+    assert snapshot.complete
+    assert snapshot.costs_cents["b"] == 0
 
 
 async def test_a_project_present_without_consumption_costs_zero(prices: Prices) -> None:
@@ -251,6 +252,11 @@ def test_a_complete_answer_replaces_every_cost() -> None:
     assert merged == {"a": 120, "b": 260}
 
 
+def test_a_late_answer_never_lowers_a_cost_of_the_same_period() -> None:
+    merged = merge_costs({"a": 100, "b": 250}, snapshot_of({"a": 120, "b": 0}), previous_period_start=MARCH)
+    assert merged == {"a": 120, "b": 250}
+
+
 def test_a_new_period_drops_the_old_periods_costs() -> None:
     merged = merge_costs(
         {"a": 480, "b": 30}, snapshot_of({"a": 2}, {"b"}, start=APRIL), previous_period_start=MARCH
@@ -292,5 +298,5 @@ async def test_sync_then_merge_over_three_rounds(prices: Prices) -> None:
     assert costs == {"a": 212, "b": 11}
     answers["a"] = {}
     await round_at(datetime(2026, 4, 1, 0, 15, tzinfo=UTC))
-    assert costs == {"a": 0}
+    assert costs == {"a": 0, "b": 0}  # b said nothing in April: it used nothing
     assert period == APRIL

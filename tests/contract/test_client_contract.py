@@ -168,6 +168,13 @@ async def test_delete_project(neon: NeonClient, recorder: Recorder, spec: NeonSp
     assert await neon.delete_project(PID) is True
 
 
+async def test_set_compute_quota(neon: NeonClient, recorder: Recorder, spec: NeonSpec) -> None:
+    recorder.on("PATCH", f"/projects/{PID}", _example(spec, "/projects/{project_id}", "patch"))
+    await neon.set_compute_quota(PID, 340_000)
+    with pytest.raises(ValueError, match="negative"):
+        await neon.set_compute_quota(PID, -1)
+
+
 async def test_delete_of_a_missing_project(neon: NeonClient, recorder: Recorder) -> None:
     recorder.on("DELETE", f"/projects/{PID}", {"code": "", "message": "project not found"}, status=404)
     assert await neon.delete_project(PID) is False
@@ -274,6 +281,7 @@ def test_every_route_the_client_knows_is_in_the_spec(spec: NeonSpec) -> None:
         "createProject",
         "getProject",
         "deleteProject",
+        "updateProject",
         "listProjectEndpoints",
         "updateProjectEndpoint",
         "getProjectOperation",

@@ -82,7 +82,8 @@ async def test_timeframes_add_up_to_the_usage_set(
 
 
 async def test_projects_page_newest_first_with_a_cursor(api: httpx.AsyncClient, neon: NeonEmulator) -> None:
-    await asyncio.gather(*(create_project(api, name=f"m{n}") for n in range(5)))
+    for body in await asyncio.gather(*(create_project(api, name=f"m{n}") for n in range(5))):
+        neon.set_usage(body["project"]["id"], compute_unit_seconds=60)  # silent ones are left out
     newest_first = [p["id"] for p in (await api.get("/projects")).json()["projects"]]
     seen: list[str] = []
     cursor = None
@@ -103,6 +104,8 @@ async def test_project_ids_filter_repeated_or_comma_separated(
         body["project"]["id"]
         for body in await asyncio.gather(*(create_project(api, name=f"f{n}") for n in range(3)))
     ]
+    for project_id in ids:
+        neon.set_usage(project_id, compute_unit_seconds=60)  # silent projects are left out
     repeated = [(k, v) for k, v in _params(neon).items()] + [("project_ids", ids[0]), ("project_ids", ids[2])]
     comma = _params(neon, project_ids=f"{ids[0]},{ids[2]}")
     for params in (repeated, comma):
@@ -184,3 +187,22 @@ async def test_usage_shows_in_the_project_legacy_counters(api: httpx.AsyncClient
     neon.set_usage(project_id, compute_unit_seconds=90, public_network_transfer_bytes=1234)
     project = (await api.get(f"/projects/{project_id}")).json()["project"]
     assert (project["compute_time_seconds"], project["data_transfer_bytes"]) == (90, 1234)
+
+
+async def test_a_project_that_used_nothing_is_left_out(api: httpx.AsyncClient, neon: NeonEmulator) -> None:
+    busy, idle = [
+        body["project"]["id"]
+        for body in await asyncio.gather(create_project(api, name="busy"), create_project(api, name="idle"))
+    ]
+    neon.set_usage(busy, compute_unit_seconds=3600)
+    body = (
+        await api.get("/consumption_history/v2/projects", params=_params(neon, project_ids=f"{busy},{idle}"))
+    ).json()
+    assert [project["project_id"] for project in body["projects"]] == [busy]
+    names = {
+        metric["metric_name"]
+        for period in body["projects"][0]["periods"]
+        for frame in period["consumption"]
+        for metric in frame["metrics"]
+    }
+    assert names == {"compute_unit_seconds"}  # the metrics with no usage are left out too

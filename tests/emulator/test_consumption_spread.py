@@ -72,20 +72,16 @@ def test_usage_starts_accruing_at_creation_within_the_period() -> None:
     assert values == [50, 100, 50]  # 10:00 (half), 11:00, 12:00 (half)
 
 
-def test_past_periods_hold_zeros_and_have_an_end() -> None:
+def test_periods_without_usage_are_left_out_as_neon_does() -> None:
     project = _project(datetime.datetime(2026, 1, 10, tzinfo=UTC), compute_unit_seconds=500)
     frames = timeframes(
         datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2026, 4, 1, tzinfo=UTC), "monthly"
     )
     periods = project_consumption(project, frames, ["compute_unit_seconds"], NOW)
-    assert [p["period_start"] for p in periods] == [
-        "2026-01-01T00:00:00Z",
-        "2026-02-01T00:00:00Z",
-        "2026-03-01T00:00:00Z",
-    ]
-    assert _values(periods) == [0, 0, 500]
-    assert [("period_end" in p) for p in periods] == [True, True, False]
-    assert len({p["period_id"] for p in periods}) == 3
+    # January and February used nothing (usage is this period's): silence, not zeros.
+    assert [p["period_start"] for p in periods] == ["2026-03-01T00:00:00Z"]
+    assert _values(periods) == [500]
+    assert [("period_end" in p) for p in periods] == [False]
 
 
 def test_frames_outside_the_projects_life_are_left_out() -> None:
@@ -104,7 +100,7 @@ def test_a_deleted_projects_usage_stops_at_its_deletion() -> None:
     project = _project(created, deleted=datetime.datetime(2026, 3, 12, tzinfo=UTC), compute_unit_seconds=200)
     frames = timeframes(datetime.datetime(2026, 3, 1, tzinfo=UTC), NOW, "daily")
     values = _values(project_consumption(project, frames, ["compute_unit_seconds"], NOW))
-    assert values == [100, 100, 0]  # the 10th, the 11th, and the 12th (deleted at its start)
+    assert values == [100, 100]  # the 10th and the 11th; the 12th (deleted at its start) used nothing
 
 
 def test_timeframes_round_from_down_and_run_while_before_to() -> None:

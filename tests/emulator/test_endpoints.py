@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from tenantdb.testing.neon import NeonEmulator
 from tests.emulator.helpers import connect, connection_error, create_project, query_one, uri_of
 
 
@@ -98,3 +99,42 @@ async def test_invalid_endpoint_updates_are_400(api: httpx.AsyncClient) -> None:
     assert (await api.patch(path, json={"nope": {}})).status_code == 400
     unknown = await api.patch(f"/projects/{project_id}/endpoints/ep-nope-1", json={"endpoint": {}})
     assert unknown.status_code == 404
+
+
+async def test_a_passed_compute_quota_stops_the_project_until_it_rises(
+    api: httpx.AsyncClient, neon: NeonEmulator
+) -> None:
+    created = await create_project(api)
+    project_id = created["project"]["id"]
+    uri = uri_of(created)
+
+    async def set_quota(seconds: int) -> None:
+        response = await api.patch(
+            f"/projects/{project_id}",
+            json={"project": {"settings": {"quota": {"compute_time_seconds": seconds}}}},
+        )
+        assert response.status_code == 200, response.text
+
+    await set_quota(1000)
+    neon.set_usage(project_id, compute_unit_seconds=999)
+    await neon.settled()
+    assert await query_one(uri) == 1  # under the quota
+    neon.set_usage(project_id, compute_unit_seconds=1000)
+    await neon.settled()
+    reason = await connection_error(uri)
+    assert reason is not None
+    assert "not currently accepting connections" in reason
+    # Enabling the endpoint does not lift the quota's stop; raising the quota does; 0 is unlimited.
+    endpoint_id = created["endpoints"][0]["id"]
+    for disabled in (True, False):
+        response = await api.patch(
+            f"/projects/{project_id}/endpoints/{endpoint_id}", json={"endpoint": {"disabled": disabled}}
+        )
+        assert response.status_code == 200
+    assert await connection_error(uri) is not None
+    await set_quota(0)
+    assert await query_one(uri) == 1
+    await set_quota(500)
+    assert await connection_error(uri) is not None
+    await set_quota(2000)
+    assert await query_one(uri) == 1

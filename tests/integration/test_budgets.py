@@ -13,6 +13,7 @@ not: the limit is per user, across databases.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import time
@@ -24,6 +25,7 @@ import pytest
 
 from tenantdb.billing import billing_period
 from tenantdb.crypto import EncryptionKey
+from tenantdb.handlers.background import peers_allow
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, workspace_database
 
@@ -303,3 +305,257 @@ async def test_a_database_created_for_a_user_over_budget_starts_suspended(budget
     while time.monotonic() < deadline:
         assert _suspended(await stack.get("WorkspaceDatabase", "ws-carol"))
         await _refused([uri])
+
+
+LONG_SYNC_SECONDS = 600.0  # no consumption sync while the test watches
+HOLD_SECONDS = 20.0
+
+
+async def _stays_suspended(stack: LocalStack, ready: dict[str, dict[str, Any]], uris: Any) -> None:
+    """For HOLD_SECONDS: every database Suspended and its connection string refused."""
+    deadline = time.monotonic() + HOLD_SECONDS
+    while time.monotonic() < deadline:
+        for kind, obj in ready.items():
+            current = await stack.get(kind, obj["metadata"]["name"])
+            assert _suspended(current), current and current.get("status")
+        await _refused(uris)
+        await asyncio.sleep(0.5)
+
+
+async def test_a_restart_never_resumes_a_suspended_user(stack: LocalStack) -> None:
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    ready = await _alice_over_budget(stack)
+    for kind, obj in ready.items():
+        await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=15, what="suspended")
+    await stack.wait_for(
+        "DatabaseBudget", "user-alice", lambda o: bool(o and o["status"].get("exceeded")), what="exceeded"
+    )
+    uris = [await _uri(stack, obj["status"]["secretName"]) for obj in ready.values()]
+
+    # Killed like a pod, then started again with nothing synced for minutes: only the durable
+    # decision (the budget's status and user_db_budget) may speak until then.
+    await stack.stop_operator(abruptly=True)
+    await stack.start_operator(consumption_sync_interval_seconds=LONG_SYNC_SECONDS)
+    await _stays_suspended(stack, ready, uris)
+    budget = await stack.get("DatabaseBudget", "user-alice")
+    assert budget is not None
+    assert budget["status"]["exceeded"] is True
+    await stack.stop_operator()
+
+
+def _quota(stack: LocalStack, project_id: str) -> int:
+    assert stack.neon is not None
+    project = next(p for p in stack.neon.projects() if p["id"] == project_id)
+    return int(((project.get("settings") or {}).get("quota") or {}).get("compute_time_seconds") or 0)
+
+
+def _quota_patches(stack: LocalStack, project_ids: Any) -> list[Any]:
+    assert stack.neon is not None
+    return [
+        c
+        for c in stack.neon.calls()
+        if c.method == "PATCH" and any(c.path.endswith(f"/projects/{p}") for p in project_ids)
+    ]
+
+
+async def test_every_sync_splits_what_is_left_as_compute_quotas_and_writes_only_changes(
+    budgets: LocalStack,
+) -> None:
+    stack = budgets
+    assert stack.neon is not None
+    # Big computes (8 CU each) could spend what dora has left before a late report shows it:
+    # the stop is armed. ed's one small compute (0.25 CU) could not: he costs no quota call.
+    big = {"autoscaling": {"minCu": 0.25, "maxCu": 8}}
+    await stack.apply(database_budget("user-dora", "dora"))
+    await stack.apply(global_database("user-dora", "dora", **big))
+    await stack.apply(workspace_database("ws-dora", "dora", "ws-dora", **big))
+    await stack.apply(database_budget("user-ed", "ed"))
+    await stack.apply(global_database("user-ed", "ed"))
+    ids = [
+        (await stack.wait_ready(kind, name))["status"]["projectId"]
+        for kind, name in (("GlobalDatabase", "user-dora"), ("WorkspaceDatabase", "ws-dora"))
+    ]
+    ed = (await stack.wait_ready("GlobalDatabase", "user-ed"))["status"]["projectId"]
+    stack.neon.set_usage(ed, compute_unit_seconds=36_000)
+    for project_id in ids:
+        stack.neon.set_usage(project_id, compute_unit_seconds=36_000)  # 106 cents each
+
+    # 500 - 212 = 288 cents left, 97,811 CU-seconds at $0.106/CU-hour: half each on top of usage.
+    left = 288 * 3600 * 100 // 1060
+
+    async def split() -> bool:
+        quotas = [_quota(stack, p) for p in ids]
+        return all(q > 36_000 for q in quotas) and abs(sum(quotas) - 72_000 - left) <= 2
+
+    await eventually(split, timeout=15, what="the remaining budget split into two compute quotas")
+    assert _quota(stack, ids[0]) == _quota(stack, ids[1])
+    assert _quota(stack, ed) == 0
+    assert _quota_patches(stack, [ed]) == []
+
+    # Nothing changes: several syncs, no quota write (Neon calls are counted, not just results).
+    stack.neon.reset_calls()
+    await asyncio.sleep(4 * SYNC_SECONDS)
+    assert _quota_patches(stack, ids) == []
+    # Nor after a restart: the quotas in force are recorded in the budget's status.
+    await stack.wait_for(
+        "DatabaseBudget",
+        "user-dora",
+        lambda o: all(
+            d.get("computeQuotaSeconds") for d in ((o or {}).get("status") or {}).get("databases", [])
+        ),
+        what="the quotas recorded",
+    )
+    await stack.stop_operator(abruptly=True)
+    stack.neon.reset_calls()
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    await eventually(
+        lambda: _true(any("consumption" in c.path for c in stack.neon.calls())), timeout=20, what="a sync"
+    )
+    await asyncio.sleep(3 * SYNC_SECONDS)
+    assert _quota_patches(stack, ids) == []
+
+    # One database burns: the next sync lowers the other's share as well.
+    before = _quota(stack, ids[1])
+    stack.neon.set_usage(ids[0], compute_unit_seconds=72_000)  # 212 cents: 106 left in all
+    await eventually(
+        lambda: _async(_quota(stack, ids[1]) < before), timeout=15, what="the second project's quota lowered"
+    )
+
+    # An upgrade to an unlimited tier lifts the stop (0 is Neon's "unlimited").
+    await stack.patch("DatabaseBudget", "user-dora", {"spec": {"tier": "enterprise"}})
+    await eventually(
+        lambda: _async(all(_quota(stack, p) == 0 for p in ids)), timeout=15, what="the quotas lifted"
+    )
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_a_database_whose_reconcile_fails_still_counts_and_is_suspended(stack: LocalStack) -> None:
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    assert stack.neon is not None
+    await stack.apply(database_budget("user-bea", "bea"))
+    await stack.apply(global_database("user-bea", "bea"))
+    await stack.apply(workspace_database("ws-bea", "bea", "ws-bea"))
+    good = await stack.wait_ready("GlobalDatabase", "user-bea")
+    failing = await stack.wait_ready("WorkspaceDatabase", "ws-bea")
+    # Neon refuses the workspace's new settings: every reconcile of it fails from now on ...
+    await stack.patch("WorkspaceDatabase", "ws-bea", {"spec": {"autoscaling": {"minCu": 2, "maxCu": 1}}})
+    await stack.wait_for(
+        "WorkspaceDatabase",
+        "ws-bea",
+        lambda o: _condition(o, "Synced").get("status") == "False",
+        timeout=30,
+        what="a failed reconcile",
+    )
+    # ... including the first one after a restart: the budget knows it only from its status.
+    await stack.stop_operator(abruptly=True)
+    await stack.start_operator(consumption_sync_interval_seconds=SYNC_SECONDS)
+    for obj in (good, failing):
+        stack.neon.set_usage(obj["status"]["projectId"], compute_unit_seconds=HALF_A_BUDGET)
+
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-bea",
+        lambda o: bool(o and (o.get("status") or {}).get("totalCostCents") == 590),
+        timeout=30,
+        what="both databases counted",
+    )
+    assert budget is not None
+    assert budget["status"]["exceeded"] is True
+    uris = [await _uri(stack, obj["status"]["secretName"]) for obj in (good, failing)]
+
+    async def both_refused() -> bool:
+        return all([await _connect_error(uri) is not None for uri in uris])
+
+    await eventually(both_refused, timeout=15, what="both databases refusing connections")
+    await _refused(uris)
+    await stack.stop_operator()
+
+
+PEERING = "tenantdb"
+
+
+def _neon_calls(metrics: Any) -> dict[str, float]:
+    """Neon calls a replica made, by route (its own Metrics)."""
+    calls: dict[str, float] = {}
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "tenantdb_neon_api_calls_total":
+                route = sample.labels["route"]
+                calls[route] = calls.get(route, 0) + sample.value
+    return calls
+
+
+def _acted(metrics: Any) -> dict[str, float]:
+    """Neon calls beyond the start-up check of the API key."""
+    start_up = {"GET /auth", "GET /users/me/organizations"}
+    return {route: n for route, n in _neon_calls(metrics).items() if route not in start_up}
+
+
+async def test_a_paused_replica_never_acts_and_a_handover_never_resumes(stack: LocalStack) -> None:
+    await stack.create_peering(PEERING)
+    # The last in line starts first (nothing exists yet), then is paused for good by the others.
+    last = await stack.start_replica(
+        consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=10
+    )
+    first: Any = None
+    try:
+        await stack.start_operator(
+            consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=50
+        )
+        assert stack.runtime is not None
+        await _handed_over(stack, stack.runtime, last.runtime)
+        ready = await _alice_over_budget(stack)
+        for kind, obj in ready.items():
+            await stack.wait_for(kind, obj["metadata"]["name"], _suspended, timeout=20, what="suspended")
+        uris = [await _uri(stack, obj["status"]["secretName"]) for obj in ready.values()]
+
+        # A replica of higher priority joins: the one that knew everything is paused and, from
+        # a registry that may go stale, does nothing at all (no sync, no switch, no quota).
+        first = await stack.start_replica(
+            consumption_sync_interval_seconds=SYNC_SECONDS, peering_name=PEERING, peering_priority=100
+        )
+        await _handed_over(stack, first.runtime, stack.runtime)
+        await eventually(
+            lambda: _true(_acted(first.runtime.metrics).get("GET /consumption_history/v2/projects", 0) > 0),
+            timeout=30,
+            what="the new replica syncing",
+        )
+        paused_before = _acted(stack.metrics)
+        await asyncio.sleep(4 * SYNC_SECONDS)
+        assert _acted(stack.metrics) == paused_before
+        assert _acted(last.runtime.metrics) == {}
+
+        # Both go; the last in line, which never saw alice suspended, takes over.
+        await first.stop(abruptly=False)
+        first = None
+        await stack.stop_operator()
+        await _stays_suspended(stack, ready, uris)
+    finally:
+        if first is not None:
+            await first.stop(abruptly=False)
+        await last.stop(abruptly=False)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _handed_over(stack: LocalStack, active: Any, paused: Any) -> None:
+    """The peering object says ``active`` acts and ``paused`` does not (kopf reads the same)."""
+
+    async def settled() -> bool:
+        peering = await stack.get_peering(PEERING)
+        status = (peering or {}).get("status") or {}
+        now = datetime.datetime.now(datetime.UTC)
+
+        def acts(runtime: Any) -> bool:
+            priority = runtime.settings.peering_priority
+            return peers_allow(status, identity=runtime.identity, priority=priority, now=now)
+
+        return acts(active) and not acts(paused)
+
+    await eventually(settled, timeout=30, what="the peering handing over")
+    await asyncio.sleep(2)  # kopf's watch of the peering object sees it too

@@ -28,7 +28,15 @@ class BudgetDatabase(Resource):
     kind: str = Field(description="GlobalDatabase or WorkspaceDatabase.")
     name: str = Field(description="Name of the database resource.")
     project_id: str | None = Field(default=None, description="Neon project id.")
-    cost_cents: int = Field(default=0, ge=0, description="Cost this period in cents.")
+    cost_cents: int | None = Field(
+        default=None, ge=0, description="Cost this period in cents; absent while not yet measured."
+    )
+    compute_quota_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="The hard stop last set on the project (settings.quota.compute_time_seconds, "
+        "CU-seconds this period); 0 means unlimited.",
+    )
 
 
 class DatabaseBudgetStatus(Resource):

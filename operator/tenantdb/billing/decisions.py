@@ -9,7 +9,7 @@ Rules, in order:
 2. Exceeded (see ``tiers.is_exceeded``) → suspend every database of the user that is not already
    suspended for the budget. A lower bound that reaches the limit is enough: costs are never
    negative, so the full total can only be higher.
-3. Not exceeded, and every cost known → resume the databases suspended for the budget (an
+3. Not exceeded, and every cost known (or no limit at all) → resume the databases suspended for the budget (an
    upgrade, a higher custom limit or a new billing period all end here).
 4. Not exceeded, but some cost unknown → hold: neither suspend nor resume. Resuming on a
    partial total could wake databases that the next, complete total suspends again.
@@ -73,7 +73,7 @@ def decide_budget(
     resume: tuple[K, ...] = ()
     if exceeded:
         suspend = tuple(db.key for db in databases if not db.suspended_for_budget)
-    elif complete:
+    elif complete or limit is None:  # unlimited: no unknown cost can exceed it
         resume = tuple(db.key for db in databases if db.suspended_for_budget)
     return BudgetDecision(
         tier=effective.tier,

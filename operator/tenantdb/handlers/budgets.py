@@ -13,6 +13,8 @@ import pydantic
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec
 from tenantdb.config import Settings
+from tenantdb.handlers.background import run_while_active
+from tenantdb.handlers.databases import budget_actuator
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
 from tenantdb.reconcile import conditions as cond
@@ -65,7 +67,11 @@ async def enforce_now(runtime: Runtime) -> None:
     assert runtime.kube is not None
     assert runtime.neon is not None
     await runtime.budgets.enforce(
-        store=runtime.store, kube=runtime.kube, neon=runtime.neon, post_event=_event_poster(runtime)
+        store=runtime.store,
+        kube=runtime.kube,
+        neon=runtime.neon,
+        quotas=runtime.neon,
+        post_event=_event_poster(runtime),
     )
 
 
@@ -75,18 +81,38 @@ def start_budget_loop(runtime: Runtime) -> None:
     assert runtime.neon is not None
     settings = runtime.settings
 
-    async def settle() -> None:
+    store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
+    assert gate is not None
+    post_event = _event_poster(runtime)
+    runtime.budgets.actuator = budget_actuator(runtime, post_event)
+
+    def paused() -> None:
+        # Another replica decides now: its word, not ours, is the truth. Until this one is
+        # active again every user is "not known" and no handler here touches a disabled flag;
+        # the quotas it sets may differ from those this one remembers.
+        runtime.budgets.forget_decisions()
+        runtime.budgets.forget_quotas()
+
+    async def activated() -> None:
+        # Take up the durable word (the last active replica's), not the memory of before.
+        runtime.budgets.forget_decisions()
+        await runtime.budgets.restore(store)
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
 
+    async def sync() -> None:
+        await runtime.budgets.sync_round(
+            source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
+        )
+
     runtime.sync_task = asyncio.create_task(
-        runtime.budgets.run_forever(
-            source=runtime.neon,
-            store=runtime.store,
-            kube=runtime.kube,
-            neon=runtime.neon,
-            post_event=_event_poster(runtime),
-            ready=settle,
+        run_while_active(
+            gate,
+            sync,
+            interval=settings.consumption_sync_interval_seconds,
+            on_activated=activated,
+            on_paused=paused,
+            what="consumption sync and enforcement",
         )
     )
 
@@ -157,10 +183,17 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
+        runtime.budgets.seed_quotas(body.status.get("databases") or [])
+        runtime.budgets.seed_state(str(body.metadata.namespace), str(body.metadata.name), dict(body.status))
         runtime.budgets.put_budget(
             str(body.metadata.namespace),
             str(body.metadata.name),
-            BudgetRecord(user_id=spec.user_id, tier=spec.tier, custom_limit_cents=spec.custom_limit_cents),
+            BudgetRecord(
+                user_id=spec.user_id,
+                tier=spec.tier,
+                custom_limit_cents=spec.custom_limit_cents,
+                generation=int(body.metadata.get("generation") or 1),
+            ),
         )
         await enforce_now(runtime)
         logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)

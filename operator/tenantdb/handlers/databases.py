@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -17,13 +18,15 @@ from tenantdb.kube import KubeError, OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import parse_created
 from tenantdb.reconcile.database import CONFLICT_REASONS, DatabaseObject, delete_database, reconcile_database
-from tenantdb.reconcile.enforcement import DatabaseRecord
+from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 
-__all__ = ["register_database_handlers"]
+__all__ = ["budget_actuator", "register_database_handlers"]
 
 REASON_INVALID_SPEC = "InvalidSpec"
+_PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 
 
 class KopfEvents:
@@ -152,6 +155,55 @@ async def _write_final_status(writer: _StatusWriter, status: Mapping[str, Any]) 
         ) from exc
 
 
+def _register_for_budget(
+    runtime: Runtime, kind: Kind, obj: DatabaseObject, status: Mapping[str, Any]
+) -> None:
+    project_id = status.get("projectId") or runtime.projects.get(obj.identity.uid)
+    key = (kind.kind, obj.identity.namespace, obj.identity.name)
+    if not project_id and key in runtime.budgets.databases:
+        return  # keep what is known; a status without a project says nothing new
+    runtime.budgets.put_database(
+        DatabaseRecord(
+            kind=kind.kind,
+            namespace=obj.identity.namespace,
+            name=obj.identity.name,
+            user_id=obj.spec.user_id,
+            project_id=project_id,
+            endpoint_id=status.get("endpointId"),
+            suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
+            uid=obj.identity.uid,
+            max_cu=obj.spec.autoscaling.max_cu,
+        )
+    )
+
+
+def budget_actuator(
+    runtime: Runtime, post_event: Callable[[str, str, str, str, str, str], None]
+) -> Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]]:
+    """The database path acting for the budget loop: under the resource's own lock (the one
+    its reconcile holds), then the project's, it switches the endpoint and writes the status."""
+
+    async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        assert runtime.kube is not None
+        await runtime.kube.patch_status(plural=_PLURALS[kind], namespace=namespace, name=name, status=status)
+
+    async def act(action: SuspendAction | ResumeAction) -> bool | None:
+        assert runtime.neon is not None
+        lock = runtime.locks[action.uid] if action.uid else asyncio.Lock()
+        async with lock:
+            settled = await apply_budget(
+                action,
+                neon=runtime.neon,
+                decision=lambda: runtime.budgets.is_suspended(action.user_id),
+                write_status=write,
+                post_event=post_event,
+                now=_now(),
+            )
+        return settled.suspended if settled.endpoint is not None else None
+
+    return act
+
+
 def register_database_handlers(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
     for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE):
         _register_kind(registry, kind, resync_interval=resync_interval)
@@ -183,6 +235,9 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
             raise kopf.PermanentError(f"Invalid spec: {message}") from None
         started = _now()
         writer = _status_writer(runtime, kind, body)
+        # Every database with a project counts in its user's budget, even while its reconcile
+        # fails: known to the budget from its recorded status, before anything else is tried.
+        _register_for_budget(runtime, kind, obj, dict(body.status))
         async with runtime.locks[obj.identity.uid]:
             try:
                 status = await reconcile_database(obj, runtime.database_deps(), events, writer)
@@ -204,17 +259,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                     events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
         was_ready = body.status.get("phase") == Phase.READY.value
-        runtime.budgets.put_database(
-            DatabaseRecord(
-                kind=kind.kind,
-                namespace=obj.identity.namespace,
-                name=obj.identity.name,
-                user_id=obj.spec.user_id,
-                project_id=status.get("projectId"),
-                endpoint_id=status.get("endpointId"),
-                suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
-            )
-        )
+        _register_for_budget(runtime, kind, obj, status)
         runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
         if not was_ready and status.get("phase") == Phase.READY.value:
             created = body.metadata.get("creationTimestamp")

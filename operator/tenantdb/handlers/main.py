@@ -62,11 +62,6 @@ def build_runtime(
     )
 
 
-def runs_standalone() -> bool:
-    """``is_active`` of a replica without peering: always the active one."""
-    return True
-
-
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     app_settings = runtime.settings
@@ -100,9 +95,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         except StoreSchemaError as exc:
             raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
-        # The gate every background loop must share under kopf peering (only the active replica
-        # acts). Standalone, this process is the only one, and so always the active one.
-        start_sim_sync(memo, is_active=runs_standalone)
+        start_sim_sync(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,
@@ -144,6 +137,7 @@ async def operate(
         standalone=not settings.peering_name,
         peering_name=settings.peering_name or None,
         priority=settings.peering_priority,
+        identity=runtime.identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if liveness else None,
         stop_flag=stop_flag,
         ready_flag=ready_flag,

@@ -8,10 +8,14 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import os
+import socket
+import uuid
 from typing import TYPE_CHECKING
 
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
+from tenantdb.handlers.background import ActiveGate
 from tenantdb.kube import KubeClient
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
@@ -54,6 +58,11 @@ class Runtime:
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
     sim_sync_task: asyncio.Task[None] | None = None
+    # This replica's name in kopf's peering (passed to kopf, read back by the ActiveGate).
+    identity: str = dataclasses.field(
+        default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    )
+    gate: ActiveGate | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -84,7 +93,17 @@ class Runtime:
         await self.store.migrate()
         # Neither Sim's env var tables nor the standalone setting: stop now, saying what to do.
         await self.store.check_env_tables()
+        # The budget's word on each user, as the last process left it, before any handler may
+        # enable an endpoint (kopf runs the resource handlers only after start-up).
+        await self.budgets.restore(self.store)
         self.kube = await KubeClient.connect(host=self.kube_url)
+        self.gate = ActiveGate(
+            identity=self.identity,
+            priority=self.settings.peering_priority,
+            peering_name=self.settings.peering_name,
+            namespaces=self.settings.namespaces,
+            reader=self.kube,
+        )
 
     async def close(self) -> None:
         if self.sim_sync_task is not None:

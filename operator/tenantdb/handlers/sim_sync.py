@@ -1,8 +1,7 @@
 """Start the Sim sync (``TENANTDB_SIM_SYNC=true``) as a background task of the operator.
 
-The loop acts only while ``is_active()`` says this replica is the active one. The one place
-that decides it is the caller's argument: ``start_sim_sync(runtime, is_active=...)`` in the
-start-up handler, which passes the same gate every background loop uses under kopf peering.
+Like every loop outside kopf's handlers, it runs through ``run_while_active`` with the
+runtime's peering gate: only the active replica acts, and a paused one drops its caches.
 """
 
 from __future__ import annotations
@@ -10,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 
 from tenantdb.api import GLOBAL_DATABASE
+from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.reconcile.sim_sync import SimSync
@@ -50,13 +49,21 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
     )
 
 
-def start_sim_sync(runtime: Runtime, *, is_active: Callable[[], bool]) -> None:
+def start_sim_sync(runtime: Runtime) -> None:
     """Run the Sim sync until ``stop_sim_sync``; a no-op unless ``TENANTDB_SIM_SYNC=true``."""
     if not runtime.settings.sim_sync:
         return
+    assert runtime.gate is not None
     sync = build_sim_sync(runtime)
     runtime.sim_sync_task = asyncio.create_task(
-        sync.run_forever(is_active=is_active), name="tenantdb-sim-sync"
+        run_while_active(
+            runtime.gate,
+            sync.run_pass,
+            interval=runtime.settings.sim_poll_interval_seconds,
+            on_paused=sync.forget,
+            what="Sim sync",
+        ),
+        name="tenantdb-sim-sync",
     )
     _log.info("following Sim's tables into namespace %s", runtime.settings.sim_namespace)
 

@@ -256,3 +256,20 @@ class KubeClient:
             if exc.status == 404:
                 return  # the object is gone: nothing to record on it
             raise _error("patching status", exc) from None
+
+    async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """kopf's peering object (``ClusterKopfPeering``, or ``KopfPeering`` in a namespace)."""
+        try:
+            if namespace is None:
+                found = await self._custom.get_cluster_custom_object(
+                    group="kopf.dev", version="v1", plural="clusterkopfpeerings", name=name
+                )
+            else:
+                found = await self._custom.get_namespaced_custom_object(
+                    group="kopf.dev", version="v1", namespace=namespace, plural="kopfpeerings", name=name
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error("reading the peering object", exc) from None
+        return dict(found)

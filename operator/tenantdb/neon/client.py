@@ -61,6 +61,7 @@ LIST_PROJECTS = Route("GET", "/projects")
 CREATE_PROJECT = Route("POST", "/projects", idempotent=False)
 GET_PROJECT = Route("GET", "/projects/{project_id}")
 DELETE_PROJECT = Route("DELETE", "/projects/{project_id}")
+UPDATE_PROJECT = Route("PATCH", "/projects/{project_id}")
 LIST_ENDPOINTS = Route("GET", "/projects/{project_id}/endpoints")
 # PATCH with absolute values: sending it twice leaves the endpoint as sending it once.
 UPDATE_ENDPOINT = Route("PATCH", "/projects/{project_id}/endpoints/{endpoint_id}")
@@ -284,6 +285,19 @@ class NeonClient:
             finally:
                 self._serial.forget(project_id)
         return True
+
+    async def set_compute_quota(self, project_id: str, compute_time_seconds: int) -> None:
+        """Set ``settings.quota.compute_time_seconds`` (CU-seconds this period; 0: unlimited)."""
+        if compute_time_seconds < 0:
+            raise ValueError(f"a quota cannot be negative, got {compute_time_seconds}")
+        async with self._mutation(project_id):
+            response = await self._session.call(
+                UPDATE_PROJECT,
+                ids={"project_id": project_id},
+                json={"project": {"settings": {"quota": {"compute_time_seconds": compute_time_seconds}}}},
+            )
+            operations = parse(OperationsAnswer, response, UPDATE_PROJECT).operations
+            self._serial.started(project_id, operations)
 
     # --- one mutation at a time per project -----------------------------------------------------
 

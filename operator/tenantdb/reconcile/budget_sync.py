@@ -8,10 +8,18 @@ after start-up, whatever order the resources were created in). One loop then:
    (``sync_consumption``); a failed sync changes nothing;
 2. merges the costs (a partial answer never zeroes a cost; a new period resets them);
 3. writes costs to the metadata DB, the database resources' and the budgets' status;
-4. plans enforcement (``plan_enforcement``) and disables or enables compute endpoints.
+4. plans enforcement (``plan_enforcement``), writes each budget's status, and asks the
+   database path to switch endpoints (``database_budget.apply_budget``: the endpoint, the
+   database's status and Event, under the resource's and the project's locks);
+5. sets each project's compute quota, the hard stop between syncs (``billing.quotas``).
 
-A tier change re-runs step 4 at once with the costs already known, so an upgrade resumes
+A tier change re-runs steps 4-5 at once with the costs already known, so an upgrade resumes
 the user's databases without waiting for the next sync.
+
+The decision about a user is tri-state (``is_suspended``): suspended, allowed, or not known.
+It is durable: ``restore`` reads what the last process decided (``user_db_budget``) before
+anything may enable an endpoint, and a user whose costs are not all known keeps the decision
+in force (held) rather than being resumed on a partial total.
 """
 
 from __future__ import annotations
@@ -21,18 +29,22 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, Phase
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE
+from tenantdb.api.budget import BudgetDatabase, DatabaseBudgetStatus
 from tenantdb.billing import Prices, TierPolicy
 from tenantdb.billing.period import billing_period
+from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, compute_quotas, needs_write
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonError
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.consumption import ConsumptionSource, merge_costs, sync_consumption
-from tenantdb.reconcile.database import read_write_endpoint
+from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.endpoint_budget import EndpointPort
 from tenantdb.reconcile.enforcement import (
     BudgetOutcome,
     BudgetRecord,
@@ -55,15 +67,12 @@ class StatusPatcher(Protocol):
     ) -> None: ...
 
 
-class EndpointSwitch(Protocol):
-    async def list_endpoints(self, project_id: str) -> list[Any]: ...
-    async def update_endpoint(
-        self, project_id: str, endpoint_id: str, *, disabled: bool | None = None
-    ) -> list[Any]: ...
-    async def wait_for_operations(
-        self, project_id: str, operations: Any, *, timeout: float = 300.0
-    ) -> None: ...
+class EndpointSwitch(EndpointPort, Protocol):
     def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class QuotaSetter(Protocol):
+    async def set_compute_quota(self, project_id: str, compute_time_seconds: int) -> None: ...
 
 
 class CostStore(Protocol):
@@ -79,7 +88,31 @@ class CostStore(Protocol):
     ) -> None: ...
 
 
+class DecisionRow(Protocol):
+    """A ``user_db_budget`` row, as far as ``restore`` reads it."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def budget_exceeded(self) -> bool: ...
+    @property
+    def total_cost_cents(self) -> int: ...
+    @property
+    def current_period_start(self) -> datetime.datetime: ...
+    @property
+    def last_sync(self) -> datetime.datetime | None: ...
+
+
+class DecisionStore(Protocol):
+    async def list_budgets(self) -> Sequence[DecisionRow]: ...
+
+
 EventPoster = Callable[[str, str, str, str, str, str], None]  # kind, namespace, name, type, reason, message
+
+# Event reasons on a DatabaseBudget, one per change of its state.
+REASON_EXCEEDED = "BudgetExceeded"
+REASON_WITHIN = "BudgetResumed"
+REASON_TIER = "TierChanged"
 
 
 @dataclasses.dataclass
@@ -90,11 +123,21 @@ class BudgetSync:
     budgets: dict[tuple[str, str], BudgetRecord] = dataclasses.field(default_factory=dict)
     databases: dict[tuple[str, str, str], DatabaseRecord] = dataclasses.field(default_factory=dict)
     costs: dict[str, int] = dataclasses.field(default_factory=dict)
+    compute_seconds: dict[str, int] = dataclasses.field(default_factory=dict)
     period_start: datetime.datetime | None = None
     last_sync: datetime.datetime | None = None
-    exceeded_users: set[str] = dataclasses.field(default_factory=set)
+    # The word on each user: True suspended, False allowed; absent: not known yet.
+    decisions: dict[str, bool] = dataclasses.field(default_factory=dict)
+    # Totals the last process recorded (a lower bound until this one has synced).
+    restored_totals: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Quotas this process has set, by project (a cache: lost on restart, then written again).
+    quotas: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The database path, asked to act on a suspend or resume (returns the endpoint's state;
+    # None: nothing to act on). None: ``apply_budget`` without the resource's lock (tests).
+    actuator: Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]] | None = None
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
-    _transitions: dict[tuple[str, str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
+    _conditions: dict[tuple[str, str], list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    _states: dict[tuple[str, str], tuple[str, bool | None]] = dataclasses.field(default_factory=dict)
 
     # -- registry (kept current by the handlers) -------------------------------------------------
     def put_budget(self, namespace: str, name: str, record: BudgetRecord) -> None:
@@ -109,13 +152,56 @@ class BudgetSync:
     def drop_database(self, kind: str, namespace: str, name: str) -> None:
         self.databases.pop((kind, namespace, name), None)
 
-    def is_suspended(self, user_id: str) -> bool:
-        """Whether a database of this user must be (or start) suspended."""
-        return user_id in self.exceeded_users
+    def is_suspended(self, user_id: str) -> bool | None:
+        """Whether a database of this user must be (or start) suspended; ``None``: not known yet."""
+        return self.decisions.get(user_id)
+
+    @property
+    def exceeded_users(self) -> set[str]:
+        return {user for user, suspended in self.decisions.items() if suspended}
 
     @property
     def policy(self) -> TierPolicy:
         return TierPolicy.from_settings(self.settings)
+
+    def forget_decisions(self) -> None:
+        """Every user back to "not known" (this replica is paused: another one decides)."""
+        self.decisions.clear()
+        self.restored_totals.clear()
+        self._count_over_limit()
+
+    def seed_state(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """The budget's state as its status last recorded it: a restart posts no Event for a
+        state that did not change."""
+        tier, exceeded = status.get("tier"), status.get("exceeded")
+        if isinstance(tier, str):
+            self._states.setdefault(
+                (namespace, name), (tier, exceeded if isinstance(exceeded, bool) else None)
+            )
+
+    def forget_quotas(self) -> None:
+        """The quotas this process wrote may be overwritten by another replica from now on."""
+        self.quotas.clear()
+
+    def seed_quotas(self, databases: Iterable[Mapping[str, Any]]) -> None:
+        """Quotas in force as a budget's status records them (``status.databases``): a restart
+        then writes only the quotas that change, not one per project."""
+        for entry in databases:
+            project_id, seconds = entry.get("projectId"), entry.get("computeQuotaSeconds")
+            if isinstance(project_id, str) and isinstance(seconds, int):
+                self.quotas.setdefault(project_id, seconds)
+
+    async def restore(self, store: DecisionStore) -> None:
+        """Take up what the last process decided, before any handler may enable an endpoint.
+
+        A row of an earlier billing period, or never synced, decides nothing: unknown."""
+        period = billing_period(self.clock(), anchor_day=self.settings.billing_period_anchor_day)
+        for row in await store.list_budgets():
+            if row.last_sync is None or row.current_period_start < period.start:
+                continue
+            self.decisions.setdefault(row.user_id, row.budget_exceeded)
+            self.restored_totals[row.user_id] = row.total_cost_cents
+        self._count_over_limit()
 
     # -- the loop -------------------------------------------------------------------------------
     async def run_forever(
@@ -126,18 +212,25 @@ class BudgetSync:
         kube: StatusPatcher,
         neon: EndpointSwitch,
         post_event: EventPoster,
+        quotas: QuotaSetter | None = None,
         ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if ready is not None:
             await ready()
         while True:
-            try:
-                await self.sync_once(source=source, store=store, kube=kube, neon=neon, post_event=post_event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                _log.warning("consumption sync failed; costs unchanged, retrying next interval: %s", exc)
+            await self.sync_round(
+                source=source, store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas
+            )
             await asyncio.sleep(self.settings.consumption_sync_interval_seconds)
+
+    async def sync_round(self, **kwargs: Any) -> None:
+        """One ``sync_once`` whose failure is logged, not raised: the next round tries again."""
+        try:
+            await self.sync_once(**kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.warning("consumption sync failed; costs unchanged, retrying next interval: %s", exc)
 
     async def sync_once(
         self,
@@ -147,6 +240,7 @@ class BudgetSync:
         kube: StatusPatcher,
         neon: EndpointSwitch,
         post_event: EventPoster,
+        quotas: QuotaSetter | None = None,
         now: datetime.datetime | None = None,
     ) -> None:
         now = now or self.clock()
@@ -164,28 +258,40 @@ class BudgetSync:
             raise
         self.metrics.consumption_syncs.labels(result="complete" if snapshot.complete else "partial").inc()
         async with self._lock:
+            rollover = self.period_start is not None and snapshot.period_start > self.period_start
             self.costs = merge_costs(self.costs, snapshot, previous_period_start=self.period_start)
-            self.period_start = snapshot.period_start
+            if rollover or self.period_start is None:
+                self.compute_seconds = {}
+            for project_id, seconds in snapshot.compute_seconds.items():
+                self.compute_seconds[project_id] = max(seconds, self.compute_seconds.get(project_id, 0))
+            self.period_start = max(snapshot.period_start, self.period_start or snapshot.period_start)
             self.last_sync = snapshot.synced_at
         if self.costs:
             await store.set_database_costs(self.costs, synced_at=snapshot.synced_at)
         for record in list(self.databases.values()):
             if record.project_id and record.project_id in self.costs:
-                await kube.patch_status(
-                    plural=_PLURALS[record.kind],
-                    namespace=record.namespace,
-                    name=record.name,
-                    status={
-                        "currentPeriodCostCents": self.costs[record.project_id],
-                        "lastConsumptionSync": cond.rfc3339(snapshot.synced_at),
-                    },
-                )
-        await self.enforce(store=store, kube=kube, neon=neon, post_event=post_event)
+                async with _each_on_its_own(f"writing the cost of {record.namespace}/{record.name}"):
+                    await kube.patch_status(
+                        plural=_PLURALS[record.kind],
+                        namespace=record.namespace,
+                        name=record.name,
+                        status={
+                            "currentPeriodCostCents": self.costs[record.project_id],
+                            "lastConsumptionSync": cond.rfc3339(snapshot.synced_at),
+                        },
+                    )
+        await self.enforce(store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas)
 
     async def enforce(
-        self, *, store: CostStore, kube: StatusPatcher, neon: EndpointSwitch, post_event: EventPoster
+        self,
+        *,
+        store: CostStore,
+        kube: StatusPatcher,
+        neon: EndpointSwitch,
+        post_event: EventPoster,
+        quotas: QuotaSetter | None = None,
     ) -> None:
-        """Plan with the costs known now; write budget status and rows; switch endpoints."""
+        """Plan with the costs known now; write budget status and rows; switch endpoints; set quotas."""
         async with self._lock:
             plan = plan_enforcement(
                 budgets=list(self.budgets.values()),
@@ -193,26 +299,100 @@ class BudgetSync:
                 costs_cents=self.costs,
                 policy=self.policy,
             )
-            self.exceeded_users = {user for user, outcome in plan.outcomes.items() if outcome.exceeded}
-            self.metrics.budgets_over_limit.set(len(self.exceeded_users))
+            decided: dict[str, bool] = {}
+            # Before this process has synced, "every cost known" means nothing: the databases
+            # may not even be registered yet (a budget's resume handler can run first).
+            synced = self.last_sync is not None
+            for user_id, outcome in plan.outcomes.items():
+                if outcome.exceeded:
+                    decided[user_id] = True
+                elif (outcome.costs_complete and synced) or outcome.limit_cents is None:
+                    decided[user_id] = False
+                elif user_id in self.decisions:
+                    decided[user_id] = self.decisions[user_id]  # held until every cost is known
+            self._observe_spend(plan.outcomes.values())
         now = self.clock()
         period_start = (
             self.period_start or billing_period(now, anchor_day=self.settings.billing_period_anchor_day).start
         )
+        # The hard stop first (the budget's status then shows the quotas in force). Only after a
+        # sync of this process: a quota from unknown costs could be far too generous.
+        if quotas is not None and self.last_sync is not None:
+            await self._set_quotas(plan.outcomes.values(), quotas)
         # One user's failure (the API server refusing a status patch, say) must not hold back
         # every other user's suspend or resume: each step stands alone, and the next round
         # plans again from what is known then.
+        # Durable first: the rows (then the statuses) record a decision before any reconcile can
+        # read it (``is_suspended``) and act on it, so a kill at any moment leaves no disabled
+        # flag that the metadata DB does not explain.
         for (namespace, name), record in list(self.budgets.items()):
-            outcome = plan.outcomes.get(record.user_id)
-            if outcome is not None:
+            found = plan.outcomes.get(record.user_id)
+            if found is not None:
                 async with _each_on_its_own(f"writing the status of budget {namespace}/{name}"):
-                    await self._write_budget(kube, store, namespace, name, outcome, period_start, post_event)
-        for action in plan.suspend:
-            async with _each_on_its_own(f"suspending {action.namespace}/{action.name}"):
-                await self._switch(action, suspend=True, kube=kube, neon=neon, post_event=post_event)
-        for resume in plan.resume:
-            async with _each_on_its_own(f"resuming {resume.namespace}/{resume.name}"):
-                await self._switch(resume, suspend=False, kube=kube, neon=neon, post_event=post_event)
+                    await self._write_budget(
+                        kube,
+                        store,
+                        namespace,
+                        name,
+                        record,
+                        found,
+                        decided.get(record.user_id),
+                        period_start,
+                        post_event,
+                    )
+        self.decisions.update(decided)
+        self._count_over_limit()
+        actions: list[SuspendAction | ResumeAction] = [*plan.suspend, *plan.resume]
+        for action in actions:
+            async with _each_on_its_own(f"switching {action.namespace}/{action.name}"):
+                await self._switch(action, kube=kube, neon=neon, post_event=post_event)
+
+    def _count_over_limit(self) -> None:
+        self.metrics.budgets_over_limit.set(len(self.exceeded_users))
+
+    def _observe_spend(self, outcomes: Iterable[BudgetOutcome]) -> None:
+        ratios = [
+            outcome.total_cost_cents / outcome.limit_cents if outcome.limit_cents else 0.0
+            for outcome in outcomes
+            if outcome.limit_cents is not None
+        ]
+        self.metrics.set_spend(
+            total_cents=sum(outcome.total_cost_cents for outcome in outcomes), ratios=ratios
+        )
+
+    async def _set_quotas(self, outcomes: Iterable[BudgetOutcome], quotas: QuotaSetter) -> None:
+        price = Prices.from_settings(self.settings).compute_cu_hour_usd
+        for outcome in outcomes:
+            entries = [d for d in outcome.databases if d.get("projectId")]
+            if not entries or not (outcome.costs_complete or outcome.limit_cents is None):
+                continue
+            projects = [str(d["projectId"]) for d in entries]
+            stop_armed = armed(
+                limit_cents=outcome.limit_cents,
+                total_cost_cents=outcome.total_cost_cents,
+                max_cu=[float(d.get("maxCu") or NEON_MAX_CU) for d in entries],
+                sync_interval_seconds=self.settings.consumption_sync_interval_seconds,
+                price_cu_hour_usd=price,
+            )
+            wanted = (
+                compute_quotas(
+                    project_ids=projects,
+                    compute_seconds=self.compute_seconds,
+                    limit_cents=outcome.limit_cents,
+                    total_cost_cents=outcome.total_cost_cents,
+                    price_cu_hour_usd=price,
+                )
+                if stop_armed
+                else dict.fromkeys(projects, UNLIMITED)
+            )
+            tolerance = _quota_tolerance(outcome.limit_cents, price, len(projects))
+            for project_id, seconds in wanted.items():
+                if not needs_write(self.quotas.get(project_id), seconds, tolerance=tolerance):
+                    continue
+                async with _each_on_its_own(f"setting the compute quota of project {project_id}"):
+                    await quotas.set_compute_quota(project_id, seconds)
+                    self.quotas[project_id] = seconds
+                    self.metrics.quota_writes.inc()
 
     async def _write_budget(
         self,
@@ -220,160 +400,151 @@ class BudgetSync:
         store: CostStore,
         namespace: str,
         name: str,
+        record: BudgetRecord,
         outcome: BudgetOutcome,
+        decided: bool | None,
         period_start: datetime.datetime,
         post_event: EventPoster,
     ) -> None:
         now = self.clock()
-        status: dict[str, Any] = {
-            "tier": outcome.tier.value,
-            "limitCents": outcome.limit_cents,
-            "totalCostCents": outcome.total_cost_cents,
-            "exceeded": outcome.exceeded,
-            "periodStart": cond.rfc3339(period_start),
-            "databases": [dict(d) for d in outcome.databases],
-        }
-        if self.last_sync is not None:
-            status["lastSyncTime"] = cond.rfc3339(self.last_sync)
+        total = outcome.total_cost_cents
+        if not outcome.costs_complete:  # a lower bound: the last recorded total may be higher
+            total = max(total, self.restored_totals.get(outcome.user_id, 0))
         limit_text = "unlimited" if outcome.limit_cents is None else f"{outcome.limit_cents} cents"
-        exceeded = "True" if outcome.exceeded else "False"
-        status["conditions"] = [
-            {
-                "type": cond.READY,
-                "status": "True",
-                "reason": "Synced" if self.last_sync else "Configured",
-                "message": f"Tier {outcome.tier.value}: limit {limit_text}",
-                "lastTransitionTime": self._transition_time(namespace, name, cond.READY, "True", now),
-            },
-            {
-                "type": cond.BUDGET_EXCEEDED,
-                "status": exceeded,
-                "reason": "OverLimit" if outcome.exceeded else "WithinLimit",
-                "message": f"Spent {outcome.total_cost_cents} of {limit_text} this period",
-                "lastTransitionTime": self._transition_time(
-                    namespace, name, cond.BUDGET_EXCEEDED, exceeded, now
-                ),
-            },
-        ]
-        await kube.patch_status(plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=status)
-        try:
-            await store.update_budget_usage(
-                user_id=outcome.user_id,
-                total_cost_cents=outcome.total_cost_cents,
-                budget_exceeded=outcome.exceeded,
-                period_start=period_start,
-                synced_at=self.last_sync or now,
-            )
-        except StoreError as exc:
-            _log.warning(
-                "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
-            )
+        key = (namespace, name)
+        conditions = cond.set_condition(
+            self._conditions.get(key, []),
+            kind=cond.READY,
+            status=True,
+            reason="Synced" if self.last_sync else "Configured",
+            message=f"Tier {outcome.tier.value}: limit {limit_text}",
+            now=now,
+            generation=record.generation,
+        )
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.BUDGET_EXCEEDED,
+            status=decided,
+            reason="NotSyncedYet" if decided is None else "OverLimit" if decided else "WithinLimit",
+            message=f"Spent {total} of {limit_text} this period"
+            + ("" if outcome.costs_complete else " (some costs not measured yet)"),
+            now=now,
+            generation=record.generation,
+        )
+        self._conditions[key] = conditions
+        status = DatabaseBudgetStatus(
+            tier=outcome.tier,
+            limit_cents=outcome.limit_cents,
+            total_cost_cents=total,
+            exceeded=decided,
+            period_start=cond.rfc3339(period_start),
+            last_sync_time=cond.rfc3339(self.last_sync) if self.last_sync is not None else None,
+            databases=[
+                BudgetDatabase(
+                    kind=d["kind"],
+                    name=d["name"],
+                    project_id=d.get("projectId"),
+                    cost_cents=d.get("costCents"),
+                    compute_quota_seconds=self.quotas.get(d.get("projectId") or ""),
+                )
+                for d in outcome.databases
+            ],
+            observed_generation=record.generation,
+            conditions=conditions,
+        )
+        # The metadata DB first: the row is what a restarted operator reads before anything
+        # may enable an endpoint, so it must never lag behind a switch (a kill between the two
+        # writes leaves the row ahead of the status, never behind it).
+        if decided is not None:
+            try:
+                await store.update_budget_usage(
+                    user_id=outcome.user_id,
+                    total_cost_cents=total,
+                    budget_exceeded=decided,
+                    period_start=period_start,
+                    synced_at=self.last_sync or now,
+                )
+            except StoreError as exc:
+                _log.warning(
+                    "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
+                )
+        await kube.patch_status(
+            plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=status.to_wire()
+        )
+        self._post_state_events(key, outcome, decided, total, limit_text, post_event)
 
-    def _transition_time(
-        self, namespace: str, name: str, type_: str, status: str, now: datetime.datetime
-    ) -> str:
-        """When the condition last changed status (API conventions), not when it was last written."""
-        key = (namespace, name, type_)
-        known = self._transitions.get(key)
-        if known is None or known[0] != status:
-            known = self._transitions[key] = (status, cond.rfc3339(now))
-        return known[1]
+    def _post_state_events(
+        self,
+        key: tuple[str, str],
+        outcome: BudgetOutcome,
+        decided: bool | None,
+        total: int,
+        limit_text: str,
+        post_event: EventPoster,
+    ) -> None:
+        """One Event on the DatabaseBudget per change of its state (not per write)."""
+        state = (outcome.tier.value, decided)
+        previous = self._states.get(key)
+        self._states[key] = state
+        namespace, name = key
+        if previous is not None and previous[0] != state[0]:
+            post_event(
+                DATABASE_BUDGET.kind, namespace, name, "Normal", REASON_TIER,
+                f"Tier {previous[0]} -> {state[0]}: limit {limit_text}",
+            )  # fmt: skip
+        if decided is True and (previous is None or previous[1] is not True):
+            post_event(
+                DATABASE_BUDGET.kind, namespace, name, "Warning", REASON_EXCEEDED,
+                f"Spent {total} of {limit_text}: the user's databases are suspended",
+            )  # fmt: skip
+        elif decided is False and previous is not None and previous[1] is True:
+            post_event(
+                DATABASE_BUDGET.kind, namespace, name, "Normal", REASON_WITHIN,
+                f"Spent {total} of {limit_text}: the user's databases are resumed",
+            )  # fmt: skip
 
     async def _switch(
         self,
         action: SuspendAction | ResumeAction,
         *,
-        suspend: bool,
         kube: StatusPatcher,
         neon: EndpointSwitch,
         post_event: EventPoster,
     ) -> None:
+        """Ask the database path to act (``actuator``; by default ``apply_budget`` directly)."""
         try:
-            # The project's lock orders this with a reconcile patching the same endpoint, and
-            # the check under it drops a switch that a newer plan has already reversed.
-            async with neon.serialised(action.project_id):
-                if self.is_suspended(action.user_id) != suspend:
-                    return
-                endpoint_id = action.endpoint_id
-                if endpoint_id is None:
-                    endpoint = read_write_endpoint(await neon.list_endpoints(action.project_id))
-                    endpoint_id = endpoint.id if endpoint is not None else None
-                if endpoint_id is None:
-                    return
-                operations = await neon.update_endpoint(action.project_id, endpoint_id, disabled=suspend)
-                await neon.wait_for_operations(action.project_id, operations)
+            if self.actuator is not None:
+                suspended = await self.actuator(action)
+            else:
+
+                async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+                    await kube.patch_status(
+                        plural=_PLURALS[kind], namespace=namespace, name=name, status=status
+                    )
+
+                settled = await apply_budget(
+                    action,
+                    neon=neon,
+                    decision=lambda: self.is_suspended(action.user_id),
+                    write_status=write,
+                    post_event=post_event,
+                    now=self.clock(),
+                )
+                suspended = settled.suspended if settled.endpoint is not None else None
         except NeonError as exc:
-            _log.warning(
-                "could not %s %s/%s: %s",
-                "suspend" if suspend else "resume",
-                action.namespace,
-                action.name,
-                exc,
-            )
+            _log.warning("could not switch %s/%s: %s", action.namespace, action.name, exc)
             return
         key = (action.kind, action.namespace, action.name)
-        if key in self.databases:
-            self.databases[key] = dataclasses.replace(self.databases[key], suspended_for_budget=suspend)
-        now = self.clock()
-        if suspend:
-            status = {
-                "phase": Phase.SUSPENDED.value,
-                "conditions": [
-                    {
-                        "type": cond.READY,
-                        "status": "False",
-                        "reason": "BudgetExceeded",
-                        "message": f"User {action.user_id} is over budget: connections are refused",
-                        "lastTransitionTime": cond.rfc3339(now),
-                    },
-                    {
-                        "type": cond.SYNCED,
-                        "status": "True",
-                        "reason": "ReconcileSuccess",
-                        "message": "Compute endpoint disabled for the budget",
-                        "lastTransitionTime": cond.rfc3339(now),
-                    },
-                ],
-            }
-            post_event(
-                action.kind,
-                action.namespace,
-                action.name,
-                "Warning",
-                "BudgetExceeded",
-                f"User {action.user_id} is over budget: compute endpoint disabled",
-            )
-        else:
-            status = {
-                "phase": Phase.READY.value,
-                "conditions": [
-                    {
-                        "type": cond.READY,
-                        "status": "True",
-                        "reason": "Available",
-                        "message": "Back within budget: compute endpoint enabled",
-                        "lastTransitionTime": cond.rfc3339(now),
-                    },
-                    {
-                        "type": cond.SYNCED,
-                        "status": "True",
-                        "reason": "ReconcileSuccess",
-                        "message": "Compute endpoint enabled",
-                        "lastTransitionTime": cond.rfc3339(now),
-                    },
-                ],
-            }
-            post_event(
-                action.kind,
-                action.namespace,
-                action.name,
-                "Normal",
-                "Resumed",
-                f"User {action.user_id} is within budget again: compute endpoint enabled",
-            )
-        await kube.patch_status(
-            plural=_PLURALS[action.kind], namespace=action.namespace, name=action.name, status=status
-        )
+        if suspended is not None and key in self.databases:
+            self.databases[key] = dataclasses.replace(self.databases[key], suspended_for_budget=suspended)
+
+
+def _quota_tolerance(limit_cents: int | None, price: Decimal, projects: int) -> int:
+    """A quota change smaller than this is not worth a Neon call: 0.5% of the limit, split."""
+    if limit_cents is None or price <= 0:
+        return 0
+    limit_seconds = Decimal(limit_cents) * Decimal(3600) / (price * 100)
+    return int(limit_seconds * Decimal("0.005") / max(projects, 1))
 
 
 @contextlib.asynccontextmanager

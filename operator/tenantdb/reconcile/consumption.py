@@ -8,13 +8,16 @@ Rules:
   rest of the API, and a sync every few minutes has no hurry.
 - **A failed sync changes nothing.** Any batch that fails raises ``ConsumptionSyncError`` (naming
   the batch) and no snapshot is returned, so the caller keeps the costs it had.
-- **A partial answer never zeroes a cost.** A project absent from the answer (or whose metrics
-  are malformed) is listed in ``ConsumptionSnapshot.missing`` and gets no cost;
-  ``merge_costs`` keeps its previous value.
+- **Silence is zero.** Neon leaves metrics with no usage out of the answer, so a project that
+  used nothing in the period may be missing from a successful answer: it costs 0. Only a
+  project whose metrics are malformed is listed in ``ConsumptionSnapshot.missing`` and gets no
+  cost.
+- **A period's cost never goes down.** Within one period ``merge_costs`` keeps the higher of
+  the previous and the new value, so a late or partial answer never lowers a known cost.
 - **A new billing period starts from nothing.** ``merge_costs`` drops the previous period's
-  values when the snapshot belongs to a later period; a project missing from the first snapshot
-  of a period has an *unknown* cost (absent from the result), never 0 and never last period's
-  figure. Budget decisions treat an unknown cost as "do not resume yet".
+  values when the snapshot belongs to a later period; a project with malformed metrics in the
+  first snapshot of a period has an *unknown* cost (absent from the result), never last
+  period's figure. Budget decisions treat an unknown cost as "do not resume yet".
 - The query covers the whole billing period ``[start, end)``, with ``end`` in the future: Neon
   rounds ``from``/``to`` down to the granularity, so ``to=now`` with monthly granularity would
   ask for an empty range. Monthly granularity is used for calendar-month periods, daily for
@@ -96,9 +99,12 @@ class ConsumptionSnapshot:
     synced_at: datetime
     costs_cents: Mapping[str, int]
     missing: frozenset[str]
+    compute_seconds: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """CU-seconds this period per project (what a compute quota is measured against)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "costs_cents", types.MappingProxyType(dict(self.costs_cents)))
+        object.__setattr__(self, "compute_seconds", types.MappingProxyType(dict(self.compute_seconds)))
 
     @property
     def complete(self) -> bool:
@@ -163,17 +169,24 @@ async def sync_consumption(
                 answers.setdefault(project.project_id, []).append(project.metrics)
 
     costs: dict[str, int] = {}
-    for project_id, entries in answers.items():
+    compute: dict[str, int] = {}
+    malformed: set[str] = set()
+    for project_id in wanted:
+        entries = answers.get(project_id, [])
         try:
+            # Absent from a successful answer: Neon had no usage to report for it.
             costs[project_id] = _project_cost_cents(entries, prices)
         except ValueError:
-            continue  # malformed metrics: reported as missing below, keeps its previous cost
+            malformed.add(project_id)  # reported as missing, keeps its previous cost
+            continue
+        compute[project_id] = sum(int(e.get("compute_unit_seconds", 0)) for e in entries)
     return ConsumptionSnapshot(
         period_start=period.start,
         period_end=period.end,
         synced_at=now,
         costs_cents=costs,
-        missing=frozenset(wanted) - costs.keys(),
+        missing=frozenset(malformed),
+        compute_seconds=compute,
     )
 
 
@@ -186,7 +199,9 @@ def merge_costs(
     an older period, so values of unknown age are never carried over). The result belongs to
     the later of the two periods:
 
-    - same period: the snapshot's costs, and the previous value of every project it lacks;
+    - same period: for each project the higher of its previous and its new cost (a period's
+      cost only grows; a late answer must not lower it), and the previous value of every
+      project the snapshot lacks;
     - the snapshot's period is later (rollover): the snapshot's costs only;
     - the snapshot's period is earlier (a stale sync finishing late): ``previous`` unchanged.
     """
@@ -194,4 +209,7 @@ def merge_costs(
         return dict(previous)
     if previous_period_start is None or previous_period_start < snapshot.period_start:
         return dict(snapshot.costs_cents)
-    return {**previous, **snapshot.costs_cents}
+    merged = dict(previous)
+    for project_id, cents in snapshot.costs_cents.items():
+        merged[project_id] = max(cents, merged.get(project_id, 0))
+    return merged

@@ -32,6 +32,7 @@ from tenantdb.neon.errors import (
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import REASON_CONFLICT, hold_claim, pin_claim
 from tenantdb.reconcile.connection import secret_data
+from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity, project_name
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
@@ -39,7 +40,14 @@ from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, S
 from tenantdb.store.claims import Claimant
 from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
 
-__all__ = ["CONFLICT_REASONS", "DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
+__all__ = [
+    "CONFLICT_REASONS",
+    "DatabaseDeps",
+    "DatabaseObject",
+    "delete_database",
+    "read_write_endpoint",
+    "reconcile_database",
+]
 
 # Event reasons and condition reasons, named once (Argo CD health checks read some of them).
 REASON_CREATING = "Creating"
@@ -79,8 +87,9 @@ class DatabaseDeps:
     clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
     # The budget's current word on a user, read under the project's lock just before the
     # endpoint is patched: the budget loop may have switched it since this reconcile began,
-    # and an answer decided earlier would undo its suspend (or its resume).
-    is_suspended: Callable[[str], bool] = lambda _user_id: False
+    # and an answer decided earlier would undo its suspend (or its resume). ``None``: not
+    # known yet (after a restart): the endpoint's ``disabled`` flag is left as it is.
+    is_suspended: Callable[[str], bool | None] = lambda _user_id: False
     # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
     known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
     # Resource uids whose create this process has sent but not yet recorded.
@@ -153,11 +162,6 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
 
 def _role_name(spec: DatabaseSpec) -> str:
     return spec.role_name or f"{spec.database_name}_owner"
-
-
-def read_write_endpoint(endpoints: list[Any]) -> Any | None:
-    """The project's read-write compute endpoint (the one connections and budgets are about)."""
-    return next((e for e in endpoints if getattr(e, "type", "read_write") == "read_write"), None)
 
 
 def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
@@ -452,45 +456,41 @@ async def _update_endpoint(
     *,
     settings_too: bool = True,
 ) -> bool:
-    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget."""
+    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget.
+
+    The budget's word is read under the project's lock (``settle_endpoint``); while it is not
+    known (``None``), the endpoint's ``disabled`` flag stays as it is."""
     async with deps.neon.serialised(project_id):
-        suspend = deps.is_suspended(obj.identity.user_id)
-        await _patch_endpoint(
-            obj, deps, events, project_id, endpoint, suspend=suspend, settings_too=settings_too
+        settled = await settle_endpoint(
+            deps.neon,
+            project_id,
+            decision=lambda: deps.is_suspended(obj.identity.user_id),
+            endpoint=endpoint,
+            drift=_drift(obj, endpoint) if settings_too else {},
         )
-    return suspend
+    _patched_events(events, settled)
+    return settled.suspended
 
 
-async def _patch_endpoint(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    events: Events,
-    project_id: str,
-    endpoint: Any,
-    *,
-    suspend: bool,
-    settings_too: bool = True,
-) -> None:
+def _drift(obj: DatabaseObject, endpoint: Any) -> dict[str, Any]:
     spec = obj.spec
     changes: dict[str, Any] = {}
-    if settings_too and endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
+    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
         changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
-    if settings_too and endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
+    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
         changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
-    if settings_too and (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
+    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
         changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
-    if bool(endpoint.disabled) != suspend:
-        changes["disabled"] = suspend
-    if not changes:
-        return
-    operations = await deps.neon.update_endpoint(project_id, endpoint.id, **changes)
-    await deps.neon.wait_for_operations(project_id, operations)
-    if "disabled" in changes:
-        if suspend:
+    return changes
+
+
+def _patched_events(events: Events, settled: EndpointSettled) -> None:
+    if settled.switched:
+        if settled.suspended:
             events.warning(REASON_BUDGET, "Budget exceeded: compute endpoint disabled, connections refused")
         else:
             events.normal("Resumed", "Budget allows it again: compute endpoint enabled")
-    drift = sorted(k for k in changes if k != "disabled")
+    drift = [k for k in settled.changed if k != "disabled"]
     if drift:
         events.normal("SettingsUpdated", f"Patched Neon compute settings: {', '.join(drift)}")
 

@@ -10,7 +10,9 @@ groups the operator's objects by user and turns decisions into actions and statu
   the most restrictive limit wins, so a duplicate can never raise a user's allowance.
 - A database's cost is looked up by its Neon project id in the merged costs. A database without
   a project has spent nothing (known 0). A project absent from the costs has an unknown cost:
-  it adds nothing to the total and holds back resuming (see ``decide_budget``).
+  it adds nothing to the total and holds back resuming (see ``decide_budget``). After a
+  successful sync every project has a cost (Neon leaves out what used nothing: zero), so only a
+  project created since the last sync is unknown.
 - A database without a project has nothing to suspend in Neon, so it gets no action; the next
   enforcement after it has one will act.
 - Every list is sorted by (kind, namespace, name), so identical inputs give identical status and
@@ -44,6 +46,7 @@ class BudgetRecord:
     user_id: str
     tier: Tier
     custom_limit_cents: int | None = None
+    generation: int | None = None  # metadata.generation, for status.observedGeneration
 
     @property
     def budget(self) -> Budget:
@@ -65,6 +68,8 @@ class DatabaseRecord:
     project_id: str | None
     endpoint_id: str | None
     suspended_for_budget: bool = False
+    uid: str | None = None
+    max_cu: float | None = None  # its largest compute size (spec.autoscaling.maxCu)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -84,6 +89,7 @@ class SuspendAction:
     user_id: str
     project_id: str
     endpoint_id: str | None
+    uid: str | None = None  # the resource, for its lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +102,7 @@ class ResumeAction:
     user_id: str
     project_id: str
     endpoint_id: str | None
+    uid: str | None = None  # the resource, for its lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +158,8 @@ def _status_entry(spend: DatabaseSpend[DatabaseRecord]) -> dict[str, Any]:
         entry["projectId"] = db.project_id
     if spend.cost_cents is not None:
         entry["costCents"] = spend.cost_cents
+    if db.max_cu is not None:
+        entry["maxCu"] = db.max_cu  # for the hard stop; not part of the status schema
     return entry
 
 
@@ -198,12 +207,12 @@ def plan_enforcement(
         )
         outcomes[user_id] = _outcome(user_id, record is not None, spends, decision)
         suspend.extend(
-            SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id, db.uid)
             for db in decision.suspend
             if db.project_id is not None
         )
         resume.extend(
-            ResumeAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id)
+            ResumeAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id, db.uid)
             for db in decision.resume
             if db.project_id is not None
         )

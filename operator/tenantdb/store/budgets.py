@@ -10,7 +10,7 @@ from tenantdb.store.errors import StoreIntegrityError
 from tenantdb.store.pool import Connection
 from tenantdb.store.timestamps import from_db, to_db
 
-__all__ = ["BudgetRow", "delete", "get", "update_usage", "upsert"]
+__all__ = ["BudgetRow", "delete", "get", "list_all", "update_usage", "upsert"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +71,35 @@ async def delete(conn: Connection, *, user_id: str) -> bool:
     return cursor.rowcount > 0
 
 
+_SELECT = """
+    SELECT user_id, budget_tier, custom_budget_cents, budget_exceeded, total_cost_cents,
+           current_period_start, last_sync
+    FROM user_db_budget
+"""
+
+
 async def get(conn: Connection, *, user_id: str) -> BudgetRow | None:
-    cursor = await conn.execute(
-        """
-        SELECT user_id, budget_tier, custom_budget_cents, budget_exceeded, total_cost_cents,
-               current_period_start, last_sync
-        FROM user_db_budget WHERE user_id = %s
-        """,
-        (user_id,),
-    )
+    cursor = await conn.execute(_SELECT + " WHERE user_id = %s", (user_id,))
     row = await cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _row(row)
+
+
+async def list_all(conn: Connection) -> list[BudgetRow]:
+    """Every budget row: what the last process decided about each user (read at start-up)."""
+    cursor = await conn.execute(_SELECT + " ORDER BY user_id")
+    return [_row(row) for row in await cursor.fetchall()]
+
+
+def _row(row: tuple[object, ...]) -> BudgetRow:
     owner, tier, custom, exceeded, total, period_start, last_sync = row
-    start = from_db(period_start)
+    start = from_db(period_start)  # type: ignore[arg-type]
     assert start is not None  # NOT NULL column
     return BudgetRow(
-        user_id=owner,
-        tier=tier,
-        custom_budget_cents=custom,
-        budget_exceeded=exceeded,
-        total_cost_cents=total,
+        user_id=str(owner),
+        tier=str(tier),
+        custom_budget_cents=custom,  # type: ignore[arg-type]
+        budget_exceeded=bool(exceeded),
+        total_cost_cents=int(total),  # type: ignore[call-overload]
         current_period_start=start,
-        last_sync=from_db(last_sync),
+        last_sync=from_db(last_sync),  # type: ignore[arg-type]
     )

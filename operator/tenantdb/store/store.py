@@ -274,6 +274,10 @@ class MetadataStore:
         async with self._connection("release_tenant_claim") as conn:
             return await claims.release(conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid)
 
+    async def list_budgets(self) -> list[BudgetRow]:
+        async with self._connection("list_budgets") as conn:
+            return await budgets.list_all(conn)
+
     # -- orphans --------------------------------------------------------------------------------------
     async def record_orphan(
         self, *, kind: str, namespace: str, name: str, project_id: str, reason: str

@@ -52,6 +52,25 @@ def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
             "verbs": _VERBS,
             "subresources": ["status"],
         }
+    # kopf's peering resources (its documentation's CRDs): a peering object lists the replicas.
+    emulator.resources["kopf.dev/v1/clusterkopfpeerings"] = {
+        "kind": "ClusterKopfPeering",
+        "singular": "clusterkopfpeering",
+        "shortnames": [],
+        "categories": [],
+        "namespaced": False,
+        "verbs": _VERBS,
+        "subresources": [],
+    }
+    emulator.resources["kopf.dev/v1/kopfpeerings"] = {
+        "kind": "KopfPeering",
+        "singular": "kopfpeering",
+        "shortnames": [],
+        "categories": [],
+        "namespaced": True,
+        "verbs": _VERBS,
+        "subresources": [],
+    }
 
 
 def _merge_patch_between(old: Any, new: Any) -> Any:

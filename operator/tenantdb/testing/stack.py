@@ -32,7 +32,7 @@ from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.sim_schema import SimRows, create_sim_schema
 
-__all__ = ["LocalStack", "load_manifests"]
+__all__ = ["LocalStack", "OperatorReplica", "load_manifests"]
 
 _PLURALS = {kind.kind: kind.plural for kind in KINDS}
 
@@ -134,7 +134,7 @@ class LocalStack:
     def metadata_url(self) -> str:
         return self.postgres.url_for(self.postgres.superuser, self.postgres._password, self.metadata_db)
 
-    def settings(self) -> Settings:
+    def settings(self, **extra: Any) -> Settings:
         assert self.neon is not None
         values: dict[str, Any] = {
             "encryption_key": self.encryption_key,
@@ -151,6 +151,7 @@ class LocalStack:
             "standalone_env_tables": not self.sim_schema,
         }
         values.update(self.settings_overrides)
+        values.update(extra)
         return Settings(**values)
 
     async def start_operator(self, **overrides: Any) -> None:
@@ -167,6 +168,32 @@ class LocalStack:
         self.runtime = build_runtime(self.settings(), kube_url=self.kube_url, metrics=self.metrics)
         self._operator = _OperatorThread(self.runtime)
         await self._operator.start()
+
+    async def start_replica(self, **overrides: Any) -> OperatorReplica:
+        """A second operator process (its own runtime and metrics) on the same emulators, e.g. a
+        standby in a kopf peering; stop it with ``replica.stop()``."""
+        runtime = build_runtime(self.settings(**overrides), kube_url=self.kube_url, metrics=Metrics())
+        replica = _OperatorThread(runtime)
+        await replica.start()
+        return replica
+
+    async def create_peering(self, name: str) -> None:
+        """kopf's ``ClusterKopfPeering`` object, as the chart creates it."""
+        assert self._http is not None
+        response = await self._http.post(
+            "/apis/kopf.dev/v1/clusterkopfpeerings",
+            json={"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}},
+        )
+        response.raise_for_status()
+
+    async def get_peering(self, name: str) -> dict[str, Any] | None:
+        assert self._http is not None
+        response = await self._http.get(f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
 
     async def stop_operator(self, *, abruptly: bool = False) -> None:
         """Stop the operator; ``abruptly`` cancels it mid-flight, like a killed pod."""
@@ -343,6 +370,9 @@ class _OperatorThread:
         else:
             self._stop_flag.set()
         await asyncio.to_thread(self._thread.join, 30)
+
+
+OperatorReplica = _OperatorThread
 
 
 def is_ready(obj: dict[str, Any] | None) -> bool:

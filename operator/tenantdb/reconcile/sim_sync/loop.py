@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 REASON_YIELDED = "NotManagedBySimSync"
 # A pass at 100,000 users takes seconds (bench/sim_sync.py); one that takes this long is stuck.
+# After a failed pass (an outage): wait this long before the next one.
+_FAILURE_PAUSE_SECONDS = 5.0
 PASS_TIMEOUT_SECONDS = 60.0
 # Sim's personal save replaces the whole environment object; the key it may drop.
 GLOBAL_ENV_VAR = "GLOBAL_DB_URL"
@@ -334,40 +336,45 @@ class SimSync:
         ]
 
     # -- forever -------------------------------------------------------------------------------
+    async def run_pass(self) -> None:
+        """One pass that survives every outage: failures are logged, the caches dropped."""
+        try:
+            # A call that never answers (a stuck connection) must not stop the loop.
+            async with asyncio.timeout(PASS_TIMEOUT_SECONDS):
+                result = await self.run_once()
+        except (StoreError, KubeError, TimeoutError) as exc:
+            logger.warning("Sim sync pass failed, retrying: %s", exc or "timed out")
+            self.forget()
+            await asyncio.sleep(_FAILURE_PAUSE_SECONDS)  # no busy retries during an outage
+            return
+        except Exception:
+            logger.exception("Sim sync pass failed unexpectedly, retrying")
+            self.forget()
+            await asyncio.sleep(_FAILURE_PAUSE_SECONDS)
+            return
+        if result is not None and (result.created or result.patched or result.deleted or result.restored):
+            logger.info(
+                "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others, "
+                "%s restored in %d environment rows",
+                "full" if result.full else "changed",
+                result.created,
+                result.patched,
+                result.deleted,
+                result.yielded,
+                GLOBAL_ENV_VAR,
+                result.restored,
+            )
+
     async def run_forever(self, *, is_active: Callable[[], bool]) -> None:
-        """Poll every ``sim_poll_interval_seconds`` while ``is_active()``; survive every outage."""
+        """Poll every ``sim_poll_interval_seconds`` while ``is_active()`` (benchmarks, tools).
+
+        The operator runs ``run_pass`` through its peering gate instead (handlers/sim_sync.py).
+        """
         interval = self._settings.sim_poll_interval_seconds
         while True:
             started = self._clock()
             if not is_active():
                 self.forget()
             else:
-                try:
-                    # A call that never answers (a stuck connection) must not stop the loop.
-                    async with asyncio.timeout(PASS_TIMEOUT_SECONDS):
-                        result = await self.run_once()
-                except (StoreError, KubeError, TimeoutError) as exc:
-                    logger.warning("Sim sync pass failed, retrying: %s", exc or "timed out")
-                    self.forget()
-                    await asyncio.sleep(max(interval, 5.0))
-                    continue
-                except Exception:
-                    logger.exception("Sim sync pass failed unexpectedly, retrying")
-                    self.forget()
-                    await asyncio.sleep(max(interval, 5.0))
-                    continue
-                if result is not None and (
-                    result.created or result.patched or result.deleted or result.restored
-                ):
-                    logger.info(
-                        "Sim sync (%s pass): %d created, %d patched, %d deleted, %d left to others, "
-                        "%s restored in %d environment rows",
-                        "full" if result.full else "changed",
-                        result.created,
-                        result.patched,
-                        result.deleted,
-                        result.yielded,
-                        GLOBAL_ENV_VAR,
-                        result.restored,
-                    )
+                await self.run_pass()
             await asyncio.sleep(max(0.0, interval - (self._clock() - started)))

@@ -8,6 +8,10 @@ the share of the total that accrued within it; shares are rounded on the cumulat
 so the timeframes covering the period up to now always add up to exactly the total, at
 any granularity. Earlier periods hold zeros.
 
+As on Neon, silence is zero: a metric with no usage in a timeframe is left out of it, a
+timeframe with no usage at all is left out, and a project that used nothing in the range is
+missing from the answer.
+
 Timeframes: ``from`` is rounded down to the granularity; timeframes follow one another
 while they start before ``to``; only those that overlap the project's life are listed,
 none in the future. Each billing period the timeframes fall into is one ``periods`` entry.
@@ -100,13 +104,15 @@ def project_consumption(
         if frame_end <= project.created_at or frame_start > ends:
             continue  # outside the project's life (or in the future)
         values = [
-            {
-                "metric_name": metric,
-                "value": _accrued(project.usage.get(metric, 0), since, until, frame_end)
-                - _accrued(project.usage.get(metric, 0), since, until, frame_start),
-            }
+            {"metric_name": metric, "value": value}
             for metric in metrics
+            if (
+                value := _accrued(project.usage.get(metric, 0), since, until, frame_end)
+                - _accrued(project.usage.get(metric, 0), since, until, frame_start)
+            )
         ]
+        if not values:
+            continue  # Neon leaves out metrics (and timeframes) with no usage
         month = month_start(frame_start)
         period = periods.get(month)
         if period is None:

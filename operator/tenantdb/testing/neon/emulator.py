@@ -22,6 +22,7 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -32,7 +33,9 @@ from tenantdb.testing.neon.app import build_app
 from tenantdb.testing.neon.backing import PostgresBacking
 from tenantdb.testing.neon.calls import CallRecord
 from tenantdb.testing.neon.clock import utcnow
+from tenantdb.testing.neon.model import Project
 from tenantdb.testing.neon.options import CONSUMPTION_METRICS, EmulatorOptions
+from tenantdb.testing.neon.quota import apply_quota_stop, over_compute_quota
 from tenantdb.testing.neon.routing import API_PREFIX
 from tenantdb.testing.neon.state import EmulatorState
 from tenantdb.testing.neon.uris import ServerAddress
@@ -65,6 +68,7 @@ class NeonEmulator:
             backing=PostgresBacking(postgres_admin_url),
         )
         self._runner: web.AppRunner | None = None
+        self._quota_tasks: set[asyncio.Task[None]] = set()
         self.base_url = ""
 
     # -- options -----------------------------------------------------------------------------
@@ -179,3 +183,15 @@ class NeonEmulator:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
         project.usage.update(metrics)
+        # Passing (or no longer passing) its compute quota stops (or restarts) its computes.
+        if over_compute_quota(project.settings, project.usage) != project.quota_stopped:
+            self._quota_tasks.add(asyncio.get_running_loop().create_task(self._apply_quota(project)))
+
+    async def _apply_quota(self, project: Project) -> None:
+        async with self._state.registry.lock(project.id):
+            await apply_quota_stop(project, self._state.backing)
+
+    async def settled(self) -> None:
+        """Wait until the effects of ``set_usage`` (a quota's hard stop) have been applied."""
+        while self._quota_tasks:
+            await self._quota_tasks.pop()

@@ -93,6 +93,8 @@ class Project:
     operations: list[Operation] = dataclasses.field(default_factory=list)
     usage: dict[str, int] = dataclasses.field(default_factory=dict)
     """Consumption of the current billing period, by metric (see ``set_usage``)."""
+    quota_stopped: bool = False
+    """Its compute quota is passed: computes suspended until the quota rises (see ``quota``)."""
     deleted_at: datetime.datetime | None = None
 
     @property

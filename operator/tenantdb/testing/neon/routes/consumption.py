@@ -99,10 +99,11 @@ async def project_consumption_history(request: web.Request) -> web.Response:
         and (project.deleted_at is None or project.deleted_at > first)
     ]
     items = page(candidates, cursor=query.get("cursor"), limit=limit, find=state.registry.get)
+    answered = [(project, project_consumption(project, frames, metrics, now)) for project in items]
     body = {
+        # A project that used nothing in the range is left out, as Neon does.
         "projects": [
-            {"project_id": project.id, "periods": project_consumption(project, frames, metrics, now)}
-            for project in items
+            {"project_id": project.id, "periods": periods} for project, periods in answered if periods
         ],
         **pagination_fields(items),
     }

@@ -58,9 +58,11 @@ async def update_endpoint(request: web.Request) -> web.Response:
     ensure_unlocked(project, state.registry, utcnow())
     async with state.registry.lock(project.id):
         if disabled is not None and disabled != endpoint.disabled:
-            await state.backing.set_connections_allowed(project.database.physical, allowed=not disabled)
+            # Enabled again, a project past its compute quota stays stopped.
+            allowed = not disabled and not project.quota_stopped
+            await state.backing.set_connections_allowed(project.database.physical, allowed=allowed)
             endpoint.disabled = disabled
-            endpoint.current_state = "idle" if disabled else "active"
+            endpoint.current_state = "active" if allowed else "idle"
             if disabled:
                 endpoint.suspended_at = utcnow()
         endpoint.min_cu, endpoint.max_cu = min_cu, max_cu

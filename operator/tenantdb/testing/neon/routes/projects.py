@@ -19,6 +19,7 @@ from tenantdb.testing.neon.model import Project
 from tenantdb.testing.neon.operations import ensure_unlocked, start_operations
 from tenantdb.testing.neon.pagination import page, pagination_fields, parse_limit
 from tenantdb.testing.neon.parsing import optional_int, optional_object, optional_str, query_bool, read_body
+from tenantdb.testing.neon.quota import apply_quota_stop
 from tenantdb.testing.neon.state import STATE, EmulatorState
 from tenantdb.testing.neon.views import (
     branch_view,
@@ -139,6 +140,9 @@ async def update_project(request: web.Request) -> web.Response:
     if name is not None:
         project.name = name
     project.settings = settings
+    async with state.registry.lock(project.id):
+        # The hard stop: computes suspended, connections refused, until the quota rises.
+        await apply_quota_stop(project, state.backing)
     if limits.min_cu is not None:
         project.default_endpoint_settings["autoscaling_limit_min_cu"] = limits.min_cu
     if limits.max_cu is not None:

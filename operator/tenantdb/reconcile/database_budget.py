@@ -1,0 +1,100 @@
+"""The database path's answer to the budget: switch one database's endpoint, record it.
+
+One writer per resource: the budget loop decides and writes the budget's status; it then asks
+the database path to act (``apply_budget``), which patches the endpoint through the one
+function that sets ``disabled`` (``settle_endpoint``, under the project's lock, reading the
+user's word there) and writes the database's status and Event. The running operator calls it
+under the resource's own lock too (``handlers.databases.budget_actuator``), the one a
+reconcile of the same resource holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from tenantdb.api import Phase
+from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.endpoint_budget import EndpointPort, EndpointSettled, settle_endpoint
+
+__all__ = ["BudgetAction", "apply_budget"]
+
+REASON_BUDGET = "BudgetExceeded"
+REASON_RESUMED = "Resumed"
+
+
+class BudgetAction(Protocol):
+    """A suspend or resume the budget loop asks for (``enforcement.SuspendAction`` and kin)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+
+
+class SerialisedEndpoints(EndpointPort, Protocol):
+    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+StatusWrite = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]  # kind, namespace, name, status
+EventPost = Callable[[str, str, str, str, str, str], None]  # kind, namespace, name, type, reason, message
+
+
+async def apply_budget(
+    action: BudgetAction,
+    *,
+    neon: SerialisedEndpoints,
+    decision: Callable[[], bool | None],
+    write_status: StatusWrite,
+    post_event: EventPost,
+    now: datetime.datetime,
+) -> EndpointSettled:
+    """Bring the endpoint to the user's word; on a switch, record it on the database."""
+    async with neon.serialised(action.project_id):
+        settled = await settle_endpoint(neon, action.project_id, decision=decision)
+    if not settled.switched:
+        return settled
+    suspended = settled.suspended
+    conditions = cond.set_condition(
+        [],
+        kind=cond.READY,
+        status=not suspended,
+        reason=REASON_BUDGET if suspended else "Available",
+        message=f"User {action.user_id} is over budget: connections are refused"
+        if suspended
+        else "Back within budget: compute endpoint enabled",
+        now=now,
+    )
+    conditions = cond.set_condition(
+        conditions,
+        kind=cond.SYNCED,
+        status=True,
+        reason="ReconcileSuccess",
+        message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
+        now=now,
+    )
+    post_event(
+        action.kind,
+        action.namespace,
+        action.name,
+        "Warning" if suspended else "Normal",
+        REASON_BUDGET if suspended else REASON_RESUMED,
+        f"User {action.user_id} is over budget: compute endpoint disabled"
+        if suspended
+        else f"User {action.user_id} is within budget again: compute endpoint enabled",
+    )
+    await write_status(
+        action.kind,
+        action.namespace,
+        action.name,
+        {"phase": (Phase.SUSPENDED if suspended else Phase.READY).value, "conditions": conditions},
+    )
+    return settled
