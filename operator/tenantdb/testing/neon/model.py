@@ -94,6 +94,8 @@ class Project:
     usage: dict[str, int] = dataclasses.field(default_factory=dict)
     """Consumption of the current billing period, by metric (see ``set_usage``)."""
     deleted_at: datetime.datetime | None = None
+    purged: bool = False
+    """Deleted and past its recovery window: its data is gone for good."""
 
     @property
     def deleted(self) -> bool:

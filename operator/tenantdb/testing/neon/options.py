@@ -84,6 +84,10 @@ class EmulatorOptions:
     down: bool = False
     """An outage: every request is answered 503."""
 
+    recovery_window_seconds: float = 7 * 86400.0
+    """How long a deleted project stays recoverable (``POST /projects/{id}/recover``); Neon: 7 days.
+    Its data is kept, unreachable, until then, and dropped after."""
+
     max_projects: int | None = None
     """Live projects allowed in the account; beyond, 422 ``PROJECTS_LIMIT_EXCEEDED``."""
 
