@@ -37,3 +37,21 @@ async def test_recording_the_same_project_again_updates_it_instead_of_duplicatin
     (second,) = await store.list_orphans()
     assert second.reason == "again"
     assert second.recorded_at == first.recorded_at  # when it was first given up on
+
+
+async def test_retained_and_orphaned_projects_are_told_apart_and_counted(store: MetadataStore) -> None:
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="kept", project_id="p-kept", reason="Retain",
+        disposition="retained", project_name="tenantdb-g-kept-uid1",
+    )  # fmt: skip
+    await store.record_orphan(
+        kind="WorkspaceDatabase", namespace="ns", name="lost", project_id="p-lost", reason="409"
+    )
+    rows = {o.project_id: o for o in await store.list_orphans()}
+    assert rows["p-kept"].disposition == "retained"
+    assert rows["p-kept"].project_name == "tenantdb-g-kept-uid1"
+    assert rows["p-lost"].disposition == "orphaned"
+    assert rows["p-lost"].project_name is None
+    assert await store.count_orphans() == {"orphaned": 1, "retained": 1}
+    assert await store.forget_orphan(project_id="p-lost")
+    assert await store.count_orphans() == {"orphaned": 0, "retained": 1}
