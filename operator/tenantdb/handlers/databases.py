@@ -13,6 +13,7 @@ import pydantic
 from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
 from tenantdb.api.databases import GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database import DatabaseObject, delete_database, reconcile_database
@@ -197,9 +198,12 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
         async with runtime.locks[obj.identity.uid]:
             try:
-                await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
-                orphaned = await delete_database(
-                    obj, runtime.database_deps(), events, deletion_started=started
+                await delete_database(
+                    obj,
+                    runtime.database_deps(),
+                    events,
+                    _status_writer(runtime, kind, body),
+                    deletion_started=started,
                 )
             except ReconcileError as exc:
                 await _record_failure(
@@ -207,8 +211,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 )
                 events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
-        if orphaned:
-            runtime.metrics.orphaned_projects.inc()
+        await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
         runtime.locks.pop(obj.identity.uid, None)
         runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
 

@@ -17,6 +17,7 @@ from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sweep import start_sweep_loop
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction
@@ -91,6 +92,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         except NeonTransientError as exc:
             raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
         start_budget_loop(memo)
+        start_sweep_loop(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

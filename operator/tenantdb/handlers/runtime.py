@@ -51,6 +51,7 @@ class Runtime:
     create_attempts: set[str] = dataclasses.field(default_factory=set)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
+    sweep_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -81,7 +82,16 @@ class Runtime:
         await self.store.migrate()
         self.kube = await KubeClient.connect(host=self.kube_url)
 
+    def may_act(self) -> bool:
+        """Whether loops outside kopf's handlers may act now (the peering gate plugs in here)."""
+        return True
+
     async def close(self) -> None:
+        if self.sweep_task is not None:
+            self.sweep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sweep_task
+            self.sweep_task = None
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -30,9 +30,17 @@ from tenantdb.neon.errors import (
 )
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.connection import secret_data
-from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
-from tenantdb.reconcile.naming import DatabaseIdentity, project_name
+from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
+from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
+from tenantdb.reconcile.projects import (
+    REASON_PROJECT_MISMATCH,
+    ProjectMismatch,
+    create_may_still_land,
+    our_name,
+    our_projects,
+    replace_deleted_project,
+)
 from tenantdb.store.errors import StoreError, StoreIntegrityError
 
 __all__ = ["DatabaseDeps", "DatabaseObject", "delete_database", "reconcile_database"]
@@ -49,6 +57,8 @@ REASON_UNAUTHORIZED = "NeonUnauthorized"
 REASON_BUDGET = "BudgetExceeded"
 REASON_DELETE_FAILED = "DeleteFailed"
 REASON_ORPHANED = "ProjectOrphaned"
+REASON_RETAINED = "ProjectRetained"
+REASON_DELETING = "Deleting"
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
@@ -139,8 +149,8 @@ def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
 
 
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
-    matches = [p for p in await deps.neon.find_projects(search=obj.identity.uid) if p.name == name]
-    return min(matches, key=lambda p: str(getattr(p, "created_at", ""))) if matches else None
+    matches = await our_projects(deps.neon, obj.identity, name)
+    return matches[0] if matches else None
 
 
 async def reconcile_database(
@@ -151,29 +161,43 @@ async def reconcile_database(
     status: dict[str, Any] = dict(obj.status)
     conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
     now = deps.clock()
-    name = status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    # The name is the proof of ownership: derived, never read back from status.
+    name = our_name(settings, identity)
     region = status.get("region") or spec.region or settings.neon_default_region
     pg_version = status.get("pgVersion") or spec.pg_version or settings.neon_default_pg_version
     role_name = _role_name(spec)
     was_ready = (cond.get_condition(conditions, cond.READY) or {}).get("status") == "True"
 
     # --- Observe -----------------------------------------------------------------------------
+    # status.projectId is a hint anyone with status rights can write; the in-process memory
+    # holds only projects whose name was checked (or that this process created).
     project_id: str | None = status.get("projectId") or deps.known_projects.get(identity.uid)
     created: Any = None
+    replaced = False
     async with outside_errors("observing the Neon project"):
         if project_id:
             try:
-                await deps.neon.get_project(project_id)
+                project = await deps.neon.get_project(project_id)
             except NeonNotFoundError:
-                events.warning(
-                    "ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one"
+                deps.known_projects.pop(identity.uid, None)
+                project_id = await replace_deleted_project(
+                    deps.neon, events, settings, identity, project_id=project_id, name=name
                 )
-                project_id = None
-        if not project_id and _create_may_have_been_sent(obj, deps):
+                replaced = project_id is None
+            else:
+                if project.name != name:
+                    if deps.known_projects.get(identity.uid) == project_id:
+                        deps.known_projects.pop(identity.uid, None)
+                    raise ProjectMismatch(project_id, project.name, name)
+        if not project_id and not replaced and _create_may_have_been_sent(obj, deps):
             adopted = await _find_adoptable(deps, obj, name)
             if adopted is not None:
                 project_id = adopted.id
                 events.normal(REASON_ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
+            else:
+                create_may_still_land(
+                    status, settings, now, action="looking for the project by name before creating again"
+                )
 
     # --- Create ------------------------------------------------------------------------------
     if not project_id:
@@ -186,7 +210,15 @@ async def reconcile_database(
             now=now,
             generation=obj.generation,
         )
-        await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
+        # The attempt is on record before it is made: until it can no longer land, no second
+        # create is sent, whichever replica or restart comes next.
+        await write_status(
+            {
+                "phase": Phase.PROVISIONING.value,
+                "conditions": conditions,
+                "createAttemptedAt": cond.rfc3339(now),
+            }
+        )
         deps.create_attempts.add(identity.uid)
         async with outside_errors("creating the Neon project"):
             try:
@@ -202,13 +234,19 @@ async def reconcile_database(
                 )
             except NeonTransientError as exc:
                 if exc.ambiguous:
-                    # Neon may have created it: the next attempt finds it by name and adopts it.
+                    # Neon may have created it (or may still): look for it by name, and only
+                    # create again once this create can no longer land.
+                    until = now + datetime.timedelta(seconds=settings.create_landing_window_seconds)
                     raise RetryLater(
                         REASON_CREATING,
-                        "Creating the Neon project: no answer from Neon; "
-                        "will look for the project by name before trying again",
+                        "Creating the Neon project: no answer from Neon; will look for the project "
+                        f"by name (and not create it again before {cond.rfc3339(until)})",
                         delay=max(2.0, exc.retry_after or 5.0),
                     ) from exc
+                await write_status({"createAttemptedAt": None})  # refused before doing anything
+                raise
+            except (NeonClientError, NeonOperationFailedError):
+                await write_status({"createAttemptedAt": None})
                 raise
         project_id = created.project.id
         events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
@@ -217,6 +255,7 @@ async def reconcile_database(
     identity_status = {
         "projectId": project_id,
         "projectName": name,
+        "createAttemptedAt": None,  # the attempt's outcome is on record
         "region": region,
         "pgVersion": pg_version,
         "databaseName": spec.database_name,
@@ -479,59 +518,114 @@ def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> boo
 
 # --- Delete -------------------------------------------------------------------------------------
 async def delete_database(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, deletion_started: datetime.datetime | None
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    write_status: StatusWriter,
+    *,
+    deletion_started: datetime.datetime | None,
 ) -> bool:
-    """Finalize: delete (or retain) the project, then remove rows and our env var key.
+    """Finalize: delete (or retain) every project carrying this resource's name, then unpublish.
 
-    While Neon fails the finalizer stays (``RetryLater``); after the give-up time the project
-    is recorded as an orphan with a Warning event, so nothing is leaked silently. Returns
-    whether it was (for the orphan metric).
+    The projects are found by name (one search), not only through status: a create that
+    landed unrecorded is deleted too, and a status pointing at another resource's project
+    deletes nothing of it. While an unrecorded create may still land, the finalizer waits.
+    Any Neon failure is retried with backoff until the give-up time; then the projects are
+    recorded as orphans with a Warning event, so every delete ends and nothing leaks
+    silently. Retained projects are recorded too. Returns whether anything was orphaned.
     """
     identity, spec, settings = obj.identity, obj.spec, deps.settings
-    project_id: str | None = obj.status.get("projectId") or deps.known_projects.get(identity.uid)
-    name = obj.status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    name = our_name(settings, identity)
     now = deps.clock()
     started = deletion_started or now
+    retain = spec.deletion_policy == DeletionPolicy.RETAIN
+    conditions: list[dict[str, Any]] = list(obj.status.get("conditions") or [])
+
+    async def say(reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=reason,
+            message=message,
+            now=deps.clock(),
+            generation=obj.generation,
+        )
+        async with outside_errors("writing the status"):
+            await write_status({"phase": Phase.DELETING.value, "conditions": conditions})
+
+    await say(REASON_DELETING, "Deleting: releasing the Neon project and the connection string")
+    targets: list[str] | None = None
+    done: list[str] = []
     orphaned = False
     try:
         async with outside_errors("deleting the Neon project"):
-            if project_id is None:
-                # Created but never recorded (a crash in between): find it by name.
-                found = await _find_adoptable(deps, obj, name)
-                project_id = found.id if found is not None else None
-            if project_id and spec.deletion_policy == DeletionPolicy.DELETE:
-                deleted = await deps.neon.delete_project(project_id)
-                events.normal(
-                    "ProjectDeleted",
-                    f"Deleted Neon project {project_id}"
-                    if deleted
-                    else f"Neon project {project_id} was already gone",
+            targets = await _projects_to_delete(obj, deps, events, name)
+            if not targets:
+                create_may_still_land(
+                    obj.status, settings, now, action="waiting for it before deleting the resource"
                 )
-            elif project_id:
-                events.normal("ProjectRetained", f"Kept Neon project {project_id} (deletionPolicy: Retain)")
-    except RetryLater as exc:
-        # Measured after the failed call: its own retries may have taken a while.
+            for project_id in targets:
+                if project_id in done:
+                    continue
+                if retain:
+                    await deps.metadata.record_orphan(
+                        kind=identity.kind,
+                        namespace=identity.namespace,
+                        name=identity.name,
+                        project_id=project_id,
+                        reason="deletionPolicy: Retain",
+                        disposition="retained",
+                        project_name=name,
+                    )
+                    events.normal(
+                        REASON_RETAINED,
+                        f"Kept Neon project {project_id} (deletionPolicy: Retain); "
+                        "recorded in tenantdb_orphaned_project as retained",
+                    )
+                else:
+                    deleted = await deps.neon.delete_project(project_id)
+                    events.normal(
+                        "ProjectDeleted",
+                        f"Deleted Neon project {project_id}"
+                        if deleted
+                        else f"Neon project {project_id} was already gone",
+                    )
+                done.append(project_id)
+    except ReconcileError as exc:
+        # Any failure (an outage or a refusal: 400, 403, 409, 422 ...) is retried with a
+        # growing delay until the give-up time, measured after the failed call.
         waited = (deps.clock() - started).total_seconds()
         remaining = settings.delete_give_up_seconds - waited
-        if remaining > 0 or project_id is None:
-            delay = min(max(exc.delay, 5.0), 300.0)
-            if remaining > 0:  # the last try is made at the give-up time, not a backoff later
-                delay = min(delay, max(remaining, 1.0))
+        if remaining > 0:
+            delay = min(300.0, max(5.0, min(exc.delay, 5.0 + waited / 2)), max(remaining, 1.0))
+            await say(REASON_DELETE_FAILED, exc.message)
             raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=delay) from exc
+        left = [p for p in (targets if targets is not None else _hinted(obj, deps)) if p not in done]
         async with outside_errors("recording the orphaned project"):
-            await deps.metadata.record_orphan(
-                kind=identity.kind,
-                namespace=identity.namespace,
-                name=identity.name,
-                project_id=project_id,
-                reason=exc.message,
-            )
+            for project_id in left or [f"unknown-{identity.uid}"]:
+                await deps.metadata.record_orphan(
+                    kind=identity.kind,
+                    namespace=identity.namespace,
+                    name=identity.name,
+                    project_id=project_id,
+                    reason=exc.message,
+                    project_name=name,
+                )
         orphaned = True
         events.warning(
             REASON_ORPHANED,
-            f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
-            "recorded in tenantdb_orphaned_project for manual clean-up",
+            f"Gave up deleting Neon project {', '.join(left) or name} after {int(waited)}s "
+            f"({exc.reason}); recorded in tenantdb_orphaned_project for manual clean-up",
         )
+
+    if orphaned:
+        await say(REASON_ORPHANED, f"Neon project left behind ({name}); removing the metadata rows")
+    elif retain:
+        await say(REASON_RETAINED, "Neon project retained; removing the metadata rows")
+    else:
+        await say("ProjectDeleted", "Neon project deleted; removing the metadata rows")
 
     async with outside_errors("removing the metadata rows"):
         metadata = deps.metadata
@@ -546,3 +640,34 @@ async def delete_database(
     deps.known_projects.pop(identity.uid, None)
     deps.create_attempts.discard(identity.uid)
     return orphaned
+
+
+def _hinted(obj: DatabaseObject, deps: DatabaseDeps) -> list[str]:
+    """The project status (or this process) names, when Neon could not be asked which is ours."""
+    hinted = obj.status.get("projectId") or deps.known_projects.get(obj.identity.uid)
+    return [str(hinted)] if hinted else []
+
+
+async def _projects_to_delete(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, name: str
+) -> list[str]:
+    """Every live project carrying this resource's name: one search, plus one read when the
+    project status names is not among them (a name that is not ours is skipped, and said)."""
+    found = [str(p.id) for p in await our_projects(deps.neon, obj.identity, name)]
+    hinted = _hinted(obj, deps)
+    for project_id in hinted:
+        if project_id in found:
+            continue
+        try:
+            project = await deps.neon.get_project(project_id)
+        except NeonNotFoundError:
+            continue  # already gone
+        if project.name == name:
+            found.append(project_id)  # ours, though the search missed it
+        else:
+            events.warning(
+                REASON_PROJECT_MISMATCH,
+                f"Not deleting Neon project {project_id}: status.projectId names it, but it is "
+                f"{project.name!r}, not this resource's {name!r}",
+            )
+    return found

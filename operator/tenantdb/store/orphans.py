@@ -89,9 +89,16 @@ async def list_all(conn: Connection) -> list[OrphanRow]:
         """
     )
     orphans = []
-    for kind, namespace, name, project_id, reason, created_at, disposition, project_name in (
-        await cursor.fetchall()
-    ):
+    for (
+        kind,
+        namespace,
+        name,
+        project_id,
+        reason,
+        created_at,
+        disposition,
+        project_name,
+    ) in await cursor.fetchall():
         recorded_at = from_db(created_at)
         assert recorded_at is not None  # NOT NULL column
         orphans.append(

@@ -65,6 +65,10 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if options.down:
         request[INJECTED] = True
         return error_response(503, "service unavailable (the emulated Neon API is down)")
+    refused = options.refuse.get(route_of(request))
+    if refused is not None:
+        request[INJECTED] = True
+        return error_response(refused, f"request refused (injected {refused})")
     draw = dice.random()
     if draw < options.drop_rate:
         fault = "drop"

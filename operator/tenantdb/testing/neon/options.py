@@ -81,6 +81,10 @@ class EmulatorOptions:
     """Whether an injected error or drop may strike after the request was carried out
     (half of them do): the create succeeded but the client never learnt it."""
 
+    refuse: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Route template -> HTTP status answered instead of carrying the request out, e.g.
+    ``{"DELETE /projects/{project_id}": 409}`` (a refusal Neon may give, injected)."""
+
     down: bool = False
     """An outage: every request is answered 503."""
 

@@ -1,0 +1,73 @@
+"""The fleet sweep's loop, and the left-behind metrics read from the orphan table."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+
+from tenantdb.api import KINDS
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.reconcile.sweep import run_sweep_forever, sweep_once
+from tenantdb.store import StoreError
+
+__all__ = ["refresh_left_behind", "start_sweep_loop"]
+
+_log = logging.getLogger(__name__)
+
+_DATABASE_PLURALS = [kind.plural for kind in KINDS if kind.kind in ("GlobalDatabase", "WorkspaceDatabase")]
+
+
+async def refresh_left_behind(runtime: Runtime) -> None:
+    """Set the orphaned and retained gauges from ``tenantdb_orphaned_project`` (one query)."""
+    if runtime.store is None:
+        return
+    try:
+        counts = await runtime.store.count_orphans()
+    except StoreError as exc:
+        _log.warning("could not count the orphaned projects: %s", exc)
+        return
+    runtime.metrics.orphaned_projects.set(counts.get("orphaned", 0))
+    runtime.metrics.retained_projects.set(counts.get("retained", 0))
+
+
+def start_sweep_loop(runtime: Runtime) -> None:
+    """Start the sweep as a task of the operator (cancelled by ``Runtime.close``).
+
+    ``may_act`` is the single gate asked at the top of every round; it is where the rule
+    "loops outside kopf's handlers stop while kopf peering has paused this replica" plugs in.
+    """
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    store, kube, neon, settings = runtime.store, runtime.kube, runtime.neon, runtime.settings
+
+    async def live_uids() -> set[str]:
+        uids: set[str] = set()
+        for plural in _DATABASE_PLURALS:
+            uids |= await kube.list_uids(plural=plural, namespaces=settings.namespaces or None)
+        return uids
+
+    async def round_() -> None:
+        result = await sweep_once(
+            neon=neon,
+            store=store,
+            live_uids=live_uids,
+            settings=settings,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        if result.deleted:
+            runtime.metrics.swept_projects.labels(action="deleted").inc(len(result.deleted))
+        if result.recorded:
+            runtime.metrics.swept_projects.labels(action="recorded").inc(len(result.recorded))
+        await refresh_left_behind(runtime)
+
+    async def metrics_then_sweep() -> None:
+        await refresh_left_behind(runtime)  # at start-up: what earlier runs left on record
+        if settings.effective_sweep_action.value == "off":
+            return
+        await run_sweep_forever(
+            round_=round_, interval=settings.sweep_interval_seconds, may_act=runtime.may_act
+        )
+
+    runtime.sweep_task = asyncio.create_task(metrics_then_sweep())
