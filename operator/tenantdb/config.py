@@ -180,7 +180,11 @@ class Settings(BaseSettings):
         return _csv(value)
 
     @field_validator(
-        "tier_free_limit_cents", "tier_paid_limit_cents", "tier_enterprise_limit_cents", mode="before"
+        "tier_free_limit_cents",
+        "tier_paid_limit_cents",
+        "tier_enterprise_limit_cents",
+        "create_landing_seconds",
+        mode="before",
     )
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
