@@ -226,6 +226,10 @@ async def test_the_fleet_sweep_deletes_a_project_whose_resource_is_gone(stack: L
     await stack.start_operator(sweep_interval_seconds=1.0, create_landing_seconds=1.0)
     await stack.apply(global_database("user-stays", "stella"))
     kept = await stack.wait_ready("GlobalDatabase", "user-stays")
+    await stack.apply(global_database("user-retained", "rita", deletionPolicy="Retain"))
+    retained = await stack.wait_ready("GlobalDatabase", "user-retained")
+    await stack.delete("GlobalDatabase", "user-retained")
+    await stack.wait_gone("GlobalDatabase", "user-retained")
     async with _neon_api(stack) as neon:
         stray = "tenantdb-g-ghost-0f1e2d3c-0000-4000-8000-000000000001"
         foreign = "someone-elses-project"
@@ -238,6 +242,7 @@ async def test_the_fleet_sweep_deletes_a_project_whose_resource_is_gone(stack: L
     names = {p["name"] for p in stack.neon.projects()}
     assert foreign in names
     assert kept["status"]["projectName"] in names
+    assert retained["status"]["projectName"] in names  # kept on purpose: never swept
     await stack.stop_operator()
 
 

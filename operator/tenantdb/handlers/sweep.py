@@ -48,11 +48,15 @@ def start_sweep_loop(runtime: Runtime) -> None:
             uids |= await kube.list_uids(plural=plural, namespaces=settings.namespaces or None)
         return uids
 
+    async def left_behind() -> dict[str, str]:
+        return {row.project_id: row.disposition for row in await store.list_orphans()}
+
     async def round_() -> None:
         result = await sweep_once(
             neon=neon,
             store=store,
             live_uids=live_uids,
+            left_behind=left_behind,
             settings=settings,
             now=datetime.datetime.now(datetime.UTC),
         )

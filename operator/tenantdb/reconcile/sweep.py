@@ -9,7 +9,8 @@ number of resources), then the live resources, and acts only on a project that
 - is named exactly as the operator names projects (``<prefix>-<g|w>-<tenant>-<uid>``),
 - carries a uid that no live GlobalDatabase or WorkspaceDatabase has, and
 - is older than the grace period (longer than any create may take to land), so a resource
-  whose create is being recorded right now is never mistaken for a gone one.
+  whose create is being recorded right now is never mistaken for a gone one, and
+- is not recorded as retained (``deletionPolicy: Retain`` kept it on purpose).
 
 Projects are listed before resources: a resource made after the list cannot own a project
 in it that is older than the grace period.
@@ -26,7 +27,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from tenantdb.config import Settings, SweepAction
-from tenantdb.reconcile.ports import NeonLike
 
 __all__ = ["SweepResult", "owner_uid", "run_sweep_forever", "sweep_once"]
 
@@ -35,7 +35,15 @@ logger = logging.getLogger(__name__)
 _UID = re.compile(r"-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 
+class ProjectSweeper(Protocol):
+    """The two Neon calls the sweep makes."""
+
+    async def find_projects(self, *, search: str, recoverable: bool = False) -> list[Any]: ...
+    async def delete_project(self, project_id: str) -> bool: ...
+
+
 class OrphanRecorder(Protocol):
+    async def forget_orphan(self, *, project_id: str) -> bool: ...
     async def record_orphan(
         self,
         *,
@@ -71,17 +79,20 @@ def grace_seconds(settings: Settings) -> float:
 
 async def sweep_once(
     *,
-    neon: NeonLike,
+    neon: ProjectSweeper,
     store: OrphanRecorder,
     live_uids: Callable[[], Awaitable[set[str]]],
+    left_behind: Callable[[], Awaitable[dict[str, str]]],
     settings: Settings,
     now: datetime.datetime,
 ) -> SweepResult:
-    """One round. ``live_uids`` lists every database resource's uid (a failure aborts the round)."""
+    """One round. ``live_uids`` lists every database resource's uid, ``left_behind`` the
+    orphan table (project id -> disposition); a failure of either aborts the round."""
     prefix = settings.project_name_prefix
     action = settings.effective_sweep_action
     listed = [p for p in await neon.find_projects(search=f"{prefix}-") if owner_uid(prefix, p.name)]
     live = await live_uids()
+    recorded_before = await left_behind()
     cutoff = now - datetime.timedelta(seconds=grace_seconds(settings))
     deleted: list[str] = []
     recorded: list[str] = []
@@ -89,13 +100,18 @@ async def sweep_once(
         uid = owner_uid(prefix, project.name)
         if uid is None or uid in live or _created(project) > cutoff:
             continue
+        disposition = recorded_before.get(project.id)
+        if disposition == "retained":
+            continue  # kept on purpose
         if action is SweepAction.DELETE:
             await neon.delete_project(project.id)
+            if disposition is not None:
+                await store.forget_orphan(project_id=project.id)  # no longer left behind
             deleted.append(project.id)
             logger.warning(
                 "deleted Neon project %s (%s): no live resource has uid %s", project.id, project.name, uid
             )
-        elif action is SweepAction.RECORD:
+        elif action is SweepAction.RECORD and disposition is None:
             await store.record_orphan(
                 kind="Unknown",
                 namespace="",
