@@ -168,6 +168,17 @@ async def test_delete_project(neon: NeonClient, recorder: Recorder, spec: NeonSp
     assert await neon.delete_project(PID) is True
 
 
+async def test_recover_project_and_list_the_recoverable(
+    neon: NeonClient, recorder: Recorder, spec: NeonSpec
+) -> None:
+    project = _example(spec, "/projects/{project_id}", "get")["project"]
+    recorder.on("POST", f"/projects/{PID}/recover", {"project": project, "branches": []})
+    recovered = await neon.recover_project(PID)
+    assert recovered.id == project["id"]
+    recorder.on("GET", "/projects", {"projects": [], "applications": {}, "integrations": {}})
+    assert await neon.find_projects(search="tenantdb-ws-abc", recoverable=True) == []
+
+
 async def test_delete_of_a_missing_project(neon: NeonClient, recorder: Recorder) -> None:
     recorder.on("DELETE", f"/projects/{PID}", {"code": "", "message": "project not found"}, status=404)
     assert await neon.delete_project(PID) is False
@@ -274,6 +285,7 @@ def test_every_route_the_client_knows_is_in_the_spec(spec: NeonSpec) -> None:
         "createProject",
         "getProject",
         "deleteProject",
+        "recoverProject",
         "listProjectEndpoints",
         "updateProjectEndpoint",
         "getProjectOperation",

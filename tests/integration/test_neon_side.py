@@ -305,5 +305,10 @@ async def test_during_a_delete_whose_neon_part_is_done_ready_is_false(operator: 
     assert obj["status"]["phase"] == "Deleting"
     assert _condition(obj)["status"] == "False"
     assert operator.neon.projects() == []
+    await asyncio.sleep(4)  # the metadata part fails and is retried: the status stays true
+    still = await operator.get("GlobalDatabase", "user-bye")
+    assert still is not None
+    assert still["status"]["phase"] == "Deleting"
+    assert _condition(still)["status"] == "False"
     await _metadata_db_reachable(operator, True)
     await operator.wait_gone("GlobalDatabase", "user-bye", timeout=60)

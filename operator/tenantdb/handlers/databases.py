@@ -90,6 +90,7 @@ async def _record_failure(
     reason: str,
     message: str,
     failed: bool,
+    phase: Phase | None = None,
 ) -> None:
     conditions = list(body.status.get("conditions") or [])
     generation = int(body.metadata.get("generation") or 1)
@@ -114,7 +115,13 @@ async def _record_failure(
             now=_now(),
             generation=generation,
         )
-        patch["phase"] = Phase.FAILED.value if failed else (body.status.get("phase") or Phase.PENDING.value)
+        patch["phase"] = (
+            phase.value
+            if phase is not None
+            else Phase.FAILED.value
+            if failed
+            else (body.status.get("phase") or Phase.PENDING.value)
+        )
     await _status_writer(runtime, kind, body)(patch)
 
 
@@ -207,7 +214,14 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 )
             except ReconcileError as exc:
                 await _record_failure(
-                    runtime, kind, body, exc, reason=exc.reason, message=exc.message, failed=False
+                    runtime,
+                    kind,
+                    body,
+                    exc,
+                    reason=exc.reason,
+                    message=exc.message,
+                    failed=False,
+                    phase=Phase.DELETING,  # the body may predate the delete: say what is true
                 )
                 events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
