@@ -187,8 +187,9 @@ async def test_recreating_a_deleted_project_is_a_choice_and_says_the_data_is_gon
 async def test_slow_creates_leave_one_project_per_resource_and_none_after_delete(stack: LocalStack) -> None:
     # Creates slower than the request timeout: each answer is lost, yet Neon makes the project.
     assert stack.neon is not None
-    stack.neon.options.create_latency_seconds = (1.2, 1.5)
-    await stack.start_operator(neon_request_timeout_seconds=0.5, create_landing_seconds=4.0)
+    # Slower than the operator's first retry (5 s) too: a search then finds nothing yet.
+    stack.neon.options.create_latency_seconds = (7.0, 8.0)
+    await stack.start_operator(neon_request_timeout_seconds=0.5, create_landing_seconds=12.0)
     names = [f"ws-slow-{n}" for n in range(4)]
     for name in names:
         await stack.apply(workspace_database(name, "sam", name))
@@ -199,15 +200,15 @@ async def test_slow_creates_leave_one_project_per_resource_and_none_after_delete
         await stack.delete("WorkspaceDatabase", name)
     for name in names:
         await stack.wait_gone("WorkspaceDatabase", name, timeout=90)
-    await asyncio.sleep(2)  # anything still landing lands now
+    await stack.neon.creates_landed()  # every create ever sent, answered or not
     assert stack.neon.projects() == []
     await stack.stop_operator()
 
 
 async def test_a_resource_deleted_while_its_create_is_in_flight_leaves_no_project(stack: LocalStack) -> None:
     assert stack.neon is not None
-    stack.neon.options.create_latency_seconds = (2.0, 2.0)
-    await stack.start_operator(neon_request_timeout_seconds=0.5, create_landing_seconds=4.0)
+    stack.neon.options.create_latency_seconds = (7.0, 7.0)  # lands after the first retry
+    await stack.start_operator(neon_request_timeout_seconds=0.5, create_landing_seconds=10.0)
     await stack.apply(global_database("user-hasty", "hasty"))
     await eventually(
         lambda: _true(any(c.route == "POST /projects" for c in stack.neon.calls())),
@@ -216,7 +217,7 @@ async def test_a_resource_deleted_while_its_create_is_in_flight_leaves_no_projec
     )
     await stack.delete("GlobalDatabase", "user-hasty")
     await stack.wait_gone("GlobalDatabase", "user-hasty", timeout=60)
-    await asyncio.sleep(2.5)
+    await stack.neon.creates_landed()  # every create ever sent, answered or not
     assert stack.neon.projects() == []
     await stack.stop_operator()
 

@@ -152,6 +152,11 @@ class NeonEmulator:
         window = datetime.timedelta(seconds=self._state.options.recovery_window_seconds)
         return [project_list_item(p, self._state.address, window) for p in self._state.registry.deleted()]
 
+    async def creates_landed(self, timeout: float = 60.0) -> None:
+        """Wait for every create carried out on its own (its client may be gone) to land."""
+        if self._state.inflight:
+            await asyncio.wait(set(self._state.inflight), timeout=timeout)
+
     async def backing_exists(self, project_id: str) -> tuple[bool, bool]:
         """Whether a project's database and role still exist on the server (leak checks)."""
         names = self.physical_names(project_id)
