@@ -60,6 +60,10 @@ REASON_ORPHANED = "ProjectOrphaned"
 REASON_RETAINED = "ProjectRetained"
 REASON_DELETING = "Deleting"
 
+# A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
+# may still be running in Neon: it may land until its landing window has passed.
+_UNANSWERED = frozenset({None, 502, 504})
+
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
 
@@ -234,8 +238,18 @@ async def reconcile_database(
                 )
             except NeonTransientError as exc:
                 if exc.ambiguous:
-                    # Neon may have created it (or may still): look for it by name, and only
-                    # create again once this create can no longer land.
+                    if exc.status not in _UNANSWERED:
+                        # Answered (a 500, an unreadable 201): the create is over, done or not;
+                        # the next attempt's search tells which, no need to wait.
+                        await write_status({"createAttemptedAt": None})
+                        raise RetryLater(
+                            REASON_CREATING,
+                            "Creating the Neon project: Neon failed to answer properly; will look "
+                            "for the project by name before trying again",
+                            delay=max(2.0, exc.retry_after or 5.0),
+                        ) from exc
+                    # No answer: Neon may have created it, or may still. Look for it by name,
+                    # and create again only once this create can no longer land.
                     until = now + datetime.timedelta(seconds=settings.create_landing_window_seconds)
                     raise RetryLater(
                         REASON_CREATING,

@@ -222,6 +222,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="project limit of the account, then 422 PROJECTS_LIMIT_EXCEEDED",
     )
     parser.add_argument(
+        "--recovery-window",
+        dest="recovery_window_seconds",
+        type=float,
+        default=defaults.recovery_window_seconds,
+        metavar="SECONDS",
+        help="how long a deleted project stays recoverable (Neon: 7 days)",
+    )
+    parser.add_argument(
         "--regions",
         type=_csv,
         default=defaults.regions,
@@ -251,6 +259,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         drop_rate=args.drop_rate,
         fault_after_processing=args.fault_after_processing,
         max_projects=args.max_projects,
+        recovery_window_seconds=args.recovery_window_seconds,
         regions=args.regions,
         pg_versions=args.pg_versions,
     )
