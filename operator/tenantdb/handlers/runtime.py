@@ -49,6 +49,8 @@ class Runtime:
     projects: dict[str, str] = dataclasses.field(default_factory=dict)
     # Resources whose create this process has sent and not yet seen recorded.
     create_attempts: set[str] = dataclasses.field(default_factory=set)
+    # When each of those creates was sent (status.createAttemptedAt is the durable copy).
+    create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
     sweep_task: asyncio.Task[None] | None = None
@@ -118,4 +120,5 @@ class Runtime:
             is_suspended=self.budgets.is_suspended,
             known_projects=self.projects,
             create_attempts=self.create_attempts,
+            create_sent_at=self.create_sent_at,
         )

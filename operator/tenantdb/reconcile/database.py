@@ -88,6 +88,9 @@ class DatabaseDeps:
     known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
     # Resource uids whose create this process has sent but not yet recorded.
     create_attempts: MutableSet[str] = dataclasses.field(default_factory=set)
+    # When this process last sent each unrecorded create (status.createAttemptedAt is the
+    # durable copy; kopf may hand a reconcile a body from before that status write).
+    create_sent_at: MutableMapping[str, datetime.datetime] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +155,12 @@ def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
     return bool(obj.status) or obj.identity.uid in deps.create_attempts
 
 
+async def _create_is_over(deps: DatabaseDeps, uid: str, write_status: StatusWriter) -> None:
+    """The create surely did not land (refused, or answered): nothing to wait for."""
+    deps.create_sent_at.pop(uid, None)
+    await write_status({"createAttemptedAt": None})
+
+
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
     matches = await our_projects(deps.neon, obj.identity, name)
     return matches[0] if matches else None
@@ -200,7 +209,11 @@ async def reconcile_database(
                 events.normal(REASON_ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
             else:
                 create_may_still_land(
-                    status, settings, now, action="looking for the project by name before creating again"
+                    status,
+                    settings,
+                    now,
+                    action="looking for the project by name before creating again",
+                    sent_here=deps.create_sent_at.get(identity.uid),
                 )
 
     # --- Create ------------------------------------------------------------------------------
@@ -224,6 +237,7 @@ async def reconcile_database(
             }
         )
         deps.create_attempts.add(identity.uid)
+        deps.create_sent_at[identity.uid] = now
         async with outside_errors("creating the Neon project"):
             try:
                 created = await deps.neon.create_project(
@@ -241,7 +255,7 @@ async def reconcile_database(
                     if exc.status not in _UNANSWERED:
                         # Answered (a 500, an unreadable 201): the create is over, done or not;
                         # the next attempt's search tells which, no need to wait.
-                        await write_status({"createAttemptedAt": None})
+                        await _create_is_over(deps, identity.uid, write_status)
                         raise RetryLater(
                             REASON_CREATING,
                             "Creating the Neon project: Neon failed to answer properly; will look "
@@ -257,10 +271,10 @@ async def reconcile_database(
                         f"by name (and not create it again before {cond.rfc3339(until)})",
                         delay=max(2.0, exc.retry_after or 5.0),
                     ) from exc
-                await write_status({"createAttemptedAt": None})  # refused before doing anything
+                await _create_is_over(deps, identity.uid, write_status)  # refused before doing anything
                 raise
             except (NeonClientError, NeonOperationFailedError):
-                await write_status({"createAttemptedAt": None})
+                await _create_is_over(deps, identity.uid, write_status)
                 raise
         project_id = created.project.id
         events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
@@ -280,6 +294,7 @@ async def reconcile_database(
         await write_status(identity_status)
     deps.known_projects[identity.uid] = project_id
     deps.create_attempts.discard(identity.uid)
+    deps.create_sent_at.pop(identity.uid, None)
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
     async with outside_errors("waiting for the Neon project"):
@@ -578,7 +593,11 @@ async def delete_database(
             targets = await _projects_to_delete(obj, deps, events, name)
             if not targets:
                 create_may_still_land(
-                    obj.status, settings, now, action="waiting for it before deleting the resource"
+                    obj.status,
+                    settings,
+                    now,
+                    action="waiting for it before deleting the resource",
+                    sent_here=deps.create_sent_at.get(identity.uid),
                 )
             for project_id in targets:
                 if project_id in done:
@@ -653,6 +672,7 @@ async def delete_database(
     events.normal("Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}")
     deps.known_projects.pop(identity.uid, None)
     deps.create_attempts.discard(identity.uid)
+    deps.create_sent_at.pop(identity.uid, None)
     return orphaned
 
 

@@ -83,16 +83,23 @@ def attempted_at(status: Mapping[str, Any]) -> datetime.datetime | None:
 
 
 def create_may_still_land(
-    status: Mapping[str, Any], settings: Settings, now: datetime.datetime, *, action: str
+    status: Mapping[str, Any],
+    settings: Settings,
+    now: datetime.datetime,
+    *,
+    action: str,
+    sent_here: datetime.datetime | None = None,
 ) -> None:
     """Raise ``RetryLater`` while an unrecorded create may still land in Neon.
 
     The attempt's time is in status (written before every create), so a restarted operator
-    or another replica respects the same window.
+    or another replica respects the same window; ``sent_here`` is this process's own memory
+    of it, for a reconcile handed a body from before that status write.
     """
-    sent = attempted_at(status)
-    if sent is None:
+    known = [moment for moment in (attempted_at(status), sent_here) if moment is not None]
+    if not known:
         return
+    sent = max(known)
     window = settings.create_landing_window_seconds
     until = sent + datetime.timedelta(seconds=window)
     remaining = (until - now).total_seconds()
