@@ -112,3 +112,28 @@ async def test_a_recorded_orphan_deleted_by_the_sweep_leaves_the_table() -> None
     await _sweep(neon, store, _settings(sweep_action="delete"))
     assert neon.deleted == ["p-gone"]
     assert store.rows == {}
+
+
+async def test_the_loop_asks_its_gate_before_every_round() -> None:
+    import asyncio
+
+    from tenantdb.reconcile.sweep import run_sweep_forever
+
+    rounds: list[int] = []
+    active = [False]
+
+    async def round_() -> None:
+        rounds.append(1)
+
+    async def may_act() -> bool:
+        return active[0]
+
+    task = asyncio.create_task(
+        run_sweep_forever(round_=round_, interval=0.01, may_act=may_act, initial_delay=0)
+    )
+    await asyncio.sleep(0.1)
+    assert rounds == []  # paused: no round at all
+    active[0] = True
+    await asyncio.sleep(0.1)
+    task.cancel()
+    assert rounds

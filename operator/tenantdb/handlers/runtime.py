@@ -84,8 +84,9 @@ class Runtime:
         await self.store.migrate()
         self.kube = await KubeClient.connect(host=self.kube_url)
 
-    def may_act(self) -> bool:
-        """Whether loops outside kopf's handlers may act now (the peering gate plugs in here)."""
+    async def may_act(self) -> bool:
+        """Whether loops outside kopf's handlers may act now: the one place a peering gate
+        (``is_active()``: kopf has not paused this replica) plugs in; standalone, always."""
         return True
 
     async def close(self) -> None:

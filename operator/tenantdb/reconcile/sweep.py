@@ -138,17 +138,17 @@ async def run_sweep_forever(
     *,
     round_: Callable[[], Awaitable[Any]],
     interval: float,
-    may_act: Callable[[], bool] = lambda: True,
+    may_act: Callable[[], Awaitable[bool]],
     initial_delay: float | None = None,
 ) -> None:
     """Call ``round_`` every ``interval`` seconds; a failed round is logged and retried next time.
 
-    ``may_act`` is asked at the top of every iteration: a replica that kopf peering has
-    paused (or that is otherwise not the active one) skips the round.
+    ``may_act`` is awaited at the top of every iteration (the shape of an ``is_active()``
+    peering gate): a replica that kopf peering has paused skips the round.
     """
     await asyncio.sleep(interval if initial_delay is None else initial_delay)
     while True:
-        if may_act():
+        if await may_act():
             try:
                 await round_()
             except asyncio.CancelledError:
