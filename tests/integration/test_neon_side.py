@@ -125,6 +125,17 @@ async def test_a_status_written_while_the_operator_knows_the_project_is_not_laun
     await operator.patch_status("GlobalDatabase", "user-mallet", {"projectId": None})
     healed = await operator.wait_ready("GlobalDatabase", "user-mallet")
     assert healed["status"]["projectId"] != victim["status"]["projectId"]
+    # A status naming a project that does not exist is no reason for a second project either.
+    own = healed["status"]["projectId"]
+    await operator.patch_status("GlobalDatabase", "user-mallet", {"projectId": "no-such-project-12345678"})
+    await operator.wait_for(
+        "GlobalDatabase",
+        "user-mallet",
+        lambda o: bool(o and o["status"].get("projectId") == own),
+        what="its own project recorded again",
+    )
+    assert len(operator.neon.projects()) == 2
+    assert "ProjectRecreated" not in await _reasons(operator, "user-mallet")
 
 
 async def test_a_project_deleted_outside_the_operator_is_recovered_with_its_data(
@@ -313,3 +324,18 @@ async def test_during_a_delete_whose_neon_part_is_done_ready_is_false(operator: 
     assert _condition(still)["status"] == "False"
     await _metadata_db_reachable(operator, True)
     await operator.wait_gone("GlobalDatabase", "user-bye", timeout=60)
+
+
+async def test_a_delete_costs_one_search_and_one_delete(operator: LocalStack) -> None:
+    assert operator.neon is not None
+    await operator.apply(global_database("user-count", "cody"))
+    await operator.wait_ready("GlobalDatabase", "user-count")
+    operator.neon.reset_calls()
+    await operator.delete("GlobalDatabase", "user-count")
+    await operator.wait_gone("GlobalDatabase", "user-count")
+    project_calls = [
+        c.route
+        for c in operator.neon.calls()
+        if c.route in {"GET /projects", "DELETE /projects/{project_id}", "POST /projects"}
+    ]
+    assert project_calls == ["GET /projects", "DELETE /projects/{project_id}"]

@@ -193,10 +193,21 @@ async def reconcile_database(
                 project = await deps.neon.get_project(project_id)
             except NeonNotFoundError:
                 deps.known_projects.pop(identity.uid, None)
-                project_id = await replace_deleted_project(
-                    deps.neon, events, settings, identity, project_id=project_id, name=name
-                )
-                replaced = project_id is None
+                # Gone, or never ours to begin with (status is only a hint): our project, if
+                # it lives, carries our name.
+                live = await _find_adoptable(deps, obj, name)
+                if live is not None:
+                    events.normal(
+                        REASON_ADOPTED,
+                        f"status named Neon project {project_id}, which does not exist; "
+                        f"adopted this resource's project {live.id} ({name})",
+                    )
+                    project_id = live.id
+                else:
+                    project_id = await replace_deleted_project(
+                        deps.neon, events, settings, identity, project_id=project_id, name=name
+                    )
+                    replaced = project_id is None
             else:
                 if project.name != name:
                     if deps.known_projects.get(identity.uid) == project_id:
