@@ -105,7 +105,8 @@ async def _record_failure(
     )
     ready = cond.get_condition(conditions, cond.READY)
     patch: dict[str, Any] = {"conditions": conditions}
-    if failed or ready is None or ready.get("status") != "True":
+    # A phase given (Deleting) overrides a body that may predate it, Ready included.
+    if failed or phase is not None or ready is None or ready.get("status") != "True":
         patch["conditions"] = cond.set_condition(
             conditions,
             kind=cond.READY,
