@@ -78,6 +78,9 @@ async def create_project(request: web.Request) -> web.Response:
         break
     else:
         raise ApiError(500, "could not find free names for the project's database and role")
+    # The operations start once the project exists: on a busy server its PostgreSQL objects
+    # may take longer to make than the operations would run.
+    now = utcnow()
     operations = start_operations(
         project, ["create_timeline", "start_compute"], seconds=state.options.operation_seconds, now=now
     )
