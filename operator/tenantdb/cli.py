@@ -61,6 +61,12 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return asyncio.run(migrate_from_environment())
 
 
+def _cmd_orphans(args: argparse.Namespace) -> int:
+    from tenantdb.store.report import orphans_from_environment
+
+    return asyncio.run(orphans_from_environment(as_json=args.json, disposition=args.disposition))
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from tenantdb.testing.neon.server import serve_from_cli
 
@@ -88,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or upgrade the metadata DB tables")
     migrate.set_defaults(func=_cmd_migrate)
+
+    orphans = commands.add_parser(
+        "orphans", help="list the Neon projects the operator left behind (orphaned or retained)"
+    )
+    orphans.add_argument("--json", action="store_true", help="one JSON object per line")
+    orphans.add_argument("--disposition", choices=["orphaned", "retained"], help="only these")
+    orphans.set_defaults(func=_cmd_orphans)
 
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.add_argument("--output-dir", help="write one file per CRD into this folder instead")

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["EnvVarFormat", "LogFormat", "Settings", "Tier"]
+__all__ = ["EnvVarFormat", "LogFormat", "OnProjectDeleted", "Settings", "SweepAction", "Tier"]
 
 
 class EnvVarFormat(enum.StrEnum):
@@ -34,6 +34,23 @@ class EnvVarFormat(enum.StrEnum):
 class LogFormat(enum.StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+class OnProjectDeleted(enum.StrEnum):
+    """What a reconcile does when the resource's Neon project was deleted outside the operator."""
+
+    RECOVER = "recover"  # recover it (data and all) while Neon can; otherwise create a new one
+    RECREATE = "recreate"  # create a new, empty project at once (the old one stays recoverable)
+    WAIT = "wait"  # do nothing: Ready=False until someone recovers it or clears status.projectId
+
+
+class SweepAction(enum.StrEnum):
+    """What the fleet sweep does with a project of ours whose resource no longer exists."""
+
+    AUTO = "auto"  # delete when watching the whole cluster; record when watching some namespaces
+    DELETE = "delete"
+    RECORD = "record"  # record it in tenantdb_orphaned_project, touch nothing in Neon
+    OFF = "off"
 
 
 class Tier(enum.StrEnum):
@@ -140,6 +157,29 @@ class Settings(BaseSettings):
         description="Create Sim's environment and workspace_environment tables when absent: only for "
         "a metadata DB without Sim. Never in Sim's database (its own migrations create them).",
     )
+    on_project_deleted: OnProjectDeleted = Field(
+        default=OnProjectDeleted.RECOVER,
+        description="A project deleted outside the operator: recover (while Neon can, else create "
+        "a new one and say the data is gone), recreate (a new, empty one), or wait (for a human).",
+    )
+    create_landing_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="How long a create whose answer was lost may still land in Neon: until then "
+        "the project is looked for by name, never created again. Default: 10 x "
+        "TENANTDB_NEON_REQUEST_TIMEOUT_SECONDS.",
+    )
+    sweep_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the fleet sweep lists the projects carrying the name prefix "
+        "(one Neon call per 400) to find those whose resource is gone.",
+    )
+    sweep_action: SweepAction = Field(
+        default=SweepAction.AUTO,
+        description="What the sweep does with a project whose resource is gone: delete, record "
+        "(in tenantdb_orphaned_project), off, or auto (delete when cluster-wide, else record).",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )
@@ -219,11 +259,29 @@ class Settings(BaseSettings):
         return _csv(value)
 
     @field_validator(
-        "tier_free_limit_cents", "tier_paid_limit_cents", "tier_enterprise_limit_cents", mode="before"
+        "tier_free_limit_cents",
+        "tier_paid_limit_cents",
+        "tier_enterprise_limit_cents",
+        "create_landing_seconds",
+        mode="before",
     )
     @classmethod
     def _empty_means_unlimited(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def create_landing_window_seconds(self) -> float:
+        """How long after it was sent a create may still land (see ``create_landing_seconds``)."""
+        if self.create_landing_seconds is not None:
+            return self.create_landing_seconds
+        return 10 * self.neon_request_timeout_seconds
+
+    @property
+    def effective_sweep_action(self) -> SweepAction:
+        """``auto`` resolved: a replica watching some namespaces cannot tell a live owner elsewhere."""
+        if self.sweep_action is SweepAction.AUTO:
+            return SweepAction.RECORD if self.namespaces else SweepAction.DELETE
+        return self.sweep_action
 
     def tier_limit_cents(self, tier: Tier) -> int | None:
         """The spending limit of a tier in cents; ``None`` is unlimited."""

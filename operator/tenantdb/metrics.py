@@ -88,9 +88,24 @@ class Metrics:
         )
         self._spend_ratios = _SpendRatios()
         r.register(self._spend_ratios)
-        self.orphaned_projects = Counter(
-            "tenantdb_orphaned_projects_total",
-            "Neon projects released after the delete give-up time and recorded as orphans.",
+        # Read from tenantdb_orphaned_project (at start-up, after each delete, each sweep):
+        # the same numbers on every replica and after a restart.
+        self.orphaned_projects = Gauge(
+            "tenantdb_orphaned_projects",
+            "Neon projects left behind by accident (a delete given up on, a project with no live "
+            "owner), as recorded in tenantdb_orphaned_project.",
+            registry=r,
+        )
+        self.retained_projects = Gauge(
+            "tenantdb_retained_projects",
+            "Neon projects kept on purpose (deletionPolicy: Retain), as recorded in "
+            "tenantdb_orphaned_project.",
+            registry=r,
+        )
+        self.swept_projects = Counter(
+            "tenantdb_swept_projects_total",
+            "Projects of ours with no live owner that the fleet sweep found, by what it did.",
+            ["action"],
             registry=r,
         )
         self.consumption_syncs = Counter(

@@ -175,6 +175,17 @@ async def test_set_compute_quota(neon: NeonClient, recorder: Recorder, spec: Neo
         await neon.set_compute_quota(PID, -1)
 
 
+async def test_recover_project_and_list_the_recoverable(
+    neon: NeonClient, recorder: Recorder, spec: NeonSpec
+) -> None:
+    project = _example(spec, "/projects/{project_id}", "get")["project"]
+    recorder.on("POST", f"/projects/{PID}/recover", {"project": project, "branches": []})
+    recovered = await neon.recover_project(PID)
+    assert recovered.id == project["id"]
+    recorder.on("GET", "/projects", {"projects": [], "applications": {}, "integrations": {}})
+    assert await neon.find_projects(search="tenantdb-ws-abc", recoverable=True) == []
+
+
 async def test_delete_of_a_missing_project(neon: NeonClient, recorder: Recorder) -> None:
     recorder.on("DELETE", f"/projects/{PID}", {"code": "", "message": "project not found"}, status=404)
     assert await neon.delete_project(PID) is False
@@ -282,6 +293,7 @@ def test_every_route_the_client_knows_is_in_the_spec(spec: NeonSpec) -> None:
         "getProject",
         "deleteProject",
         "updateProject",
+        "recoverProject",
         "listProjectEndpoints",
         "updateProjectEndpoint",
         "getProjectOperation",

@@ -93,6 +93,18 @@ async def test_get_update_and_delete_project(checked: CheckedClients) -> None:
     assert checked.statuses("deleteProject") == {200, 404, 423}
 
 
+async def test_recover_project(checked: CheckedClients) -> None:
+    api = checked.api
+    created = await _create(api, name="recoverable")
+    project_id = created["project"]["id"]
+    await api.post(f"/projects/{project_id}/recover")  # 400: not deleted
+    await api.delete(f"/projects/{project_id}")
+    await api.get("/projects", params={"recoverable": "true", "search": "recoverable"})
+    await api.post(f"/projects/{project_id}/recover")
+    await api.post("/projects/no-such-project-1/recover")  # 404
+    assert checked.statuses("recoverProject") == {200, 400, 404}
+
+
 async def test_operations(checked: CheckedClients) -> None:
     api, neon = checked.api, checked.neon
     neon.options.operation_seconds = 30

@@ -153,3 +153,16 @@ async def test_no_faults_by_default(api: httpx.AsyncClient, neon: NeonEmulator) 
     assert neon.options.error_rate == neon.options.drop_rate == 0.0
     statuses = {(await api.get("/projects")).status_code for _ in range(50)}
     assert statuses == {200}
+
+
+async def test_a_route_can_be_made_to_refuse_with_a_given_status(
+    api: httpx.AsyncClient, neon: NeonEmulator
+) -> None:
+    created = (await api.post("/projects", json={"project": {"name": "refused"}})).json()
+    neon.options.refuse = {"DELETE /projects/{project_id}": 409}
+    answer = await api.delete(f"/projects/{created['project']['id']}")
+    assert answer.status_code == 409
+    assert answer.json()["message"]
+    assert [p["name"] for p in neon.projects()] == ["refused"]
+    neon.options.refuse = {}
+    assert (await api.delete(f"/projects/{created['project']['id']}")).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -101,10 +102,10 @@ async def test_get_project_and_unknown_project(api: httpx.AsyncClient) -> None:
     assert set(missing.json()) >= {"code", "message"}
 
 
-async def test_delete_drops_the_database_and_role_and_ends_connections(
+async def test_delete_ends_connections_and_drops_the_data_when_it_is_no_longer_recoverable(
     api: httpx.AsyncClient, neon: NeonEmulator, postgres_server: PostgresServer
 ) -> None:
-
+    neon.options.recovery_window_seconds = 0.5
     created = await create_project(api, name="doomed")
     project_id = created["project"]["id"]
     names = neon.physical_names(project_id)
@@ -116,6 +117,16 @@ async def test_delete_drops_the_database_and_role_and_ends_connections(
         assert held.closed or await _is_broken(held)
     finally:
         await held.close()
+    reason = await connection_error(uri_of(created))
+    assert reason is not None
+    assert (await api.get(f"/projects/{project_id}")).status_code == 404
+    assert (await api.delete(f"/projects/{project_id}")).status_code == 404
+    assert [p["id"] for p in neon.deleted_projects()] == [project_id]
+    assert neon.projects() == []
+    # Kept, unreachable, for recovery; dropped once the window has passed.
+    assert await neon.backing_exists(project_id) == (True, True)
+    await asyncio.sleep(0.6)
+    assert (await api.get("/projects", params={"recoverable": "true"})).json()["projects"] == []
     async with await connect(postgres_server.admin_url) as admin:
         cursor = await admin.execute(
             "select (select count(*) from pg_database where datname = %s), "
@@ -123,12 +134,6 @@ async def test_delete_drops_the_database_and_role_and_ends_connections(
             names,
         )
         assert await cursor.fetchone() == (0, 0)
-    reason = await connection_error(uri_of(created))
-    assert reason is not None
-    assert (await api.get(f"/projects/{project_id}")).status_code == 404
-    assert (await api.delete(f"/projects/{project_id}")).status_code == 404
-    assert [p["id"] for p in neon.deleted_projects()] == [project_id]
-    assert neon.projects() == []
 
 
 async def _is_broken(conn: object) -> bool:

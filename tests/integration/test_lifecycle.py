@@ -417,7 +417,7 @@ async def test_delete_gives_up_after_the_configured_time_and_records_an_orphan(s
     assert orphans == [(obj["status"]["projectId"], "ws-orphan")]
     reasons = {e["reason"] for e in await stack.events_for("ws-orphan")}
     assert "ProjectOrphaned" in reasons
-    assert stack.metrics.registry.get_sample_value("tenantdb_orphaned_projects_total") == 1  # alerts see it
+    assert stack.metrics.registry.get_sample_value("tenantdb_orphaned_projects") == 1  # alerts see it
 
 
 async def test_a_wrong_neon_api_key_stops_the_operator_at_start_up_saying_so(

@@ -117,3 +117,21 @@ async def test_mutations_of_one_project_go_one_at_a_time_and_meet_no_423(
     mutations = [c for c in emulator.calls() if c.method in {"PATCH", "DELETE"}]
     assert [c.status for c in mutations] == [200, 200, 200, 200]
     assert not [c for c in emulator.calls() if c.status == 423]
+
+
+async def test_a_deleted_project_is_listed_as_recoverable_and_recovered(
+    neon: NeonClient, emulator: NeonEmulator
+) -> None:
+    created = await neon.create_project(**create_args(name="tenantdb-recover-1"))
+    project_id = created.project.id
+    await neon.wait_for_operations(project_id, created.operations)
+    assert await neon.delete_project(project_id)
+    assert await neon.find_projects(search="tenantdb-recover-1") == []
+    (deleted,) = await neon.find_projects(search="tenantdb-recover-1", recoverable=True)
+    assert deleted.id == project_id
+    assert deleted.recoverable_until is not None
+    recovered = await neon.recover_project(project_id)
+    assert (recovered.id, recovered.name) == (project_id, "tenantdb-recover-1")
+    assert [p.id for p in await neon.find_projects(search="tenantdb-recover-1")] == [project_id]
+    with pytest.raises(NeonNotFoundError):
+        await neon.recover_project("no-such-project-1")

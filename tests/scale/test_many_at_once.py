@@ -35,6 +35,9 @@ NEON_LIMITS: dict[str, Any] = {"rate_limit_per_minute": 700, "route_rate_limit_p
 OPERATOR_SETTINGS: dict[str, Any] = {
     "resync_interval_seconds": 600.0,
     "neon_retry_deadline_seconds": 120.0,
+    # A create whose connection was dropped is not repeated until it can no longer land; the
+    # emulator's creates land within their latency, so 20 s is an honest bound here.
+    "create_landing_seconds": 20.0,
 }
 READY_TIMEOUT = 200.0
 OPERATION_SECONDS = 0.5

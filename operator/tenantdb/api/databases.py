@@ -152,6 +152,11 @@ class DatabaseStatus(Resource):
     project_name: str | None = Field(
         default=None, description="Neon project name, derived from the resource's identity."
     )
+    create_attempted_at: str | None = Field(
+        default=None,
+        description="When a create was last sent whose outcome is not recorded yet (RFC 3339): "
+        "until it can no longer land, the project is looked for by name, not created again.",
+    )
     branch_id: str | None = Field(default=None, description="Neon default branch id.")
     endpoint_id: str | None = Field(default=None, description="Neon read-write compute endpoint id.")
     host: str | None = Field(default=None, description="Compute endpoint host name.")

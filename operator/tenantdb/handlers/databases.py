@@ -14,6 +14,7 @@ import pydantic
 from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
 from tenantdb.api.databases import GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import parse_created
@@ -107,6 +108,7 @@ async def _record_failure(
     failed: bool,
     written: Mapping[str, Any] | None = None,
     conflict: bool = False,
+    phase: Phase | None = None,
 ) -> None:
     """Say why the reconcile stopped, in Synced (and Ready, unless the database works).
 
@@ -128,7 +130,8 @@ async def _record_failure(
     )
     ready = cond.get_condition(conditions, cond.READY)
     patch: dict[str, Any] = {"conditions": conditions}
-    if failed or conflict or ready is None or ready.get("status") != "True":
+    # A phase given (Deleting) overrides a body that may predate it, Ready included.
+    if failed or conflict or phase is not None or ready is None or ready.get("status") != "True":
         patch["conditions"] = cond.set_condition(
             conditions,
             kind=cond.READY,
@@ -138,7 +141,13 @@ async def _record_failure(
             now=_now(),
             generation=generation,
         )
-        patch["phase"] = Phase.FAILED.value if failed else (current.get("phase") or Phase.PENDING.value)
+        patch["phase"] = (
+            phase.value
+            if phase is not None
+            else Phase.FAILED.value
+            if failed
+            else (current.get("phase") or Phase.PENDING.value)
+        )
     try:
         await _status_writer(runtime, kind, body)(patch)
     except KubeError as exc:
@@ -278,25 +287,27 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
         async with runtime.locks[obj.identity.uid]:
             try:
-                try:
-                    await _status_writer(runtime, kind, body)({"phase": Phase.DELETING.value})
-                except KubeError as exc:
-                    raise RetryLater(
-                        "StatusWriteFailed",
-                        f"recording the status: the Kubernetes API failed: {exc}",
-                        delay=5,
-                    ) from exc
-                orphaned = await delete_database(
-                    obj, runtime.database_deps(), events, deletion_started=started
+                await delete_database(
+                    obj,
+                    runtime.database_deps(),
+                    events,
+                    _status_writer(runtime, kind, body),
+                    deletion_started=started,
                 )
             except ReconcileError as exc:
                 await _record_failure(
-                    runtime, kind, body, exc, reason=exc.reason, message=exc.message, failed=False
+                    runtime,
+                    kind,
+                    body,
+                    exc,
+                    reason=exc.reason,
+                    message=exc.message,
+                    failed=False,
+                    phase=Phase.DELETING,  # the body may predate the delete: say what is true
                 )
                 events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
-        if orphaned:
-            runtime.metrics.orphaned_projects.inc()
+        await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
         runtime.locks.pop(obj.identity.uid, None)
         runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
 

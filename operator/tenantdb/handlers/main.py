@@ -18,6 +18,7 @@ from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loo
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
+from tenantdb.handlers.sweep import start_sweep_loop
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction, quiet_body_loggers
@@ -96,6 +97,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
         start_sim_sync(memo)
+        start_sweep_loop(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

@@ -55,6 +55,8 @@ class Runtime:
     create_attempts: set[str] = dataclasses.field(default_factory=set)
     # Tenant claims this process saw pinned to a project (see DatabaseDeps.pinned_claims).
     pinned_claims: dict[str, str] = dataclasses.field(default_factory=dict)
+    # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
+    create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     sync_task: asyncio.Task[None] | None = None
     sim_sync_task: asyncio.Task[None] | None = None
@@ -63,6 +65,7 @@ class Runtime:
         default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     )
     gate: ActiveGate | None = None
+    sweep_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -111,6 +114,11 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.sim_sync_task
             self.sim_sync_task = None
+        if self.sweep_task is not None:
+            self.sweep_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.sweep_task
+            self.sweep_task = None
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -138,4 +146,5 @@ class Runtime:
             known_projects=self.projects,
             create_attempts=self.create_attempts,
             pinned_claims=self.pinned_claims,
+            create_sent_at=self.create_sent_at,
         )

@@ -238,6 +238,31 @@ class KubeClient:
         except ApiException as exc:
             raise _error("posting an event", exc) from None
 
+    async def list_uids(self, *, plural: str, namespaces: list[str] | None = None) -> set[str]:
+        """The uids of every object of a custom resource kind (in ``namespaces``, or all), paged."""
+        uids: set[str] = set()
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for namespace in scopes:
+            token = ""
+            while True:
+                kwargs: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural, "limit": 500}
+                if token:
+                    kwargs["_continue"] = token
+                try:
+                    if namespace is None:
+                        listed = await self._custom.list_cluster_custom_object(**kwargs)
+                    else:
+                        listed = await self._custom.list_namespaced_custom_object(
+                            namespace=namespace, **kwargs
+                        )
+                except ApiException as exc:
+                    raise _error(f"listing {plural}", exc) from None
+                uids.update(str(item["metadata"]["uid"]) for item in listed.get("items") or [])
+                token = (listed.get("metadata") or {}).get("continue") or ""
+                if not token:
+                    break
+        return uids
+
     async def patch_status(
         self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:

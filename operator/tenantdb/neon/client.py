@@ -62,6 +62,8 @@ CREATE_PROJECT = Route("POST", "/projects", idempotent=False)
 GET_PROJECT = Route("GET", "/projects/{project_id}")
 DELETE_PROJECT = Route("DELETE", "/projects/{project_id}")
 UPDATE_PROJECT = Route("PATCH", "/projects/{project_id}")
+# Recovering twice answers 400 the second time (not deleted): the caller reads the project then.
+RECOVER_PROJECT = Route("POST", "/projects/{project_id}/recover")
 LIST_ENDPOINTS = Route("GET", "/projects/{project_id}/endpoints")
 # PATCH with absolute values: sending it twice leaves the endpoint as sending it once.
 UPDATE_ENDPOINT = Route("PATCH", "/projects/{project_id}/endpoints/{endpoint_id}")
@@ -238,8 +240,11 @@ class NeonClient:
         self._serial.started(created.project.id, created.operations)
         return created
 
-    async def find_projects(self, *, search: str) -> list[ProjectSummary]:
+    async def find_projects(self, *, search: str, recoverable: bool = False) -> list[ProjectSummary]:
         """Projects whose name or id *contains* ``search`` (Neon matches partially), all pages.
+
+        ``recoverable``: the deleted projects still inside Neon's recovery window instead.
+        One call per 400 projects.
 
         Raises ``NeonTransientError`` when Neon reports projects it could not describe in time
         (``unavailable_project_ids``): an incomplete answer must not pass for "not found".
@@ -249,6 +254,8 @@ class NeonClient:
         cursor = ""
         while True:
             params: dict[str, str | int] = {"search": search, "limit": PROJECTS_PAGE}
+            if recoverable:
+                params["recoverable"] = "true"
             if self.org_id:
                 params["org_id"] = self.org_id
             if cursor:
@@ -298,6 +305,16 @@ class NeonClient:
             )
             operations = parse(OperationsAnswer, response, UPDATE_PROJECT).operations
             self._serial.started(project_id, operations)
+
+    async def recover_project(self, project_id: str) -> ProjectSummary:
+        """Bring a deleted project back (inside Neon's recovery window): data, endpoints, URIs.
+
+        ``NeonNotFoundError`` when it is unknown or past its window; ``NeonBadRequestError``
+        when it is not deleted.
+        """
+        async with self._mutation(project_id):
+            response = await self._session.call(RECOVER_PROJECT, ids={"project_id": project_id})
+        return parse(ProjectAnswer, response, RECOVER_PROJECT).project
 
     # --- one mutation at a time per project -----------------------------------------------------
 

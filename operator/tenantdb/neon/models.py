@@ -42,6 +42,7 @@ class ProjectSummary(NeonModel):
     region_id: str
     pg_version: int
     created_at: datetime
+    recoverable_until: datetime | None = None  # deleted projects (``recoverable`` lists) only
 
 
 class Endpoint(NeonModel):

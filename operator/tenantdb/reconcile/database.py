@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, MutableSet
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    MutableMapping,
+    MutableSet,
+)
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -33,10 +41,18 @@ from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import REASON_CONFLICT, hold_claim, pin_claim
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
-from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
-from tenantdb.reconcile.naming import DatabaseIdentity, project_name
+from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
+from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
+from tenantdb.reconcile.projects import (
+    REASON_PROJECT_MISMATCH,
+    ProjectMismatch,
+    create_may_still_land,
+    our_name,
+    our_projects,
+    replace_deleted_project,
+)
 from tenantdb.store.claims import Claimant
 from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
 
@@ -68,6 +84,12 @@ _CONFLICT_RETRY_SECONDS = 30.0
 # Reasons that mean the resource cannot be used as written while they last (Ready=False), though
 # nothing is broken: another resource holds the tenant, or the Secret is not ours.
 CONFLICT_REASONS = frozenset({REASON_CONFLICT, REASON_SECRET_CONFLICT})
+REASON_RETAINED = "ProjectRetained"
+REASON_DELETING = "Deleting"
+
+# A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
+# may still be running in Neon: it may land until its landing window has passed.
+_UNANSWERED = frozenset({None, 502, 504})
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
 
@@ -98,6 +120,9 @@ class DatabaseDeps:
     # claim is only ever released by the holder's own delete, so a resync need not ask again
     # (one metadata DB round trip per resource per resync saved; a restart asks once).
     pinned_claims: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
+    # When this process last sent each unrecorded create (status.createAttemptedAt is the
+    # durable copy; kopf may hand a reconcile a body from before that status write).
+    create_sent_at: MutableMapping[str, datetime.datetime] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,9 +201,15 @@ def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
     return bool(obj.status) or obj.identity.uid in deps.create_attempts
 
 
+async def _create_is_over(deps: DatabaseDeps, uid: str, write_status: StatusWriter) -> None:
+    """The create surely did not land (refused, or answered): nothing to wait for."""
+    deps.create_sent_at.pop(uid, None)
+    await write_status({"createAttemptedAt": None})
+
+
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
-    matches = [p for p in await deps.neon.find_projects(search=obj.identity.uid) if p.name == name]
-    return min(matches, key=lambda p: str(getattr(p, "created_at", ""))) if matches else None
+    matches = await our_projects(deps.neon, obj.identity, name)
+    return matches[0] if matches else None
 
 
 def _tenant_id(identity: DatabaseIdentity) -> str:
@@ -217,7 +248,8 @@ async def _reconcile(
     status: dict[str, Any] = dict(obj.status)
     conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
     now = deps.clock()
-    name = status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    # The name is the proof of ownership: derived, never read back from status.
+    name = our_name(settings, identity)
     region = status.get("region") or spec.region or settings.neon_default_region
     pg_version = status.get("pgVersion") or spec.pg_version or settings.neon_default_pg_version
     role_name = _role_name(spec)
@@ -246,22 +278,50 @@ async def _reconcile(
             raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
 
     # --- Observe -----------------------------------------------------------------------------
+    # status.projectId is a hint anyone with status rights can write; the in-process memory
+    # holds only projects whose name was checked (or that this process created).
     project_id: str | None = status.get("projectId") or deps.known_projects.get(identity.uid)
     created: Any = None
+    replaced = False
     async with outside_errors("observing the Neon project"):
         if project_id:
             try:
-                await deps.neon.get_project(project_id)
+                project = await deps.neon.get_project(project_id)
             except NeonNotFoundError:
-                events.warning(
-                    "ProjectMissing", f"Neon project {project_id} no longer exists; creating a new one"
-                )
-                project_id = None
-        if not project_id and _create_may_have_been_sent(obj, deps):
+                deps.known_projects.pop(identity.uid, None)
+                # Gone, or never ours to begin with (status is only a hint): our project, if
+                # it lives, carries our name.
+                live = await _find_adoptable(deps, obj, name)
+                if live is not None:
+                    events.normal(
+                        REASON_ADOPTED,
+                        f"status named Neon project {project_id}, which does not exist; "
+                        f"adopted this resource's project {live.id} ({name})",
+                    )
+                    project_id = live.id
+                else:
+                    project_id = await replace_deleted_project(
+                        deps.neon, events, settings, identity, project_id=project_id, name=name
+                    )
+                    replaced = project_id is None
+            else:
+                if project.name != name:
+                    if deps.known_projects.get(identity.uid) == project_id:
+                        deps.known_projects.pop(identity.uid, None)
+                    raise ProjectMismatch(project_id, project.name, name)
+        if not project_id and not replaced and _create_may_have_been_sent(obj, deps):
             adopted = await _find_adoptable(deps, obj, name)
             if adopted is not None:
                 project_id = adopted.id
                 events.normal(REASON_ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
+            else:
+                create_may_still_land(
+                    status,
+                    settings,
+                    now,
+                    action="looking for the project by name before creating again",
+                    sent_here=deps.create_sent_at.get(identity.uid),
+                )
 
     # --- Create ------------------------------------------------------------------------------
     if not project_id:
@@ -274,9 +334,18 @@ async def _reconcile(
             now=now,
             generation=obj.generation,
         )
+        # The attempt is on record before it is made: until it can no longer land, no second
+        # create is sent, whichever replica or restart comes next.
         async with outside_errors("recording the status"):
-            await write_status({"phase": Phase.PROVISIONING.value, "conditions": conditions})
+            await write_status(
+                {
+                    "phase": Phase.PROVISIONING.value,
+                    "conditions": conditions,
+                    "createAttemptedAt": cond.rfc3339(now),
+                }
+            )
         deps.create_attempts.add(identity.uid)
+        deps.create_sent_at[identity.uid] = now
         async with outside_errors("creating the Neon project"):
             try:
                 created = await deps.neon.create_project(
@@ -291,13 +360,29 @@ async def _reconcile(
                 )
             except NeonTransientError as exc:
                 if exc.ambiguous:
-                    # Neon may have created it: the next attempt finds it by name and adopts it.
+                    if exc.status not in _UNANSWERED:
+                        # Answered (a 500, an unreadable 201): the create is over, done or not;
+                        # the next attempt's search tells which, no need to wait.
+                        await _create_is_over(deps, identity.uid, write_status)
+                        raise RetryLater(
+                            REASON_CREATING,
+                            "Creating the Neon project: Neon failed to answer properly; will look "
+                            "for the project by name before trying again",
+                            delay=max(2.0, exc.retry_after or 5.0),
+                        ) from exc
+                    # No answer: Neon may have created it, or may still. Look for it by name,
+                    # and create again only once this create can no longer land.
+                    until = now + datetime.timedelta(seconds=settings.create_landing_window_seconds)
                     raise RetryLater(
                         REASON_CREATING,
-                        "Creating the Neon project: no answer from Neon; "
-                        "will look for the project by name before trying again",
+                        "Creating the Neon project: no answer from Neon; will look for the project "
+                        f"by name (and not create it again before {cond.rfc3339(until)})",
                         delay=max(2.0, exc.retry_after or 5.0),
                     ) from exc
+                await _create_is_over(deps, identity.uid, write_status)  # refused before doing anything
+                raise
+            except (NeonClientError, NeonOperationFailedError):
+                await _create_is_over(deps, identity.uid, write_status)
                 raise
         project_id = created.project.id
         events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
@@ -306,6 +391,7 @@ async def _reconcile(
     identity_status = {
         "projectId": project_id,
         "projectName": name,
+        "createAttemptedAt": None,  # the attempt's outcome is on record
         "region": region,
         "pgVersion": pg_version,
         "databaseName": spec.database_name,
@@ -330,6 +416,7 @@ async def _reconcile(
                 project_id=project_id,
             )
     deps.pinned_claims[identity.uid] = project_id
+    deps.create_sent_at.pop(identity.uid, None)
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
     async with outside_errors("waiting for the Neon project"):
@@ -690,62 +777,122 @@ def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> boo
 
 # --- Delete -------------------------------------------------------------------------------------
 async def delete_database(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, *, deletion_started: datetime.datetime | None
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    write_status: StatusWriter,
+    *,
+    deletion_started: datetime.datetime | None,
 ) -> bool:
-    """Finalize: delete (or retain) the project, then remove rows and our env var key.
+    """Finalize: delete (or retain) every project carrying this resource's name, then unpublish.
 
-    While Neon fails the finalizer stays (``RetryLater``); after the give-up time the project
-    is recorded as an orphan with a Warning event, so nothing is leaked silently. Returns
-    whether it was (for the orphan metric).
+    The projects are found by name (one search), not only through status: a create that
+    landed unrecorded is deleted too, and a status pointing at another resource's project
+    deletes nothing of it. While an unrecorded create may still land, the finalizer waits.
+    Any Neon failure is retried with backoff until the give-up time; then the projects are
+    recorded as orphans with a Warning event, so every delete ends and nothing leaks
+    silently. Retained projects are recorded too. Returns whether anything was orphaned.
     """
     identity, spec, settings = obj.identity, obj.spec, deps.settings
-    project_id: str | None = obj.status.get("projectId") or deps.known_projects.get(identity.uid)
-    name = obj.status.get("projectName") or project_name(settings.project_name_prefix, identity)
+    name = our_name(settings, identity)
     now = deps.clock()
     started = deletion_started or now
+    retain = spec.deletion_policy == DeletionPolicy.RETAIN
+    conditions: list[dict[str, Any]] = list(obj.status.get("conditions") or [])
+
+    async def say(reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions = cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=reason,
+            message=message,
+            now=deps.clock(),
+            generation=obj.generation,
+        )
+        async with outside_errors("writing the status"):
+            await write_status({"phase": Phase.DELETING.value, "conditions": conditions})
+
+    await say(REASON_DELETING, "Deleting: releasing the Neon project and the connection string")
+    targets: list[str] | None = None
+    done: list[str] = []
     orphaned = False
     try:
         async with outside_errors("deleting the Neon project"):
-            if project_id is None:
-                # Created but never recorded (a crash in between): find it by name.
-                found = await _find_adoptable(deps, obj, name)
-                project_id = found.id if found is not None else None
-            if project_id and spec.deletion_policy == DeletionPolicy.DELETE:
-                deleted = await deps.neon.delete_project(project_id)
-                events.normal(
-                    "ProjectDeleted",
-                    f"Deleted Neon project {project_id}"
-                    if deleted
-                    else f"Neon project {project_id} was already gone",
+            targets = await _projects_to_delete(obj, deps, events, name)
+            if not targets:
+                create_may_still_land(
+                    obj.status,
+                    settings,
+                    now,
+                    action="waiting for it before deleting the resource",
+                    sent_here=deps.create_sent_at.get(identity.uid),
                 )
-            elif project_id:
-                events.normal("ProjectRetained", f"Kept Neon project {project_id} (deletionPolicy: Retain)")
-    except RetryLater as exc:
-        # Measured after the failed call: its own retries may have taken a while.
+            for project_id in targets:
+                if project_id in done:
+                    continue
+                if retain:
+                    await deps.metadata.record_orphan(
+                        kind=identity.kind,
+                        namespace=identity.namespace,
+                        name=identity.name,
+                        project_id=project_id,
+                        reason="deletionPolicy: Retain",
+                        disposition="retained",
+                        project_name=name,
+                    )
+                    events.normal(
+                        REASON_RETAINED,
+                        f"Kept Neon project {project_id} (deletionPolicy: Retain); "
+                        "recorded in tenantdb_orphaned_project as retained",
+                    )
+                else:
+                    deleted = await deps.neon.delete_project(project_id)
+                    events.normal(
+                        "ProjectDeleted",
+                        f"Deleted Neon project {project_id}"
+                        if deleted
+                        else f"Neon project {project_id} was already gone",
+                    )
+                done.append(project_id)
+    except ReconcileError as exc:
+        # Any failure (an outage or a refusal: 400, 403, 409, 422 ...) is retried with a
+        # growing delay until the give-up time, measured after the failed call.
         waited = (deps.clock() - started).total_seconds()
         remaining = settings.delete_give_up_seconds - waited
-        if remaining > 0 or project_id is None:
-            delay = min(max(exc.delay, 5.0), 300.0)
-            if remaining > 0:  # the last try is made at the give-up time, not a backoff later
-                delay = min(delay, max(remaining, 1.0))
+        if remaining > 0:
+            delay = min(300.0, max(5.0, min(exc.delay, 5.0 + waited / 2)), max(remaining, 1.0))
+            await say(REASON_DELETE_FAILED, exc.message)
             raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=delay) from exc
+        left = [p for p in (targets if targets is not None else _hinted(obj, deps)) if p not in done]
         async with outside_errors("recording the orphaned project"):
-            await deps.metadata.record_orphan(
-                kind=identity.kind,
-                namespace=identity.namespace,
-                name=identity.name,
-                project_id=project_id,
-                reason=exc.message,
-            )
+            for project_id in left or [f"unknown-{identity.uid}"]:
+                await deps.metadata.record_orphan(
+                    kind=identity.kind,
+                    namespace=identity.namespace,
+                    name=identity.name,
+                    project_id=project_id,
+                    reason=exc.message,
+                    project_name=name,
+                )
         orphaned = True
         events.warning(
             REASON_ORPHANED,
-            f"Gave up deleting Neon project {project_id} after {int(waited)}s; "
-            "recorded in tenantdb_orphaned_project for manual clean-up",
+            f"Gave up deleting Neon project {', '.join(left) or name} after {int(waited)}s "
+            f"({exc.reason}); recorded in tenantdb_orphaned_project for manual clean-up",
         )
 
+    if orphaned:
+        await say(REASON_ORPHANED, f"Neon project left behind ({name}); removing the metadata rows")
+    elif retain:
+        await say(REASON_RETAINED, "Neon project retained; removing the metadata rows")
+    else:
+        await say("ProjectDeleted", "Neon project deleted; removing the metadata rows")
+
     async with outside_errors("removing the metadata rows"):
-        removed = await _remove_published(obj, deps, project_id)
+        # Only rows and env vars that hold one of this resource's own projects (found by name).
+        removed = await _remove_published(obj, deps, {*(targets or _hinted(obj, deps)), *done})
         # The claim goes last: the next claimant must not find our row still there.
         await deps.metadata.release_tenant_claim(
             kind=identity.kind, tenant_id=_tenant_id(identity), holder_uid=identity.uid
@@ -757,21 +904,21 @@ async def delete_database(
     deps.known_projects.pop(identity.uid, None)
     deps.create_attempts.discard(identity.uid)
     deps.pinned_claims.pop(identity.uid, None)
+    deps.create_sent_at.pop(identity.uid, None)
     return orphaned
 
 
-async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_id: str | None) -> bool:
+async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids: Collection[str]) -> bool:
     """Remove the row and env var, only where they hold this resource's project.
 
     A resource that never had a project (a claimant that waited, a Secret conflict) removes
     nothing: the row and env var of the same tenant are another resource's.
     """
     identity, metadata = obj.identity, deps.metadata
-    if not project_id:
-        return False
     row = await _read_row(deps, identity)
-    if row is None or row.project_id != project_id:
+    if row is None or row.project_id not in project_ids:
         return False  # absent, or another resource's: nothing of ours to remove
+    project_id = row.project_id
     row_uri = _decrypted(deps, row.encrypted_uri)
     # The env var first, the row last: a retry after a failure in between still knows, from
     # the row, which database the env var must reach to be ours.
@@ -793,3 +940,34 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_id:
             await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
         await metadata.delete_global_database_of_project(user_id=identity.user_id, project_id=project_id)
     return True
+
+
+def _hinted(obj: DatabaseObject, deps: DatabaseDeps) -> list[str]:
+    """The project status (or this process) names, when Neon could not be asked which is ours."""
+    hinted = obj.status.get("projectId") or deps.known_projects.get(obj.identity.uid)
+    return [str(hinted)] if hinted else []
+
+
+async def _projects_to_delete(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, name: str
+) -> list[str]:
+    """Every live project carrying this resource's name: one search, plus one read when the
+    project status names is not among them (a name that is not ours is skipped, and said)."""
+    found = [str(p.id) for p in await our_projects(deps.neon, obj.identity, name)]
+    hinted = _hinted(obj, deps)
+    for project_id in hinted:
+        if project_id in found:
+            continue
+        try:
+            project = await deps.neon.get_project(project_id)
+        except NeonNotFoundError:
+            continue  # already gone
+        if project.name == name:
+            found.append(project_id)  # ours, though the search missed it
+        else:
+            events.warning(
+                REASON_PROJECT_MISMATCH,
+                f"Not deleting Neon project {project_id}: status.projectId names it, but it is "
+                f"{project.name!r}, not this resource's {name!r}",
+            )
+    return found

@@ -158,6 +158,19 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             """,
         ),
     ),
+    Migration(
+        "0006_orphaned_project_disposition",
+        (
+            # What the operator left in Neon, on purpose (deletionPolicy: Retain) or not
+            # (orphaned: a delete given up on, a project found with no live owner), and the
+            # project's name, for when its id could not be learnt.
+            """
+            ALTER TABLE tenantdb_orphaned_project
+                ADD COLUMN IF NOT EXISTS disposition text NOT NULL DEFAULT 'orphaned',
+                ADD COLUMN IF NOT EXISTS project_name text
+            """,
+        ),
+    ),
 )
 
 # Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).

@@ -280,12 +280,35 @@ class MetadataStore:
 
     # -- orphans --------------------------------------------------------------------------------------
     async def record_orphan(
-        self, *, kind: str, namespace: str, name: str, project_id: str, reason: str
+        self,
+        *,
+        kind: str,
+        namespace: str,
+        name: str,
+        project_id: str,
+        reason: str,
+        disposition: str = orphans.ORPHANED,
+        project_name: str | None = None,
     ) -> None:
         async with self._connection("record_orphan") as conn:
             await orphans.record(
-                conn, kind=kind, namespace=namespace, name=name, project_id=project_id, reason=reason
+                conn,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                project_id=project_id,
+                reason=reason,
+                disposition=disposition,
+                project_name=project_name,
             )
+
+    async def forget_orphan(self, *, project_id: str) -> bool:
+        async with self._connection("forget_orphan") as conn:
+            return await orphans.forget(conn, project_id=project_id)
+
+    async def count_orphans(self) -> dict[str, int]:
+        async with self._connection("count_orphans") as conn:
+            return await orphans.count(conn)
 
     async def list_orphans(self) -> list[OrphanRow]:
         async with self._connection("list_orphans") as conn:

@@ -3,7 +3,8 @@
 The role owns its database, and ``CONNECT`` on the database is revoked from ``PUBLIC`` so
 that one tenant's role cannot reach another tenant's database (as on Neon, where projects
 are separate servers). A disabled endpoint is ``ALLOW_CONNECTIONS false`` plus its backends
-terminated, so new and existing connections really fail.
+terminated, so new and existing connections really fail. A deleted project is put away the
+same way (and its role made ``NOLOGIN``) until its recovery window ends; then it is dropped.
 
 Passwords travel to the server inside ``CREATE ROLE`` (DDL takes no bind parameters) as a
 quoted literal; nothing here logs a statement.
@@ -98,6 +99,29 @@ class PostgresBacking:
                     " WHERE datname = %s AND pid <> pg_backend_pid()",
                     (database,),
                 )
+
+    async def put_away(self, *, database: str, role: str) -> None:
+        """A deleted project, kept for recovery: nobody connects (open sessions end), data kept."""
+        async with self._pool.connection() as conn:
+            await conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+            await conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(database))
+            )
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE (datname = %s OR usename = %s) AND pid <> pg_backend_pid()",
+                (database, role),
+            )
+
+    async def bring_back(self, *, database: str, role: str, allow_connections: bool) -> None:
+        """A recovered project: its role logs in again, its database as its endpoint allows."""
+        async with self._pool.connection() as conn:
+            await conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+            await conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(database), sql.Literal(allow_connections)
+                )
+            )
 
     async def exists(self, *, database: str, role: str) -> tuple[bool, bool]:
         """Whether the database and the role exist (for tests and leak checks)."""

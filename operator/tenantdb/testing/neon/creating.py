@@ -53,6 +53,7 @@ _DEFAULT_PG_VERSION = 17
 _DEFAULT_MIN_CU, _DEFAULT_MAX_CU = 0.25, 2.0
 _MAX_CU = 56.0
 _MAX_SUSPEND_TIMEOUT = 604800
+_MIN_SUSPEND_TIMEOUT = 60
 _NAME_BYTES = 63  # Neon's limit on role and database names, PostgreSQL's on identifiers
 _DEFAULT_HISTORY_RETENTION = 86400
 _MAX_HISTORY_RETENTION = 2592000
@@ -110,6 +111,12 @@ def parse_endpoint_limits(data: dict[str, Any], *, prefix: str) -> EndpointLimit
     min_cu = optional_number(data, "autoscaling_limit_min_cu", minimum=0.25, maximum=_MAX_CU)
     max_cu = optional_number(data, "autoscaling_limit_max_cu", minimum=0.25, maximum=_MAX_CU)
     suspend = optional_int(data, "suspend_timeout_seconds", minimum=-1, maximum=_MAX_SUSPEND_TIMEOUT)
+    if suspend is not None and 0 < suspend < _MIN_SUSPEND_TIMEOUT:
+        # The spec: 0 is the default, -1 never suspends, and otherwise "the minimum value is 60".
+        raise bad_request(
+            f"{prefix}suspend_timeout_seconds: the minimum is {_MIN_SUSPEND_TIMEOUT} seconds "
+            "(0 for the default, -1 to never suspend)"
+        )
     if min_cu is not None and max_cu is not None and min_cu > max_cu:
         raise bad_request(f"{prefix}autoscaling_limit_min_cu must not exceed autoscaling_limit_max_cu")
     return EndpointLimits(min_cu=min_cu, max_cu=max_cu, suspend_timeout_seconds=suspend)

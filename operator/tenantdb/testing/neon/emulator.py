@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -118,12 +119,15 @@ class NeonEmulator:
             return
         runner, self._runner = self._runner, None
         await runner.cleanup()
+        if self._state.inflight:  # creates whose clients left: let them land, then drop them too
+            await asyncio.wait(set(self._state.inflight), timeout=_SHUTDOWN_SECONDS)
         registry, backing = self._state.registry, self._state.backing
         now = utcnow()
         leftovers = []
-        for project in registry.live():
+        for project in [*registry.live(), *registry.deleted()]:  # deleted ones are kept for recovery
             leftovers.append((project.database.physical, project.role.physical))
-            project.deleted_at = now  # its database is about to go
+            project.deleted_at = project.deleted_at or now  # its database is about to go
+            project.purged = True
         leftovers += [*registry.pending.values(), *registry.abandoned]  # creates cut short
         try:
             for database, role in leftovers:
@@ -148,7 +152,18 @@ class NeonEmulator:
 
     def deleted_projects(self) -> list[dict[str, Any]]:
         """Deleted projects, newest first, as ``GET /projects?recoverable=true`` lists them."""
-        return [project_list_item(p, self._state.address) for p in self._state.registry.deleted()]
+        window = datetime.timedelta(seconds=self._state.options.recovery_window_seconds)
+        return [project_list_item(p, self._state.address, window) for p in self._state.registry.deleted()]
+
+    async def creates_landed(self, timeout: float = 60.0) -> None:
+        """Wait for every create carried out on its own (its client may be gone) to land."""
+        if self._state.inflight:
+            await asyncio.wait(set(self._state.inflight), timeout=timeout)
+
+    async def backing_exists(self, project_id: str) -> tuple[bool, bool]:
+        """Whether a project's database and role still exist on the server (leak checks)."""
+        names = self.physical_names(project_id)
+        return await self._state.backing.exists(database=names.database, role=names.role)
 
     def physical_names(self, project_id: str) -> PhysicalNames:
         """The real database and role of a project (live or deleted) on the server."""

@@ -5,6 +5,9 @@ Latency (``latency_seconds``, or ``create_latency_seconds`` for ``POST /projects
 connections closed without an answer (``drop_rate``). With ``fault_after_processing``, half
 of the injected errors and drops strike after the handler ran: the mutation happened, but
 the client never learns it, which is the trap an idempotent client must handle.
+
+A create (``POST /projects``) is never cut short by its client going away: as on Neon, it
+is carried out (latency included) once it has arrived.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ def _latency(request: web.Request, options: EmulatorOptions) -> tuple[float, flo
 
 @web.middleware
 async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if route_of(request) != _CREATE_ROUTE:
+        return await _faults(request, handler)
+    # Neon, behind its proxy, carries out a create whose client gave up (a timeout, a dropped
+    # connection): the create runs to its end in a task of its own, whatever happens to the
+    # request. Its body is read first, while the connection is surely there.
+    await request.read()
+    state = request.app[STATE]
+    task = asyncio.ensure_future(_faults(request, handler))
+    state.inflight.add(task)
+    task.add_done_callback(state.inflight.discard)
+    return await asyncio.shield(task)
+
+
+async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
     options, dice = state.options, state.random
     request[DROPPED] = request[INJECTED] = False
@@ -48,6 +65,10 @@ async def inject_faults(request: web.Request, handler: Handler) -> web.StreamRes
     if options.down:
         request[INJECTED] = True
         return error_response(503, "service unavailable (the emulated Neon API is down)")
+    refused = options.refuse.get(route_of(request))
+    if refused is not None:
+        request[INJECTED] = True
+        return error_response(refused, f"request refused (injected {refused})")
     draw = dice.random()
     if draw < options.drop_rate:
         fault = "drop"

@@ -96,6 +96,8 @@ class Project:
     quota_stopped: bool = False
     """Its compute quota is passed: computes suspended until the quota rises (see ``quota``)."""
     deleted_at: datetime.datetime | None = None
+    purged: bool = False
+    """Deleted and past its recovery window: its data is gone for good."""
 
     @property
     def deleted(self) -> bool:

@@ -81,8 +81,16 @@ class EmulatorOptions:
     """Whether an injected error or drop may strike after the request was carried out
     (half of them do): the create succeeded but the client never learnt it."""
 
+    refuse: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Route template -> HTTP status answered instead of carrying the request out, e.g.
+    ``{"DELETE /projects/{project_id}": 409}`` (a refusal Neon may give, injected)."""
+
     down: bool = False
     """An outage: every request is answered 503."""
+
+    recovery_window_seconds: float = 7 * 86400.0
+    """How long a deleted project stays recoverable (``POST /projects/{id}/recover``); Neon: 7 days.
+    Its data is kept, unreachable, until then, and dropped after."""
 
     max_projects: int | None = None
     """Live projects allowed in the account; beyond, 422 ``PROJECTS_LIMIT_EXCEEDED``."""
@@ -214,6 +222,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="project limit of the account, then 422 PROJECTS_LIMIT_EXCEEDED",
     )
     parser.add_argument(
+        "--recovery-window",
+        dest="recovery_window_seconds",
+        type=float,
+        default=defaults.recovery_window_seconds,
+        metavar="SECONDS",
+        help="how long a deleted project stays recoverable (Neon: 7 days)",
+    )
+    parser.add_argument(
         "--regions",
         type=_csv,
         default=defaults.regions,
@@ -243,6 +259,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         drop_rate=args.drop_rate,
         fault_after_processing=args.fault_after_processing,
         max_projects=args.max_projects,
+        recovery_window_seconds=args.recovery_window_seconds,
         regions=args.regions,
         pg_versions=args.pg_versions,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,8 +82,14 @@ class Registry:
         return sorted((p for p in self._projects.values() if not p.deleted), key=lambda p: -p.seq)
 
     def deleted(self) -> list[Project]:
-        """Deleted projects, newest first."""
-        return sorted((p for p in self._projects.values() if p.deleted), key=lambda p: -p.seq)
+        """Deleted projects still recoverable (not yet purged), newest first."""
+        return sorted(
+            (p for p in self._projects.values() if p.deleted and not p.purged), key=lambda p: -p.seq
+        )
+
+    def expired(self, now: datetime.datetime, window: datetime.timedelta) -> list[Project]:
+        """Deleted projects whose recovery window has passed, not yet purged."""
+        return [p for p in self.deleted() if p.deleted_at is not None and p.deleted_at + window <= now]
 
     def all(self) -> list[Project]:
         """Every project ever made, newest first."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +27,8 @@ class EmulatorState:
     registry: Registry = dataclasses.field(default_factory=Registry)
     calls: CallLog = dataclasses.field(default_factory=CallLog)
     windows: SlidingWindows = dataclasses.field(default_factory=SlidingWindows)
+    inflight: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
+    """Creates carried out on their own, whether or not their client still waits."""
     random: random.Random = dataclasses.field(default_factory=random.Random)
     """The dice of latency and injected faults (seed it for a reproducible run)."""
 

@@ -76,7 +76,9 @@ def project_view(project: Project, address: ServerAddress, now: datetime.datetim
     }
 
 
-def project_list_item(project: Project, address: ServerAddress) -> dict[str, Any]:
+def project_list_item(
+    project: Project, address: ServerAddress, recovery_window: datetime.timedelta = _RECOVERY_WINDOW
+) -> dict[str, Any]:
     """The spec's ``ProjectListItem`` (GET /projects), with deletion dates when deleted."""
     item = {
         **_common_project_fields(project, address),
@@ -84,7 +86,7 @@ def project_list_item(project: Project, address: ServerAddress) -> dict[str, Any
     }
     if project.deleted_at is not None:
         item["deleted_at"] = timestamp(project.deleted_at)
-        item["recoverable_until"] = timestamp(project.deleted_at + _RECOVERY_WINDOW)
+        item["recoverable_until"] = timestamp(project.deleted_at + recovery_window)
     return item
 
 

@@ -1,6 +1,8 @@
-"""``/projects``: create, list, read, update and delete projects, and read a connection URI."""
+"""``/projects``: create, list, read, update, delete and recover projects, and read a connection URI."""
 
 from __future__ import annotations
+
+import datetime
 
 from aiohttp import web
 
@@ -77,6 +79,9 @@ async def create_project(request: web.Request) -> web.Response:
         break
     else:
         raise ApiError(500, "could not find free names for the project's database and role")
+    # The operations start once the project exists: on a busy server its PostgreSQL objects
+    # may take longer to make than the operations would run.
+    now = utcnow()
     operations = start_operations(
         project, ["create_timeline", "start_compute"], seconds=state.options.operation_seconds, now=now
     )
@@ -104,12 +109,13 @@ async def list_projects(request: web.Request) -> web.Response:
     check_org(request.query.get("org_id"), state.options)
     limit = parse_limit(request.query.get("limit"), default=_LIST_DEFAULT_LIMIT, maximum=_LIST_MAX_LIMIT)
     recoverable = query_bool(request, "recoverable", default=False)
+    await purge_expired(state)
     candidates = registry.deleted() if recoverable else registry.live()
     if search := request.query.get("search"):
         candidates = [project for project in candidates if _matches(project, search)]
     items = page(candidates, cursor=request.query.get("cursor"), limit=limit, find=registry.get)
     body = {
-        "projects": [project_list_item(project, state.address) for project in items],
+        "projects": [project_list_item(project, state.address, _recovery_window(state)) for project in items],
         **pagination_fields(items),
         "applications": {},
         "integrations": {},
@@ -155,16 +161,58 @@ async def update_project(request: web.Request) -> web.Response:
     return web.json_response({"project": project_view(project, state.address, now), "operations": []})
 
 
+def _recovery_window(state: EmulatorState) -> datetime.timedelta:
+    return datetime.timedelta(seconds=state.options.recovery_window_seconds)
+
+
+async def purge_expired(state: EmulatorState) -> None:
+    """Drop the data of deleted projects whose recovery window has passed (as Neon does)."""
+    for project in state.registry.expired(utcnow(), _recovery_window(state)):
+        async with state.registry.lock(project.id):
+            if project.purged:
+                continue
+            await state.backing.drop(database=project.database.physical, role=project.role.physical)
+            project.purged = True
+
+
 @routes.delete("/projects/{project_id}")
 async def delete_project(request: web.Request) -> web.Response:
-    """Drop the real database and role (ending their connections); the record stays, deleted."""
+    """End the project's connections and refuse new ones; it stays recoverable for a while.
+
+    Its database and role stay on the server, unreachable, until the recovery window ends.
+    """
     state = request.app[STATE]
     project = state.registry.live_project(request.match_info["project_id"])
     ensure_unlocked(project, state.registry, utcnow())
     async with state.registry.lock(project.id):
-        await state.backing.drop(database=project.database.physical, role=project.role.physical)
+        await state.backing.put_away(database=project.database.physical, role=project.role.physical)
         project.deleted_at = project.updated_at = utcnow()
+    await purge_expired(state)
     return web.json_response({"project": project_view(project, state.address, utcnow())})
+
+
+@routes.post("/projects/{project_id}/recover")
+async def recover_project(request: web.Request) -> web.Response:
+    """A deleted project back, data, settings and connection strings as they were."""
+    state = request.app[STATE]
+    await purge_expired(state)
+    project_id = request.match_info["project_id"]
+    project = state.registry.get(project_id)
+    if project is None or project.purged:
+        raise not_found(f"project {project_id!r} not found or no longer recoverable")
+    if not project.deleted:
+        raise bad_request(f"project {project_id!r} is not deleted")
+    async with state.registry.lock(project.id):
+        await state.backing.bring_back(
+            database=project.database.physical,
+            role=project.role.physical,
+            allow_connections=not project.endpoint.disabled,
+        )
+        project.deleted_at = None
+        project.updated_at = utcnow()
+    return web.json_response(
+        {"project": project_view(project, state.address, utcnow()), "branches": [branch_view(project)]}
+    )
 
 
 @routes.get("/projects/{project_id}/operations/{operation_id}")
