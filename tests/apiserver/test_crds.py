@@ -193,3 +193,37 @@ def test_kubectl_get_shows_the_printer_columns(
         "databasebudget.tenantdb.io/user-alice",
     ):
         assert name in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("kind", ["GlobalDatabase", "WorkspaceDatabase"])
+def test_min_above_max_compute_is_refused_by_the_cel_rule(
+    http: httpx.Client, namespace: str, kind: str
+) -> None:
+    body = (
+        global_database("cu", namespace, "u1")
+        if kind == "GlobalDatabase"
+        else workspace_database("cu", namespace, "u1", "ws-1")
+    )
+    body["spec"]["autoscaling"] = {"minCu": 2, "maxCu": 1}
+    response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, response.text
+    assert "minCu must not exceed maxCu" in response.json()["message"]
+    # Only minCu given: maxCu's default (0.25) applies first, and 2 > 0.25 is refused too.
+    body["spec"]["autoscaling"] = {"minCu": 2}
+    response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"), [(1, True), (2, True), (0.75, True), (0.3, False), (1.1, False)]
+)
+def test_compute_sizes_are_quarter_steps_whole_numbers_included(
+    http: httpx.Client, namespace: str, size: float, accepted: bool
+) -> None:
+    # A real API server checks `multipleOf: 0.25` on a whole number in integer arithmetic and
+    # refused `maxCu: 1` (the shipped sample): the rule is CEL now, and this proves both ways.
+    body = global_database("cu", namespace, "u1", autoscaling={"minCu": 0.25, "maxCu": size})
+    response = http.post(_collection("GlobalDatabase", namespace), json=body, params={"dryRun": "All"})
+    assert (response.status_code == 201) is accepted, response.text
+    if not accepted:
+        assert "must be a multiple of 0.25" in response.json()["message"]

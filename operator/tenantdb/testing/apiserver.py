@@ -32,6 +32,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -130,10 +131,15 @@ class ClientAccess:
         path.chmod(0o600)
         return path
 
-    def _httpx_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"base_url": self.server, "verify": str(self.ca_path), "timeout": 30}
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts the server's CA and, for certificate access, presents the client certificate."""
+        context = ssl.create_default_context(cafile=str(self.ca_path))
         if self.cert_path is not None and self.key_path is not None:
-            options["cert"] = (str(self.cert_path), str(self.key_path))
+            context.load_cert_chain(str(self.cert_path), str(self.key_path))
+        return context
+
+    def _httpx_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"base_url": self.server, "verify": self.ssl_context(), "timeout": 30}
         if self.token is not None:
             options["headers"] = {"Authorization": f"Bearer {self.token}"}
         return options
@@ -493,6 +499,7 @@ class KubeApiServer:
                 f"--etcd-servers={etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",  # the kubernetes Service may not point at loopback
                 f"--secure-port={self.port}",
                 f"--cert-dir={self.folder / 'apiserver-certs'}",
                 f"--tls-cert-file={pki.serving_cert}",
