@@ -184,6 +184,7 @@ async def stack_factory(
 @pytest.fixture(autouse=True)
 def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the rest
 
 
 def global_database(name: str, namespace: str, user_id: str, **spec: Any) -> Object:
