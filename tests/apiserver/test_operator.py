@@ -140,24 +140,20 @@ async def test_a_missing_rbac_rule_is_noticed(
                 if "secrets" in rule.get("resources", []):
                     rule["verbs"] = [verb for verb in rule["verbs"] if verb != "create"]
 
+    # (Every test that runs as the ServiceAccount installs the chart's rules afresh.)
     stack = await stack_factory(operator_access=chart_rbac(edit=without_secret_create))
     ns = stack.namespace
-    try:
-        await stack.start_operator()
-        await stack.apply(global_database("user-carol", ns, "carol"))
+    await stack.start_operator()
+    await stack.apply(global_database("user-carol", ns, "carol"))
 
-        async def refused_visibly() -> bool:
-            obj = await stack.get("GlobalDatabase", "user-carol", namespace=ns)
-            conditions = {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
-            ready = conditions.get("Ready", {})
-            return ready.get("status") == "False" and "403" in stack.operator_logs
-
-        await eventually(refused_visibly, timeout=90, what="Ready=False and the 403 logged")
+    async def refused_visibly() -> bool:
         obj = await stack.get("GlobalDatabase", "user-carol", namespace=ns)
-        assert obj is not None
-        assert await stack.get("Secret", "user-carol-connection", namespace=ns) is None
-    finally:
-        chart_rbac()  # the next test gets the chart's rules back
+        conditions = {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+        ready = conditions.get("Ready", {})
+        return ready.get("status") == "False" and "403" in stack.operator_logs
+
+    await eventually(refused_visibly, timeout=90, what="Ready=False and the 403 logged")
+    assert await stack.get("Secret", "user-carol-connection", namespace=ns) is None
 
 
 async def test_the_secret_is_garbage_collected_with_its_resource(
@@ -186,28 +182,27 @@ async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_di
     access = chart_rbac({"peering": {"enabled": True}})
     stack = await stack_factory(operator_access=access, peering_name="tenantdb")
     ns = stack.namespace
-    try:
-        first = stack.spawn_operator(name="peer-100", peering_priority=100)
-        await first.wait_started()
-        second = stack.spawn_operator(name="peer-90", peering_priority=90)
-        await second.wait_started()
+    first = stack.spawn_operator(name="peer-100", peering_priority=100)
+    await first.wait_started()
+    second = stack.spawn_operator(name="peer-90", peering_priority=90)
+    await second.wait_started()
 
-        async def second_paused() -> bool:
-            return "Pausing operations in favour of" in second.log
+    # kopf starts every peer paused and resumes one once it sees no peer of higher priority.
+    async def first_resumed() -> bool:
+        return "Resuming operations after the pause" in first.log
 
-        await eventually(second_paused, timeout=60, what="the lower-priority peer pauses")
-        await stack.apply(global_database("user-erin", ns, "erin"))
-        await stack.wait_ready("GlobalDatabase", "user-erin", namespace=ns, timeout=90)
-        # kopf logs each handler's outcome: the active peer handled it, the standby did nothing.
-        assert "succeeded" in first.log
-        assert "succeeded" not in second.log, second.log[-3000:]
-        assert "Resuming operations" not in second.log
+    await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
+    await stack.apply(global_database("user-erin", ns, "erin"))
+    await stack.wait_ready("GlobalDatabase", "user-erin", namespace=ns, timeout=90)
+    # kopf logs each resource handler's outcome ("Handler '...' succeeded"): the active peer
+    # handled it, the standby did nothing.
+    assert "Handler '" in first.log
+    assert "Handler '" not in second.log, second.log[-3000:]
+    assert "Resuming operations" not in second.log
 
-        await first.stop(abruptly=True)  # a killed pod: no goodbye in the peering object
-        await stack.apply(global_database("user-frank", ns, "frank"))
-        # The standby resumes once the dead peer's keep-alive expires (kopf: 60 s lifetime).
-        await stack.wait_ready("GlobalDatabase", "user-frank", namespace=ns, timeout=150)
-        assert "Resuming operations after the pause" in second.log
-        assert "succeeded" in second.log
-    finally:
-        chart_rbac()
+    await first.stop(abruptly=True)  # a killed pod: no goodbye in the peering object
+    await stack.apply(global_database("user-frank", ns, "frank"))
+    # The standby resumes once the dead peer's keep-alive expires (kopf: 60 s lifetime).
+    await stack.wait_ready("GlobalDatabase", "user-frank", namespace=ns, timeout=150)
+    assert "Resuming operations after the pause" in second.log
+    assert "Handler '" in second.log

@@ -29,7 +29,7 @@ from tenantdb.api import GROUP, KINDS, VERSION
 from tenantdb.config import Settings
 from tenantdb.testing.apiserver import ClientAccess, KubeApiServer
 from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
-from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.postgres import PostgresServer, free_port
 from tenantdb.testing.stack import LocalStack
 
 __all__ = ["ApiServerStack", "OperatorProcess", "settings_environment"]
@@ -160,7 +160,9 @@ class ApiServerStack(LocalStack):
         """Start one more operator process without waiting; ``access`` overrides ``operator_access``."""
         assert self._folder is not None
         name = name or f"operator-{len(self.operators)}"
-        values = {**self.settings_overrides, **overrides}
+        # A port of its own for each process's liveness endpoint: kopf reads port 0 as "none
+        # given" and binds 80, so the second operator on the machine would fail to start.
+        values = {"health_port": free_port(), **self.settings_overrides, **overrides}
         settings = self.settings().model_copy(update=values)
         identity = access or self.operator_access or self.server.admin
         kubeconfig = identity.write_kubeconfig(self._folder / f"{name}.kubeconfig")
