@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantdb.testing.apiserver import KubeApiServer
+from tenantdb.testing.apiserver import KubeApiServer, find_kube_assets
 from tenantdb.testing.manifests import load_manifests
 from tests.apiserver.conftest import CRD_FILES, global_database, workspace_database
 from tests.deploy.support import MANIFESTS
@@ -51,7 +51,9 @@ def http(api_server: KubeApiServer) -> Iterator[httpx.Client]:
 
 
 def _kubectl(api_server: KubeApiServer, *args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("kubectl")
+    # setup-envtest's folders carry a kubectl of the same release: prefer it.
+    bundled = find_kube_assets() / "kubectl"
+    binary = str(bundled) if os.access(bundled, os.X_OK) else shutil.which("kubectl")
     if binary is None:
         message = "kubectl is not installed (Debian: apt-get install kubectl)"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

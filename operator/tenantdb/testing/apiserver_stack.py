@@ -34,6 +34,10 @@ from tenantdb.testing.stack import LocalStack
 
 __all__ = ["ApiServerStack", "OperatorProcess", "settings_environment"]
 
+# Variables of the caller's environment that would override the stack's settings (the names
+# without the TENANTDB_ prefix win in Settings) or point the operator at another cluster.
+_OUTSIDE_SETTINGS = frozenset({"KUBECONFIG", "ENCRYPTION_KEY", "NEON_API_KEY", "NEON_ORG_ID"})
+
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """``settings`` as the environment ``tenantdb run`` reads them from (``TENANTDB_*``)."""
@@ -169,8 +173,7 @@ class ApiServerStack(LocalStack):
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("TENANTDB_", "KUBERNETES_"))
-            and key not in ("KUBECONFIG", "ENCRYPTION_KEY")
+            if not key.startswith(("TENANTDB_", "KUBERNETES_")) and key not in _OUTSIDE_SETTINGS
         }
         env.update(settings_environment(settings))
         env["KUBECONFIG"] = str(kubeconfig)
