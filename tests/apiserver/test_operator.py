@@ -26,6 +26,15 @@ Object = dict[str, Any]
 StackFactory = Callable[..., Awaitable[ApiServerStack]]
 
 
+def database_budget(name: str, namespace: str, user_id: str) -> Object:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"userId": user_id, "tier": "free"},
+    }
+
+
 def _env_vars(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     if not rows:
         return {}
@@ -52,11 +61,12 @@ def _ours(annotations: dict[str, str]) -> dict[str, str]:
 async def test_create_ready_then_delete_all_gone_as_the_charts_service_account(
     stack_factory: StackFactory, chart_rbac: Callable[..., Any]
 ) -> None:
-    stack = await stack_factory(operator_access=chart_rbac())
+    stack = await stack_factory(operator_access=chart_rbac(), consumption_sync_interval_seconds=1.0)
     ns = stack.namespace
     await stack.start_operator()
     await stack.apply(global_database("user-alice", ns, "alice"))
     await stack.apply(workspace_database("ws-alice", ns, "alice", "ws-alice"))
+    await stack.apply(database_budget("user-alice", ns, "alice"))
     gdb = await stack.wait_ready("GlobalDatabase", "user-alice", namespace=ns, timeout=90)
     wdb = await stack.wait_ready("WorkspaceDatabase", "ws-alice", namespace=ns, timeout=90)
 
@@ -83,6 +93,22 @@ async def test_create_ready_then_delete_all_gone_as_the_charts_service_account(
     assert stack.neon is not None
     projects = {p["id"] for p in stack.neon.projects()}
     assert {gdb["status"]["projectId"], wdb["status"]["projectId"]} == projects
+
+    # The budget's status, written through databasebudgets/status: usage past the free tier's
+    # limit is found by the consumption sync and the budget says so.
+    stack.neon.set_usage(gdb["status"]["projectId"], compute_unit_seconds=200_000)  # 590 cents
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-alice",
+        lambda o: bool(o and (o.get("status") or {}).get("exceeded") is True),
+        namespace=ns,
+        timeout=60,
+        what="exceeded",
+    )
+    assert budget is not None
+    assert budget["status"]["limitCents"] == 500
+    await stack.delete("DatabaseBudget", "user-alice", namespace=ns)
+    await stack.wait_gone("DatabaseBudget", "user-alice", namespace=ns)
 
     for kind, name in (("WorkspaceDatabase", "ws-alice"), ("GlobalDatabase", "user-alice")):
         await stack.delete(kind, name, namespace=ns)
