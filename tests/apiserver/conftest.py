@@ -56,18 +56,30 @@ def object_path(obj: Object) -> str:
     return f"{prefix}/namespaces/{obj['metadata']['namespace']}/{plural}"
 
 
-def put(http: httpx.Client, obj: Object) -> Object:
-    """Create ``obj``, or replace it if it exists (``kubectl apply``, roughly)."""
+def put(http: httpx.Client, obj: Object, *, timeout: float = 30.0) -> Object:
+    """Create ``obj``, or replace it if it exists (``kubectl apply``, roughly).
+
+    Transient answers (429 while storage initialises, 5xx, a conflict between read and
+    replace) are retried as kubectl would; anything else fails at once with the server's words.
+    """
     collection = object_path(obj)
-    response = http.post(collection, json=obj)
-    if response.status_code == 409:
-        current = http.get(f"{collection}/{obj['metadata']['name']}").json()
-        replacement = copy.deepcopy(obj)
-        replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        response = http.put(f"{collection}/{obj['metadata']['name']}", json=replacement)
-    assert response.status_code in (200, 201), response.text
-    result: Object = response.json()
-    return result
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http.post(collection, json=obj)
+        if response.status_code == 409:
+            current = http.get(f"{collection}/{obj['metadata']['name']}").json()
+            replacement = copy.deepcopy(obj)
+            replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            response = http.put(f"{collection}/{obj['metadata']['name']}", json=replacement)
+        if response.status_code in (200, 201):
+            result: Object = response.json()
+            return result
+        transient = response.status_code in (409, 429) or response.status_code >= 500
+        if not transient or time.monotonic() > deadline:
+            raise AssertionError(
+                f"{obj['kind']} {obj['metadata']['name']}: {response.status_code} {response.text}"
+            )
+        time.sleep(0.5)
 
 
 def install_crds(server: KubeApiServer) -> list[Object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ _CHILD = """
 import sys, time
 from tenantdb.testing.apiserver import KubeApiServer
 server = KubeApiServer().start()
-print(" ".join(str(p.pid) for p in server._processes.values()), flush=True)
+print(server.folder, *(p.pid for p in server._processes.values()), flush=True)
 time.sleep(600)
 """
 
@@ -56,9 +57,11 @@ def test_a_killed_test_process_takes_its_servers_with_it(kube_apiserver: KubeApi
         text=True,
         env={**os.environ, "KUBEBUILDER_ASSETS": str(find_kube_assets())},
     )
+    folder = ""
     try:
         assert child.stdout is not None
-        pids = [int(pid) for pid in child.stdout.readline().split()]
+        folder, *pid_words = child.stdout.readline().split()
+        pids = [int(pid) for pid in pid_words]
         assert len(pids) >= 2, pids
         assert all(_alive(pid) for pid in pids)
         child.send_signal(signal.SIGKILL)  # no atexit, no finally: only the death signal is left
@@ -67,6 +70,8 @@ def test_a_killed_test_process_takes_its_servers_with_it(kube_apiserver: KubeApi
     finally:
         child.kill()
         child.wait(timeout=10)
+        if folder:  # nobody was left to remove it: the test does
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_stop_ends_every_process_and_removes_the_folder(kube_apiserver: KubeApiServer) -> None:

@@ -220,9 +220,13 @@ async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_di
     await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
     await stack.apply(global_database("user-erin", ns, "erin"))
     await stack.wait_ready("GlobalDatabase", "user-erin", namespace=ns, timeout=90)
+
     # kopf logs each resource handler's outcome ("Handler '...' succeeded"): the active peer
     # handled it, the standby did nothing.
-    assert "Handler '" in first.log
+    async def first_logged_its_handler() -> bool:  # logged a moment after the status write
+        return "Handler '" in first.log
+
+    await eventually(first_logged_its_handler, timeout=30, what="the active peer's handler log")
     assert "Handler '" not in second.log, second.log[-3000:]
     assert "Resuming operations" not in second.log
 
@@ -231,4 +235,8 @@ async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_di
     # The standby resumes once the dead peer's keep-alive expires (kopf: 60 s lifetime).
     await stack.wait_ready("GlobalDatabase", "user-frank", namespace=ns, timeout=150)
     assert "Resuming operations after the pause" in second.log
-    assert "Handler '" in second.log
+
+    async def second_logged_its_handler() -> bool:
+        return "Handler '" in second.log
+
+    await eventually(second_logged_its_handler, timeout=30, what="the standby's handler log")
