@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 IMAGE ?= tenantdb
 TAG ?= $(shell $(PYTHON) -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
 
-.PHONY: help install demo test lint crds run lock bench e2e image chart-lint clean
+.PHONY: help install demo test lint crds run lock bench e2e image chart-lint clean kube-assets
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,8 +27,11 @@ install: $(STAMP) ## create .venv with the pinned dependencies (requirements.loc
 demo: $(STAMP) ## the whole product on this machine: PostgreSQL + Neon emulator + Kubernetes emulator + operator
 	$(BIN)/tenantdb demo
 
-test: $(STAMP) ## unit and integration tests (real PostgreSQL, kopf against the Kubernetes emulator)
+test: $(STAMP) ## every tier but e2e: unit, integration (kopf on the emulator), real kube-apiserver (tests/apiserver)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+kube-assets: ## build kube-apiserver, etcd, kube-controller-manager (pinned release, Go) into a cache; print the folder
+	@tools/kube-assets/build.sh
 
 lint: $(STAMP) ## ruff, mypy --strict on operator/, import layers
 	$(BIN)/ruff check operator tests bench

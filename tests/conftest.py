@@ -1,21 +1,16 @@
-"""Fixtures shared by every test: a real PostgreSQL server for the whole session."""
+"""Fixtures shared by every test.
+
+``postgres_server`` (one real PostgreSQL server for the session), ``neon_emulator`` and
+``kube_apiserver`` come from tenantdb's own pytest plugin (``tenantdb.testing.pytest_plugin``,
+the ``pytest11`` entry point), exactly as a platform team's suite gets them.
+"""
 
 from __future__ import annotations
 
 import faulthandler
 import sys
-from collections.abc import Iterator
 
 import pytest
-
-from tenantdb.testing.postgres import PostgresServer
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server (TLS and SCRAM where the binaries allow) for the session."""
-    with PostgresServer() as server:
-        yield server
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

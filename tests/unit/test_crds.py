@@ -72,23 +72,24 @@ def test_samples_are_valid() -> None:
         jsonschema.validate(manifest, _schema(manifest["kind"]))
 
 
-@pytest.mark.parametrize(
-    ("kind", "spec", "why"),
-    [
-        ("GlobalDatabase", {}, "userId is required"),
-        ("GlobalDatabase", {"userId": "has spaces"}, "id pattern"),
-        ("GlobalDatabase", {"userId": "x" * 129}, "id length"),
-        ("WorkspaceDatabase", {"userId": "u1"}, "workspaceId is required"),
-        ("GlobalDatabase", {"userId": "u1", "deletionPolicy": "Orphan"}, "unknown deletion policy"),
-        ("GlobalDatabase", {"userId": "u1", "pgVersion": 12}, "unsupported PostgreSQL"),
-        ("GlobalDatabase", {"userId": "u1", "region": "mars-1"}, "region shape"),
-        ("GlobalDatabase", {"userId": "u1", "autoscaling": {"minCu": 0.1}}, "CU below 0.25"),
-        ("GlobalDatabase", {"userId": "u1", "suspendTimeoutSeconds": -5}, "suspend timeout"),
-        ("GlobalDatabase", {"userId": "u1", "databaseName": "drop table;"}, "database name"),
-        ("DatabaseBudget", {"userId": "u1", "tier": "gold"}, "unknown tier"),
-        ("DatabaseBudget", {"userId": "u1", "customLimitCents": -1}, "negative limit"),
-    ],
-)
+# Wrong specs a user could write; tests/apiserver proves a real API server refuses each too.
+INVALID_SPECS: list[tuple[str, dict[str, Any], str]] = [
+    ("GlobalDatabase", {}, "userId is required"),
+    ("GlobalDatabase", {"userId": "has spaces"}, "id pattern"),
+    ("GlobalDatabase", {"userId": "x" * 129}, "id length"),
+    ("WorkspaceDatabase", {"userId": "u1"}, "workspaceId is required"),
+    ("GlobalDatabase", {"userId": "u1", "deletionPolicy": "Orphan"}, "unknown deletion policy"),
+    ("GlobalDatabase", {"userId": "u1", "pgVersion": 12}, "unsupported PostgreSQL"),
+    ("GlobalDatabase", {"userId": "u1", "region": "mars-1"}, "region shape"),
+    ("GlobalDatabase", {"userId": "u1", "autoscaling": {"minCu": 0.1}}, "CU below 0.25"),
+    ("GlobalDatabase", {"userId": "u1", "suspendTimeoutSeconds": -5}, "suspend timeout"),
+    ("GlobalDatabase", {"userId": "u1", "databaseName": "drop table;"}, "database name"),
+    ("DatabaseBudget", {"userId": "u1", "tier": "gold"}, "unknown tier"),
+    ("DatabaseBudget", {"userId": "u1", "customLimitCents": -1}, "negative limit"),
+]
+
+
+@pytest.mark.parametrize(("kind", "spec", "why"), INVALID_SPECS)
 def test_invalid_specs_are_rejected_by_the_schema(kind: str, spec: dict[str, Any], why: str) -> None:
     with pytest.raises(jsonschema.ValidationError):
         _validate(kind, spec)
@@ -100,7 +101,7 @@ def test_immutable_fields_carry_cel_rules() -> None:
         rules = spec["properties"][field]["x-kubernetes-validations"]
         assert {"rule": "self == oldSelf", "message": f"{field} is immutable"} in rules
     autoscaling = spec["properties"]["autoscaling"]["x-kubernetes-validations"]
-    assert autoscaling[0]["rule"] == "self.minCu <= self.maxCu"
+    assert autoscaling[0]["rule"].endswith("self.minCu <= self.maxCu")
 
 
 def test_status_has_no_field_that_could_hold_a_secret() -> None:

@@ -108,7 +108,13 @@ class AutoscalingSpec(Resource):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.minCu <= self.maxCu", "message": "minCu must not exceed maxCu"}
+                # has(): the API server also checks the rule against the CRD's own default for
+                # the field (``{}``), before nested defaults apply; without it the whole CRD
+                # is refused ("no such key: minCu"). Stored objects always have both.
+                {
+                    "rule": "!has(self.minCu) || !has(self.maxCu) || self.minCu <= self.maxCu",
+                    "message": "minCu must not exceed maxCu",
+                }
             ]
         }
     )

@@ -49,7 +49,25 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
+    _fractional_multiple_of_as_cel(out)
     return out
+
+
+def _fractional_multiple_of_as_cel(node: dict[str, Any]) -> None:
+    """``multipleOf: 0.25`` as a CEL rule: the API server checks a whole number (``maxCu: 1``)
+    against ``multipleOf`` in integer arithmetic, turns 0.25 into 0 and refuses every whole
+    value ("factor MultipleOf ... must be positive: 0"). CEL sees a ``number`` as a double."""
+    factor = node.get("multipleOf")
+    if node.get("type") != "number" or not isinstance(factor, float) or factor.is_integer():
+        return
+    steps = 1 / factor
+    if not steps.is_integer():  # pragma: no cover - only quarter steps are declared today
+        return
+    node.pop("multipleOf")
+    rule = f"self * {steps:.1f} == double(int(self * {steps:.1f}))"
+    node.setdefault("x-kubernetes-validations", []).append(
+        {"rule": rule, "message": f"must be a multiple of {factor:g}"}
+    )
 
 
 def _schema_of(model: type[Any]) -> dict[str, Any]:

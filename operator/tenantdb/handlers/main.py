@@ -115,6 +115,14 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         def login(**_: Any) -> kopf.ConnectionInfo:
             return kopf.ConnectionInfo(server=url, insecure=True)
 
+    else:
+        # A plain registry has none of kopf's default logins: without this the operator found
+        # no credentials at all in a cluster (seen on a real kube-apiserver). The same source
+        # as the operator's own client: the in-cluster ServiceAccount, else kubeconfig.
+        @kopf.on.login(registry=registry)
+        async def login_like_the_client(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            return await kopf.login_via_async_client(**kwargs)
+
     register_database_handlers(registry, resync_interval=app_settings.resync_interval_seconds)
     register_budget_handlers(registry, settings=app_settings)
     return registry

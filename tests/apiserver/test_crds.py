@@ -1,0 +1,231 @@
+"""The CRDs, samples and schemas, judged by a real kube-apiserver (not by our own validator)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantdb.testing.apiserver import KubeApiServer, find_kube_assets
+from tenantdb.testing.manifests import load_manifests
+from tests.apiserver.conftest import CRD_FILES, global_database, workspace_database
+from tests.deploy.support import MANIFESTS
+from tests.unit.test_crds import INVALID_SPECS
+
+pytestmark = pytest.mark.apiserver
+
+Object = dict[str, Any]
+_PLURALS = {
+    "GlobalDatabase": "globaldatabases",
+    "WorkspaceDatabase": "workspacedatabases",
+    "DatabaseBudget": "databasebudgets",
+}
+
+
+def _collection(kind: str, namespace: str) -> str:
+    return f"/apis/tenantdb.io/v1alpha1/namespaces/{namespace}/{_PLURALS[kind]}"
+
+
+@pytest.fixture
+def namespace(api_server: KubeApiServer) -> Iterator[str]:
+    name = f"crd-{secrets.token_hex(4)}"
+    with api_server.client() as http:
+        http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).raise_for_status()
+        yield name
+        for plural in _PLURALS.values():
+            http.delete(f"/apis/tenantdb.io/v1alpha1/namespaces/{name}/{plural}")
+        http.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def http(api_server: KubeApiServer) -> Iterator[httpx.Client]:
+    with api_server.client() as client:
+        yield client
+
+
+def _kubectl(api_server: KubeApiServer, *args: str) -> subprocess.CompletedProcess[str]:
+    # setup-envtest's folders carry a kubectl of the same release: prefer it.
+    bundled = find_kube_assets() / "kubectl"
+    binary = str(bundled) if os.access(bundled, os.X_OK) else shutil.which("kubectl")
+    if binary is None:
+        message = "kubectl is not installed (Debian: apt-get install kubectl)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    return subprocess.run(
+        [binary, f"--kubeconfig={api_server.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_every_crd_is_accepted_and_established(api_server: KubeApiServer, http: httpx.Client) -> None:
+    names = [crd["metadata"]["name"] for path in CRD_FILES for crd in load_manifests(path)]
+    assert {
+        "globaldatabases.tenantdb.io",
+        "workspacedatabases.tenantdb.io",
+        "databasebudgets.tenantdb.io",
+    } <= set(names)
+    for name in names:
+        crd = http.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").json()
+        conditions = {c["type"]: c for c in crd["status"]["conditions"]}
+        assert conditions["Established"]["status"] == "True", conditions
+        assert conditions["NamesAccepted"]["status"] == "True", conditions
+        # A structural schema: no NonStructuralSchema condition (it would disable pruning).
+        assert "NonStructuralSchema" not in conditions, conditions["NonStructuralSchema"]["message"]
+
+
+def test_the_shipped_samples_are_accepted_as_written(http: httpx.Client, namespace: str) -> None:
+    samples = load_manifests(MANIFESTS / "samples")
+    assert samples
+    for sample in samples:
+        sample = copy.deepcopy(sample)
+        sample["metadata"]["namespace"] = namespace
+        response = http.post(_collection(sample["kind"], namespace), json=sample)
+        assert response.status_code == 201, response.text
+        stored = response.json()
+        # Nothing the user wrote was pruned (defaults may be added).
+        _assert_contains(
+            stored["spec"], sample["spec"], path=f"{sample['kind']}/{sample['metadata']['name']}.spec"
+        )
+
+
+def _assert_contains(actual: Any, expected: Any, *, path: str) -> None:
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{path}: {actual!r}"
+        for key, value in expected.items():
+            assert key in actual, f"{path}.{key} was pruned"
+            _assert_contains(actual[key], value, path=f"{path}.{key}")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+@pytest.mark.parametrize(("kind", "spec", "why"), INVALID_SPECS, ids=[case[2] for case in INVALID_SPECS])
+def test_wrong_objects_are_rejected_by_the_api_server(
+    http: httpx.Client, namespace: str, kind: str, spec: Object, why: str
+) -> None:
+    body = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "wrong", "namespace": namespace},
+        "spec": spec,
+    }
+    response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, f"{why}: accepted ({response.status_code}): {response.text}"
+    status = response.json()
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"], status  # each cause names the field at fault
+
+
+def test_a_correct_object_passes_the_same_dry_run(http: httpx.Client, namespace: str) -> None:
+    # The rejections above are about the specs, not about the way they are sent.
+    body = global_database("right", namespace, "u1")
+    response = http.post(_collection("GlobalDatabase", namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("userId", "someone-else"),
+        ("workspaceId", "ws-other"),
+        ("region", "aws-eu-central-1"),
+        ("pgVersion", 16),
+    ],
+)
+def test_changing_an_immutable_field_is_refused_with_the_cel_message(
+    http: httpx.Client, namespace: str, field: str, value: Any
+) -> None:
+    body = workspace_database("ws-fixed", namespace, "u1", "ws-1", region="aws-us-east-2", pgVersion=17)
+    created = http.post(_collection("WorkspaceDatabase", namespace), json=body)
+    assert created.status_code == 201, created.text
+    response = http.patch(
+        f"{_collection('WorkspaceDatabase', namespace)}/ws-fixed",
+        json={"spec": {field: value}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 422, response.text
+    assert f"{field} is immutable" in response.json()["message"]
+    # A mutable field still changes.
+    allowed = http.patch(
+        f"{_collection('WorkspaceDatabase', namespace)}/ws-fixed",
+        json={"spec": {"autoscaling": {"minCu": 0.25, "maxCu": 2}}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert allowed.status_code == 200, allowed.text
+
+
+def test_kubectl_explain_shows_the_field_documentation(api_server: KubeApiServer) -> None:
+    result = _kubectl(api_server, "explain", "globaldatabase.spec.userId")
+    assert result.returncode == 0, result.stderr
+    assert "GlobalDatabase" in result.stdout
+    assert "userId" in result.stdout
+    whole = _kubectl(api_server, "explain", "workspacedatabases.spec")
+    assert whole.returncode == 0, whole.stderr
+    assert "workspaceId" in whole.stdout
+    assert "deletionPolicy" in whole.stdout
+
+
+def test_kubectl_get_shows_the_printer_columns(
+    api_server: KubeApiServer, http: httpx.Client, namespace: str
+) -> None:
+    for sample in load_manifests(MANIFESTS / "samples"):
+        sample["metadata"]["namespace"] = namespace
+        http.post(_collection(sample["kind"], namespace), json=sample).raise_for_status()
+    result = _kubectl(api_server, "get", "gdb,wdb,dbb", "-n", namespace)
+    assert result.returncode == 0, result.stderr
+    headers = [line.split() for line in result.stdout.splitlines() if line.startswith("NAME")]
+    assert len(headers) == 3, result.stdout
+    database_columns = {"READY", "PHASE", "PROJECT", "AGE"}
+    assert database_columns <= set(headers[0]), result.stdout
+    assert database_columns <= set(headers[1]), result.stdout
+    assert {"TIER", "LIMIT", "SPENT", "EXCEEDED", "AGE"} <= set(headers[2]), result.stdout
+    for name in (
+        "globaldatabase.tenantdb.io/user-alice",
+        "workspacedatabase.tenantdb.io/ws-research",
+        "databasebudget.tenantdb.io/user-alice",
+    ):
+        assert name in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("kind", ["GlobalDatabase", "WorkspaceDatabase"])
+def test_min_above_max_compute_is_refused_by_the_cel_rule(
+    http: httpx.Client, namespace: str, kind: str
+) -> None:
+    body = (
+        global_database("cu", namespace, "u1")
+        if kind == "GlobalDatabase"
+        else workspace_database("cu", namespace, "u1", "ws-1")
+    )
+    body["spec"]["autoscaling"] = {"minCu": 2, "maxCu": 1}
+    response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, response.text
+    assert "minCu must not exceed maxCu" in response.json()["message"]
+    # Only minCu given: maxCu's default (0.25) applies first, and 2 > 0.25 is refused too.
+    body["spec"]["autoscaling"] = {"minCu": 2}
+    response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    ("size", "accepted"), [(1, True), (2, True), (0.75, True), (0.3, False), (1.1, False)]
+)
+def test_compute_sizes_are_quarter_steps_whole_numbers_included(
+    http: httpx.Client, namespace: str, size: float, accepted: bool
+) -> None:
+    # A real API server checks `multipleOf: 0.25` on a whole number in integer arithmetic and
+    # refused `maxCu: 1` (the shipped sample): the rule is CEL now, and this proves both ways.
+    body = global_database("cu", namespace, "u1", autoscaling={"minCu": 0.25, "maxCu": size})
+    response = http.post(_collection("GlobalDatabase", namespace), json=body, params={"dryRun": "All"})
+    assert (response.status_code == 201) is accepted, response.text
+    if not accepted:
+        assert "must be a multiple of 0.25" in response.json()["message"]

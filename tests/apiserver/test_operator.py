@@ -1,0 +1,254 @@
+"""The operator end to end on a real kube-apiserver: as the chart's ServiceAccount with exactly
+the chart's RBAC, against the Neon emulator and a real PostgreSQL server.
+
+Assertions are about what a platform sees: the Ready condition, the Secret, the metadata rows
+and env var, everything gone after a delete."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tenantdb.crypto import EncryptionKey
+from tenantdb.testing.apiserver import KubeApiServer
+from tenantdb.testing.apiserver_stack import ApiServerStack
+from tenantdb.testing.postgres import PostgresServer
+from tenantdb.testing.stack import LocalStack, eventually
+from tests.apiserver.conftest import global_database, workspace_database
+
+pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
+
+Object = dict[str, Any]
+StackFactory = Callable[..., Awaitable[ApiServerStack]]
+
+
+def database_budget(name: str, namespace: str, user_id: str) -> Object:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseBudget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"userId": user_id, "tier": "free"},
+    }
+
+
+def _refusals(log: str) -> list[str]:
+    """Lines where the API server refused the operator something (403)."""
+    return [line for line in log.splitlines() if re.search(r"HTTP 403|Forbidden|is forbidden", line)]
+
+
+def _env_vars(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    if not rows:
+        return {}
+    value = rows[0][0]
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def _paths(node: Any, prefix: str = "") -> set[str]:
+    """Every field path in ``node`` (list items as ``[]``): the shape, not the values."""
+    paths = {prefix} if prefix else set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths |= _paths(value, f"{prefix}.{key}")
+    elif isinstance(node, list):
+        for item in node:
+            paths |= _paths(item, f"{prefix}[]")
+    return paths
+
+
+def _ours(annotations: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in annotations.items() if key.startswith("tenantdb.io")}
+
+
+async def test_create_ready_then_delete_all_gone_as_the_charts_service_account(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    stack = await stack_factory(operator_access=chart_rbac(), consumption_sync_interval_seconds=1.0)
+    ns = stack.namespace
+    await stack.start_operator()
+    await stack.apply(global_database("user-alice", ns, "alice"))
+    await stack.apply(workspace_database("ws-alice", ns, "alice", "ws-alice"))
+    await stack.apply(database_budget("user-alice", ns, "alice"))
+    gdb = await stack.wait_ready("GlobalDatabase", "user-alice", namespace=ns, timeout=90)
+    wdb = await stack.wait_ready("WorkspaceDatabase", "ws-alice", namespace=ns, timeout=90)
+
+    key = EncryptionKey(stack.encryption_key)
+    secret = await stack.get("Secret", "user-alice-connection", namespace=ns)
+    assert secret is not None
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == gdb["metadata"]["uid"]
+    uri = key.decrypt(base64.b64decode(secret["data"]["DATABASE_URL_ENCRYPTED"]).decode())
+    rows = await stack.metadata_query(
+        "select neon_project_id from user_global_database where user_id = %s", "alice"
+    )
+    assert rows == [(gdb["status"]["projectId"],)]
+    env = _env_vars(
+        await stack.metadata_query("select variables from environment where user_id = %s", "alice")
+    )
+    assert key.decrypt(env["GLOBAL_DB_URL"]) == uri
+    agent_env = _env_vars(
+        await stack.metadata_query(
+            "select variables from workspace_environment where workspace_id = %s", "ws-alice"
+        )
+    )
+    assert "AGENT_DB_URL" in agent_env
+    assert await stack.get("Secret", "ws-alice-connection", namespace=ns) is not None
+    assert stack.neon is not None
+    projects = {p["id"] for p in stack.neon.projects()}
+    assert {gdb["status"]["projectId"], wdb["status"]["projectId"]} == projects
+
+    # The budget's status, written through databasebudgets/status: usage past the free tier's
+    # limit is found by the consumption sync and the budget says so.
+    stack.neon.set_usage(gdb["status"]["projectId"], compute_unit_seconds=200_000)  # 590 cents
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "user-alice",
+        lambda o: bool(o and (o.get("status") or {}).get("exceeded") is True),
+        namespace=ns,
+        timeout=60,
+        what="exceeded",
+    )
+    assert budget is not None
+    assert budget["status"]["limitCents"] == 500
+    await stack.delete("DatabaseBudget", "user-alice", namespace=ns)
+    await stack.wait_gone("DatabaseBudget", "user-alice", namespace=ns)
+
+    for kind, name in (("WorkspaceDatabase", "ws-alice"), ("GlobalDatabase", "user-alice")):
+        await stack.delete(kind, name, namespace=ns)
+        await stack.wait_gone(kind, name, namespace=ns, timeout=90)
+    assert stack.neon.projects() == []
+    assert await stack.metadata_query("select 1 from user_global_database where user_id = %s", "alice") == []
+    assert (
+        await stack.metadata_query("select 1 from workspace_database where workspace_id = %s", "ws-alice")
+        == []
+    )
+    env = _env_vars(
+        await stack.metadata_query("select variables from environment where user_id = %s", "alice")
+    )
+    assert "GLOBAL_DB_URL" not in env
+    # Nothing in the operator's log says it was refused anything.
+    assert not _refusals(stack.operator_logs), _refusals(stack.operator_logs)
+
+
+async def test_nothing_the_operator_or_kopf_writes_is_pruned(
+    stack_factory: StackFactory, postgres_server: PostgresServer
+) -> None:
+    # What was written: the same resource handled by the same operator on the Kubernetes
+    # emulator, which stores every field it is sent. The real API server, which prunes what
+    # its schema does not know, must hold the same status fields and annotations.
+    async with LocalStack(postgres=postgres_server) as emulated:
+        await emulated.start_operator()
+        await emulated.apply(global_database("user-bob", "default", "bob"))
+        written = await emulated.wait_ready("GlobalDatabase", "user-bob", timeout=90)
+        await emulated.stop_operator()
+
+    stack = await stack_factory()
+    await stack.start_operator()
+    await stack.apply(global_database("user-bob", stack.namespace, "bob"))
+    stored = await stack.wait_ready("GlobalDatabase", "user-bob", namespace=stack.namespace, timeout=90)
+
+    assert _paths(written["status"]) <= _paths(stored["status"]), sorted(
+        _paths(written["status"]) - _paths(stored["status"])
+    )
+    written_annotations = _ours(written["metadata"].get("annotations", {}))
+    stored_annotations = _ours(stored["metadata"].get("annotations", {}))
+    assert written_annotations, "kopf wrote no annotations on the emulator: the comparison proves nothing"
+    assert set(written_annotations) <= set(stored_annotations)
+    assert "tenantdb.io/finalizer" in stored["metadata"]["finalizers"]
+    # kopf's record of the last handled spec survives intact (else every restart re-runs a create).
+    last = json.loads(stored_annotations["tenantdb.io/last-handled-configuration"])
+    assert last["spec"]["userId"] == "bob"
+
+
+async def test_a_missing_rbac_rule_is_noticed(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    def without_secret_create(objects: list[Object]) -> None:
+        for obj in objects:
+            for rule in obj.get("rules", []):
+                if "secrets" in rule.get("resources", []):
+                    rule["verbs"] = [verb for verb in rule["verbs"] if verb != "create"]
+
+    # (Every test that runs as the ServiceAccount installs the chart's rules afresh.)
+    stack = await stack_factory(operator_access=chart_rbac(edit=without_secret_create))
+    ns = stack.namespace
+    await stack.start_operator()
+    await stack.apply(global_database("user-carol", ns, "carol"))
+
+    async def refused_visibly() -> bool:
+        obj = await stack.get("GlobalDatabase", "user-carol", namespace=ns)
+        conditions = {c["type"]: c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+        ready = conditions.get("Ready", {})
+        return ready.get("status") == "False" and bool(_refusals(stack.operator_logs))
+
+    await eventually(refused_visibly, timeout=90, what="Ready=False and the 403 logged")
+    obj = await stack.get("GlobalDatabase", "user-carol", namespace=ns)
+    assert obj is not None
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    # What `kubectl describe` shows the platform team: which call was refused.
+    assert "403 Forbidden" in ready["message"], ready
+    assert "Secret" in ready["message"], ready
+    assert await stack.get("Secret", "user-carol-connection", namespace=ns) is None
+
+
+async def test_the_secret_is_garbage_collected_with_its_resource(
+    api_server: KubeApiServer, stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    if not api_server.has_garbage_collector:
+        pytest.skip("kube-controller-manager is not in the assets: ownerReference GC is not running")
+    stack = await stack_factory(operator_access=chart_rbac())
+    ns = stack.namespace
+    await stack.start_operator()
+    await stack.apply(global_database("user-dan", ns, "dan"))
+    await stack.wait_ready("GlobalDatabase", "user-dan", namespace=ns, timeout=90)
+    assert await stack.get("Secret", "user-dan-connection", namespace=ns) is not None
+    # Only the garbage collector is left to remove the Secret: the operator is stopped and the
+    # resource leaves without it (its finalizer dropped by hand).
+    await stack.stop_operator()
+    await stack.patch("GlobalDatabase", "user-dan", {"metadata": {"finalizers": None}}, namespace=ns)
+    await stack.delete("GlobalDatabase", "user-dan", namespace=ns)
+    await stack.wait_gone("GlobalDatabase", "user-dan", namespace=ns)
+    await stack.wait_gone("Secret", "user-dan-connection", namespace=ns, timeout=60)
+
+
+async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_dies(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    access = chart_rbac({"peering": {"enabled": True}})
+    stack = await stack_factory(operator_access=access, peering_name="tenantdb")
+    ns = stack.namespace
+    first = stack.spawn_operator(name="peer-100", peering_priority=100)
+    await first.wait_started()
+    second = stack.spawn_operator(name="peer-90", peering_priority=90)
+    await second.wait_started()
+
+    # kopf starts every peer paused and resumes one once it sees no peer of higher priority.
+    async def first_resumed() -> bool:
+        return "Resuming operations after the pause" in first.log
+
+    await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
+    await stack.apply(global_database("user-erin", ns, "erin"))
+    await stack.wait_ready("GlobalDatabase", "user-erin", namespace=ns, timeout=90)
+
+    # kopf logs each resource handler's outcome ("Handler '...' succeeded"): the active peer
+    # handled it, the standby did nothing.
+    async def first_logged_its_handler() -> bool:  # logged a moment after the status write
+        return "Handler '" in first.log
+
+    await eventually(first_logged_its_handler, timeout=30, what="the active peer's handler log")
+    assert "Handler '" not in second.log, second.log[-3000:]
+    assert "Resuming operations" not in second.log
+
+    await first.stop(abruptly=True)  # a killed pod: no goodbye in the peering object
+    await stack.apply(global_database("user-frank", ns, "frank"))
+    # The standby resumes once the dead peer's keep-alive expires (kopf: 60 s lifetime).
+    await stack.wait_ready("GlobalDatabase", "user-frank", namespace=ns, timeout=150)
+    assert "Resuming operations after the pause" in second.log
+
+    async def second_logged_its_handler() -> bool:
+        return "Handler '" in second.log
+
+    await eventually(second_logged_its_handler, timeout=30, what="the standby's handler log")
