@@ -28,6 +28,11 @@ demo: $(STAMP) ## the whole product on this machine: PostgreSQL + Neon emulator 
 	$(BIN)/tenantdb demo
 
 test: $(STAMP) ## every tier but e2e: unit, integration (kopf on the emulator), real kube-apiserver (tests/apiserver)
+	@# The real API server tier needs its binaries: built once with Go (cached), else the tier skips.
+	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ] && { command -v go >/dev/null || test -x /usr/local/go/bin/go; }; then \
+	  PATH="$$PATH:/usr/local/go/bin" tools/kube-assets/build.sh >/dev/null \
+	    || echo "make test: kube-assets could not be built; tests/apiserver will say why" >&2; \
+	fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 kube-assets: ## build kube-apiserver, etcd, kube-controller-manager (pinned release, Go) into a cache; print the folder
