@@ -196,7 +196,8 @@ async def stack_factory(
 @pytest.fixture(autouse=True)
 def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the rest
+    # One line per poll drowns the rest; caplog puts the level back after the test.
+    caplog.set_level(logging.WARNING, logger="httpx")
 
 
 def global_database(name: str, namespace: str, user_id: str, **spec: Any) -> Object:

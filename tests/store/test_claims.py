@@ -71,3 +71,14 @@ async def test_a_row_is_deleted_only_while_it_holds_the_given_project(store: Met
     assert await store.get_workspace_database(workspace_id="w1") is not None
     assert await store.delete_workspace_database_of_project(workspace_id="w1", project_id="p-holder")
     assert await store.get_workspace_database(workspace_id="w1") is None
+
+
+async def test_a_claimant_created_in_the_holders_second_does_not_take_the_claim_over(
+    store: MetadataStore,
+) -> None:
+    # creationTimestamp has one-second resolution: two resources made in the same second are
+    # equally old, and the uid says nothing about which came first. The recorded holder keeps it.
+    holder = Claimant(uid="ffff", namespace="ns", name="first", created_at=T0)
+    newcomer = Claimant(uid="0000", namespace="ns", name="second", created_at=T0)
+    assert (await store.claim_tenant(kind="DatabaseBudget", tenant_id="u1", claimant=holder)).uid == "ffff"
+    assert (await store.claim_tenant(kind="DatabaseBudget", tenant_id="u1", claimant=newcomer)).uid == "ffff"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 
+import pytest
+
 from tenantdb.redact import BODY_LOGGERS, quiet_body_loggers, redact
 
 URI = "postgresql://alice_owner:s3cr3t-pw@ep-1.aws.neon.tech/neondb?sslmode=require"
@@ -23,8 +25,10 @@ def test_harmless_base64_is_left_alone() -> None:
     assert redact(f"value {encoded}") == f"value {encoded}"
 
 
-def test_body_printing_loggers_stay_at_info_whatever_the_root_level() -> None:
-    logging.getLogger().setLevel(logging.DEBUG)
+def test_body_printing_loggers_stay_at_info_whatever_the_root_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger, put back after the test
     quiet_body_loggers()
     for name in BODY_LOGGERS:
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name

@@ -3,8 +3,10 @@ a user's budget), across the whole cluster.
 
 Tenant ids are global in the platform while RBAC is per namespace, so two resources may name one
 tenant. The claim decides, durably (a restart or a second replica agrees): the oldest claimant
-(``creationTimestamp``, then uid) holds it, except that a holder which has already recorded a
-Neon project keeps it (taking it over would strand a live database). The holder's own delete
+(``creationTimestamp``) holds it, except that a holder which has already recorded a Neon project
+keeps it (taking it over would strand a live database). ``creationTimestamp`` counts whole
+seconds, so two resources made in the same second are equally old: the one recorded first keeps
+the claim (a uid would pick one at random, and could take a working budget away from its user). The holder's own delete
 releases it; the next claimant then takes it on its next attempt.
 """
 
@@ -57,7 +59,7 @@ async def claim(conn: Connection, *, kind: str, tenant_id: str, claimant: Claima
             holder_name = EXCLUDED.holder_name, holder_created_at = EXCLUDED.holder_created_at,
             neon_project_id = NULL, claimed_at = now()
         WHERE c.neon_project_id IS NULL
-          AND (EXCLUDED.holder_created_at, EXCLUDED.holder_uid) < (c.holder_created_at, c.holder_uid)
+          AND EXCLUDED.holder_created_at < c.holder_created_at
         RETURNING holder_uid, holder_namespace, holder_name, holder_created_at, neon_project_id
         """,
         (
