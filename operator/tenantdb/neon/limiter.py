@@ -147,7 +147,7 @@ class RateLimiter:
             raise ValueError(f"background_floor must be within (0, 1], got {background_floor}")
         self.account = account if account is not None else Rate(700, 60.0)
         self.per_route = per_route if per_route is not None else Rate(40, 1.0)
-        self.consumption = consumption if consumption is not None else Rate(50, 60.0)
+        self.consumption = consumption if consumption is not None else consumption_rate(50)
         # One at a time (burst 1): a sweep's pages are spread out, not sent as a volley.
         self.background = Rate(max(1, math.floor(self.account.limit * background_share)), self.account.per, 1)
         self.starved_after = self.background.interval / background_floor
@@ -168,7 +168,7 @@ class RateLimiter:
         return cls(
             account=Rate(settings.neon_rate_limit_per_minute, 60.0),
             per_route=Rate(settings.neon_route_rate_limit_per_second, 1.0),
-            consumption=Rate(settings.neon_consumption_rate_limit_per_minute, 60.0),
+            consumption=consumption_rate(settings.neon_consumption_rate_limit_per_minute),
             background_share=settings.neon_background_share,
         )
 
@@ -276,6 +276,12 @@ class RateLimiter:
     def defer(self, seconds: float) -> None:
         """Hand out no new slot for ``seconds`` (Neon answered 429 with ``Retry-After``)."""
         self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+def consumption_rate(per_minute: int) -> Rate:
+    """The consumption routes' budget: a tenth at once (one budget sync's few batches go out
+    without waiting), the rest paced; any minute still holds at most ``per_minute``."""
+    return Rate(per_minute, 60.0, burst=max(1, per_minute // 10))
 
 
 def _is_consumption(route: str) -> bool:

@@ -10,7 +10,7 @@ from aiohttp import web
 from tenantdb.testing.neon.backing import PostgresBacking
 from tenantdb.testing.neon.calls import CallLog
 from tenantdb.testing.neon.options import EmulatorOptions
-from tenantdb.testing.neon.ratelimit import SlidingWindows
+from tenantdb.testing.neon.ratelimit import SlidingWindows, TokenBuckets
 from tenantdb.testing.neon.registry import Registry
 from tenantdb.testing.neon.uris import ServerAddress
 
@@ -25,6 +25,7 @@ class EmulatorState:
     registry: Registry = dataclasses.field(default_factory=Registry)
     calls: CallLog = dataclasses.field(default_factory=CallLog)
     windows: SlidingWindows = dataclasses.field(default_factory=SlidingWindows)
+    buckets: TokenBuckets = dataclasses.field(default_factory=TokenBuckets)
     random: random.Random = dataclasses.field(default_factory=random.Random)
     """The dice of latency and injected faults (seed it for a reproducible run)."""
 
