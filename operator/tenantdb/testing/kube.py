@@ -276,9 +276,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
 
     def _find_objects(self, request: rendering.Request, strict: bool) -> list[Any]:
         """kmock's object lookup, by key when the request names one object (kmock scans all)."""
-        named = request.resource is not None and request.name is not None
-        if named and (strict or request.namespace is not None):
-            obj = self._stored.get((request.resource, request.namespace, request.name))
+        name, namespace = request.name, request.namespace
+        if request.resource is not None and name is not None and (strict or namespace is not None):
+            obj = self._stored.get((request.resource, namespace, name))
             return [] if obj is None else [obj]
         objects: list[Any] = [
             obj
