@@ -280,10 +280,11 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         if request.resource is not None and name is not None and (strict or namespace is not None):
             obj = self._stored.get((request.resource, namespace, name))
             return [] if obj is None else [obj]
+        wanted = request.resource
         objects: list[Any] = [
             obj
             for (resource, namespace, name), obj in self._stored.items()
-            if self._matches_key(request, resource, namespace, name, strict)
+            if resource == wanted and self._matches_key(request, resource, namespace, name, strict)
         ]
         return objects
 
