@@ -49,7 +49,15 @@ def fleet_object(kind: str, i: int) -> dict[str, Any]:
     return body
 
 
-def _operate(url: str, timers: bool, trace: bool, settle: float, expected: int, conn: Any) -> None:
+def _operate(
+    url: str,
+    timers: bool,
+    trace: bool,
+    settle: float,
+    expected: int,
+    queueing: tuple[int | None, float],
+    conn: Any,
+) -> None:
     """The operator process: kopf with the operator's settings and registry shape."""
     import tracemalloc
 
@@ -77,6 +85,8 @@ def _operate(url: str, timers: bool, trace: bool, settle: float, expected: int, 
         settings.posting.reporting_component = "tenantdb"
         settings.posting.enabled = False  # k8s Events would only load the emulator here
         settings.execution.max_workers = 4
+        # kopf's defaults: no limit (every object's worker at once), idle workers live 5 s
+        settings.queueing.worker_limit, settings.queueing.idle_timeout = queueing
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -180,6 +190,8 @@ def main() -> None:
     parser.add_argument("--timers", action="store_true", help="one kopf.timer per database, as today")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait after start-up")
+    parser.add_argument("--worker-limit", type=int, default=None, help="settings.queueing.worker_limit")
+    parser.add_argument("--idle-timeout", type=float, default=5.0, help="settings.queueing.idle_timeout")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
@@ -196,7 +208,15 @@ def main() -> None:
         mine, operators = spawn.Pipe()
         operator = spawn.Process(
             target=_operate,
-            args=(url, args.timers, args.tracemalloc, args.settle, expected, operators),
+            args=(
+                url,
+                args.timers,
+                args.tracemalloc,
+                args.settle,
+                expected,
+                (args.worker_limit, args.idle_timeout),
+                operators,
+            ),
             daemon=True,
         )
         operator.start()
@@ -210,6 +230,8 @@ def main() -> None:
         "n_databases": args.n,
         "n_budgets": args.n // 3,
         "timers_per_object": args.timers,
+        "worker_limit": args.worker_limit,
+        "idle_timeout": args.idle_timeout,
         **{k: v for k, v in figures.items() if k != "tracemalloc_top"},
         "kube_emulator_rss_mb": round(kube_rss, 1),
         "python": platform.python_version(),
