@@ -40,10 +40,12 @@ most one background call ahead of it. Two more rules bound the background:
 - a budget: background calls also pass their own bucket of ``background_share`` of the
   account's rate (default 10%: 70 of 700 a minute), so a sweep with a thousand pages paces
   itself and leaves the rest of the account to users, to the console, to other replicas;
-- no starvation: a background call first in line for ``starved_after`` seconds (the time of
-  ``1 / background_floor`` background slots) stops waiting for a free slot and reserves the
-  next one in the interactive queue. Under interactive load that never lets up, background
-  still gets ``background_floor`` of its share (a quarter by default), one call at a time.
+- no starvation: once ``starved_after`` seconds (the time of ``1 / background_floor``
+  background slots) have passed since the last background slot, the next interactive call to
+  reserve gives its slot to the background call first in line and takes the one after (with
+  no interactive call coming, the background call reserves the next slot itself). Under
+  interactive load that never lets up, background still gets ``background_floor`` of its
+  share (a quarter by default), and each interactive call is delayed by one slot at most.
 
 Consumption: Neon limits its consumption endpoints (v2 and legacy, one token bucket) to
 about 50 requests a minute per account, on top of the account's 700. Every route under
