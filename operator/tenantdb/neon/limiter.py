@@ -31,7 +31,7 @@ console may have used some of it), so no new slot is handed out before that time
 Priority (``tenantdb.neon.priority``): what is said above is the *interactive* lane, the calls
 a user waits for. Background calls (sweeps, drift checks, consumption) never reserve a slot
 in the future, so they can never sit in front of an interactive call: they wait in their own
-first-in-first-out line (an ``asyncio.Lock``, which wakes exactly one waiter), and only the
+first-in-first-out line (each waiter has its own event, set when it becomes first), and only the
 first in line is awake. It sleeps until the moment a slot would be free and takes it only if
 it still is (no interactive call reserved it meanwhile, and none is queued: slots stay in
 time order, which is what keeps GCRA's window guarantee). So an interactive call finds at
