@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     neon_route_rate_limit_per_second: int = Field(
         default=40, gt=0, description="Per-route burst budget (Neon: 40/s per route)."
     )
+    neon_consumption_rate_limit_per_minute: int = Field(
+        default=50,
+        gt=0,
+        description="Budget of the consumption endpoints, v2 and legacy together (Neon: about 50/min).",
+    )
+    neon_background_share: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Share of the account budget that background calls (sweeps, drift checks, "
+        "consumption) may use; calls a user waits for go first.",
+    )
     project_name_prefix: str = Field(
         default="tenantdb",
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +35,46 @@ class FakeTime:
         self.sleeps.append(seconds)
         if self._advance:
             self.now += seconds
+
+
+class VirtualTime:
+    """A clock for many concurrent tasks: time jumps to the next timer once every task waits.
+
+    ``sleep`` parks the task on a timer; ``run`` drives the given coroutines, letting the
+    event loop settle between jumps, until they have all finished or ``until`` is reached.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self.now + max(0.0, seconds), next(self._order), future))
+        await future
+
+    async def _settle(self) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+    async def run(self, tasks: list[asyncio.Task[Any]], *, until: float = float("inf")) -> None:
+        await self._settle()
+        while not all(task.done() for task in tasks):
+            while self._timers and self._timers[0][2].done():  # cancelled sleepers
+                heapq.heappop(self._timers)
+            if not self._timers:
+                raise AssertionError("every task waits, yet no timer is set: a deadlock")
+            at, _, future = heapq.heappop(self._timers)
+            if at > until:
+                heapq.heappush(self._timers, (at, next(self._order), future))
+                return
+            self.now = max(self.now, at)
+            future.set_result(None)
+            await self._settle()
 
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -23,12 +23,15 @@ def test_the_package_exports_exactly_its_interface() -> None:
         "NeonOperationFailedError",
         "NeonTransientError",
         "Operation",
+        "Priority",
         "ProjectConsumption",
         "ProjectSummary",
         "Rate",
         "RateLimiter",
         "Timing",
         "Transport",
+        "background_calls",
+        "current_priority",
     ]
     for name in tenantdb.neon.__all__:
         assert getattr(tenantdb.neon, name) is not None

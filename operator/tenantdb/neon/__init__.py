@@ -6,7 +6,8 @@
         created = await client.create_project(name=..., ...)
 
 One ``RateLimiter`` per process paces every call; retries, metrics and the error tree
-(``errors``) are shared by all methods.
+(``errors``) are shared by all methods. Background loops wrap their work in
+``background_calls()``: those calls yield to the ones a user waits for (``priority``).
 """
 
 from typing import TypeAlias
@@ -36,6 +37,7 @@ from tenantdb.neon.models import (
     ProjectConsumption,
     ProjectSummary,
 )
+from tenantdb.neon.priority import Priority, background_calls, current_priority
 from tenantdb.neon.retry import Timing
 
 Transport: TypeAlias = httpx.AsyncBaseTransport
@@ -59,10 +61,13 @@ __all__ = [
     "NeonOperationFailedError",
     "NeonTransientError",
     "Operation",
+    "Priority",
     "ProjectConsumption",
     "ProjectSummary",
     "Rate",
     "RateLimiter",
     "Timing",
     "Transport",
+    "background_calls",
+    "current_priority",
 ]

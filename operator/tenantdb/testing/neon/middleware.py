@@ -4,7 +4,7 @@
 2. ``inject_faults`` (see :mod:`.faults`): latency, outages, 5xx answers, dropped connections.
 3. ``answer_errors``: :class:`ApiError` and aiohttp's own 404/405 become ``{code, message}``.
 4. ``authenticate``: ``Authorization: Bearer <api_key>`` or 401.
-5. ``limit_rate``: the account and per-route budgets (see :mod:`.ratelimit`) or 429.
+5. ``limit_rate``: the account, per-route and consumption budgets (see :mod:`.ratelimit`) or 429.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tenantdb.testing.neon.calls import DROPPED_STATUS, CallRecord
 from tenantdb.testing.neon.clock import utcnow
 from tenantdb.testing.neon.errors import ApiError, error_response
 from tenantdb.testing.neon.faults import DROPPED, INJECTED, inject_faults
+from tenantdb.testing.neon.ratelimit import is_consumption
 from tenantdb.testing.neon.routing import below_prefix, route_of
 from tenantdb.testing.neon.state import STATE
 
@@ -82,23 +83,30 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def limit_rate(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
-    options, now = state.options, time.monotonic()
+    options, now, route = state.options, time.monotonic(), route_of(request)
     budgets: list[tuple[str, int, float]] = []
     if options.rate_limit_per_minute is not None:
         budgets.append(("account", options.rate_limit_per_minute, 60.0))
     if options.route_rate_limit_per_second is not None:
-        budgets.append((route_of(request), options.route_rate_limit_per_second, 1.0))
+        budgets.append((route, options.route_rate_limit_per_second, 1.0))
     waits = [
         wait
         for key, limit, window in budgets
         if (wait := state.windows.retry_after(key, limit=limit, window=window, now=now)) is not None
     ]
+    consumption = options.consumption_rate_limit_per_minute if is_consumption(route) else None
+    if consumption is not None:
+        wait = state.buckets.retry_after("consumption", limit=consumption, per=60.0, now=now)
+        if wait is not None:
+            waits.append(wait)
     if waits:
         raise ApiError(
             429, "too many requests: rate limit exceeded", headers={"Retry-After": str(max(waits))}
         )
     for key, _, _ in budgets:
         state.windows.record(key, now)
+    if consumption is not None:
+        state.buckets.take("consumption", limit=consumption, per=60.0, now=now)
     return await handler(request)
 
 

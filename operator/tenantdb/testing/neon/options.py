@@ -67,6 +67,10 @@ class EmulatorOptions:
     route_rate_limit_per_second: int | None = None
     """Per route (method + path template) over a sliding 1 s window; None = off (Neon: 40)."""
 
+    consumption_rate_limit_per_minute: int | None = None
+    """The consumption routes' own token bucket (v2 and legacy share it), on top of the
+    account budget; None = off (Neon: about 50)."""
+
     operation_seconds: float = 0.0
     """How long the operations a mutation starts stay ``running`` (then ``finished``).
     While one runs, conflicting mutations of the same project answer 423 Locked."""
@@ -188,6 +192,13 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests per second per route, then 429 (Neon: 40)",
     )
     parser.add_argument(
+        "--consumption-rate-limit-per-minute",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="requests per minute to the consumption routes (token bucket), then 429 (Neon: ~50)",
+    )
+    parser.add_argument(
         "--operation-seconds",
         type=float,
         default=defaults.operation_seconds,
@@ -254,6 +265,7 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         create_latency_seconds=args.create_latency,
         rate_limit_per_minute=args.rate_limit_per_minute,
         route_rate_limit_per_second=args.route_rate_limit_per_second,
+        consumption_rate_limit_per_minute=args.consumption_rate_limit_per_minute,
         operation_seconds=args.operation_seconds,
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,

@@ -12,7 +12,7 @@ from aiohttp import web
 from tenantdb.testing.neon.backing import PostgresBacking
 from tenantdb.testing.neon.calls import CallLog
 from tenantdb.testing.neon.options import EmulatorOptions
-from tenantdb.testing.neon.ratelimit import SlidingWindows
+from tenantdb.testing.neon.ratelimit import SlidingWindows, TokenBuckets
 from tenantdb.testing.neon.registry import Registry
 from tenantdb.testing.neon.uris import ServerAddress
 
@@ -29,6 +29,7 @@ class EmulatorState:
     windows: SlidingWindows = dataclasses.field(default_factory=SlidingWindows)
     inflight: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
     """Creates carried out on their own, whether or not their client still waits."""
+    buckets: TokenBuckets = dataclasses.field(default_factory=TokenBuckets)
     random: random.Random = dataclasses.field(default_factory=random.Random)
     """The dice of latency and injected faults (seed it for a reproducible run)."""
 

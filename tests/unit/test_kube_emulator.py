@@ -1,0 +1,118 @@
+"""The Kubernetes emulator at fleet size: one version per object, no tombstones, owners indexed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import kmock
+import pytest
+
+from tenantdb.testing.kube import KubernetesEmulator
+
+DATABASES = "/apis/tenantdb.io/v1alpha1/namespaces/default/globaldatabases"
+SECRETS = "/api/v1/namespaces/default/secrets"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+
+
+@pytest.fixture
+async def kube() -> AsyncIterator[tuple[KubernetesEmulator, httpx.AsyncClient]]:
+    emulator = KubernetesEmulator()
+    async with (
+        emulator,
+        kmock.Server(emulator) as server,
+        httpx.AsyncClient(base_url=str(server.url).rstrip("/")) as http,
+    ):
+        yield emulator, http
+
+
+def _database(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "GlobalDatabase",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"userId": name},
+    }
+
+
+def _secret(name: str, *owners: dict[str, Any]) -> dict[str, Any]:
+    references = [
+        {
+            "apiVersion": o["apiVersion"],
+            "kind": o["kind"],
+            "name": o["metadata"]["name"],
+            "uid": o["metadata"]["uid"],
+        }
+        for o in owners
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default", "ownerReferences": references},
+        "data": {},
+    }
+
+
+async def test_a_written_object_keeps_one_version_and_a_deleted_one_is_forgotten(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    emulator, http = kube
+    (await http.post(DATABASES, json=_database("a"))).raise_for_status()
+    for generation in range(2, 12):
+        patch = {"spec": {"userId": "a", "n": generation}}
+        (await http.patch(f"{DATABASES}/a", json=patch, headers=MERGE)).raise_for_status()
+    fetched = (await http.get(f"{DATABASES}/a")).json()
+    assert fetched["spec"]["n"] == 11
+    assert fetched["metadata"]["generation"] == 11
+    stored = list(emulator.objects.values())
+    assert [len(obj.history) for obj in stored] == [1]  # not eleven copies
+    (await http.delete(f"{DATABASES}/a")).raise_for_status()
+    assert (await http.get(f"{DATABASES}/a")).status_code == 404
+    assert len(emulator.objects) == 0  # no tombstone left behind
+    (await http.post(DATABASES, json=_database("a"))).raise_for_status()  # the name is free again
+    assert (await http.get(f"{DATABASES}/a")).json()["metadata"]["generation"] == 1
+
+
+async def test_objects_are_found_by_name_and_namespace(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    _, http = kube
+    for name in ("a", "b", "c"):
+        (await http.post(DATABASES, json=_database(name))).raise_for_status()
+    other = "/apis/tenantdb.io/v1alpha1/namespaces/other/globaldatabases"
+    (
+        await http.post(other, json=_database("a") | {"metadata": {"name": "a", "namespace": "other"}})
+    ).raise_for_status()
+    assert (await http.get(f"{DATABASES}/b")).json()["metadata"]["name"] == "b"
+    assert (await http.get(f"{other}/b")).status_code == 404
+    assert len((await http.get(DATABASES)).json()["items"]) == 3
+    assert len((await http.get("/apis/tenantdb.io/v1alpha1/globaldatabases")).json()["items"]) == 4
+
+
+async def test_dependents_go_with_their_last_owner_and_cascade(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    _, http = kube
+    first = (await http.post(DATABASES, json=_database("first"))).json()
+    second = (await http.post(DATABASES, json=_database("second"))).json()
+    both = (await http.post(SECRETS, json=_secret("both", first, second))).json()
+    (await http.post(SECRETS, json=_secret("only-first", first))).raise_for_status()
+    (await http.post(SECRETS, json=_secret("grandchild", both))).raise_for_status()
+    (await http.post(SECRETS, json=_secret("unowned"))).raise_for_status()
+    (await http.delete(f"{DATABASES}/first")).raise_for_status()
+    assert (await http.get(f"{SECRETS}/only-first")).status_code == 404
+    assert (await http.get(f"{SECRETS}/both")).status_code == 200  # "second" still owns it
+    (await http.delete(f"{DATABASES}/second")).raise_for_status()
+    assert (await http.get(f"{SECRETS}/both")).status_code == 404
+    assert (await http.get(f"{SECRETS}/grandchild")).status_code == 404  # the cascade goes on
+    assert (await http.get(f"{SECRETS}/unowned")).status_code == 200
+
+
+async def test_an_object_whose_owners_do_not_exist_is_collected(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    _, http = kube
+    ghost = _database("ghost") | {"metadata": {"name": "ghost", "uid": "no-such-uid"}}
+    (await http.post(SECRETS, json=_secret("orphan", ghost))).raise_for_status()
+    assert (await http.get(f"{SECRETS}/orphan")).status_code == 404
