@@ -6,8 +6,8 @@ tenant. The claim decides, durably (a restart or a second replica agrees): the o
 (``creationTimestamp``) holds it, except that a holder which has already recorded a Neon project
 keeps it (taking it over would strand a live database). ``creationTimestamp`` counts whole
 seconds, so two resources made in the same second are equally old: the one recorded first keeps
-the claim (a uid would pick one at random, and could take a working budget away from its user). The holder's own delete
-releases it; the next claimant then takes it on its next attempt.
+the claim (a uid would pick one at random, and could take a working budget away from its user).
+The holder's own delete releases it; the next claimant then takes it on its next attempt.
 """
 
 from __future__ import annotations
