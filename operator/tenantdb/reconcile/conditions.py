@@ -32,7 +32,7 @@ READY = "Ready"
 SYNCED = "Synced"
 BUDGET_EXCEEDED = "BudgetExceeded"
 
-# Kubernetes caps nothing this short, but a condition is read by people: long errors are cut.
+# Kubernetes allows 32768 characters; a condition is read by people, so long errors are cut.
 _MESSAGE_LIMIT = 2000
 
 
