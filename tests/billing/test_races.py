@@ -12,7 +12,7 @@ import contextlib
 from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.api import GlobalDatabaseSpec
+from tenantdb.api import DatabaseStatus, GlobalDatabaseSpec
 from tenantdb.config import Settings, Tier
 from tenantdb.kube import OwnerReference
 from tenantdb.metrics import Metrics
@@ -66,7 +66,7 @@ def _database() -> DatabaseObject:
         identity=identity,
         generation=1,
         spec=GlobalDatabaseSpec(userId="ann"),
-        status={},
+        status=DatabaseStatus(),
         owner=OwnerReference(
             api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="db-ann", uid="uid-1"
         ),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tenantdb.api.databases import GlobalDatabaseSpec
+from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.kube import KubeError, OwnerReference
@@ -42,7 +41,7 @@ async def test_a_failed_status_write_is_retried_later_not_raised_raw(status: int
         identity=identity,
         generation=1,
         spec=GlobalDatabaseSpec.model_validate({"userId": "u1"}),
-        status={},
+        status=DatabaseStatus(),
         owner=OwnerReference(
             api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="g", uid="uid-1"
         ),
@@ -55,7 +54,7 @@ async def test_a_failed_status_write_is_retried_later_not_raised_raw(status: int
         settings=Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
     )
 
-    async def failing_write(_: Mapping[str, Any]) -> None:
+    async def failing_write(_: DatabaseStatus) -> None:
         raise KubeError(f"patching status failed: HTTP {status}", status=status)
 
     with pytest.raises(RetryLater) as caught:
@@ -87,7 +86,7 @@ async def test_a_project_just_made_is_remembered_even_when_recording_it_fails() 
         identity=identity,
         generation=1,
         spec=GlobalDatabaseSpec.model_validate({"userId": "u2"}),
-        status={},
+        status=DatabaseStatus(),
         owner=OwnerReference(
             api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="g", uid="uid-2"
         ),
@@ -100,15 +99,15 @@ async def test_a_project_just_made_is_remembered_even_when_recording_it_fails() 
         cipher=EncryptionKey(KEY),
         settings=Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
     )
-    writes: list[Mapping[str, Any]] = []
+    writes: list[DatabaseStatus] = []
 
-    async def second_write_fails(status: Mapping[str, Any]) -> None:
+    async def second_write_fails(status: DatabaseStatus) -> None:
         writes.append(status)
         if len(writes) == 2:  # the write that records the project id
             raise KubeError("patching status failed: HTTP 500", status=500)
 
     with pytest.raises(RetryLater):
         await reconcile_database(obj, deps, _Events(), second_write_fails)
-    assert "projectId" in writes[1]
+    assert writes[1].to_patch()["projectId"] == "p-made"
     assert deps.known_projects["uid-2"] == "p-made"
     assert neon.searches == 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -43,6 +44,46 @@ class Resource(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The object as Kubernetes stores it: camelCase keys, no unset optionals."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    def to_patch(self) -> dict[str, Any]:
+        """A JSON merge patch of the fields set on this object, and only those.
+
+        A field set to ``None`` on purpose is sent as ``null`` (the key is removed); fields
+        never set are left out (left as they are); inside a value nothing is ``null``.
+        """
+        wire = self.to_wire()
+        patch: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            alias = type(self).model_fields[name].alias or name
+            patch[alias] = wire.get(alias)
+        return patch
+
+    @classmethod
+    def decode(cls, raw: Mapping[str, Any]) -> Self:
+        """An object as stored (a status), typed, without failing on what does not fit.
+
+        Status is only a record: anyone with status rights may write it, and an API server
+        without the CRD's schema checks nothing. A field, or one item of a list field (a
+        condition), that does not validate is left out, as if absent, one at a time.
+        """
+        data = dict(raw)
+        while True:
+            try:
+                return cls.model_validate(data)
+            except ValidationError as exc:
+                loc = exc.errors()[0]["loc"]
+            if not loc or str(loc[0]) not in data:
+                return cls()  # not a field's fault: nothing of it can be trusted
+            key = str(loc[0])
+            items = data[key]
+            if len(loc) > 1 and isinstance(loc[1], int) and isinstance(items, list):
+                data[key] = [item for index, item in enumerate(items) if index != loc[1]]
+            else:
+                del data[key]
+
+    def merged(self, patch: Self) -> Self:
+        """This object with the fields set on ``patch`` applied, as a merge patch applies them."""
+        return self.model_copy(update={name: getattr(patch, name) for name in patch.model_fields_set})
 
 
 class DeletionPolicy(enum.StrEnum):

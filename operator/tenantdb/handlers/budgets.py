@@ -11,7 +11,7 @@ import kopf
 import pydantic
 
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
-from tenantdb.api.budget import DatabaseBudgetSpec
+from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.databases import budget_actuator
@@ -138,14 +138,12 @@ async def _hold_budget_claim(runtime: Runtime, body: kopf.Body, user_id: str, lo
     except StoreError as exc:
         raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
     except ClaimConflict as exc:
-        conditions = list(body.status.get("conditions") or [])
-        previous = cond.get_condition(conditions, cond.READY) or {}
-        if previous.get("reason") != exc.reason or previous.get("message") != exc.message:
+        conditions = DatabaseBudgetStatus.decode(body.status).conditions
+        previous = cond.get_condition(conditions, cond.READY)
+        if previous is None or previous.reason != exc.reason or previous.message != exc.message:
             kopf.warn(body, reason=exc.reason, message=exc.message)
-        conditions = cond.set_condition(
+        conditions = cond.set_not_ready(
             conditions,
-            kind=cond.READY,
-            status=False,
             reason=exc.reason,
             message=exc.message,
             now=datetime.datetime.now(datetime.UTC),
@@ -157,7 +155,7 @@ async def _hold_budget_claim(runtime: Runtime, body: kopf.Body, user_id: str, lo
                 plural=DATABASE_BUDGET.plural,
                 namespace=str(meta.namespace),
                 name=str(meta.name),
-                status={"conditions": conditions},
+                status=DatabaseBudgetStatus(conditions=conditions).to_patch(),
             )
         except KubeError as write_error:
             logger.warning("could not record the conflict in status: %s", write_error)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 import pydantic
 
 from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
-from tenantdb.api.databases import GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -63,30 +63,31 @@ def _decode(kind: Kind, body: kopf.Body) -> DatabaseObject:
         identity=identity,
         generation=int(meta.get("generation") or 1),
         spec=spec,
-        status=dict(body.status),
+        status=DatabaseStatus.decode(body.status),
         owner=owner,
         created_at=parse_created(meta.get("creationTimestamp")),
     )
 
 
 class _StatusWriter:
-    """Patches status right away, and remembers what it wrote: kopf's body is from before the
-    handler started, and a failure after a write must build on what is true now (a project
-    made a moment ago is Provisioning, not Pending)."""
+    """Patches status right away (only the fields set on the model: ``to_patch``), and
+    remembers what it wrote: kopf's body is from before the handler started, and a failure
+    after a write must build on what is true now (a project made a moment ago is
+    Provisioning, not Pending)."""
 
     def __init__(self, runtime: Runtime, kind: Kind, body: kopf.Body) -> None:
         self._runtime, self._kind, self._body = runtime, kind, body
-        self.written: dict[str, Any] = {}
+        self.written = DatabaseStatus()
 
-    async def __call__(self, status: Mapping[str, Any]) -> None:
+    async def __call__(self, status: DatabaseStatus) -> None:
         assert self._runtime.kube is not None
         await self._runtime.kube.patch_status(
             plural=self._kind.plural,
             namespace=str(self._body.metadata.namespace),
             name=str(self._body.metadata.name),
-            status=status,
+            status=status.to_patch(),
         )
-        self.written.update(status)
+        self.written = self.written.merged(status)
 
 
 def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> _StatusWriter:
@@ -101,52 +102,37 @@ async def _record_failure(
     runtime: Runtime,
     kind: Kind,
     body: kopf.Body,
-    exc: ReconcileError | None,
     *,
+    current: DatabaseStatus,
     reason: str,
     message: str,
     failed: bool,
-    written: Mapping[str, Any] | None = None,
     conflict: bool = False,
     phase: Phase | None = None,
 ) -> None:
     """Say why the reconcile stopped, in Synced (and Ready, unless the database works).
 
-    The phase is the last true one: what this reconcile already wrote, else what the object
-    said; ``Pending`` only when nothing exists yet. A failed write here is logged by kopf's
-    retry, never raised past it: the reason is already in the handler's own error.
+    ``current`` is the status as it stands: the object's, with what this reconcile already
+    wrote. The phase is the last true one; ``Pending`` only when nothing exists yet. A failed
+    write here is logged by kopf's retry, never raised past it: the reason is already in the
+    handler's own error.
     """
-    current = {**dict(body.status), **dict(written or {})}
-    conditions = list(current.get("conditions") or [])
     generation = int(body.metadata.get("generation") or 1)
-    conditions = cond.set_condition(
-        conditions,
-        kind=cond.SYNCED,
-        status=False,
-        reason=reason,
-        message=message,
-        now=_now(),
-        generation=generation,
+    conditions = cond.set_sync_failed(
+        current.conditions, reason=reason, message=message, now=_now(), generation=generation
     )
-    ready = cond.get_condition(conditions, cond.READY)
-    patch: dict[str, Any] = {"conditions": conditions}
+    patch = DatabaseStatus(conditions=conditions)
     # A phase given (Deleting) overrides a body that may predate it, Ready included.
-    if failed or conflict or phase is not None or ready is None or ready.get("status") != "True":
-        patch["conditions"] = cond.set_condition(
-            conditions,
-            kind=cond.READY,
-            status=False,
-            reason=reason,
-            message=message,
-            now=_now(),
-            generation=generation,
-        )
-        patch["phase"] = (
-            phase.value
+    if failed or conflict or phase is not None or not cond.is_true(conditions, cond.READY):
+        patch = DatabaseStatus(
+            conditions=cond.set_not_ready(
+                conditions, reason=reason, message=message, now=_now(), generation=generation
+            ),
+            phase=phase
             if phase is not None
-            else Phase.FAILED.value
+            else Phase.FAILED
             if failed
-            else (current.get("phase") or Phase.PENDING.value)
+            else (current.phase or Phase.PENDING),
         )
     try:
         await _status_writer(runtime, kind, body)(patch)
@@ -154,7 +140,7 @@ async def _record_failure(
         logging.getLogger(__name__).warning("could not record the failure in status: %s", exc)
 
 
-async def _write_final_status(writer: _StatusWriter, status: Mapping[str, Any]) -> None:
+async def _write_final_status(writer: _StatusWriter, status: DatabaseStatus) -> None:
     """The reconcile's result, through the same error translation as every outside call."""
     try:
         await writer(status)
@@ -164,10 +150,8 @@ async def _write_final_status(writer: _StatusWriter, status: Mapping[str, Any]) 
         ) from exc
 
 
-def _register_for_budget(
-    runtime: Runtime, kind: Kind, obj: DatabaseObject, status: Mapping[str, Any]
-) -> None:
-    project_id = status.get("projectId") or runtime.projects.get(obj.identity.uid)
+def _register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+    project_id = status.project_id or runtime.projects.get(obj.identity.uid)
     key = (kind.kind, obj.identity.namespace, obj.identity.name)
     if not project_id and key in runtime.budgets.databases:
         return  # keep what is known; a status without a project says nothing new
@@ -178,8 +162,8 @@ def _register_for_budget(
             name=obj.identity.name,
             user_id=obj.spec.user_id,
             project_id=project_id,
-            endpoint_id=status.get("endpointId"),
-            suspended_for_budget=status.get("phase") == Phase.SUSPENDED.value,
+            endpoint_id=status.endpoint_id,
+            suspended_for_budget=status.phase == Phase.SUSPENDED,
             uid=obj.identity.uid,
             max_cu=obj.spec.autoscaling.max_cu,
         )
@@ -192,9 +176,11 @@ def budget_actuator(
     """The database path acting for the budget loop: under the resource's own lock (the one
     its reconcile holds), then the project's, it switches the endpoint and writes the status."""
 
-    async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
         assert runtime.kube is not None
-        await runtime.kube.patch_status(plural=_PLURALS[kind], namespace=namespace, name=name, status=status)
+        await runtime.kube.patch_status(
+            plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
+        )
 
     async def act(action: SuspendAction | ResumeAction) -> bool | None:
         assert runtime.neon is not None
@@ -235,7 +221,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                 runtime,
                 kind,
                 body,
-                None,
+                current=DatabaseStatus.decode(body.status),
                 reason=REASON_INVALID_SPEC,
                 message=f"Invalid spec: {message}",
                 failed=True,
@@ -246,7 +232,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         writer = _status_writer(runtime, kind, body)
         # Every database with a project counts in its user's budget, even while its reconcile
         # fails: known to the budget from its recorded status, before anything else is tried.
-        _register_for_budget(runtime, kind, obj, dict(body.status))
+        _register_for_budget(runtime, kind, obj, obj.status)
         async with runtime.locks[obj.identity.uid]:
             try:
                 status = await reconcile_database(obj, runtime.database_deps(), events, writer)
@@ -257,20 +243,19 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                     runtime,
                     kind,
                     body,
-                    exc,
+                    current=obj.status.merged(writer.written),
                     reason=exc.reason,
                     message=exc.message,
                     failed=isinstance(exc, NeedsUserAction),
-                    written=writer.written,
                     conflict=exc.reason in CONFLICT_REASONS,
                 )
                 if isinstance(exc, NeedsUserAction):
                     events.warning(exc.reason, exc.message)
                 raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
-        was_ready = body.status.get("phase") == Phase.READY.value
+        was_ready = obj.status.phase == Phase.READY
         _register_for_budget(runtime, kind, obj, status)
         runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
-        if not was_ready and status.get("phase") == Phase.READY.value:
+        if not was_ready and status.phase == Phase.READY:
             created = body.metadata.get("creationTimestamp")
             if created:
                 born = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
@@ -299,7 +284,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
                     runtime,
                     kind,
                     body,
-                    exc,
+                    current=obj.status,
                     reason=exc.reason,
                     message=exc.message,
                     failed=False,

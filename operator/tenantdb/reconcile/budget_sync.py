@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from decimal import Decimal
 from typing import Any, Protocol
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, Condition, DatabaseStatus
 from tenantdb.api.budget import BudgetDatabase, DatabaseBudgetStatus
 from tenantdb.billing import Prices, TierPolicy
 from tenantdb.billing.period import billing_period
@@ -136,7 +136,7 @@ class BudgetSync:
     # None: nothing to act on). None: ``apply_budget`` without the resource's lock (tests).
     actuator: Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]] | None = None
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
-    _conditions: dict[tuple[str, str], list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    _conditions: dict[tuple[str, str], list[Condition]] = dataclasses.field(default_factory=dict)
     _states: dict[tuple[str, str], tuple[str, bool | None]] = dataclasses.field(default_factory=dict)
 
     # -- registry (kept current by the handlers) -------------------------------------------------
@@ -275,10 +275,10 @@ class BudgetSync:
                         plural=_PLURALS[record.kind],
                         namespace=record.namespace,
                         name=record.name,
-                        status={
-                            "currentPeriodCostCents": self.costs[record.project_id],
-                            "lastConsumptionSync": cond.rfc3339(snapshot.synced_at),
-                        },
+                        status=DatabaseStatus(
+                            current_period_cost_cents=self.costs[record.project_id],
+                            last_consumption_sync=cond.rfc3339(snapshot.synced_at),
+                        ).to_patch(),
                     )
         await self.enforce(store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas)
 
@@ -517,9 +517,9 @@ class BudgetSync:
                 suspended = await self.actuator(action)
             else:
 
-                async def write(kind: str, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+                async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
                     await kube.patch_status(
-                        plural=_PLURALS[kind], namespace=namespace, name=name, status=status
+                        plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
                     )
 
                 settled = await apply_budget(

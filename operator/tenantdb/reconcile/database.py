@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from tenantdb.api import DatabaseSpec, DeletionPolicy, Phase
+from tenantdb.api import DatabaseSpec, DatabaseStatus, DeletionPolicy, Phase
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError, OwnerReference, SecretConflictError
 from tenantdb.neon.errors import (
@@ -132,7 +132,7 @@ class DatabaseObject:
     identity: DatabaseIdentity
     generation: int
     spec: DatabaseSpec
-    status: Mapping[str, Any]
+    status: DatabaseStatus
     owner: OwnerReference
     # metadata.creationTimestamp: the oldest resource of a tenant holds its claim.
     created_at: datetime.datetime = dataclasses.field(
@@ -198,13 +198,13 @@ def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
     project anywhere: the search (a third rate-limited call besides the create and its poll)
     is skipped.
     """
-    return bool(obj.status) or obj.identity.uid in deps.create_attempts
+    return bool(obj.status.model_fields_set) or obj.identity.uid in deps.create_attempts
 
 
 async def _create_is_over(deps: DatabaseDeps, uid: str, write_status: StatusWriter) -> None:
     """The create surely did not land (refused, or answered): nothing to wait for."""
     deps.create_sent_at.pop(uid, None)
-    await write_status({"createAttemptedAt": None})
+    await write_status(DatabaseStatus(create_attempted_at=None))
 
 
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
@@ -225,8 +225,9 @@ def _claimant(obj: DatabaseObject) -> Claimant:
 
 async def reconcile_database(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
-) -> dict[str, Any]:
-    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns status.
+) -> DatabaseStatus:
+    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns the status
+    to record: the object's own, with what this reconcile found and did.
 
     A conflict (another resource holds the tenant, or the Secret is not ours) is said once with
     a Warning event and waits: ``RetryLater``, nothing created, nothing overwritten.
@@ -235,25 +236,25 @@ async def reconcile_database(
         return await _reconcile(obj, deps, events, write_status)
     except RetryLater as exc:
         if exc.reason in CONFLICT_REASONS:
-            ready = cond.get_condition(list(obj.status.get("conditions") or []), cond.READY) or {}
-            if ready.get("reason") != exc.reason or ready.get("message") != exc.message:
+            ready = cond.get_condition(obj.status.conditions, cond.READY)
+            if ready is None or ready.reason != exc.reason or ready.message != exc.message:
                 events.warning(exc.reason, exc.message)
         raise
 
 
 async def _reconcile(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
-) -> dict[str, Any]:
+) -> DatabaseStatus:
     spec, identity, settings = obj.spec, obj.identity, deps.settings
-    status: dict[str, Any] = dict(obj.status)
-    conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
+    status = obj.status
+    conditions = list(status.conditions)
     now = deps.clock()
     # The name is the proof of ownership: derived, never read back from status.
     name = our_name(settings, identity)
-    region = status.get("region") or spec.region or settings.neon_default_region
-    pg_version = status.get("pgVersion") or spec.pg_version or settings.neon_default_pg_version
+    region = status.region or spec.region or settings.neon_default_region
+    pg_version = status.pg_version or spec.pg_version or settings.neon_default_pg_version
     role_name = _role_name(spec)
-    was_ready = (cond.get_condition(conditions, cond.READY) or {}).get("status") == "True"
+    was_ready = cond.is_true(conditions, cond.READY)
     secret_name = spec.connection_secret.name or identity.default_secret_name()
 
     # --- Claim the tenant and check the Secret: before anything is created ------------------
@@ -280,7 +281,7 @@ async def _reconcile(
     # --- Observe -----------------------------------------------------------------------------
     # status.projectId is a hint anyone with status rights can write; the in-process memory
     # holds only projects whose name was checked (or that this process created).
-    project_id: str | None = status.get("projectId") or deps.known_projects.get(identity.uid)
+    project_id: str | None = status.project_id or deps.known_projects.get(identity.uid)
     created: Any = None
     replaced = False
     async with outside_errors("observing the Neon project"):
@@ -325,10 +326,8 @@ async def _reconcile(
 
     # --- Create ------------------------------------------------------------------------------
     if not project_id:
-        conditions = cond.set_condition(
+        conditions = cond.set_not_ready(
             conditions,
-            kind=cond.READY,
-            status=False,
             reason=REASON_CREATING,
             message="Creating the Neon project",
             now=now,
@@ -338,11 +337,9 @@ async def _reconcile(
         # create is sent, whichever replica or restart comes next.
         async with outside_errors("recording the status"):
             await write_status(
-                {
-                    "phase": Phase.PROVISIONING.value,
-                    "conditions": conditions,
-                    "createAttemptedAt": cond.rfc3339(now),
-                }
+                DatabaseStatus(
+                    phase=Phase.PROVISIONING, conditions=conditions, create_attempted_at=cond.rfc3339(now)
+                )
             )
         deps.create_attempts.add(identity.uid)
         deps.create_sent_at[identity.uid] = now
@@ -388,23 +385,23 @@ async def _reconcile(
         events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
 
     # The external name is recorded the moment it is known, before anything else can fail.
-    identity_status = {
-        "projectId": project_id,
-        "projectName": name,
-        "createAttemptedAt": None,  # the attempt's outcome is on record
-        "region": region,
-        "pgVersion": pg_version,
-        "databaseName": spec.database_name,
-        "roleName": role_name,
-    }
+    identity_status = DatabaseStatus(
+        project_id=project_id,
+        project_name=name,
+        create_attempted_at=None,  # the attempt's outcome is on record
+        region=region,
+        pg_version=pg_version,
+        database_name=spec.database_name,
+        role_name=role_name,
+    )
     # Remembered before the write: if the write fails, the next attempt knows the project is
     # its own (no search, no "Adopted" for a project it just made).
     deps.known_projects[identity.uid] = project_id
     deps.create_attempts.discard(identity.uid)
-    if any(status.get(k) != v for k, v in identity_status.items()):
+    if any(getattr(status, f) != getattr(identity_status, f) for f in identity_status.model_fields_set):
         async with outside_errors("recording the status"):
             await write_status(identity_status)
-        status.update(identity_status)
+        status = status.merged(identity_status)
     if claim.project_id != project_id:
         async with outside_errors("claiming the tenant"):
             await pin_claim(
@@ -426,7 +423,7 @@ async def _reconcile(
             branch_id: str = created.branch_id
         else:
             endpoint = read_write_endpoint(await deps.neon.list_endpoints(project_id))
-            branch_id = getattr(endpoint, "branch_id", "") or status.get("branchId", "")
+            branch_id = getattr(endpoint, "branch_id", "") or status.branch_id or ""
         if endpoint is None:
             raise RetryLater(
                 REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
@@ -445,7 +442,7 @@ async def _reconcile(
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
     async with outside_errors("publishing the connection string"):
         row = await _read_row(deps, identity)
-        projects = {project_id, str(obj.status.get("projectId") or project_id)}
+        projects = {project_id, obj.status.project_id or project_id}
         if not row_is_ours(row, projects):
             raise RetryLater(
                 REASON_CONFLICT,
@@ -474,10 +471,8 @@ async def _reconcile(
     # --- Status -------------------------------------------------------------------------------------
     if suspended:
         phase = Phase.SUSPENDED
-        conditions = cond.set_condition(
+        conditions = cond.set_not_ready(
             conditions,
-            kind=cond.READY,
-            status=False,
             reason=REASON_BUDGET,
             message="The user's budget is exceeded: connections are refused "
             "until the budget allows them again",
@@ -486,10 +481,8 @@ async def _reconcile(
         )
     else:
         phase = Phase.READY
-        conditions = cond.set_condition(
+        conditions = cond.set_ready(
             conditions,
-            kind=cond.READY,
-            status=True,
             reason=REASON_AVAILABLE,
             message=f"Database ready in Neon project {project_id}",
             now=now,
@@ -498,40 +491,35 @@ async def _reconcile(
         if not was_ready:
             events.normal("Ready", f"Database ready; connection string in Secret {secret_name}")
     if refused is not None:
-        synced = cond.get_condition(conditions, cond.SYNCED) or {}
-        if synced.get("message") != refused.message:
+        synced = cond.get_condition(conditions, cond.SYNCED)
+        if synced is None or synced.message != refused.message:
             events.warning(refused.reason, refused.message)
-        conditions = cond.set_condition(
+        conditions = cond.set_sync_failed(
             conditions,
-            kind=cond.SYNCED,
-            status=False,
             reason=refused.reason,
             message=refused.message,
             now=now,
             generation=obj.generation,
         )
     else:
-        conditions = cond.set_condition(
+        conditions = cond.set_synced(
             conditions,
-            kind=cond.SYNCED,
-            status=True,
             reason=REASON_SYNCED,
             message="Neon, the Secret and the metadata DB match the spec",
             now=now,
             generation=obj.generation,
         )
-    status.update(
-        {
-            "phase": phase.value,
-            "branchId": branch_id,
-            "endpointId": endpoint.id,
-            "host": endpoint.host,
-            "secretName": secret_name,
-            "observedGeneration": obj.generation,
-            "conditions": conditions,
-        }
+    return status.merged(
+        DatabaseStatus(
+            phase=phase,
+            branch_id=branch_id,
+            endpoint_id=endpoint.id,
+            host=endpoint.host,
+            secret_name=secret_name,
+            observed_generation=obj.generation,
+            conditions=conditions,
+        )
     )
-    return status
 
 
 async def _update_endpoint(
@@ -692,7 +680,7 @@ async def _publish(
         await deps.secrets.write_secret(
             namespace=namespace, name=secret_name, data=desired, labels=labels, owner=obj.owner
         )
-        restored = existing is None and obj.status.get("secretName") == secret_name
+        restored = existing is None and obj.status.secret_name == secret_name
         reason = "SecretRestored" if restored else "SecretWritten" if existing is None else "SecretUpdated"
         events.normal(reason, f"Connection string written to Secret {secret_name}")
 
@@ -798,21 +786,15 @@ async def delete_database(
     now = deps.clock()
     started = deletion_started or now
     retain = spec.deletion_policy == DeletionPolicy.RETAIN
-    conditions: list[dict[str, Any]] = list(obj.status.get("conditions") or [])
+    conditions = list(obj.status.conditions)
 
     async def say(reason: str, message: str) -> None:
         nonlocal conditions
-        conditions = cond.set_condition(
-            conditions,
-            kind=cond.READY,
-            status=False,
-            reason=reason,
-            message=message,
-            now=deps.clock(),
-            generation=obj.generation,
+        conditions = cond.set_not_ready(
+            conditions, reason=reason, message=message, now=deps.clock(), generation=obj.generation
         )
         async with outside_errors("writing the status"):
-            await write_status({"phase": Phase.DELETING.value, "conditions": conditions})
+            await write_status(DatabaseStatus(phase=Phase.DELETING, conditions=conditions))
 
     await say(REASON_DELETING, "Deleting: releasing the Neon project and the connection string")
     targets: list[str] | None = None
@@ -944,8 +926,8 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids
 
 def _hinted(obj: DatabaseObject, deps: DatabaseDeps) -> list[str]:
     """The project status (or this process) names, when Neon could not be asked which is ours."""
-    hinted = obj.status.get("projectId") or deps.known_projects.get(obj.identity.uid)
-    return [str(hinted)] if hinted else []
+    hinted = obj.status.project_id or deps.known_projects.get(obj.identity.uid)
+    return [hinted] if hinted else []
 
 
 async def _projects_to_delete(

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from tenantdb.api import Phase
+from tenantdb.api import DatabaseStatus, Phase
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.endpoint_budget import EndpointPort, EndpointSettled, settle_endpoint
 
@@ -44,7 +44,8 @@ class SerialisedEndpoints(EndpointPort, Protocol):
     def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
-StatusWrite = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]  # kind, namespace, name, status
+# kind, namespace, name, and the status fields to merge-patch (``DatabaseStatus.to_patch``)
+StatusWrite = Callable[[str, str, str, DatabaseStatus], Awaitable[None]]
 EventPost = Callable[[str, str, str, str, str, str], None]  # kind, namespace, name, type, reason, message
 
 
@@ -63,6 +64,7 @@ async def apply_budget(
     if not settled.switched:
         return settled
     suspended = settled.suspended
+    # Ready and Synced as of this switch, from scratch (the patch replaces the conditions list).
     conditions = cond.set_condition(
         [],
         kind=cond.READY,
@@ -73,13 +75,12 @@ async def apply_budget(
         else "Back within budget: compute endpoint enabled",
         now=now,
     )
-    conditions = cond.set_condition(
+    conditions = cond.set_synced(
         conditions,
-        kind=cond.SYNCED,
-        status=True,
         reason="ReconcileSuccess",
         message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
         now=now,
+        generation=None,
     )
     post_event(
         action.kind,
@@ -95,6 +96,6 @@ async def apply_budget(
         action.kind,
         action.namespace,
         action.name,
-        {"phase": (Phase.SUSPENDED if suspended else Phase.READY).value, "conditions": conditions},
+        DatabaseStatus(phase=Phase.SUSPENDED if suspended else Phase.READY, conditions=conditions),
     )
     return settled

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from tenantdb.api.databases import DatabaseStatus
+
 __all__ = ["Clock", "Events", "Metadata", "NeonLike", "SecretWriter", "StatusWriter"]
 
 
@@ -18,7 +20,9 @@ class Events(Protocol):
 
 
 class StatusWriter(Protocol):
-    async def __call__(self, status: Mapping[str, Any]) -> None: ...
+    """Merge-patches the database's status with the fields set on ``status`` (``to_patch``)."""
+
+    async def __call__(self, status: DatabaseStatus) -> None: ...
 
 
 class SecretWriter(Protocol):

@@ -14,9 +14,9 @@ operator is recovered, recreated or waited for as ``TENANTDB_ON_PROJECT_DELETED`
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
 from typing import Any
 
+from tenantdb.api.databases import DatabaseStatus
 from tenantdb.config import OnProjectDeleted, Settings
 from tenantdb.neon.errors import NeonBadRequestError, NeonNotFoundError
 from tenantdb.reconcile import conditions as cond
@@ -44,8 +44,6 @@ REASON_PROJECT_RECOVERED = "ProjectRecovered"
 REASON_PROJECT_RECREATED = "ProjectRecreated"
 REASON_CREATE_PENDING = "CreatePending"
 
-STATUS_CREATE_ATTEMPTED_AT = "createAttemptedAt"
-
 
 def our_name(settings: Settings, identity: DatabaseIdentity) -> str:
     """The one name this resource's project carries (never taken from status)."""
@@ -71,8 +69,8 @@ async def our_projects(neon: NeonLike, identity: DatabaseIdentity, name: str) ->
     return sorted(found, key=lambda p: str(getattr(p, "created_at", "")))
 
 
-def attempted_at(status: Mapping[str, Any]) -> datetime.datetime | None:
-    raw = status.get(STATUS_CREATE_ATTEMPTED_AT)
+def attempted_at(status: DatabaseStatus) -> datetime.datetime | None:
+    raw = status.create_attempted_at
     if not raw:
         return None
     try:
@@ -83,7 +81,7 @@ def attempted_at(status: Mapping[str, Any]) -> datetime.datetime | None:
 
 
 def create_may_still_land(
-    status: Mapping[str, Any],
+    status: DatabaseStatus,
     settings: Settings,
     now: datetime.datetime,
     *,
