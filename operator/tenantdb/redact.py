@@ -59,10 +59,14 @@ def redact(text: str) -> str:
 
 
 def quiet_body_loggers() -> None:
-    """Hold the loggers that print bodies or headers at INFO or quieter, whatever the root level."""
+    """Hold the loggers that print bodies or headers at INFO or quieter, whatever the root level.
+
+    Only ever quieter: a logger already at INFO or above (itself or through its parents) is left
+    as it is, so a quiet root (the demo's WARNING) keeps them quiet too.
+    """
     for name in BODY_LOGGERS:
         logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET or logger.level < logging.INFO:
+        if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)
 
 

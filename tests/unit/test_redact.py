@@ -33,3 +33,13 @@ def test_body_printing_loggers_stay_at_info_whatever_the_root_level(
     for name in BODY_LOGGERS:
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     assert not logging.getLogger("kubernetes_asyncio.client.rest").isEnabledFor(logging.DEBUG)
+
+
+def test_holding_body_loggers_quiet_never_makes_them_louder(caplog: pytest.LogCaptureFixture) -> None:
+    # The demo runs with the root logger at WARNING: httpx's per-request INFO lines must stay out.
+    caplog.set_level(logging.WARNING)
+    for name in BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    quiet_body_loggers()
+    for name in BODY_LOGGERS:
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
