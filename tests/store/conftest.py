@@ -117,31 +117,10 @@ async def fetch_variables(database: Database, table: str, owner_column: str, own
         return row[0]
 
 
-SIM_SCHEMA = """
-CREATE TABLE "user" (id text PRIMARY KEY, name text NOT NULL);
-CREATE TABLE workspace (id text PRIMARY KEY, name text NOT NULL);
-CREATE TABLE environment (
-    id text PRIMARY KEY,
-    user_id text NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
-    variables json NOT NULL,
-    updated_at timestamp NOT NULL DEFAULT now(),
-    CONSTRAINT environment_user_id_unique UNIQUE (user_id)
-);
-CREATE TABLE workspace_environment (
-    id text PRIMARY KEY,
-    workspace_id text NOT NULL REFERENCES workspace(id) ON DELETE CASCADE,
-    variables json NOT NULL DEFAULT '{}',
-    created_at timestamp NOT NULL DEFAULT now(),
-    updated_at timestamp NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX workspace_environment_workspace_unique ON workspace_environment (workspace_id);
-"""
-
-
 async def create_sim_tables(database: Database) -> None:
-    """Sim Studio's own tables as its Drizzle migrations make them (with foreign keys)."""
+    """Sim Studio's own tables, as the test kit's Sim-shaped schema has them (with foreign keys)."""
     async with await database.connect() as conn:
-        await conn.execute(SIM_SCHEMA)
+        await create_sim_schema(conn)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,6 +10,7 @@ from psycopg.types.json import Json
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore, StoreIntegrityError
+from tenantdb.testing.sim_schema import SimRows
 
 from .conftest import Database, create_sim_tables, fetch_variables
 
@@ -104,9 +105,9 @@ async def test_set_bumps_updated_at(store: MetadataStore, database: Database) ->
 
 async def test_works_on_sims_own_tables_with_foreign_keys(database: Database, key: EncryptionKey) -> None:
     await create_sim_tables(database)
-    async with await database.connect() as conn:
-        await conn.execute("""INSERT INTO "user" VALUES ('u1', 'Ada')""")
-        await conn.execute("INSERT INTO workspace VALUES ('w1', 'Lab')")
+    sim = SimRows(database.url)
+    await sim.register_user(user_id="u1")
+    await sim.create_workspace("u1", workspace_id="w1")
     async with await MetadataStore.open(database.url, cipher=key) as store:
         await store.migrate()
         await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
