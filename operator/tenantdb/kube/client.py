@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from kubernetes_asyncio import client, config
@@ -69,9 +69,33 @@ class OwnerReference:
         }
 
 
-def _error(action: str, exc: ApiException) -> KubeError:
+def api_error(action: str, exc: ApiException) -> KubeError:
     # The body of a Secret response may echo data: only the status and reason travel on.
     return KubeError(f"{action} failed: HTTP {exc.status} {exc.reason}", status=exc.status)
+
+
+async def list_pages(
+    custom: Any, *, plural: str, namespace: str | None, page_size: int = 500, timeout: float | None = None
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every object of one of our kinds, a page at a time (``namespace`` None: cluster-wide)."""
+    token = ""
+    while True:
+        kwargs: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural, "limit": page_size}
+        if token:
+            kwargs["_continue"] = token
+        if timeout is not None:
+            kwargs["_request_timeout"] = timeout
+        try:
+            if namespace is None:
+                page = await custom.list_cluster_custom_object(**kwargs)
+            else:
+                page = await custom.list_namespaced_custom_object(namespace=namespace, **kwargs)
+        except ApiException as exc:
+            raise api_error(f"listing {plural}", exc) from None
+        yield list(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return
 
 
 class KubeClient:
@@ -112,7 +136,7 @@ class KubeClient:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _error("reading a Secret", exc) from None
+            raise api_error("reading a Secret", exc) from None
         data: Mapping[str, str] = secret.data or {}
         return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
 
@@ -123,7 +147,7 @@ class KubeClient:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _error("reading a Secret", exc) from None
+            raise api_error("reading a Secret", exc) from None
         uids, owners = _owners(secret.metadata)
         data: Mapping[str, str] = secret.data or {}
         return SecretState(
@@ -170,7 +194,7 @@ class KubeClient:
             return
         except ApiException as exc:
             if exc.status != 409:
-                raise _error("creating a Secret", exc) from None
+                raise api_error("creating a Secret", exc) from None
         current = await self.read_secret_state(namespace=namespace, name=name, owner_uid=owner.uid)
         if current is None:  # deleted in between: the next reconcile creates it
             raise KubeError("updating a Secret failed: it was deleted meanwhile", status=404)
@@ -188,7 +212,7 @@ class KubeClient:
                 name=name, namespace=namespace, body=patch, _content_type="application/merge-patch+json"
             )
         except ApiException as exc:
-            raise _error("updating a Secret", exc) from None
+            raise api_error("updating a Secret", exc) from None
 
     async def create_event(
         self,
@@ -214,7 +238,7 @@ class KubeClient:
         except ApiException as exc:
             if exc.status == 404:
                 return  # the object is gone: nobody to tell
-            raise _error("reading the object of an event", exc) from None
+            raise api_error("reading the object of an event", exc) from None
         uid = str(obj.get("metadata", {}).get("uid", ""))
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         involved = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": name, "uid": uid}
@@ -236,31 +260,15 @@ class KubeClient:
         try:
             await self._core.create_namespaced_event(namespace=namespace, body=body)
         except ApiException as exc:
-            raise _error("posting an event", exc) from None
+            raise api_error("posting an event", exc) from None
 
     async def list_uids(self, *, plural: str, namespaces: list[str] | None = None) -> set[str]:
         """The uids of every object of a custom resource kind (in ``namespaces``, or all), paged."""
         uids: set[str] = set()
         scopes: list[str | None] = list(namespaces) if namespaces else [None]
         for namespace in scopes:
-            token = ""
-            while True:
-                kwargs: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural, "limit": 500}
-                if token:
-                    kwargs["_continue"] = token
-                try:
-                    if namespace is None:
-                        listed = await self._custom.list_cluster_custom_object(**kwargs)
-                    else:
-                        listed = await self._custom.list_namespaced_custom_object(
-                            namespace=namespace, **kwargs
-                        )
-                except ApiException as exc:
-                    raise _error(f"listing {plural}", exc) from None
-                uids.update(str(item["metadata"]["uid"]) for item in listed.get("items") or [])
-                token = (listed.get("metadata") or {}).get("continue") or ""
-                if not token:
-                    break
+            async for items in list_pages(self._custom, plural=plural, namespace=namespace):
+                uids.update(str(item["metadata"]["uid"]) for item in items)
         return uids
 
     async def patch_status(
@@ -280,7 +288,7 @@ class KubeClient:
         except ApiException as exc:
             if exc.status == 404:
                 return  # the object is gone: nothing to record on it
-            raise _error("patching status", exc) from None
+            raise api_error("patching status", exc) from None
 
     async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """kopf's peering object (``ClusterKopfPeering``, or ``KopfPeering`` in a namespace)."""
@@ -296,5 +304,5 @@ class KubeClient:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _error("reading the peering object", exc) from None
+            raise api_error("reading the peering object", exc) from None
         return dict(found)

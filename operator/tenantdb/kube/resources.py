@@ -12,13 +12,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tenantdb.api import GROUP, VERSION
-from tenantdb.kube.client import KubeError
+from tenantdb.kube.client import api_error, list_pages
 
 __all__ = ["CustomResources"]
-
-
-def _error(action: str, exc: ApiException) -> KubeError:
-    return KubeError(f"{action} failed: HTTP {exc.status} {exc.reason}", status=exc.status)
 
 
 class CustomResources:
@@ -32,26 +28,11 @@ class CustomResources:
     async def list(self, *, plural: str, namespace: str, page_size: int = 500) -> list[dict[str, Any]]:
         """Every object of the kind in the namespace, fetched in pages."""
         items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": page_size}
-            if token:
-                kwargs["_continue"] = token
-            try:
-                page = await self._custom.list_namespaced_custom_object(
-                    group=GROUP,
-                    version=VERSION,
-                    namespace=namespace,
-                    plural=plural,
-                    _request_timeout=self._timeout,
-                    **kwargs,
-                )
-            except ApiException as exc:
-                raise _error(f"listing {plural}", exc) from None
-            items.extend(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return items
+        async for page in list_pages(
+            self._custom, plural=plural, namespace=namespace, page_size=page_size, timeout=self._timeout
+        ):
+            items.extend(page)
+        return items
 
     async def get(self, *, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -66,7 +47,7 @@ class CustomResources:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _error(f"reading a {plural} object", exc) from None
+            raise api_error(f"reading a {plural} object", exc) from None
         return obj
 
     async def create(self, *, plural: str, namespace: str, body: Mapping[str, Any]) -> bool:
@@ -83,7 +64,7 @@ class CustomResources:
         except ApiException as exc:
             if exc.status == 409:
                 return False
-            raise _error(f"creating a {plural} object", exc) from None
+            raise api_error(f"creating a {plural} object", exc) from None
         return True
 
     async def patch(self, *, plural: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
@@ -100,7 +81,7 @@ class CustomResources:
                 _request_timeout=self._timeout,
             )
         except ApiException as exc:
-            raise _error(f"patching a {plural} object", exc) from None
+            raise api_error(f"patching a {plural} object", exc) from None
 
     async def delete(self, *, plural: str, namespace: str, name: str) -> None:
         """Delete (background propagation); a missing object is not an error."""
@@ -115,4 +96,4 @@ class CustomResources:
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise _error(f"deleting a {plural} object", exc) from None
+                raise api_error(f"deleting a {plural} object", exc) from None
