@@ -18,13 +18,14 @@ from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.apiserver import KubeApiServer
 from tenantdb.testing.apiserver_stack import ApiServerStack
 from tenantdb.testing.postgres import PostgresServer
-from tenantdb.testing.stack import LocalStack, eventually
+from tenantdb.testing.stack import LocalStack, eventually, is_ready
 from tests.apiserver.conftest import global_database, workspace_database
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
 
 Object = dict[str, Any]
 StackFactory = Callable[..., Awaitable[ApiServerStack]]
+LAST_HANDLED = "tenantdb.io/last-handled-configuration"
 
 
 def database_budget(name: str, namespace: str, user_id: str) -> Object:
@@ -133,6 +134,22 @@ async def test_create_ready_then_delete_all_gone_as_the_charts_service_account(
     assert not _refusals(stack.operator_logs), _refusals(stack.operator_logs)
 
 
+async def _handled(stack: LocalStack, name: str, namespace: str) -> Object:
+    """The GlobalDatabase once kopf has finished with it: Ready, and kopf's own patch (its
+    record of the handled spec) written. Ready alone races that patch, which follows the
+    status write that says Ready."""
+
+    def finished(obj: Object | None) -> bool:
+        annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+        return is_ready(obj) and LAST_HANDLED in annotations
+
+    obj = await stack.wait_for(
+        "GlobalDatabase", name, finished, namespace=namespace, timeout=90, what="handled"
+    )
+    assert obj is not None
+    return obj
+
+
 async def test_nothing_the_operator_or_kopf_writes_is_pruned(
     stack_factory: StackFactory, postgres_server: PostgresServer
 ) -> None:
@@ -142,13 +159,13 @@ async def test_nothing_the_operator_or_kopf_writes_is_pruned(
     async with LocalStack(postgres=postgres_server) as emulated:
         await emulated.start_operator()
         await emulated.apply(global_database("user-bob", "default", "bob"))
-        written = await emulated.wait_ready("GlobalDatabase", "user-bob", timeout=90)
+        written = await _handled(emulated, "user-bob", "default")
         await emulated.stop_operator()
 
     stack = await stack_factory()
     await stack.start_operator()
     await stack.apply(global_database("user-bob", stack.namespace, "bob"))
-    stored = await stack.wait_ready("GlobalDatabase", "user-bob", namespace=stack.namespace, timeout=90)
+    stored = await _handled(stack, "user-bob", stack.namespace)
 
     assert _paths(written["status"]) <= _paths(stored["status"]), sorted(
         _paths(written["status"]) - _paths(stored["status"])
@@ -159,7 +176,7 @@ async def test_nothing_the_operator_or_kopf_writes_is_pruned(
     assert set(written_annotations) <= set(stored_annotations)
     assert "tenantdb.io/finalizer" in stored["metadata"]["finalizers"]
     # kopf's record of the last handled spec survives intact (else every restart re-runs a create).
-    last = json.loads(stored_annotations["tenantdb.io/last-handled-configuration"])
+    last = json.loads(stored_annotations[LAST_HANDLED])
     assert last["spec"]["userId"] == "bob"
 
 
