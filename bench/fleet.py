@@ -1,0 +1,783 @@
+"""Benchmark: one operator holding a fleet of N tenant databases (issue 11's figures).
+
+Everything real that can run here, each in its place:
+
+- the Kubernetes emulator (``tenantdb.testing.kube``) alone in a child process, pre-loaded
+  over HTTP with N databases (half GlobalDatabase, half WorkspaceDatabase), N/3
+  DatabaseBudgets and N Secrets, shaped exactly as the operator leaves a settled resource
+  (finalizer, kopf's ``tenantdb.io/last-handled-configuration``, a Ready status at
+  ``observedGeneration == generation`` with the operator's derived project name, endpoint,
+  host, branch, ``observedAt``; the owned Secret with ``DATABASE_URL_ENCRYPTED`` under the
+  run's key); budgets with a settled status;
+- the Neon API emulator (``tenantdb.testing.neon``) in this process, with Neon's limits
+  (700 requests/min per account, 40/s per route, 50/min for consumption) and the N projects
+  registered under exactly those ids, names, endpoints and endpoint settings (straight into
+  its registry, as bench/consumption.py does: no PostgreSQL objects for pre-loaded ones);
+  Neon calls are counted from its call log, by route and by time;
+- a real PostgreSQL as the metadata DB, with the rows the operator would have written
+  (database rows, env vars, tenant claims pinned to the project, budget rows), written with
+  the operator's own store functions (standalone env tables);
+- the operator as its own process: ``tenantdb.handlers.main.build_runtime`` + ``operate``
+  (the path ``tenantdb run`` takes), metrics served on a port, RSS read from /proc.
+
+Phases and figures (keys of ``bench/results/fleet.json``):
+
+- ``startup_seconds``: from the operator process's start until it has resumed every
+  pre-loaded database: the gauge ``tenantdb_fleet_resources`` reaches N where the operator
+  has it (fleet observation), else ``tenantdb_reconciles_total{result="success"}`` of the two
+  database kinds reaches N (the per-object resume of the baseline).
+- ``rss_mb``: VmRSS of the operator process ``--settle`` seconds after that.
+- ``signup_p95_ready_s_idle``: ``--signups`` new GlobalDatabases applied one every
+  ``--signup-pace`` s, each a real create in the Neon emulator; apply -> Ready condition,
+  polled every 0.25 s; p95 by nearest rank.
+- ``steady_calls_per_min``: Neon calls per minute over ``--steady-intervals`` observation
+  intervals with nothing changing. The interval is ``TENANTDB_RESYNC_INTERVAL_SECONDS``
+  (``--interval``, default 300, the operator's default). With a shorter interval the
+  operator works that much faster, and the measured rate is scaled back by interval/300
+  (``steady_scaling`` in the JSON says so, with the measured figure beside it).
+- ``restart_calls``: the operator is stopped (SIGTERM, kopf's graceful stop) and a new one
+  started at once; Neon calls in the ``--restart-window`` seconds from the new start.
+- ``signup_p95_ready_s_during_restart``: ``--signups`` more signups applied right after the
+  new process starts, paced as above.
+
+Usage: ``.venv/bin/python bench/fleet.py [--n 30000] [--budgets 10000]``; a quick run:
+``--n 2000``. ``--output`` names another result file (the baseline of today's per-object
+timers was written as ``bench/results/fleet-baseline.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import collections
+import datetime
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_INTERVAL = 300.0  # TENANTDB_RESYNC_INTERVAL_SECONDS' default: what calls per minute are given at
+FINALIZER = "tenantdb.io/finalizer"
+DIFFBASE = "tenantdb.io/last-handled-configuration"
+GROUP_PATH = "/apis/tenantdb.io/v1alpha1/namespaces/default"
+PLURALS = {
+    "GlobalDatabase": "globaldatabases",
+    "WorkspaceDatabase": "workspacedatabases",
+    "DatabaseBudget": "databasebudgets",
+}
+SECRETS_PATH = "/api/v1/namespaces/default/secrets"
+REGION, PG_VERSION = "aws-us-east-2", 17
+SPEC_SETTINGS = {"autoscaling": {"minCu": 0.25, "maxCu": 1.0}, "suspendTimeoutSeconds": 300}
+NEON_RATE_PER_MINUTE, NEON_ROUTE_PER_SECOND, NEON_CONSUMPTION_PER_MINUTE = 700, 40, 50
+_START = time.monotonic()
+
+
+def say(message: str) -> None:
+    print(f"[{time.monotonic() - _START:7.1f}s] {message}", flush=True)
+
+
+# --- pure helpers (tests/unit/test_fleet_bench.py) ----------------------------------------------
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (p95 of 20 values is the 19th smallest); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def calls_per_minute(count: int, seconds: float, *, interval: float, default_interval: float) -> float:
+    """Calls per minute as they would be at ``default_interval``: work paced by the interval
+    runs ``default_interval / interval`` times faster in a scaled-down run, so it is scaled back."""
+    if seconds <= 0:
+        raise ValueError("a rate needs a window longer than zero")
+    return count / (seconds / 60.0) * (interval / default_interval)
+
+
+def calls_by_route(calls: Iterable[Any], since: float, until: float) -> dict[str, int]:
+    """Counts of ``CallRecord``-likes (``route``, ``at`` a datetime) with since <= at < until (epoch s)."""
+    counts: collections.Counter[str] = collections.Counter()
+    for call in calls:
+        at = call.at.timestamp()
+        if since <= at < until:
+            counts[call.route] += 1
+    return dict(counts.most_common())
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float | None:
+    """Sum of the samples of ``name`` (Prometheus text) whose labels include ``labels``;
+    None when the metric has no sample at all."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total, seen = 0.0, False
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+                seen = True
+    return total if seen else None
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the operator's process ---------------------------------------------------------------------
+def _operator_process(settings: dict[str, Any], kube_url: str, metrics_port: int, log_path: str) -> None:
+    """``tenantdb run``'s path (build_runtime, the metrics server, operate), with the emulator's URL."""
+    from prometheus_client import start_http_server
+
+    from tenantdb.config import Settings
+    from tenantdb.handlers.main import build_runtime, configure_logging, operate
+
+    app_settings = Settings(**settings)
+    runtime = build_runtime(app_settings, kube_url=kube_url)
+    configure_logging(app_settings)
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.getLogger().handlers = [handler]
+    start_http_server(metrics_port, addr="127.0.0.1", registry=runtime.metrics.registry)
+    asyncio.run(operate(runtime, liveness=False))
+
+
+class OperatorProcess:
+    def __init__(self, settings: dict[str, Any], kube_url: str, log_path: Path) -> None:
+        self.metrics_port = free_port()
+        spawn = multiprocessing.get_context("spawn")
+        self.process = spawn.Process(
+            target=_operator_process,
+            args=(settings, kube_url, self.metrics_port, str(log_path)),
+            daemon=True,
+        )
+        self.started = time.time()
+        self.process.start()
+        assert self.process.pid is not None
+        self.pid: int = self.process.pid
+        self._http = httpx.AsyncClient(timeout=30)
+
+    async def metrics(self) -> str:
+        try:
+            response = await self._http.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        except httpx.HTTPError:
+            return ""
+        return response.text if response.status_code == 200 else ""
+
+    async def resumed(self, n: int) -> tuple[bool, str]:
+        """Whether every pre-loaded database is resumed, and by which measure."""
+        text = await self.metrics()
+        fleet = metric_sum(text, "tenantdb_fleet_resources")
+        if fleet is not None:
+            return fleet >= n, "tenantdb_fleet_resources >= N"
+        done = sum(
+            metric_sum(text, "tenantdb_reconciles_total", kind=kind, result="success") or 0.0
+            for kind in ("GlobalDatabase", "WorkspaceDatabase")
+        )
+        return done >= n, 'tenantdb_reconciles_total{result="success"} of the database kinds >= N'
+
+    async def stop(self) -> None:
+        if self.process.is_alive():
+            os.kill(self.pid, signal.SIGTERM)  # kopf stops gracefully on SIGTERM
+            await asyncio.to_thread(self.process.join, 90)
+        if self.process.is_alive():
+            self.process.kill()
+            await asyncio.to_thread(self.process.join, 10)
+        await self._http.aclose()
+
+
+# --- the fleet ------------------------------------------------------------------------------------
+class Fleet:
+    """Pre-loads the three stores as the operator would have left them after provisioning."""
+
+    def __init__(self, *, kube_url: str, neon: Any, store: Any, cipher: Any, settings: Any, address: Any):
+        self.kube_url, self.neon, self.store, self.cipher = kube_url, neon, store, cipher
+        self.settings, self.address = settings, address
+        self.password = secrets.token_urlsafe(16)  # one for all: pre-loaded databases are never opened
+        self.project_ids: set[str] = set()
+        self.projects: dict[tuple[str, str], str] = {}  # (kind, name) -> project id
+
+    def _new_project_id(self) -> str:
+        from tenantdb.testing.neon import ids
+
+        while True:
+            candidate = ids.project_id()
+            if candidate not in self.project_ids:
+                self.project_ids.add(candidate)
+                return candidate
+
+    async def load(self, n: int, budgets: int, concurrency: int) -> dict[str, float]:
+        half = n // 2
+        units = [("GlobalDatabase", i) for i in range(half)] + [
+            ("WorkspaceDatabase", i) for i in range(n - half)
+        ]
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        timings: dict[str, float] = {}
+        async with httpx.AsyncClient(base_url=self.kube_url, timeout=300, limits=limits) as http:
+            started = time.monotonic()
+            await _run_all((self._database(http, kind, i) for kind, i in units), concurrency, "databases")
+            timings["databases_seconds"] = round(time.monotonic() - started, 1)
+            started = time.monotonic()
+            await _run_all((self._budget(http, i) for i in range(budgets)), concurrency, "budgets")
+            timings["budgets_seconds"] = round(time.monotonic() - started, 1)
+        return timings
+
+    async def _database(self, http: httpx.AsyncClient, kind: str, i: int) -> None:
+        from tenantdb.reconcile.connection import secret_data
+        from tenantdb.reconcile.naming import DatabaseIdentity
+        from tenantdb.reconcile.projects import our_name
+        from tenantdb.store.claims import Claimant
+
+        workspace = kind == "WorkspaceDatabase"
+        name = f"{'w' if workspace else 'g'}-{i:06d}"
+        user_id = f"u-{i:06d}"
+        spec: dict[str, Any] = {"userId": user_id, **SPEC_SETTINGS}
+        if workspace:
+            spec["workspaceId"] = f"ws-{i:06d}"
+        body = {
+            "apiVersion": "tenantdb.io/v1alpha1",
+            "kind": kind,
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "finalizers": [FINALIZER],
+                "annotations": {DIFFBASE: json.dumps({"spec": spec}, separators=(",", ":"))},
+            },
+            "spec": spec,
+        }
+        created = await _send(http, "POST", f"{GROUP_PATH}/{PLURALS[kind]}", body)
+        meta = created["metadata"]
+        uid, generation = meta["uid"], int(meta.get("generation") or 1)
+        identity = DatabaseIdentity(
+            kind=kind,
+            namespace="default",
+            name=name,
+            uid=uid,
+            user_id=user_id,
+            workspace_id=spec.get("workspaceId"),
+        )
+        project_name = our_name(self.settings, identity)
+        project = self._register_project(project_name)
+        self.projects[(kind, name)] = project.id
+        database, role = "neondb", "neondb_owner"
+        host = self.address.host
+        uri = self.address.uri(user=role, password=self.password, database=database)
+        now = datetime.datetime.now(datetime.UTC)
+        stamp = rfc3339(now)
+        conditions = [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Available",
+                "message": f"Database ready in Neon project {project.id}",
+                "lastTransitionTime": stamp,
+                "observedGeneration": generation,
+            },
+            {
+                "type": "Synced",
+                "status": "True",
+                "reason": "ReconcileSuccess",
+                "message": "Neon, the Secret and the metadata DB match the spec",
+                "lastTransitionTime": stamp,
+                "observedGeneration": generation,
+            },
+        ]
+        secret_name = f"{name}-connection"
+        status = {
+            "phase": "Ready",
+            "projectId": project.id,
+            "projectName": project_name,
+            "region": REGION,
+            "pgVersion": PG_VERSION,
+            "branchId": project.branch.id,
+            "endpointId": project.endpoint.id,
+            "host": host,
+            "databaseName": database,
+            "roleName": role,
+            "secretName": secret_name,
+            "observedGeneration": generation,
+            "observedAt": stamp,
+            "conditions": conditions,
+        }
+        await _send(http, "PATCH", f"{GROUP_PATH}/{PLURALS[kind]}/{name}/status", {"status": status})
+        encrypted = self.cipher.encrypt(uri)
+        data = secret_data(encrypted_uri=encrypted, uri=uri, pooled_uri=None, include_plaintext=False)
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": secret_name,
+                "namespace": "default",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "tenantdb",
+                    "tenantdb.io/kind": kind.lower(),
+                    "tenantdb.io/name": name,
+                },
+                "ownerReferences": [
+                    {
+                        "apiVersion": "tenantdb.io/v1alpha1",
+                        "kind": kind,
+                        "name": name,
+                        "uid": uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        }
+        await _send(http, "POST", SECRETS_PATH, secret)
+        # The metadata DB: the claim pinned to the project, the row, the env var.
+        tenant_id = spec.get("workspaceId") or user_id
+        created_at = datetime.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+        claimant = Claimant(uid=uid, namespace="default", name=name, created_at=created_at)
+        await self.store.claim_tenant(kind=kind, tenant_id=tenant_id, claimant=claimant)
+        await self.store.record_claim_project(
+            kind=kind, tenant_id=tenant_id, holder_uid=uid, project_id=project.id
+        )
+        if workspace:
+            await self.store.upsert_workspace_database(
+                workspace_id=tenant_id,
+                project_id=project.id,
+                branch_id=project.branch.id,
+                encrypted_uri=self.cipher.encrypt(uri),
+                database_name=database,
+            )
+            await self.store.set_workspace_env_var(workspace_id=tenant_id, key="AGENT_DB_URL", value=uri)
+        else:
+            await self.store.upsert_global_database(
+                user_id=user_id,
+                project_id=project.id,
+                branch_id=project.branch.id,
+                encrypted_uri=self.cipher.encrypt(uri),
+                database_name=database,
+            )
+            await self.store.set_user_env_var(user_id=user_id, key="GLOBAL_DB_URL", value=uri)
+
+    def _register_project(self, name: str) -> Any:
+        """The project in the emulator's registry (private: no API registers one without its
+        PostgreSQL objects), with the endpoint settings the spec asks for."""
+        from tenantdb.testing.neon.creating import build_project, parse_create_request
+
+        state = self.neon._state
+        request = parse_create_request(
+            {
+                "name": name,
+                "region_id": REGION,
+                "pg_version": PG_VERSION,
+                "branch": {"database_name": "neondb"},
+                "default_endpoint_settings": {
+                    "autoscaling_limit_min_cu": SPEC_SETTINGS["autoscaling"]["minCu"],  # type: ignore[index]
+                    "autoscaling_limit_max_cu": SPEC_SETTINGS["autoscaling"]["maxCu"],  # type: ignore[index]
+                    "suspend_timeout_seconds": SPEC_SETTINGS["suspendTimeoutSeconds"],
+                },
+            },
+            state.options,
+        )
+        project = build_project(
+            request,
+            project_id=self._new_project_id(),
+            seq=state.registry.next_seq(),
+            database_id=state.registry.next_database_id(),
+            password=self.password,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        state.registry.add(project)
+        return project
+
+    async def _budget(self, http: httpx.AsyncClient, i: int) -> None:
+        from tenantdb.store.claims import Claimant
+
+        name, user_id = f"b-{i:06d}", f"u-{i:06d}"
+        spec = {"userId": user_id, "tier": "free"}
+        body = {
+            "apiVersion": "tenantdb.io/v1alpha1",
+            "kind": "DatabaseBudget",
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "finalizers": [FINALIZER],
+                "annotations": {DIFFBASE: json.dumps({"spec": spec}, separators=(",", ":"))},
+            },
+            "spec": spec,
+        }
+        created = await _send(http, "POST", f"{GROUP_PATH}/databasebudgets", body)
+        meta = created["metadata"]
+        generation = int(meta.get("generation") or 1)
+        now = datetime.datetime.now(datetime.UTC)
+        stamp = rfc3339(now)
+        databases = [
+            {"kind": kind, "name": f"{prefix}-{i:06d}", "projectId": project, "costCents": 0}
+            for kind, prefix in (("GlobalDatabase", "g"), ("WorkspaceDatabase", "w"))
+            if (project := self.projects.get((kind, f"{prefix}-{i:06d}")))
+        ]
+        status = {
+            "tier": "free",
+            "limitCents": 500,
+            "totalCostCents": 0,
+            "exceeded": False,
+            "periodStart": rfc3339(now.replace(day=1, hour=0, minute=0, second=0)),
+            "lastSyncTime": stamp,
+            "databases": databases,
+            "observedGeneration": generation,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "WithinBudget",
+                    "message": "spend within the budget",
+                    "lastTransitionTime": stamp,
+                    "observedGeneration": generation,
+                }
+            ],
+        }
+        await _send(http, "PATCH", f"{GROUP_PATH}/databasebudgets/{name}/status", {"status": status})
+        created_at = datetime.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
+        claimant = Claimant(uid=meta["uid"], namespace="default", name=name, created_at=created_at)
+        await self.store.claim_tenant(kind="DatabaseBudget", tenant_id=user_id, claimant=claimant)
+        await self.store.upsert_budget(user_id=user_id, tier="free", custom_budget_cents=None)
+
+    def forget_preloaded(self) -> None:
+        """Out of the emulator's registry before it stops: it would drop their (absent) databases."""
+        projects = self.neon._state.registry._projects
+        for project_id in self.project_ids:
+            projects.pop(project_id, None)
+
+
+async def _send(http: httpx.AsyncClient, method: str, path: str, body: Any) -> dict[str, Any]:
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else None
+    for attempt in range(5):
+        try:
+            response = await http.request(method, path, json=body, headers=headers)
+        except httpx.TransportError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1 + attempt)
+            continue
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+    raise AssertionError("unreachable")
+
+
+async def _run_all(jobs: Iterable[Any], concurrency: int, what: str) -> None:
+    queue = iter(jobs)
+    done = 0
+    started = time.monotonic()
+
+    async def worker() -> None:
+        nonlocal done
+        for job in queue:
+            await job
+            done += 1
+            if done % 2000 == 0:
+                say(f"  {what}: {done} loaded ({done / (time.monotonic() - started):.0f}/s)")
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+# --- signups ----------------------------------------------------------------------------------
+async def signups(kube_url: str, prefix: str, count: int, pace: float, timeout: float) -> list[float]:
+    """``count`` new GlobalDatabases, one every ``pace`` s; seconds from apply to Ready, each."""
+
+    async def one(http: httpx.AsyncClient, number: int) -> float:
+        await asyncio.sleep(number * pace)
+        name = f"{prefix}-{number:03d}"
+        body = {
+            "apiVersion": "tenantdb.io/v1alpha1",
+            "kind": "GlobalDatabase",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"userId": name, **SPEC_SETTINGS},
+        }
+        applied = time.monotonic()
+        await _send(http, "POST", f"{GROUP_PATH}/globaldatabases", body)
+        while time.monotonic() - applied < timeout:
+            await asyncio.sleep(0.25)
+            try:
+                response = await http.get(f"{GROUP_PATH}/globaldatabases/{name}")
+            except httpx.TransportError:
+                continue
+            conditions = (response.json().get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                return time.monotonic() - applied
+        return math.inf
+
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=kube_url, timeout=60, limits=limits) as http:
+        return list(await asyncio.gather(*(one(http, number) for number in range(count))))
+
+
+def signup_figures(seconds: list[float]) -> dict[str, Any]:
+    finished = [s for s in seconds if math.isfinite(s)]
+    p95 = percentile(seconds, 0.95)
+    return {
+        "count": len(seconds),
+        "ready": len(finished),
+        "p50_s": round(percentile(seconds, 0.5) or 0, 2) if finished else None,
+        "p95_s": round(p95, 2) if p95 is not None and math.isfinite(p95) else None,
+        "max_s": round(max(seconds), 2) if finished else None,
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    import psycopg
+
+    from kube_emulator_scale import _serve
+    from tenantdb.config import Settings
+    from tenantdb.crypto import EncryptionKey
+    from tenantdb.store import MetadataStore
+    from tenantdb.testing.neon import EmulatorOptions, NeonEmulator
+    from tenantdb.testing.postgres import PostgresServer
+
+    n, budgets, interval = args.n, args.budgets, args.interval
+    results: dict[str, Any] = {"n_databases": n, "n_budgets": budgets, "kubernetes_api": "emulator"}
+    key = secrets.token_hex(32)
+    cipher = EncryptionKey(key)
+    log_dir = Path(args.log_dir)
+    await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    kube = spawn.Process(target=_serve, args=(theirs,), daemon=True)
+    kube.start()
+    kube_url = ours.recv()
+    assert kube.pid is not None
+    postgres = PostgresServer()
+    await asyncio.to_thread(postgres.start)
+    operator: OperatorProcess | None = None
+    fleet: Fleet | None = None
+    neon = NeonEmulator(
+        postgres_admin_url=postgres.admin_url,
+        options=EmulatorOptions(
+            rate_limit_per_minute=NEON_RATE_PER_MINUTE,
+            route_rate_limit_per_second=NEON_ROUTE_PER_SECOND,
+            consumption_rate_limit_per_minute=NEON_CONSUMPTION_PER_MINUTE,
+        ),
+        ssl=postgres.ssl,
+    )
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres.admin_url, autocommit=True) as conn:
+            await conn.execute("CREATE DATABASE tenantdb_meta")
+        metadata_url = postgres.url_for(postgres.superuser, postgres._password, "tenantdb_meta")
+        await neon.start()
+        operator_settings: dict[str, Any] = {
+            "encryption_key": key,
+            "neon_api_key": neon.api_key,
+            "neon_org_id": neon.org_id,
+            "neon_api_url": neon.base_url,
+            "metadata_database_url": metadata_url,
+            "neon_default_region": REGION,
+            "neon_rate_limit_per_minute": NEON_RATE_PER_MINUTE,
+            "neon_route_rate_limit_per_second": NEON_ROUTE_PER_SECOND,
+            "neon_consumption_rate_limit_per_minute": NEON_CONSUMPTION_PER_MINUTE,
+            "resync_interval_seconds": interval,
+            "standalone_env_tables": True,
+            "health_port": 0,
+            "log_level": "WARNING",
+        }
+        settings = Settings(**operator_settings, metrics_port=0)
+        store = await MetadataStore.open(
+            metadata_url, cipher=cipher, standalone_env_tables=True, max_size=args.concurrency
+        )
+        try:
+            await store.migrate()
+            fleet = Fleet(
+                kube_url=kube_url,
+                neon=neon,
+                store=store,
+                cipher=cipher,
+                settings=settings,
+                address=neon._state.address,
+            )
+            say(f"pre-loading {n} databases, {budgets} budgets, {n} Secrets, {n} Neon projects ...")
+            results["preload"] = await fleet.load(n, budgets, args.concurrency)
+        finally:
+            await store.close()
+        results["kube_emulator_rss_mb_preloaded"] = round(rss_mb(kube.pid), 1)
+        say(f"pre-loaded: {results['preload']}")
+
+        # --- start-up -----------------------------------------------------------------------
+        neon.reset_calls()
+        operator = OperatorProcess(operator_settings, kube_url, log_dir / "operator-1.log")
+        startup, measure = await _wait_resumed(operator, n, args.startup_timeout)
+        results["startup_seconds"] = startup
+        results["startup_measure"] = measure
+        results["startup_calls"] = _window(neon, operator.started, time.time())
+        say(f"start-up: {startup} s ({measure}); Neon calls {results['startup_calls']['calls']}")
+        await asyncio.sleep(args.settle)
+        results["rss_mb"] = round(rss_mb(operator.pid), 1)
+        results["rss_settle_seconds"] = args.settle
+        say(f"RSS {results['rss_mb']} MB")
+
+        # --- idle signups ---------------------------------------------------------------------
+        since = time.time()
+        idle = await signups(kube_url, "signup-idle", args.signups, args.signup_pace, args.signup_timeout)
+        results["signups_idle"] = signup_figures(idle) | {"calls": _window(neon, since, time.time())}
+        results["signup_p95_ready_s_idle"] = results["signups_idle"]["p95_s"]
+        say(f"idle signups: {results['signups_idle']}")
+
+        # --- steady state ----------------------------------------------------------------------
+        window = args.steady_intervals * interval
+        say(f"steady state: {args.steady_intervals} intervals of {interval:.0f} s ...")
+        since = time.time()
+        await asyncio.sleep(window)
+        steady = _window(neon, since, time.time())
+        results["steady"] = steady | {
+            "intervals": args.steady_intervals,
+            "interval_seconds": interval,
+            "measured_calls_per_min": round(steady["calls"] / (steady["seconds"] / 60), 1),
+        }
+        per_minute = calls_per_minute(
+            steady["calls"], steady["seconds"], interval=interval, default_interval=DEFAULT_INTERVAL
+        )
+        results["steady_calls_per_min"] = round(per_minute, 1)
+        results["steady_scaling"] = (
+            "none: measured at the default interval (300 s)"
+            if interval == DEFAULT_INTERVAL
+            else f"measured at TENANTDB_RESYNC_INTERVAL_SECONDS={interval:g}, scaled back by "
+            f"{interval:g}/{DEFAULT_INTERVAL:g} to the default interval's rate (consumption calls, "
+            "paced by their own 900 s interval, are scaled too: a slight under-count)"
+        )
+        say(f"steady: {results['steady_calls_per_min']} calls/min ({steady['by_route']})")
+
+        # --- restart --------------------------------------------------------------------------
+        say("restart: stopping the operator, starting a new one, signups at once ...")
+        stopping = time.monotonic()
+        await operator.stop()
+        results["stop_seconds"] = round(time.monotonic() - stopping, 1)
+        operator = OperatorProcess(operator_settings, kube_url, log_dir / "operator-2.log")
+        restarted = operator.started
+        during_task = asyncio.create_task(
+            signups(kube_url, "signup-restart", args.signups, args.signup_pace, args.signup_timeout)
+        )
+        expected = n + args.signups
+        restart_startup, _ = await _wait_resumed(operator, expected, args.startup_timeout)
+        during = await during_task
+        results["restart_startup_seconds"] = restart_startup
+        results["signups_during_restart"] = signup_figures(during)
+        results["signup_p95_ready_s_during_restart"] = results["signups_during_restart"]["p95_s"]
+        say(f"signups during restart: {results['signups_during_restart']}; resumed in {restart_startup} s")
+        left = restarted + args.restart_window - time.time()
+        if left > 0:
+            await asyncio.sleep(left)
+        restart = _window(neon, restarted, restarted + args.restart_window)
+        results["restart_calls"] = {
+            "calls": restart["calls"],
+            "seconds": args.restart_window,
+            "by_route": restart["by_route"],
+            "of_which_signups": sum(
+                count for route, count in restart["by_route"].items() if route.startswith("POST /projects")
+            ),
+        }
+        say(f"restart: {results['restart_calls']}")
+        results["operator_rss_mb_end"] = round(rss_mb(operator.pid), 1)
+    finally:
+        if operator is not None:
+            await operator.stop()
+        if fleet is not None:
+            fleet.forget_preloaded()
+        await neon.stop()
+        ours.send("stop")
+        kube.join(timeout=30)
+        await asyncio.to_thread(postgres.stop)
+    return results
+
+
+async def _wait_resumed(operator: OperatorProcess, n: int, timeout: float) -> tuple[float | None, str]:
+    measure = ""
+    while time.time() - operator.started < timeout:
+        if not operator.process.is_alive():
+            raise RuntimeError(f"the operator process ended (exit code {operator.process.exitcode})")
+        done, measure = await operator.resumed(n)
+        if done:
+            return round(time.time() - operator.started, 1), measure
+        await asyncio.sleep(1.0)
+    return None, measure + f" (not reached within {timeout:.0f} s)"
+
+
+def _window(neon: Any, since: float, until: float) -> dict[str, Any]:
+    by_route = calls_by_route(neon.calls(), since, until)
+    return {"calls": sum(by_route.values()), "seconds": round(until - since, 1), "by_route": by_route}
+
+
+def _machine() -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "commit": commit,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=30_000, help="database resources (half of each kind)")
+    parser.add_argument("--budgets", type=int, default=None, help="DatabaseBudgets (default: n/3)")
+    parser.add_argument("--signups", type=int, default=20, help="signups per phase (idle, during restart)")
+    parser.add_argument("--signup-pace", type=float, default=1.0, help="seconds between two signups")
+    parser.add_argument("--signup-timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--interval", type=float, default=DEFAULT_INTERVAL, help="TENANTDB_RESYNC_INTERVAL_SECONDS"
+    )
+    parser.add_argument("--steady-intervals", type=int, default=2)
+    parser.add_argument("--restart-window", type=float, default=300.0, help="seconds of restart calls")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds after start-up before RSS")
+    parser.add_argument("--startup-timeout", type=float, default=7200.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--log-dir", default="/tmp/tenantdb-fleet-bench")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (what was run, why)")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "fleet.json")
+    args = parser.parse_args()
+    if args.budgets is None:
+        args.budgets = args.n // 3
+    started = time.monotonic()
+    results = asyncio.run(bench(args))
+    results["settings"] = {
+        "resync_interval_seconds": args.interval,
+        "signups": args.signups,
+        "signup_pace_seconds": args.signup_pace,
+        "neon_rate_limit_per_minute": NEON_RATE_PER_MINUTE,
+        "neon_route_rate_limit_per_second": NEON_ROUTE_PER_SECOND,
+        "neon_consumption_rate_limit_per_minute": NEON_CONSUMPTION_PER_MINUTE,
+    }
+    results["machine"] = _machine()
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    if args.note:
+        results["note"] = args.note
+    print(json.dumps(results, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    say(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
