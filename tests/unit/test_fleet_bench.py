@@ -43,14 +43,22 @@ def test_a_signup_that_never_got_ready_makes_the_p95_infinite() -> None:
 
 
 def test_calls_per_minute_at_the_default_interval_are_measured_as_they_are() -> None:
-    assert fleet.calls_per_minute(140, 600.0, interval=300.0, default_interval=300.0) == 14.0
+    by_route = {"GET /projects": 100, "GET /projects/{project_id}": 40}
+    assert fleet.calls_per_minute(by_route, 600.0, interval=300.0, default_interval=300.0) == 14.0
 
 
-def test_a_scaled_down_interval_is_scaled_back() -> None:
-    # A 60 s interval does five times the default's work per minute: 350/min measured is 70/min.
-    assert fleet.calls_per_minute(700, 120.0, interval=60.0, default_interval=300.0) == pytest.approx(70.0)
+def test_a_scaled_down_interval_scales_back_the_project_list_only() -> None:
+    # A 60 s interval lists five times as often: 500 list calls in 2 min are 50/min at 300 s;
+    # the endpoint rotation (paced per minute) and consumption are not paced by the interval.
+    by_route = {
+        "GET /projects": 500,
+        "GET /projects/{project_id}/endpoints": 20,
+        "GET /consumption_history/v2/projects": 20,
+    }
+    rate = fleet.calls_per_minute(by_route, 120.0, interval=60.0, default_interval=300.0)
+    assert rate == pytest.approx(50.0 + 10.0 + 10.0)
     with pytest.raises(ValueError, match="longer than zero"):
-        fleet.calls_per_minute(1, 0.0, interval=60.0, default_interval=300.0)
+        fleet.calls_per_minute(by_route, 0.0, interval=60.0, default_interval=300.0)
 
 
 @dataclasses.dataclass
