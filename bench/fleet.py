@@ -151,6 +151,45 @@ def metric_sum(text: str, name: str, **labels: str) -> float | None:
     return total if seen else None
 
 
+def baseline_extrapolation(measured: dict[str, Any], n: int, rss_mb_kopf: float | None) -> dict[str, Any]:
+    """Today's per-object design at ``n`` databases, from its arithmetic (not measured at that size):
+    every Ready resource costs 2 Neon calls per interval and 2 at every resume."""
+    interval = float(measured.get("settings", {}).get("resync_interval_seconds", DEFAULT_INTERVAL))
+    demand = 2 * n * 60.0 / interval
+    restart = 2 * n
+    drain_s = restart / NEON_RATE_PER_MINUTE * 60.0
+    return {
+        "n_databases": n,
+        "how": "arithmetic, not a run: 2 calls (GET /projects/{id}, GET .../endpoints) per Ready "
+        f"resource per {interval:g} s timer tick and per resume; the account allows "
+        f"{NEON_RATE_PER_MINUTE}/min, so the limiter caps what is sent and the rest queues",
+        "steady_calls_per_min_demanded": round(demand),
+        "steady_calls_per_min": min(round(demand), NEON_RATE_PER_MINUTE),
+        "steady_note": "the whole account budget, for ever: the timers ask for "
+        f"{demand / NEON_RATE_PER_MINUTE:.1f}x what Neon allows",
+        "restart_calls": {"calls": restart, "seconds": round(drain_s)},
+        "startup_seconds_at_least": round(drain_s),
+        "signup_during_restart": "a signup's calls queue behind the resume's (the limiter is "
+        f"first-in-first-out): up to {drain_s / 60:.0f} min",
+        "rss_mb": rss_mb_kopf,
+        "rss_note": "bench/operator_memory.py --n 30000 --timers (kopf with this registry shape and "
+        "the per-object timers, handlers that only count): operator_memory-timers.json",
+    }
+
+
+def extrapolate_baseline(path: Path, n: int) -> None:
+    """Add ``extrapolated_to_<n>`` to a baseline result file (``--extrapolate-baseline``)."""
+    measured = json.loads(path.read_text())
+    memory_file = path.parent / "operator_memory-timers.json"
+    rss = None
+    if memory_file.exists():
+        memory = json.loads(memory_file.read_text())
+        rss = memory.get("rss_mb_settled") if memory.get("n_databases") == n else None
+    measured[f"extrapolated_to_{n}"] = baseline_extrapolation(measured, n, rss)
+    path.write_text(json.dumps(measured, indent=2) + "\n")
+    say(f"added extrapolated_to_{n} to {path}")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -777,7 +816,16 @@ def main() -> None:
     parser.add_argument("--log-dir", default="/tmp/tenantdb-fleet-bench")
     parser.add_argument("--note", default="", help="free text stored in the JSON (what was run, why)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "fleet.json")
+    parser.add_argument(
+        "--extrapolate-baseline",
+        type=Path,
+        default=None,
+        help="no run: add today's design's arithmetic at --n to this baseline result file",
+    )
     args = parser.parse_args()
+    if args.extrapolate_baseline is not None:
+        extrapolate_baseline(args.extrapolate_baseline, args.n)
+        return
     if args.budgets is None:
         args.budgets = args.n // 3
     started = time.monotonic()
