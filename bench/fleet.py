@@ -26,7 +26,10 @@ Phases and figures (keys of ``bench/results/fleet.json``):
   pre-loaded database: the gauge ``tenantdb_fleet_resources`` reaches N where the operator
   has it (fleet observation), else ``tenantdb_reconciles_total{result="success"}`` of the two
   database kinds reaches N (the per-object resume of the baseline).
-- ``rss_mb``: VmRSS of the operator process ``--settle`` seconds after that.
+- ``settled_seconds``: from the start until no object carries a kopf retry record (every
+  resume done, budgets included; a resume that failed, e.g. on a busy metadata DB pool, is
+  retried by kopf and keeps its record until it succeeds).
+- ``rss_mb``: VmRSS of the operator process ``--settle`` seconds after it settled.
 - ``signup_p95_ready_s_idle``: ``--signups`` new GlobalDatabases applied one every
   ``--signup-pace`` s, each a real create in the Neon emulator; apply -> Ready condition,
   polled every 0.25 s; p95 by nearest rank.
@@ -689,6 +692,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["startup_measure"] = measure
         results["startup_calls"] = _window(neon, operator.started, time.time())
         say(f"start-up: {startup} s ({measure}); Neon calls {results['startup_calls']['calls']}")
+        settled, pending = await _wait_settled(kube_url, operator, args.startup_timeout)
+        results["settled_seconds"] = settled
+        results["settled_measure"] = (
+            "until no database or budget carries a kopf progress annotation (tenantdb.io/<handler>: "
+            "a handler still retrying), listed every 15 s; pending counts: " + json.dumps(pending[-8:])
+        )
+        say(f"settled: {settled} s after the start (handlers still retrying, last lists: {pending[-4:]})")
         await asyncio.sleep(args.settle)
         results["rss_mb"] = round(rss_mb(operator.pid), 1)
         results["rss_settle_seconds"] = args.settle
@@ -779,6 +789,31 @@ async def _wait_resumed(operator: OperatorProcess, n: int, timeout: float) -> tu
             return round(time.time() - operator.started, 1), measure
         await asyncio.sleep(1.0)
     return None, measure + f" (not reached within {timeout:.0f} s)"
+
+
+async def _wait_settled(
+    kube_url: str, operator: OperatorProcess, timeout: float
+) -> tuple[float | None, list[int]]:
+    """Seconds from the operator's start until no object carries a handler's retry record.
+
+    kopf keeps a handler's progress (retries, delays) in an annotation per handler
+    (``tenantdb.io/<handler id>``) until it succeeds: none left = every resume (budgets
+    included) is done."""
+    history: list[int] = []
+    async with httpx.AsyncClient(base_url=kube_url, timeout=300) as http:
+        while time.time() - operator.started < timeout:
+            pending = 0
+            for plural in PLURALS.values():
+                response = await http.get(f"{GROUP_PATH}/{plural}")
+                response.raise_for_status()
+                for item in response.json().get("items", []):
+                    annotations = (item.get("metadata") or {}).get("annotations") or {}
+                    pending += any(k.startswith("tenantdb.io/") and k != DIFFBASE for k in annotations)
+            history.append(pending)
+            if pending == 0:
+                return round(time.time() - operator.started, 1), history
+            await asyncio.sleep(15.0)
+    return None, history
 
 
 def _window(neon: Any, since: float, until: float) -> dict[str, Any]:
