@@ -80,6 +80,8 @@ DEFAULT_INTERVAL = 300.0  # TENANTDB_RESYNC_INTERVAL_SECONDS' default: what call
 INTERVAL_PACED_ROUTES = ("GET /projects",)
 FINALIZER = "tenantdb.io/finalizer"
 DIFFBASE = "tenantdb.io/last-handled-configuration"
+# kopf's annotations that stay on a settled object (the rest are handlers' retry records).
+KOPF_KEPT = {DIFFBASE, "tenantdb.io/kopf-managed"}
 GROUP_PATH = "/apis/tenantdb.io/v1alpha1/namespaces/default"
 PLURALS = {
     "GlobalDatabase": "globaldatabases",
@@ -808,7 +810,7 @@ async def _wait_settled(
                 response.raise_for_status()
                 for item in response.json().get("items", []):
                     annotations = (item.get("metadata") or {}).get("annotations") or {}
-                    pending += any(k.startswith("tenantdb.io/") and k != DIFFBASE for k in annotations)
+                    pending += any(k.startswith("tenantdb.io/") and k not in KOPF_KEPT for k in annotations)
             history.append(pending)
             if pending == 0:
                 return round(time.time() - operator.started, 1), history
