@@ -294,7 +294,7 @@ async def _async_true(value: bool) -> bool:
 
 
 async def test_a_wiped_status_is_written_again_without_a_search_or_an_adoption(operator: LocalStack) -> None:
-    # What a body from before the status write looks like to a reconcile (the drift timer right
+    # What a body from before the status write looks like to a reconcile (the fleet observation right
     # after a create), or a restore from a backup without status: the running operator knows
     # its project, so it neither searches Neon for it nor reports adopting its own project.
     assert operator.neon is not None

@@ -44,12 +44,12 @@ class Runtime:
     neon: NeonClient | None = None
     store: MetadataStore | None = None
     kube: KubeClient | None = None
-    # One reconcile of an object at a time (change handlers and the drift timer share it).
+    # One reconcile of an object at a time (change handlers and the fleet observation share it).
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     # The project of each resource, as soon as this process knows it: a reconcile that kopf
-    # starts with a body from before the status write (the drift timer, right after a create)
+    # starts with a body from before the status write (the fleet observation, right after a create)
     # then neither searches Neon for the project nor reports adopting its own.
     projects: dict[str, str] = dataclasses.field(default_factory=dict)
     # Resources whose create this process has sent and not yet seen recorded.
