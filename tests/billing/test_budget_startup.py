@@ -169,3 +169,19 @@ async def test_a_tier_change_through_a_request_is_enforced_before_it_returns() -
     assert neon.disabled == {"p-u001": False}
     assert kube.held[("databasebudgets", "budget-u001")]["tier"] == "paid"
     assert kube.held[("databasebudgets", "budget-u001")]["observedGeneration"] == 2
+
+
+async def test_a_change_to_an_unlimited_tier_removes_the_limit_from_status() -> None:
+    sync, kube = _sync(2), CountingKube()
+    await sync.enforce(**_ports(kube))
+    assert kube.held[("databasebudgets", "budget-u001")]["limitCents"] == 500
+    sync.put_budget(
+        "default", "budget-u001", BudgetRecord(user_id="u001", tier=Tier.ENTERPRISE, generation=2)
+    )
+    await sync.enforce_users({"u001"}, **_ports(kube))
+    status = kube.held[("databasebudgets", "budget-u001")]
+    assert status["tier"] == "enterprise"
+    assert "limitCents" not in status  # unlimited, not the free tier's 500 left behind
+    kube.patches.clear()
+    await sync.enforce(**_ports(kube))
+    assert kube.budget_patches() == Counter()

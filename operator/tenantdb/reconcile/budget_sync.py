@@ -621,14 +621,17 @@ class BudgetSync:
                 _log.warning(
                     "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
                 )
-        wire = status.to_wire()
+        wire: dict[str, Any] = status.to_wire()
+        if outcome.limit_cents is None:
+            wire["limitCents"] = None  # unlimited: a merge patch removes the limit of before
         held = self._held.get(key)
         # A merge patch of the same values changes nothing: not sent (a restart, a re-plan).
         if held is None or any(held.get(field) != value for field, value in wire.items()):
             await kube.patch_status(
                 plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=wire
             )
-            self._held[key] = {**(held or {}), **wire}
+            merged = {**(held or {}), **wire}
+            self._held[key] = {field: value for field, value in merged.items() if value is not None}
         self._post_state_events(key, outcome, decided, total, limit_text, post_event)
 
     def _post_state_events(
