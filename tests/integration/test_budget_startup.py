@@ -124,8 +124,32 @@ async def test_start_up_writes_each_budget_once_and_an_unchanged_restart_writes_
         what="the new tier in status",
     )
     assert budget is not None
+    assert "limitCents" not in budget["status"]  # enterprise: unlimited
     assert budget["status"]["observedGeneration"] == 2
     await asyncio.sleep(SETTLE_SECONDS)
     assert set(patches.by_name) == {"budget-007"}
+    assert patches.total <= 2
+
+    # A tier changed while the operator was down is enforced at its resume, for that budget alone.
+    await stack.stop_operator()
+    await stack.patch("DatabaseBudget", "budget-008", {"spec": {"tier": "paid"}})
+    patches.reset()
+    await stack.start_operator(consumption_sync_interval_seconds=LONG_SYNC_SECONDS)
+    budget = await stack.wait_for(
+        "DatabaseBudget",
+        "budget-008",
+        lambda o: bool(o and o.get("status", {}).get("tier") == "paid"),
+        timeout=30,
+        what="the tier changed during the downtime in status",
+    )
+    assert budget is not None
+    assert budget["status"]["limitCents"] == 5000
+    assert stack.runtime is not None
+    runtime = stack.runtime
+    await eventually(
+        lambda: _true(len(runtime.budgets.budgets) == B), timeout=120, what=f"{B} budgets resumed"
+    )
+    await asyncio.sleep(SETTLE_SECONDS)
+    assert set(patches.by_name) == {"budget-008"}
     assert patches.total <= 2
     await stack.stop_operator()
