@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -61,12 +62,14 @@ def _event_poster(runtime: Runtime) -> EventPoster:
     return post
 
 
-async def enforce_now(runtime: Runtime) -> None:
-    """Re-plan enforcement with the costs known now (a tier change must not wait for a sync)."""
+async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
+    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
+    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
     assert runtime.store is not None
     assert runtime.kube is not None
     assert runtime.neon is not None
-    await runtime.budgets.enforce(
+    await runtime.budgets.enforce_users(
+        users,
         store=runtime.store,
         kube=runtime.kube,
         neon=runtime.neon,
@@ -92,10 +95,12 @@ def start_budget_loop(runtime: Runtime) -> None:
         # the quotas it sets may differ from those this one remembers.
         runtime.budgets.forget_decisions()
         runtime.budgets.forget_quotas()
+        runtime.budgets.forget_written()
 
     async def activated() -> None:
         # Take up the durable word (the last active replica's), not the memory of before.
         runtime.budgets.forget_decisions()
+        runtime.budgets.forget_written()
         await runtime.budgets.restore(store)
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
@@ -181,25 +186,32 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
-        runtime.budgets.seed_quotas(body.status.get("databases") or [])
-        runtime.budgets.seed_state(str(body.metadata.namespace), str(body.metadata.name), dict(body.status))
-        runtime.budgets.put_budget(
-            str(body.metadata.namespace),
-            str(body.metadata.name),
-            BudgetRecord(
-                user_id=spec.user_id,
-                tier=spec.tier,
-                custom_limit_cents=spec.custom_limit_cents,
-                generation=int(body.metadata.get("generation") or 1),
-            ),
+        namespace, name, status = str(body.metadata.namespace), str(body.metadata.name), dict(body.status)
+        runtime.budgets.seed_quotas(status.get("databases") or [])
+        runtime.budgets.seed_state(namespace, name, status)
+        runtime.budgets.seed_status(namespace, name, status)
+        record = BudgetRecord(
+            user_id=spec.user_id,
+            tier=spec.tier,
+            custom_limit_cents=spec.custom_limit_cents,
+            generation=int(body.metadata.get("generation") or 1),
         )
-        await enforce_now(runtime)
+        previous = runtime.budgets.put_budget(namespace, name, record)
+        # A budget whose status records this generation and the limit in force (a resume at a
+        # restart, mostly) has nothing to enforce that the next sync, which plans every user,
+        # will not: enforcing it here would only rewrite its status without costs. A new or
+        # changed budget is enforced now, for its user (and the one it no longer covers).
+        if runtime.budgets.status_current(record, status):
+            logger.debug("budget of user %s: status current, enforced at the next sync", spec.user_id)
+            return
+        users = {spec.user_id} | ({previous.user_id} if previous is not None else set())
+        await enforce_now(runtime, users)
         logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)
 
     async def finalize(body: kopf.Body, memo: Runtime, **_: Any) -> None:
         runtime = memo
         user_id = str(body.spec.get("userId", ""))
-        runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
+        dropped = runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
         assert runtime.store is not None
         try:
             holder = await runtime.store.get_tenant_claim(kind=DATABASE_BUDGET.kind, tenant_id=user_id)
@@ -211,7 +223,8 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
-        await enforce_now(runtime)  # the user falls back to the default tier
+        users = {user_id} | ({dropped.user_id} if dropped is not None else set())
+        await enforce_now(runtime, users)  # the user falls back to the default tier
 
     kopf.on.resume(*resource, registry=registry, id="budget-resume")(reconcile)
     kopf.on.create(*resource, registry=registry, id="budget-create")(reconcile)
