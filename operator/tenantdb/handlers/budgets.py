@@ -11,15 +11,15 @@ from typing import Any
 import kopf
 import pydantic
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
+from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.databases import budget_actuator
+from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
 from tenantdb.reconcile import conditions as cond
-from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.claims import ClaimConflict, hold_claim, parse_created
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
@@ -28,38 +28,6 @@ from tenantdb.store.claims import Claimant
 __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 
 _log = logging.getLogger(__name__)
-
-
-def _event_poster(runtime: Runtime) -> EventPoster:
-    """Events about databases and budgets known by name, from the loop and the handlers alike.
-
-    ``kopf.event`` needs a handler's context (its event queue lives in context variables set
-    per object), which the loop has not; our own client posts from anywhere, with the uid
-    ``kubectl describe`` selects events by."""
-    pending: set[asyncio.Task[None]] = set()
-
-    def done(task: asyncio.Task[None]) -> None:
-        pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.warning("could not post an event: %s", task.exception())
-
-    def post(kind: str, namespace: str, name: str, type_: str, reason: str, message: str) -> None:
-        assert runtime.kube is not None
-        task = asyncio.create_task(
-            runtime.kube.create_event(
-                api_version=GLOBAL_DATABASE.api_version,
-                kind=kind,
-                namespace=namespace,
-                name=name,
-                type_=type_,
-                reason=reason,
-                message=message,
-            )
-        )
-        pending.add(task)
-        task.add_done_callback(done)
-
-    return post
 
 
 async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
@@ -74,7 +42,7 @@ async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
         kube=runtime.kube,
         neon=runtime.neon,
         quotas=runtime.neon,
-        post_event=_event_poster(runtime),
+        post_event=event_poster(runtime),
     )
 
 
@@ -86,8 +54,10 @@ def start_budget_loop(runtime: Runtime) -> None:
 
     store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
     assert gate is not None
-    post_event = _event_poster(runtime)
+    post_event = event_poster(runtime)
     runtime.budgets.actuator = budget_actuator(runtime, post_event)
+
+    first = True  # the next sync is this activation's first
 
     def paused() -> None:
         # Another replica decides now: its word, not ours, is the truth. Until this one is
@@ -102,10 +72,19 @@ def start_budget_loop(runtime: Runtime) -> None:
         runtime.budgets.forget_decisions()
         runtime.budgets.forget_written()
         await runtime.budgets.restore(store)
+        nonlocal first
+        first = True
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
 
     async def sync() -> None:
+        nonlocal first
+        if first:
+            first = False
+            wait = runtime.budgets.first_sync_wait()
+            if wait > 0:  # inside the step: a pause meanwhile cancels the wait and the sync
+                _log.info("consumption sync: the last one was recent, the next is due in %.0fs", wait)
+                await asyncio.sleep(wait)
         await runtime.budgets.sync_round(
             source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
         )

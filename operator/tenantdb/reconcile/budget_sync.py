@@ -134,6 +134,8 @@ class BudgetSync:
     decisions: dict[str, bool] = dataclasses.field(default_factory=dict)
     # Totals the last process recorded (a lower bound until this one has synced).
     restored_totals: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The last sync any process recorded (``user_db_budget.last_sync``): when the next is due.
+    restored_last_sync: datetime.datetime | None = None
     # Quotas this process has set, by project (a cache: lost on restart, then written again).
     quotas: dict[str, int] = dataclasses.field(default_factory=dict)
     # The database path, asked to act on a suspend or resume (returns the endpoint's state;
@@ -213,6 +215,7 @@ class BudgetSync:
         """Every user back to "not known" (this replica is paused: another one decides)."""
         self.decisions.clear()
         self.restored_totals.clear()
+        self.restored_last_sync = None
         self._count_over_limit()
 
     def seed_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
@@ -273,7 +276,20 @@ class BudgetSync:
                 continue
             self.decisions.setdefault(row.user_id, row.budget_exceeded)
             self.restored_totals[row.user_id] = row.total_cost_cents
+            if self.restored_last_sync is None or row.last_sync > self.restored_last_sync:
+                self.restored_last_sync = row.last_sync
         self._count_over_limit()
+
+    def first_sync_wait(self) -> float:
+        """Seconds until the first sync of this process is due: a restart does not sync again
+        what the last process synced a moment ago (at 30,000 projects a sync is 300 calls of
+        the consumption endpoint's 50 a minute). The quotas that last sync set hold meanwhile."""
+        if self.last_sync is not None or self.restored_last_sync is None:
+            return 0.0
+        last = self.restored_last_sync
+        last = last if last.tzinfo is not None else last.replace(tzinfo=datetime.UTC)
+        due = last + datetime.timedelta(seconds=self.settings.consumption_sync_interval_seconds)
+        return max(0.0, (due - self.clock()).total_seconds())
 
     # -- the loop -------------------------------------------------------------------------------
     async def run_forever(
