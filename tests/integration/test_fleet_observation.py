@@ -12,6 +12,7 @@ import httpx
 
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database
+from tests.integration.test_neon_side import _metadata_db_reachable
 
 USERS = ("ann", "ben", "cat", "dan")
 
@@ -119,3 +120,24 @@ async def test_a_deleted_secret_is_put_back_from_our_own_row_without_neon(stack:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_an_outage_of_the_metadata_db_leaves_every_status_as_it_is(stack: LocalStack) -> None:
+    # The resources work; only our check cannot run. Writing Synced=False into each of them
+    # would be 30,000 status writes per outage, set right again only by the slow rotation.
+    await stack.start_operator(endpoint_checks_per_minute=1 / 60)
+    await _fleet(stack)
+    await asyncio.sleep(2.5)
+    before = {u: (await stack.get("GlobalDatabase", f"user-{u}") or {}) for u in USERS}
+    await _metadata_db_reachable(stack, False)
+    try:
+        assert stack.runtime is not None
+        failed = stack.runtime.metrics.fleet_checks.labels(check="local", result="failed")
+        # (A check fails once the store's wait for a connection has timed out.)
+        await eventually(lambda: _async(failed._value.get() >= 2), timeout=60, what="checks failing")
+        for user, obj in before.items():
+            now = await stack.get("GlobalDatabase", f"user-{user}") or {}
+            assert now["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"], user
+    finally:
+        await _metadata_db_reachable(stack, True)
+    await stack.stop_operator()

@@ -20,6 +20,7 @@ from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import parse_created
 from tenantdb.reconcile.database import (
     CONFLICT_REASONS,
+    DatabaseDeps,
     DatabaseObject,
     check_published,
     delete_database,
@@ -280,7 +281,7 @@ async def _reconcile_object(
     deps = runtime.database_deps()
     async with runtime.locks[obj.identity.uid]:
         try:
-            if local_first and await check_published(obj, deps, events):
+            if local_first and await _checked_locally(obj, deps, events):
                 runtime.fleet.checked(obj.identity.uid)
                 return
             status = await reconcile_database(obj, deps, events, writer)
@@ -310,6 +311,19 @@ async def _reconcile_object(
         if created:
             born = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
             runtime.metrics.time_to_ready.labels(kind=kind.kind).observe((started - born).total_seconds())
+
+
+async def _checked_locally(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
+    """The fleet's cheap check. Its outage (the metadata DB or the API server down) is not news
+    about the resource, which works: logged and retried at the next pass, its status left as
+    it is (else an outage would rewrite every resource's status and only the slow rotation
+    would ever set it right). A conflict it finds is news: recorded like any reconcile's."""
+    try:
+        return await check_published(obj, deps, events)
+    except ReconcileError as exc:
+        if exc.reason in CONFLICT_REASONS:
+            raise
+        raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
 
 
 async def observe_database(
