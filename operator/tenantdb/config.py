@@ -152,7 +152,23 @@ class Settings(BaseSettings):
         description="Comma-separated namespaces to watch; empty means the whole cluster.",
     )
     resync_interval_seconds: float = Field(
-        default=300.0, gt=0, description="How often each resource is checked for drift."
+        default=300.0,
+        gt=0,
+        description="How often the fleet observation runs: one paged project list (one Neon call "
+        "per 400 projects) finds projects deleted or renamed outside the operator, and every "
+        "Ready resource's Secret, row and env var are checked (no Neon call).",
+    )
+    endpoint_checks_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="The slow rotation: Ready resources whose Neon compute settings are read back "
+        "(two Neon calls each), least recently observed first. A spec change is checked at once.",
+    )
+    local_checks_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Ceiling on the fleet observation's checks of Secrets, rows and env vars "
+        "(Kubernetes and metadata DB reads, no Neon call).",
     )
     delete_give_up_seconds: float = Field(
         default=86400.0,
@@ -184,8 +200,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=3600.0,
         gt=0,
-        description="How often the fleet sweep lists the projects carrying the name prefix "
-        "(one Neon call per 400) to find those whose resource is gone.",
+        description="How often the fleet sweep looks, in the fleet observation's project list "
+        "(no call of its own), for projects of ours whose resource is gone.",
     )
     sweep_action: SweepAction = Field(
         default=SweepAction.AUTO,

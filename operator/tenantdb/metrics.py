@@ -108,6 +108,20 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        self.fleet_resources = Gauge(
+            "tenantdb_fleet_resources",
+            "Settled database resources the fleet observation checks (Ready or Suspended at "
+            "their current generation).",
+            registry=r,
+        )
+        self.fleet_checks = Counter(
+            "tenantdb_fleet_checks_total",
+            "Checks of the fleet observation, by check (listed: a project list pass; local: "
+            "Secret, row and env var; endpoint: compute settings read back; repair: a project "
+            "missing or renamed) and result.",
+            ["check", "result"],
+            registry=r,
+        )
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
         )

@@ -8,6 +8,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from tenantdb.billing.quotas import armed, compute_quotas, needs_write
 from tenantdb.config import Settings, Tier
 from tenantdb.handlers.background import ActiveGate, run_while_active
@@ -320,3 +322,19 @@ async def test_before_its_first_sync_a_restarted_loop_resumes_no_one() -> None:
     sync.put_budget("default", "budget-ann", BudgetRecord(user_id="ann", tier=Tier.FREE))
     await sync.enforce(store=Store(), kube=ByName(), neon=Endpoints(), post_event=lambda *e: None)
     assert sync.is_suspended("ann") is True
+
+
+async def test_a_restart_syncs_when_the_last_recorded_sync_is_due_not_at_once() -> None:
+    # 30,000 projects are 300 calls of the consumption endpoint's 50 a minute: a deploy must
+    # not pay them again for a sync the last process made a moment ago.
+    interval = SETTINGS.consumption_sync_interval_seconds
+    later = NOW + datetime.timedelta(seconds=100)
+    sync = BudgetSync(settings=SETTINGS, metrics=Metrics(), clock=lambda: later)
+    assert sync.first_sync_wait() == 0.0  # nothing on record: sync at once
+    await sync.restore(Rows(ann=True, bob=False))
+    assert sync.first_sync_wait() == pytest.approx(interval - 100)
+    sync.last_sync = later  # this process has synced: its own interval rules
+    assert sync.first_sync_wait() == 0.0
+    sync.forget_decisions()  # paused: the next activation reads the rows again
+    sync.last_sync = None
+    assert sync.first_sync_wait() == 0.0

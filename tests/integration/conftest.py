@@ -8,8 +8,19 @@ from typing import Any
 
 import pytest
 
+from tenantdb.testing.neon.calls import CallRecord
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack
+
+FLEET_LIST_SEARCH = "tenantdb-"  # the fleet observation lists every project with our prefix
+
+
+def one_by_one(calls: list[CallRecord]) -> list[CallRecord]:
+    """The calls, without the fleet observation's project lists (a pass every 2 s in tests):
+    what a reconcile or a delete itself sent."""
+    return [
+        c for c in calls if not (c.route == "GET /projects" and c.query.get("search") == FLEET_LIST_SEARCH)
+    ]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import psycopg.sql
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, workspace_database
+from tests.integration.conftest import global_database, one_by_one, workspace_database
 
 
 def _condition(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]:
@@ -335,7 +335,7 @@ async def test_a_delete_costs_one_search_and_one_delete(operator: LocalStack) ->
     await operator.wait_gone("GlobalDatabase", "user-count")
     project_calls = [
         c.route
-        for c in operator.neon.calls()
+        for c in one_by_one(operator.neon.calls())
         if c.route in {"GET /projects", "DELETE /projects/{project_id}", "POST /projects"}
     ]
     assert project_calls == ["GET /projects", "DELETE /projects/{project_id}"]

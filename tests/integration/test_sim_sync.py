@@ -16,7 +16,7 @@ from tests.integration.conftest import global_database
 
 @pytest.fixture
 async def sim(postgres_server: PostgresServer) -> AsyncIterator[LocalStack]:
-    # A resync far away: what puts GLOBAL_DB_URL back below is the sync, not the drift timer.
+    # A resync far away: what puts GLOBAL_DB_URL back below is the sync, not the fleet observation.
     overrides = {"sim_sync": True, "sim_namespace": "default", "resync_interval_seconds": 3600.0}
     async with LocalStack(postgres=postgres_server, sim_schema=True, settings_overrides=overrides) as local:
         await local.start_operator()

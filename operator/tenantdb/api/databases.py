@@ -170,6 +170,11 @@ class DatabaseStatus(Resource):
     )
     last_consumption_sync: str | None = Field(default=None, description="When cost was last synced.")
     observed_generation: int | None = Field(default=None, description="Last generation reconciled.")
+    observed_at: str | None = Field(
+        default=None,
+        description="When the Neon project and its compute settings were last read back and "
+        "compared with the spec (RFC 3339): the fleet's slow rotation checks the oldest first.",
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready and Synced (and BudgetExceeded when suspended).",

@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
 import pydantic
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION
+from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.databases import budget_actuator
+from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
 from tenantdb.reconcile import conditions as cond
-from tenantdb.reconcile.budget_sync import EventPoster
 from tenantdb.reconcile.claims import ClaimConflict, hold_claim, parse_created
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
@@ -29,49 +30,19 @@ __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 _log = logging.getLogger(__name__)
 
 
-def _event_poster(runtime: Runtime) -> EventPoster:
-    """Events about databases and budgets known by name, from the loop and the handlers alike.
-
-    ``kopf.event`` needs a handler's context (its event queue lives in context variables set
-    per object), which the loop has not; our own client posts from anywhere, with the uid
-    ``kubectl describe`` selects events by."""
-    pending: set[asyncio.Task[None]] = set()
-
-    def done(task: asyncio.Task[None]) -> None:
-        pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.warning("could not post an event: %s", task.exception())
-
-    def post(kind: str, namespace: str, name: str, type_: str, reason: str, message: str) -> None:
-        assert runtime.kube is not None
-        task = asyncio.create_task(
-            runtime.kube.create_event(
-                api_version=GLOBAL_DATABASE.api_version,
-                kind=kind,
-                namespace=namespace,
-                name=name,
-                type_=type_,
-                reason=reason,
-                message=message,
-            )
-        )
-        pending.add(task)
-        task.add_done_callback(done)
-
-    return post
-
-
-async def enforce_now(runtime: Runtime) -> None:
-    """Re-plan enforcement with the costs known now (a tier change must not wait for a sync)."""
+async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
+    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
+    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
     assert runtime.store is not None
     assert runtime.kube is not None
     assert runtime.neon is not None
-    await runtime.budgets.enforce(
+    await runtime.budgets.enforce_users(
+        users,
         store=runtime.store,
         kube=runtime.kube,
         neon=runtime.neon,
         quotas=runtime.neon,
-        post_event=_event_poster(runtime),
+        post_event=event_poster(runtime),
     )
 
 
@@ -83,8 +54,10 @@ def start_budget_loop(runtime: Runtime) -> None:
 
     store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
     assert gate is not None
-    post_event = _event_poster(runtime)
+    post_event = event_poster(runtime)
     runtime.budgets.actuator = budget_actuator(runtime, post_event)
+
+    first = True  # the next sync is this activation's first
 
     def paused() -> None:
         # Another replica decides now: its word, not ours, is the truth. Until this one is
@@ -92,15 +65,26 @@ def start_budget_loop(runtime: Runtime) -> None:
         # the quotas it sets may differ from those this one remembers.
         runtime.budgets.forget_decisions()
         runtime.budgets.forget_quotas()
+        runtime.budgets.forget_written()
 
     async def activated() -> None:
         # Take up the durable word (the last active replica's), not the memory of before.
         runtime.budgets.forget_decisions()
+        runtime.budgets.forget_written()
         await runtime.budgets.restore(store)
+        nonlocal first
+        first = True
         # Let the resume handlers register what exists before the first sync.
         await asyncio.sleep(min(settings.consumption_sync_interval_seconds, 10.0))
 
     async def sync() -> None:
+        nonlocal first
+        if first:
+            first = False
+            wait = runtime.budgets.first_sync_wait()
+            if wait > 0:  # inside the step: a pause meanwhile cancels the wait and the sync
+                _log.info("consumption sync: the last one was recent, the next is due in %.0fs", wait)
+                await asyncio.sleep(wait)
         await runtime.budgets.sync_round(
             source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
         )
@@ -181,25 +165,32 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
-        runtime.budgets.seed_quotas(body.status.get("databases") or [])
-        runtime.budgets.seed_state(str(body.metadata.namespace), str(body.metadata.name), dict(body.status))
-        runtime.budgets.put_budget(
-            str(body.metadata.namespace),
-            str(body.metadata.name),
-            BudgetRecord(
-                user_id=spec.user_id,
-                tier=spec.tier,
-                custom_limit_cents=spec.custom_limit_cents,
-                generation=int(body.metadata.get("generation") or 1),
-            ),
+        namespace, name, status = str(body.metadata.namespace), str(body.metadata.name), dict(body.status)
+        runtime.budgets.seed_quotas(status.get("databases") or [])
+        runtime.budgets.seed_state(namespace, name, status)
+        runtime.budgets.seed_status(namespace, name, status)
+        record = BudgetRecord(
+            user_id=spec.user_id,
+            tier=spec.tier,
+            custom_limit_cents=spec.custom_limit_cents,
+            generation=int(body.metadata.get("generation") or 1),
         )
-        await enforce_now(runtime)
+        previous = runtime.budgets.put_budget(namespace, name, record)
+        # A budget whose status records this generation and the limit in force (a resume at a
+        # restart, mostly) has nothing to enforce that the next sync, which plans every user,
+        # will not: enforcing it here would only rewrite its status without costs. A new or
+        # changed budget is enforced now, for its user (and the one it no longer covers).
+        if runtime.budgets.status_current(record, status):
+            logger.debug("budget of user %s: status current, enforced at the next sync", spec.user_id)
+            return
+        users = {spec.user_id} | ({previous.user_id} if previous is not None else set())
+        await enforce_now(runtime, users)
         logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)
 
     async def finalize(body: kopf.Body, memo: Runtime, **_: Any) -> None:
         runtime = memo
         user_id = str(body.spec.get("userId", ""))
-        runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
+        dropped = runtime.budgets.drop_budget(str(body.metadata.namespace), str(body.metadata.name))
         assert runtime.store is not None
         try:
             holder = await runtime.store.get_tenant_claim(kind=DATABASE_BUDGET.kind, tenant_id=user_id)
@@ -211,7 +202,8 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
-        await enforce_now(runtime)  # the user falls back to the default tier
+        users = {user_id} | ({dropped.user_id} if dropped is not None else set())
+        await enforce_now(runtime, users)  # the user falls back to the default tier
 
     kopf.on.resume(*resource, registry=registry, id="budget-resume")(reconcile)
     kopf.on.create(*resource, registry=registry, id="budget-create")(reconcile)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import kopf
 import pydantic
@@ -18,13 +18,23 @@ from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import parse_created
-from tenantdb.reconcile.database import CONFLICT_REASONS, DatabaseObject, delete_database, reconcile_database
+from tenantdb.reconcile.database import (
+    CONFLICT_REASONS,
+    DatabaseDeps,
+    DatabaseObject,
+    check_published,
+    delete_database,
+    reconcile_database,
+)
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
+from tenantdb.reconcile.ports import Events
 
-__all__ = ["budget_actuator", "register_database_handlers"]
+__all__ = ["budget_actuator", "observe_database", "register_database_handlers"]
+
+_log = logging.getLogger(__name__)
 
 REASON_INVALID_SPEC = "InvalidSpec"
 _PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
@@ -199,67 +209,161 @@ def budget_actuator(
     return act
 
 
-def register_database_handlers(registry: kopf.OperatorRegistry, *, resync_interval: float) -> None:
+def register_database_handlers(registry: kopf.OperatorRegistry) -> None:
     for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE):
-        _register_kind(registry, kind, resync_interval=resync_interval)
+        _register_kind(registry, kind)
 
 
-def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interval: float) -> None:
-    resource = (GROUP, VERSION, kind.plural)
+def _observed_at(status: DatabaseStatus) -> datetime.datetime | None:
+    if not status.observed_at:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(status.observed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
-    async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
-        runtime = memo
-        if body.metadata.get("deletionTimestamp"):
-            return
-        events = KopfEvents(body, logger)
+
+def _is_settled(generation: int, status: DatabaseStatus) -> bool:
+    """Ready (or suspended by its budget) at its current generation, with its project, endpoint
+    and host on record: nothing for a resume to do that the fleet observation does not do."""
+    return (
+        status.phase in (Phase.READY, Phase.SUSPENDED)
+        and status.observed_generation == generation
+        and bool(status.project_id and status.endpoint_id and status.host)
+    )
+
+
+def _register_in_fleet(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+    if _is_settled(obj.generation, status):
+        runtime.fleet.put(
+            obj.identity.uid,
+            kind=kind.kind,
+            namespace=obj.identity.namespace,
+            name=obj.identity.name,
+            project_id=status.project_id,
+            observed_at=_observed_at(status),
+        )
+    else:
+        runtime.fleet.drop(obj.identity.uid)  # kopf's retries own it until it settles
+    runtime.metrics.fleet_resources.set(len(runtime.fleet))
+
+
+async def _reconcile_object(
+    runtime: Runtime, kind: Kind, body: kopf.Body, events: Events, *, local_first: bool = False
+) -> None:
+    """One resource's reconcile, for kopf's handlers and the fleet observation alike.
+
+    ``local_first``: try the fleet's cheap check (Secret, row and env var; no Neon call) and
+    reconcile in full only where it cannot vouch for the resource. Raises kopf's errors."""
+    if body.metadata.get("deletionTimestamp"):
+        return
+    try:
+        obj = _decode(kind, body)
+    except pydantic.ValidationError as exc:
+        # The CRD schema rejects these on a real API server; this guards the rest.
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        await _record_failure(
+            runtime,
+            kind,
+            body,
+            current=DatabaseStatus.decode(body.status),
+            reason=REASON_INVALID_SPEC,
+            message=f"Invalid spec: {message}",
+            failed=True,
+        )
+        events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
+        raise kopf.PermanentError(f"Invalid spec: {message}") from None
+    started = _now()
+    writer = _status_writer(runtime, kind, body)
+    # Every database with a project counts in its user's budget, even while its reconcile
+    # fails: known to the budget from its recorded status, before anything else is tried.
+    _register_for_budget(runtime, kind, obj, obj.status)
+    deps = runtime.database_deps()
+    async with runtime.locks[obj.identity.uid]:
         try:
-            obj = _decode(kind, body)
-        except pydantic.ValidationError as exc:
-            # The CRD schema rejects these on a real API server; this guards the rest.
-            message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            if local_first and await _checked_locally(obj, deps, events):
+                runtime.fleet.checked(obj.identity.uid)
+                return
+            status = await reconcile_database(obj, deps, events, writer)
+            await _write_final_status(writer, status)
+        except ReconcileError as exc:
+            runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
             await _record_failure(
                 runtime,
                 kind,
                 body,
-                current=DatabaseStatus.decode(body.status),
-                reason=REASON_INVALID_SPEC,
-                message=f"Invalid spec: {message}",
-                failed=True,
+                current=obj.status.merged(writer.written),
+                reason=exc.reason,
+                message=exc.message,
+                failed=isinstance(exc, NeedsUserAction),
+                conflict=exc.reason in CONFLICT_REASONS,
             )
-            events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
-            raise kopf.PermanentError(f"Invalid spec: {message}") from None
-        started = _now()
-        writer = _status_writer(runtime, kind, body)
-        # Every database with a project counts in its user's budget, even while its reconcile
-        # fails: known to the budget from its recorded status, before anything else is tried.
-        _register_for_budget(runtime, kind, obj, obj.status)
-        async with runtime.locks[obj.identity.uid]:
+            if isinstance(exc, NeedsUserAction):
+                events.warning(exc.reason, exc.message)
+            raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
+    was_ready = obj.status.phase == Phase.READY
+    _register_for_budget(runtime, kind, obj, status)
+    _register_in_fleet(runtime, kind, obj, status)
+    runtime.fleet.checked(obj.identity.uid)
+    runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
+    if not was_ready and status.phase == Phase.READY:
+        created = body.metadata.get("creationTimestamp")
+        if created:
+            born = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            runtime.metrics.time_to_ready.labels(kind=kind.kind).observe((started - born).total_seconds())
+
+
+async def _checked_locally(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
+    """The fleet's cheap check. Its outage (the metadata DB or the API server down) is not news
+    about the resource, which works: logged and retried at the next pass, its status left as
+    it is (else an outage would rewrite every resource's status and only the slow rotation
+    would ever set it right). A conflict it finds is news: recorded like any reconcile's."""
+    try:
+        return await check_published(obj, deps, events)
+    except ReconcileError as exc:
+        if exc.reason in CONFLICT_REASONS:
+            raise
+        raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
+
+
+async def observe_database(
+    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events, *, full: bool
+) -> bool:
+    """The fleet observation's check of one resource (``full``: Neon read back too). Returns
+    whether it ended well; a failure is in the resource's status and the log, as kopf's would be."""
+    try:
+        raw = cast("kopf.RawBody", dict(body))
+        await _reconcile_object(runtime, kind, kopf.Body(raw), events, local_first=not full)
+    except (kopf.TemporaryError, kopf.PermanentError) as exc:
+        meta = body.get("metadata") or {}
+        _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)
+        return False
+    return True
+
+
+def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
+    resource = (GROUP, VERSION, kind.plural)
+
+    async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        await _reconcile_object(memo, kind, body, KopfEvents(body, logger))
+
+    async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        # A restart costs no Neon call for a settled resource: it registers with the budget and
+        # the fleet observation (which finds what changed while the operator was down) and is
+        # done. Anything else is reconciled as a change would be.
+        status = DatabaseStatus.decode(body.status)
+        if not body.metadata.get("deletionTimestamp") and _is_settled(
+            int(body.metadata.get("generation") or 1), status
+        ):
             try:
-                status = await reconcile_database(obj, runtime.database_deps(), events, writer)
-                await _write_final_status(writer, status)
-            except ReconcileError as exc:
-                runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
-                await _record_failure(
-                    runtime,
-                    kind,
-                    body,
-                    current=obj.status.merged(writer.written),
-                    reason=exc.reason,
-                    message=exc.message,
-                    failed=isinstance(exc, NeedsUserAction),
-                    conflict=exc.reason in CONFLICT_REASONS,
-                )
-                if isinstance(exc, NeedsUserAction):
-                    events.warning(exc.reason, exc.message)
-                raise kopf.TemporaryError(exc.message, delay=exc.delay) from None
-        was_ready = obj.status.phase == Phase.READY
-        _register_for_budget(runtime, kind, obj, status)
-        runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
-        if not was_ready and status.phase == Phase.READY:
-            created = body.metadata.get("creationTimestamp")
-            if created:
-                born = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-                runtime.metrics.time_to_ready.labels(kind=kind.kind).observe((started - born).total_seconds())
+                obj = _decode(kind, body)
+            except pydantic.ValidationError:
+                pass  # reported by the full reconcile below
+            else:
+                _register_for_budget(memo, kind, obj, status)
+                _register_in_fleet(memo, kind, obj, status)
+                return
+        await reconcile(body=body, memo=memo, logger=logger)
 
     async def finalize(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         runtime = memo
@@ -268,6 +372,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
             obj = _decode(kind, body)
         except pydantic.ValidationError:
             return  # never provisioned: nothing outside to clean up
+        runtime.fleet.drop(obj.identity.uid)
         deletion = body.metadata.get("deletionTimestamp")
         started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
         async with runtime.locks[obj.identity.uid]:
@@ -295,18 +400,12 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind, *, resync_interv
         await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
         runtime.locks.pop(obj.identity.uid, None)
         runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
+        runtime.metrics.fleet_resources.set(len(runtime.fleet))
 
     name = kind.singular
-    kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(reconcile)
+    kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(resume)
     kopf.on.create(*resource, registry=registry, id=f"{name}-create")(reconcile)
     kopf.on.update(*resource, registry=registry, id=f"{name}-update", field="spec")(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"{name}-delete")(finalize)
-    # Drift (a deleted Secret or env var, settings changed on Neon) heals without a restart.
-    kopf.timer(
-        *resource,
-        registry=registry,
-        id=f"{name}-resync",
-        interval=resync_interval,
-        initial_delay=resync_interval,
-        idle=min(resync_interval, 10.0),
-    )(reconcile)
+    # Drift (a deleted Secret or env var, a project deleted or settings changed on Neon) is
+    # found by the fleet observation (handlers.fleet), not by a timer per object.

@@ -16,9 +16,9 @@ from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
+from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
-from tenantdb.handlers.sweep import start_sweep_loop
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction, quiet_body_loggers
@@ -83,8 +83,15 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 270
         settings.watching.client_timeout = 300
         settings.watching.connect_timeout = 30
+        # The initial list in pages: 30,000 resources in one answer is tens of MB of JSON
+        # parsed at once (the start-up peak the process keeps); 500 is the API server's advice.
+        settings.watching.chunk_size = 500
         settings.networking.request_timeout = 60
         settings.posting.reporting_component = "tenantdb"
+        # kopf posts an Event for every handler that succeeds: at a restart, one per resource
+        # (30,000 Event writes for nothing). Our own events say what changed; kopf's only its
+        # warnings and errors.
+        settings.posting.level = logging.WARNING
         settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
         try:
             await memo.open()
@@ -97,7 +104,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
         start_sim_sync(memo)
-        start_sweep_loop(memo)
+        start_fleet_observation(memo)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,
@@ -123,7 +130,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         async def login_like_the_client(**kwargs: Any) -> kopf.ConnectionInfo | None:
             return await kopf.login_via_async_client(**kwargs)
 
-    register_database_handlers(registry, resync_interval=app_settings.resync_interval_seconds)
+    register_database_handlers(registry)
     register_budget_handlers(registry, settings=app_settings)
     return registry
 

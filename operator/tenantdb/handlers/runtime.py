@@ -21,6 +21,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
+from tenantdb.reconcile.fleet import FleetRegistry
 from tenantdb.store import MetadataStore
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,12 @@ class Runtime:
     neon: NeonClient | None = None
     store: MetadataStore | None = None
     kube: KubeClient | None = None
-    # One reconcile of an object at a time (change handlers and the drift timer share it).
+    # One reconcile of an object at a time (change handlers and the fleet observation share it).
     locks: collections.defaultdict[str, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(asyncio.Lock)
     )
     # The project of each resource, as soon as this process knows it: a reconcile that kopf
-    # starts with a body from before the status write (the drift timer, right after a create)
+    # starts with a body from before the status write (the fleet observation, right after a create)
     # then neither searches Neon for the project nor reports adopting its own.
     projects: dict[str, str] = dataclasses.field(default_factory=dict)
     # Resources whose create this process has sent and not yet seen recorded.
@@ -65,7 +66,9 @@ class Runtime:
         default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     )
     gate: ActiveGate | None = None
-    sweep_task: asyncio.Task[None] | None = None
+    # Every settled database resource, for the fleet observation (see reconcile/fleet.py).
+    fleet: FleetRegistry = dataclasses.field(default_factory=FleetRegistry)
+    fleet_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         if self.budget_sync is None:
@@ -109,16 +112,16 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self.fleet_task is not None:
+            self.fleet_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.fleet_task
+            self.fleet_task = None
         if self.sim_sync_task is not None:
             self.sim_sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.sim_sync_task
             self.sim_sync_task = None
-        if self.sweep_task is not None:
-            self.sweep_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.sweep_task
-            self.sweep_task = None
         if self.sync_task is not None:
             self.sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

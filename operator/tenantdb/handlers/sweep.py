@@ -1,18 +1,19 @@
-"""The fleet sweep's loop, and the left-behind metrics read from the orphan table."""
+"""The fleet sweep (run by the fleet observation's pass), and the left-behind metrics read
+from the orphan table."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
+import time
+from typing import Any
 
 from tenantdb.api import KINDS
-from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.runtime import Runtime
-from tenantdb.reconcile.sweep import sweep_once
+from tenantdb.reconcile.sweep import ProjectSweeper, sweep_once
 from tenantdb.store import StoreError
 
-__all__ = ["refresh_left_behind", "start_sweep_loop"]
+__all__ = ["OrphanSweep", "refresh_left_behind"]
 
 _log = logging.getLogger(__name__)
 
@@ -32,30 +33,52 @@ async def refresh_left_behind(runtime: Runtime) -> None:
     runtime.metrics.retained_projects.set(counts.get("retained", 0))
 
 
-def start_sweep_loop(runtime: Runtime) -> None:
-    """Start the sweep as a task of the operator (cancelled by ``Runtime.close``).
+class _AlreadyListed:
+    """The sweep's Neon, with the fleet observation's list of this pass as its list."""
 
-    Like every loop outside kopf's handlers it runs through ``run_while_active``: only the
-    replica kopf peering lets act sweeps. The first round comes one interval after start-up.
-    """
-    assert runtime.store is not None
-    assert runtime.kube is not None
-    assert runtime.neon is not None
-    store, kube, neon, settings = runtime.store, runtime.kube, runtime.neon, runtime.settings
+    def __init__(self, neon: ProjectSweeper, listed: list[Any]) -> None:
+        self._neon, self._listed = neon, listed
 
-    async def live_uids() -> set[str]:
-        uids: set[str] = set()
-        for plural in _DATABASE_PLURALS:
-            uids |= await kube.list_uids(plural=plural, namespaces=settings.namespaces or None)
-        return uids
+    async def find_projects(self, *, search: str, recoverable: bool = False) -> list[Any]:
+        assert not recoverable
+        return self._listed
 
-    async def left_behind() -> dict[str, str]:
-        return {row.project_id: row.disposition for row in await store.list_orphans()}
+    async def delete_project(self, project_id: str) -> bool:
+        return await self._neon.delete_project(project_id)
 
-    async def round_() -> None:
+
+class OrphanSweep:
+    """Projects of ours whose resource is gone, found in the fleet observation's project list
+    (no list of its own), at most once per ``TENANTDB_SWEEP_INTERVAL_SECONDS``; the first one
+    interval after start-up. Runs inside the observation's pass: only on the active replica."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._last = time.monotonic()
+
+    async def maybe_run(self, listed: list[Any]) -> None:
+        runtime, settings = self._runtime, self._runtime.settings
+        if settings.effective_sweep_action.value == "off":
+            return
+        if time.monotonic() - self._last < settings.sweep_interval_seconds:
+            return
+        assert runtime.store is not None
+        assert runtime.kube is not None
+        assert runtime.neon is not None
+        store, kube = runtime.store, runtime.kube
+
+        async def live_uids() -> set[str]:
+            uids: set[str] = set()
+            for plural in _DATABASE_PLURALS:
+                uids |= await kube.list_uids(plural=plural, namespaces=settings.namespaces or None)
+            return uids
+
+        async def left_behind() -> dict[str, str]:
+            return {row.project_id: row.disposition for row in await store.list_orphans()}
+
         try:
             result = await sweep_once(
-                neon=neon,
+                neon=_AlreadyListed(runtime.neon, listed),
                 store=store,
                 live_uids=live_uids,
                 left_behind=left_behind,
@@ -63,22 +86,11 @@ def start_sweep_loop(runtime: Runtime) -> None:
                 now=datetime.datetime.now(datetime.UTC),
             )
         except Exception as exc:  # an outage delays the sweep, never ends it
-            _log.warning("fleet sweep failed, retrying in %.0fs: %s", settings.sweep_interval_seconds, exc)
+            _log.warning("fleet sweep failed, retrying at the next pass: %s", exc)
             return
+        self._last = time.monotonic()
         if result.deleted:
             runtime.metrics.swept_projects.labels(action="deleted").inc(len(result.deleted))
         if result.recorded:
             runtime.metrics.swept_projects.labels(action="recorded").inc(len(result.recorded))
         await refresh_left_behind(runtime)
-
-    async def metrics_then_sweep() -> None:
-        await refresh_left_behind(runtime)  # at start-up: what earlier runs left on record
-        if settings.effective_sweep_action.value == "off":
-            return
-        assert runtime.gate is not None
-        await asyncio.sleep(settings.sweep_interval_seconds)
-        await run_while_active(
-            runtime.gate, round_, interval=settings.sweep_interval_seconds, what="fleet sweep"
-        )
-
-    runtime.sweep_task = asyncio.create_task(metrics_then_sweep())

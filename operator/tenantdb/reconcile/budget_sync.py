@@ -14,7 +14,11 @@ after start-up, whatever order the resources were created in). One loop then:
 5. sets each project's compute quota, the hard stop between syncs (``billing.quotas``).
 
 A tier change re-runs steps 4-5 at once with the costs already known, so an upgrade resumes
-the user's databases without waiting for the next sync.
+the user's databases without waiting for the next sync: for that user alone (``enforce_users``),
+the requests of handlers running together sharing one pass, so a start-up with B budgets makes a
+few passes of B users, not B passes of every user. A budget's status (and row) is written only
+when its content changes: what the object holds is seeded from its status (``seed_status``),
+then kept as written, so a restart with nothing changed writes nothing.
 
 The decision about a user is tri-state (``is_suspended``): suspended, allowed, or not known.
 It is durable: ``restore`` reads what the last process decided (``user_db_budget``) before
@@ -29,7 +33,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -130,27 +134,70 @@ class BudgetSync:
     decisions: dict[str, bool] = dataclasses.field(default_factory=dict)
     # Totals the last process recorded (a lower bound until this one has synced).
     restored_totals: dict[str, int] = dataclasses.field(default_factory=dict)
+    # The last sync any process recorded (``user_db_budget.last_sync``): when the next is due.
+    restored_last_sync: datetime.datetime | None = None
     # Quotas this process has set, by project (a cache: lost on restart, then written again).
     quotas: dict[str, int] = dataclasses.field(default_factory=dict)
     # The database path, asked to act on a suspend or resume (returns the endpoint's state;
     # None: nothing to act on). None: ``apply_budget`` without the resource's lock (tests).
     actuator: Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]] | None = None
+    # How long a handler's request for enforcement waits for others to join its pass.
+    coalesce_seconds: float = 0.05
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
     _conditions: dict[tuple[str, str], list[Condition]] = dataclasses.field(default_factory=dict)
     _states: dict[tuple[str, str], tuple[str, bool | None]] = dataclasses.field(default_factory=dict)
+    # The registry by user, so enforcing a few users costs in proportion to them, not to all.
+    _budget_keys: dict[str, set[tuple[str, str]]] = dataclasses.field(default_factory=dict)
+    _database_keys: dict[str, set[tuple[str, str, str]]] = dataclasses.field(default_factory=dict)
+    # What each budget's status holds, as far as this process knows (seeded from the object,
+    # then what it wrote), and each user's row as last written: unchanged content is not sent.
+    _held: dict[tuple[str, str], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    _rows: dict[str, tuple[object, ...]] = dataclasses.field(default_factory=dict)
+    # Each limited user's spend and spend / limit as last planned (the metrics cover everyone).
+    _spend: dict[str, tuple[int, float | None]] = dataclasses.field(default_factory=dict)
+    # Users whose enforcement handlers asked for and no pass has started on; the pass that will.
+    _pending: set[str] = dataclasses.field(default_factory=set)
+    _next_pass: asyncio.Future[None] | None = None
+    _drainer: asyncio.Task[None] | None = None
 
     # -- registry (kept current by the handlers) -------------------------------------------------
-    def put_budget(self, namespace: str, name: str, record: BudgetRecord) -> None:
-        self.budgets[(namespace, name)] = record
+    def put_budget(self, namespace: str, name: str, record: BudgetRecord) -> BudgetRecord | None:
+        """Register a budget; returns what it replaces (its user may have been another)."""
+        key = (namespace, name)
+        previous = self.budgets.get(key)
+        if previous is not None and previous.user_id != record.user_id:
+            _discard(self._budget_keys, previous.user_id, key)
+        self.budgets[key] = record
+        self._budget_keys.setdefault(record.user_id, set()).add(key)
+        return previous
 
-    def drop_budget(self, namespace: str, name: str) -> None:
-        self.budgets.pop((namespace, name), None)
+    def drop_budget(self, namespace: str, name: str) -> BudgetRecord | None:
+        key = (namespace, name)
+        previous = self.budgets.pop(key, None)
+        if previous is not None:
+            _discard(self._budget_keys, previous.user_id, key)
+        self._held.pop(key, None)
+        self._conditions.pop(key, None)
+        return previous
 
     def put_database(self, record: DatabaseRecord) -> None:
-        self.databases[(record.kind, record.namespace, record.name)] = record
+        key = (record.kind, record.namespace, record.name)
+        previous = self.databases.get(key)
+        if previous is not None and previous.user_id != record.user_id:
+            _discard(self._database_keys, previous.user_id, key)
+        self.databases[key] = record
+        self._database_keys.setdefault(record.user_id, set()).add(key)
 
     def drop_database(self, kind: str, namespace: str, name: str) -> None:
-        self.databases.pop((kind, namespace, name), None)
+        key = (kind, namespace, name)
+        previous = self.databases.pop(key, None)
+        if previous is not None:
+            _discard(self._database_keys, previous.user_id, key)
+
+    def _registered(self, users: Collection[str]) -> tuple[list[BudgetRecord], list[DatabaseRecord]]:
+        budgets = [self.budgets[key] for user in users for key in self._budget_keys.get(user, ())]
+        databases = [self.databases[key] for user in users for key in self._database_keys.get(user, ())]
+        return budgets, databases
 
     def is_suspended(self, user_id: str) -> bool | None:
         """Whether a database of this user must be (or start) suspended; ``None``: not known yet."""
@@ -168,7 +215,35 @@ class BudgetSync:
         """Every user back to "not known" (this replica is paused: another one decides)."""
         self.decisions.clear()
         self.restored_totals.clear()
+        self.restored_last_sync = None
         self._count_over_limit()
+
+    def seed_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """What the budget's status holds (its handler's view of the object), unless this process
+        knows better (it wrote since): the next write sends only a change, and a condition keeps
+        its transition time across a restart."""
+        key = (namespace, name)
+        if key in self._held:
+            return
+        decoded = DatabaseBudgetStatus.decode(status)
+        self._held[key] = decoded.to_wire()
+        self._conditions.setdefault(key, decoded.conditions)
+
+    def forget_written(self) -> None:
+        """Another replica may have written budgets and rows: the next writes are sent whole."""
+        self._held.clear()
+        self._rows.clear()
+
+    def status_current(self, record: BudgetRecord, status: Mapping[str, Any]) -> bool:
+        """Whether a budget's status already records this generation, tier and limit in force:
+        its resume then needs no enforcement of its own (the next sync plans every user)."""
+        decoded = DatabaseBudgetStatus.decode(status)
+        return (
+            decoded.observed_generation is not None
+            and decoded.observed_generation == record.generation
+            and decoded.tier == record.tier
+            and decoded.limit_cents == self.policy.limit_cents(record.budget)
+        )
 
     def seed_state(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """The budget's state as its status last recorded it: a restart posts no Event for a
@@ -201,7 +276,20 @@ class BudgetSync:
                 continue
             self.decisions.setdefault(row.user_id, row.budget_exceeded)
             self.restored_totals[row.user_id] = row.total_cost_cents
+            if self.restored_last_sync is None or row.last_sync > self.restored_last_sync:
+                self.restored_last_sync = row.last_sync
         self._count_over_limit()
+
+    def first_sync_wait(self) -> float:
+        """Seconds until the first sync of this process is due: a restart does not sync again
+        what the last process synced a moment ago (at 30,000 projects a sync is 300 calls of
+        the consumption endpoint's 50 a minute). The quotas that last sync set hold meanwhile."""
+        if self.last_sync is not None or self.restored_last_sync is None:
+            return 0.0
+        last = self.restored_last_sync
+        last = last if last.tzinfo is not None else last.replace(tzinfo=datetime.UTC)
+        due = last + datetime.timedelta(seconds=self.settings.consumption_sync_interval_seconds)
+        return max(0.0, (due - self.clock()).total_seconds())
 
     # -- the loop -------------------------------------------------------------------------------
     async def run_forever(
@@ -282,6 +370,64 @@ class BudgetSync:
                     )
         await self.enforce(store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas)
 
+    async def enforce_users(
+        self,
+        users: Iterable[str],
+        *,
+        store: CostStore,
+        kube: StatusPatcher,
+        neon: EndpointSwitch,
+        post_event: EventPoster,
+        quotas: QuotaSetter | None = None,
+    ) -> None:
+        """Enforce these users now (a handler's tier change must not wait for a sync), in one
+        pass with every other user asked for meanwhile; returns once that pass is done.
+
+        Requests arriving within ``coalesce_seconds``, or while a pass runs, share the next
+        pass: the resume handlers of a start-up make a few passes, each planning its users only.
+        """
+        self._pending.update(users)
+        if self._next_pass is None:
+            self._next_pass = asyncio.get_running_loop().create_future()
+            # Nobody left to read it (a handler cancelled meanwhile): no "never retrieved" noise.
+            self._next_pass.add_done_callback(_retrieve)
+        waiting = self._next_pass
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(
+                self._drain(store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas)
+            )
+        await asyncio.shield(waiting)
+
+    async def _drain(
+        self,
+        *,
+        store: CostStore,
+        kube: StatusPatcher,
+        neon: EndpointSwitch,
+        post_event: EventPoster,
+        quotas: QuotaSetter | None,
+    ) -> None:
+        """One pass after another while users are pending; each pass answers its requests."""
+        while self._pending:
+            await asyncio.sleep(self.coalesce_seconds)
+            users, self._pending = self._pending, set()
+            done, self._next_pass = self._next_pass, None
+            try:
+                await self.enforce(
+                    users=users, store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas
+                )
+            except BaseException as exc:
+                if done is not None and not done.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        done.cancel()
+                    else:
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                if done is not None and not done.done():
+                    done.set_result(None)
+
     async def enforce(
         self,
         *,
@@ -290,12 +436,20 @@ class BudgetSync:
         neon: EndpointSwitch,
         post_event: EventPoster,
         quotas: QuotaSetter | None = None,
+        users: Collection[str] | None = None,
     ) -> None:
-        """Plan with the costs known now; write budget status and rows; switch endpoints; set quotas."""
+        """Plan with the costs known now; write budget status and rows; switch endpoints; set quotas.
+
+        ``users``: these users only (their budgets and databases, found by the registry's
+        index); ``None``: every user (the sync)."""
         async with self._lock:
+            if users is None:
+                budgets, databases = list(self.budgets.values()), list(self.databases.values())
+            else:
+                budgets, databases = self._registered(users)
             plan = plan_enforcement(
-                budgets=list(self.budgets.values()),
-                databases=list(self.databases.values()),
+                budgets=budgets,
+                databases=databases,
                 costs_cents=self.costs,
                 policy=self.policy,
             )
@@ -310,7 +464,12 @@ class BudgetSync:
                     decided[user_id] = False
                 elif user_id in self.decisions:
                     decided[user_id] = self.decisions[user_id]  # held until every cost is known
-            self._observe_spend(plan.outcomes.values())
+            self._observe_spend(plan.outcomes.values(), planned=users)
+            budget_keys = (
+                list(self.budgets)
+                if users is None
+                else [key for user in users for key in self._budget_keys.get(user, ())]
+            )
         now = self.clock()
         period_start = (
             self.period_start or billing_period(now, anchor_day=self.settings.billing_period_anchor_day).start
@@ -325,9 +484,10 @@ class BudgetSync:
         # Durable first: the rows (then the statuses) record a decision before any reconcile can
         # read it (``is_suspended``) and act on it, so a kill at any moment leaves no disabled
         # flag that the metadata DB does not explain.
-        for (namespace, name), record in list(self.budgets.items()):
-            found = plan.outcomes.get(record.user_id)
-            if found is not None:
+        for namespace, name in budget_keys:
+            record = self.budgets.get((namespace, name))
+            found = plan.outcomes.get(record.user_id) if record is not None else None
+            if record is not None and found is not None:
                 async with _each_on_its_own(f"writing the status of budget {namespace}/{name}"):
                     await self._write_budget(
                         kube,
@@ -350,14 +510,21 @@ class BudgetSync:
     def _count_over_limit(self) -> None:
         self.metrics.budgets_over_limit.set(len(self.exceeded_users))
 
-    def _observe_spend(self, outcomes: Iterable[BudgetOutcome]) -> None:
-        ratios = [
-            outcome.total_cost_cents / outcome.limit_cents if outcome.limit_cents else 0.0
-            for outcome in outcomes
-            if outcome.limit_cents is not None
-        ]
+    def _observe_spend(self, outcomes: Iterable[BudgetOutcome], *, planned: Collection[str] | None) -> None:
+        """Every user's spend, from this pass for the users it planned (``None``: all of them)."""
+        if planned is None:
+            self._spend.clear()
+        else:
+            for user_id in planned:
+                self._spend.pop(user_id, None)
+        for outcome in outcomes:
+            ratio = None
+            if outcome.limit_cents is not None:
+                ratio = outcome.total_cost_cents / outcome.limit_cents if outcome.limit_cents else 0.0
+            self._spend[outcome.user_id] = (outcome.total_cost_cents, ratio)
         self.metrics.set_spend(
-            total_cents=sum(outcome.total_cost_cents for outcome in outcomes), ratios=ratios
+            total_cents=sum(total for total, _ in self._spend.values()),
+            ratios=[ratio for _, ratio in self._spend.values() if ratio is not None],
         )
 
     async def _set_quotas(self, outcomes: Iterable[BudgetOutcome], quotas: QuotaSetter) -> None:
@@ -455,7 +622,8 @@ class BudgetSync:
         # The metadata DB first: the row is what a restarted operator reads before anything
         # may enable an endpoint, so it must never lag behind a switch (a kill between the two
         # writes leaves the row ahead of the status, never behind it).
-        if decided is not None:
+        row = (total, decided, period_start, self.last_sync)
+        if decided is not None and self._rows.get(outcome.user_id) != row:
             try:
                 await store.update_budget_usage(
                     user_id=outcome.user_id,
@@ -464,13 +632,22 @@ class BudgetSync:
                     period_start=period_start,
                     synced_at=self.last_sync or now,
                 )
+                self._rows[outcome.user_id] = row
             except StoreError as exc:
                 _log.warning(
                     "could not record the budget of user %s in the metadata DB: %s", outcome.user_id, exc
                 )
-        await kube.patch_status(
-            plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=status.to_wire()
-        )
+        wire: dict[str, Any] = status.to_wire()
+        if outcome.limit_cents is None:
+            wire["limitCents"] = None  # unlimited: a merge patch removes the limit of before
+        held = self._held.get(key)
+        # A merge patch of the same values changes nothing: not sent (a restart, a re-plan).
+        if held is None or any(held.get(field) != value for field, value in wire.items()):
+            await kube.patch_status(
+                plural=DATABASE_BUDGET.plural, namespace=namespace, name=name, status=wire
+            )
+            merged = {**(held or {}), **wire}
+            self._held[key] = {field: value for field, value in merged.items() if value is not None}
         self._post_state_events(key, outcome, decided, total, limit_text, post_event)
 
     def _post_state_events(
@@ -537,6 +714,19 @@ class BudgetSync:
         key = (action.kind, action.namespace, action.name)
         if suspended is not None and key in self.databases:
             self.databases[key] = dataclasses.replace(self.databases[key], suspended_for_budget=suspended)
+
+
+def _discard(index: dict[str, set[Any]], user_id: str, key: object) -> None:
+    keys = index.get(user_id)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[user_id]
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _quota_tolerance(limit_cents: int | None, price: Decimal, projects: int) -> int:

@@ -60,6 +60,7 @@ __all__ = [
     "CONFLICT_REASONS",
     "DatabaseDeps",
     "DatabaseObject",
+    "check_published",
     "delete_database",
     "read_write_endpoint",
     "reconcile_database",
@@ -223,6 +224,34 @@ def _claimant(obj: DatabaseObject) -> Claimant:
     )
 
 
+async def _claim_and_secret(
+    obj: DatabaseObject, deps: DatabaseDeps, secret_name: str
+) -> tuple[Claimant, Any]:
+    """The tenant's claim (held, or as this process saw it pinned) and our Secret's state.
+
+    A Secret of that name that is not ours is a conflict: nothing is written before this."""
+    identity = obj.identity
+    pinned = deps.pinned_claims.get(identity.uid)
+    if pinned is not None:
+        claim = dataclasses.replace(_claimant(obj), project_id=pinned)
+    else:
+        async with outside_errors("claiming the tenant"):
+            claim = await hold_claim(
+                deps.metadata,
+                kind=identity.kind,
+                tenant_id=_tenant_id(identity),
+                tenant_label=identity.tenant_label,
+                claimant=_claimant(obj),
+            )
+    async with outside_errors("reading the connection Secret"):
+        secret = await deps.secrets.read_secret_state(
+            namespace=identity.namespace, name=secret_name, owner_uid=identity.uid
+        )
+        if secret is not None and not secret.owned:
+            raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
+    return claim, secret
+
+
 async def reconcile_database(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
 ) -> DatabaseStatus:
@@ -258,25 +287,7 @@ async def _reconcile(
     secret_name = spec.connection_secret.name or identity.default_secret_name()
 
     # --- Claim the tenant and check the Secret: before anything is created ------------------
-    tenant_id = _tenant_id(identity)
-    pinned = deps.pinned_claims.get(identity.uid)
-    if pinned is not None:
-        claim = dataclasses.replace(_claimant(obj), project_id=pinned)
-    else:
-        async with outside_errors("claiming the tenant"):
-            claim = await hold_claim(
-                deps.metadata,
-                kind=identity.kind,
-                tenant_id=tenant_id,
-                tenant_label=identity.tenant_label,
-                claimant=_claimant(obj),
-            )
-    async with outside_errors("reading the connection Secret"):
-        secret = await deps.secrets.read_secret_state(
-            namespace=identity.namespace, name=secret_name, owner_uid=identity.uid
-        )
-        if secret is not None and not secret.owned:
-            raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
+    claim, secret = await _claim_and_secret(obj, deps, secret_name)
 
     # --- Observe -----------------------------------------------------------------------------
     # status.projectId is a hint anyone with status rights can write; the in-process memory
@@ -407,7 +418,7 @@ async def _reconcile(
             await pin_claim(
                 deps.metadata,
                 kind=identity.kind,
-                tenant_id=tenant_id,
+                tenant_id=_tenant_id(identity),
                 tenant_label=identity.tenant_label,
                 claimant=_claimant(obj),
                 project_id=project_id,
@@ -440,33 +451,17 @@ async def _reconcile(
             suspended = await _update_endpoint(obj, deps, events, project_id, endpoint, settings_too=False)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
-    async with outside_errors("publishing the connection string"):
-        row = await _read_row(deps, identity)
-        projects = {project_id, obj.status.project_id or project_id}
-        if not row_is_ours(row, projects):
-            raise RetryLater(
-                REASON_CONFLICT,
-                f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
-                "not this resource's: left as it is",
-                delay=_CONFLICT_RETRY_SECONDS,
-            )
-        row_uri = _decrypted(deps, row.encrypted_uri) if row is not None else None
-        uri, pooled_uri = await _connection_uri(
-            obj, deps, project_id, secret, created, role_name, endpoint.host, row_uri
-        )
-        await _publish(
-            obj,
-            deps,
-            events,
-            secret_name=secret_name,
-            existing=secret.data if secret is not None else None,
-            project_id=project_id,
-            branch_id=branch_id,
-            uri=uri,
-            pooled_uri=pooled_uri,
-            row=row,
-            row_uri=row_uri,
-        )
+    await _publish_connection(
+        obj,
+        deps,
+        events,
+        project_id=project_id,
+        branch_id=branch_id,
+        secret=secret,
+        secret_name=secret_name,
+        created=created,
+        host=endpoint.host,
+    )
 
     # --- Status -------------------------------------------------------------------------------------
     if suspended:
@@ -517,9 +512,95 @@ async def _reconcile(
             host=endpoint.host,
             secret_name=secret_name,
             observed_generation=obj.generation,
+            observed_at=cond.rfc3339(now),
             conditions=conditions,
         )
     )
+
+
+async def _publish_connection(
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    *,
+    project_id: str,
+    branch_id: str,
+    secret: Any,
+    secret_name: str,
+    created: Any,
+    host: str | None,
+) -> None:
+    """Secret, metadata row and env var, each written only when missing or different; the
+    row and env var only while they are ours (else a conflict, left as they are)."""
+    identity = obj.identity
+    async with outside_errors("publishing the connection string"):
+        row = await _read_row(deps, identity)
+        projects = {project_id, obj.status.project_id or project_id}
+        if not row_is_ours(row, projects):
+            raise RetryLater(
+                REASON_CONFLICT,
+                f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
+                "not this resource's: left as it is",
+                delay=_CONFLICT_RETRY_SECONDS,
+            )
+        row_uri = _decrypted(deps, row.encrypted_uri) if row is not None else None
+        uri, pooled_uri = await _connection_uri(
+            obj, deps, project_id, secret, created, _role_name(obj.spec), host, row_uri
+        )
+        await _publish(
+            obj,
+            deps,
+            events,
+            secret_name=secret_name,
+            existing=secret.data if secret is not None else None,
+            project_id=project_id,
+            branch_id=branch_id,
+            uri=uri,
+            pooled_uri=pooled_uri,
+            row=row,
+            row_uri=row_uri,
+        )
+
+
+async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
+    """The fleet's cheap check of a settled resource: its Secret, row and env var put back
+    when missing or changed, without a Neon call (unless one of them must be rewritten and
+    its URI is nowhere else to be had).
+
+    Only for a resource Ready (or Suspended) at its current generation whose project this
+    process has proven to be its own (by name: the fleet's project list or a reconcile):
+    status alone is a hint anyone with status rights can write. Returns False when that is
+    not so; the caller then reconciles in full.
+    """
+    status, identity = obj.status, obj.identity
+    settled = (
+        status.phase in (Phase.READY, Phase.SUSPENDED)
+        and status.observed_generation == obj.generation
+        and bool(status.project_id and status.endpoint_id and status.host)
+    )
+    if not settled or deps.known_projects.get(identity.uid) != status.project_id:
+        return False
+    assert status.project_id is not None
+    assert status.host is not None
+    secret_name = obj.spec.connection_secret.name or identity.default_secret_name()
+    if status.secret_name != secret_name:
+        return False  # the Secret's name changed without a spec generation? reconcile in full
+    claim, secret = await _claim_and_secret(obj, deps, secret_name)
+    if claim.project_id != status.project_id:
+        return False
+    deps.pinned_claims[identity.uid] = status.project_id
+    await _publish_connection(
+        obj,
+        deps,
+        events,
+        project_id=status.project_id,
+        branch_id=status.branch_id or "",
+        secret=secret,
+        secret_name=secret_name,
+        created=None,
+        host=None,  # status.host is a hint: a cached URI must match our own row instead
+    )
+    return True
 
 
 async def _update_endpoint(
@@ -577,7 +658,7 @@ async def _connection_uri(
     secret: Any,
     created: Any,
     role_name: str,
-    host: str,
+    host: str | None,
     row_uri: str | None,
 ) -> tuple[str, str | None]:
     """The URI, from the create answer, else our own Secret, else one Neon call.
@@ -598,13 +679,25 @@ async def _connection_uri(
             cached = None  # written with another key or tampered with: fetch it again from Neon
         database_name = obj.spec.database_name
         if cached and (
-            uri_is_for(cached, host=host, database_name=database_name, role_name=role_name)
+            (
+                host is not None
+                and uri_is_for(cached, host=host, database_name=database_name, role_name=role_name)
+            )
             or same_database(cached, row_uri)
         ):
             # The pooled URI is taken only from a Secret whose direct URI is ours, and only
             # when it names the same database and role.
             pooled = existing.get("DATABASE_URL_POOLED")
             return cached, pooled if pooled and _same_target_but_host(pooled, cached) else None
+    # Our own row (checked by the caller to hold this project) is the other cache: a deleted
+    # Secret is put back from it without asking Neon. Its host is checked when Neon just told
+    # it (``host``); the fleet's check (``host=None``: status.host is anyone's to write) takes
+    # the row as it is, since only the operator writes a row holding a project proven its own.
+    if row_uri and (
+        host is None
+        or uri_is_for(row_uri, host=host, database_name=obj.spec.database_name, role_name=role_name)
+    ):
+        return row_uri, None
     uri = await deps.neon.get_connection_uri(
         project_id, database_name=obj.spec.database_name, role_name=role_name
     )

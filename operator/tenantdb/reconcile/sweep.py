@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from tenantdb.config import Settings, SweepAction
 
-__all__ = ["SweepResult", "owner_uid", "sweep_once"]
+__all__ = ["ProjectSweeper", "SweepResult", "owner_uid", "sweep_once"]
 
 logger = logging.getLogger(__name__)
 

@@ -144,6 +144,8 @@ class LocalStack:
             "metadata_database_url": self.metadata_url,
             "neon_default_region": "aws-us-east-2",
             "resync_interval_seconds": 2.0,
+            # A small fleet, checked in full every pass: drift heals in seconds in tests.
+            "endpoint_checks_per_minute": 600.0,
             "delete_give_up_seconds": 3600.0,
             "neon_retry_deadline_seconds": 20.0,
             "health_port": 0,

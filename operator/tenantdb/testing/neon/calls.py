@@ -27,6 +27,8 @@ class CallRecord:
     duration_seconds: float
     injected: bool = False
     """Whether the answer was a fault the options injected (error, drop, outage)."""
+    query: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The query parameters (``search``, ``cursor``, ...): which list a ``GET /projects`` was."""
 
 
 class CallLog:

@@ -51,6 +51,7 @@ async def record_calls(request: web.Request, handler: Handler) -> web.StreamResp
                 at=arrived,
                 duration_seconds=time.monotonic() - started,
                 injected=bool(request.get(INJECTED)),
+                query=dict(request.query),
             )
         )
 

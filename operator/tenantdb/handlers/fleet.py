@@ -1,0 +1,165 @@
+"""The fleet observation's loop: one pass every ``TENANTDB_RESYNC_INTERVAL_SECONDS``.
+
+What a pass checks and why is in ``reconcile.fleet``. Here: the order, the pacing and the
+priority of its work.
+
+- The project list and the slow rotation of endpoint reads are background calls (the limiter
+  serves them from its background share, after what users wait for). Repairing a project
+  deleted or renamed outside the operator is not: a user's database is gone.
+- The local checks (Kubernetes and the metadata DB only) are paced at
+  ``TENANTDB_LOCAL_CHECKS_PER_SECOND``, a few at a time; a pass takes at most half an
+  interval of them, the least recently checked first, so a large fleet is covered over
+  several passes and the project list still runs every interval.
+- Only the active replica observes (``run_while_active``), like every loop of the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
+from tenantdb.handlers.background import ActiveGate, run_while_active
+from tenantdb.handlers.databases import observe_database
+from tenantdb.handlers.events import PostedEvents, event_poster
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sweep import OrphanSweep, refresh_left_behind
+from tenantdb.kube.resources import CustomResources
+from tenantdb.neon import background_calls
+from tenantdb.reconcile.fleet import compare_with_list
+
+__all__ = ["FleetObservation", "start_fleet_observation"]
+
+_log = logging.getLogger(__name__)
+
+_KINDS: dict[str, Kind] = {kind.kind: kind for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
+_LOCAL_CONCURRENCY = 4
+
+
+class _PausedError(Exception):
+    """Another replica acts now: the pass ends where it is."""
+
+
+class FleetObservation:
+    """One pass at a time; the endpoint rotation's allowance carries over between passes."""
+
+    def __init__(self, runtime: Runtime, resources: CustomResources, gate: ActiveGate) -> None:
+        self._runtime = runtime
+        self._gate = gate
+        self._orphans = OrphanSweep(runtime)
+        self._resources = resources
+        self._post = event_poster(runtime)
+        self._allowance = 0.0
+        self._last_pass = time.monotonic()
+
+    async def run_pass(self) -> None:
+        try:
+            await self._pass()
+        except* _PausedError:
+            _log.info("fleet observation: paused mid-pass (another replica acts now)")
+
+    async def _pass(self) -> None:
+        runtime = self._runtime
+        settings = runtime.settings
+        metrics = runtime.metrics
+        assert runtime.neon is not None
+        now = time.monotonic()
+        # Endpoint reads earned since the last pass (at most two intervals' worth after a pause).
+        earned = settings.endpoint_checks_per_minute * (now - self._last_pass) / 60.0
+        cap = max(1.0, settings.endpoint_checks_per_minute * settings.resync_interval_seconds / 30.0)
+        self._allowance = min(self._allowance + earned, cap)
+        self._last_pass = now
+
+        # 1. Which projects are still there, under their own name.
+        mark = runtime.fleet.mark()
+        if not await self._gate.is_active():
+            raise _PausedError
+        try:
+            with background_calls():
+                listed = await runtime.neon.find_projects(search=f"{settings.project_name_prefix}-")
+        except Exception as exc:  # an outage delays the observation, never ends it
+            metrics.fleet_checks.labels(check="listed", result="failed").inc()
+            _log.warning("fleet observation: could not list the Neon projects: %s", exc)
+            listed = None
+        suspect: dict[str, str] = {}
+        if listed is not None:
+            metrics.fleet_checks.labels(check="listed", result="ok").inc()
+            findings = compare_with_list(
+                runtime.fleet, listed, prefix=settings.project_name_prefix, listed_after=mark
+            )
+            runtime.projects.update(findings.proven)
+            suspect = findings.suspect
+            await self._orphans.maybe_run(listed)
+        for uid, why in suspect.items():
+            _log.warning("fleet observation: %s; reconciling its resource", why)
+            await self._check(uid, full=True, check="repair")
+
+        # 2. The slow rotation: compute settings read back, least recently observed first.
+        count = int(self._allowance)
+        self._allowance -= count
+        with background_calls():
+            for uid in runtime.fleet.stalest(count, skip=suspect):
+                await self._check(uid, full=True, check="endpoint")
+
+        # 3. Secrets, rows and env vars: no Neon call unless something must be put back.
+        budget = max(1, int(settings.local_checks_per_second * settings.resync_interval_seconds / 2))
+        await self._local_round(runtime.fleet.local_round()[:budget], settings.local_checks_per_second)
+
+    async def _local_round(self, uids: list[str], rate: float) -> None:
+        gate = asyncio.Semaphore(_LOCAL_CONCURRENCY)
+        started = time.monotonic()
+
+        async def one(index: int, uid: str) -> None:
+            async with gate:
+                delay = started + index / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._check(uid, full=False, check="local")
+
+        with background_calls():  # a put-back URI fetch is background work too
+            async with asyncio.TaskGroup() as group:  # a pause ends every check of the round
+                for index, uid in enumerate(uids):
+                    group.create_task(one(index, uid))
+
+    async def _check(self, uid: str, *, full: bool, check: str) -> None:
+        runtime = self._runtime
+        # Asked before every check, not only before the pass (kopf pauses its handlers at once;
+        # a pass may be long): a paused replica stops within the gate's answer time.
+        if not await self._gate.is_active():
+            raise _PausedError
+        entry = runtime.fleet.get(uid)
+        if entry is None:
+            return  # deleted (or unsettled) since the pass began
+        kind = _KINDS[entry.kind]
+        try:
+            body = await self._resources.get(plural=kind.plural, namespace=entry.namespace, name=entry.name)
+        except Exception as exc:
+            runtime.metrics.fleet_checks.labels(check=check, result="failed").inc()
+            where = f"{kind.kind} {entry.namespace}/{entry.name}"
+            _log.warning("fleet observation: reading %s: %s", where, exc)
+            return
+        if body is None or str((body.get("metadata") or {}).get("uid")) != uid:
+            runtime.fleet.drop(uid)  # gone; a namesake is another resource with its own resume
+            runtime.metrics.fleet_resources.set(len(runtime.fleet))
+            return
+        events = PostedEvents(self._post, kind=kind.kind, namespace=entry.namespace, name=entry.name)
+        ok = await observe_database(runtime, kind, body, events, full=full)
+        runtime.metrics.fleet_checks.labels(check=check, result="ok" if ok else "failed").inc()
+
+
+def start_fleet_observation(runtime: Runtime) -> None:
+    """Start the observation as a task of the operator (cancelled by ``Runtime.close``). The
+    first pass comes once the resume handlers had a moment to register the fleet."""
+    assert runtime.kube is not None
+    assert runtime.gate is not None
+    gate = runtime.gate
+    observation = FleetObservation(runtime, CustomResources(runtime.kube.api_client), gate)
+    interval = runtime.settings.resync_interval_seconds
+
+    async def observe() -> None:
+        await refresh_left_behind(runtime)  # at start-up: what earlier runs left on record
+        await asyncio.sleep(min(interval, 30.0))
+        await run_while_active(gate, observation.run_pass, interval=interval, what="fleet observation")
+
+    runtime.fleet_task = asyncio.create_task(observe())
