@@ -33,9 +33,11 @@ Phases and figures (keys of ``bench/results/fleet.json``):
 - ``signup_p95_ready_s_idle``: ``--signups`` new GlobalDatabases applied one every
   ``--signup-pace`` s, each a real create in the Neon emulator; apply -> Ready condition,
   polled every 0.25 s; p95 by nearest rank.
-- ``steady_calls_per_min``: Neon calls per minute over ``--steady-intervals`` observation
-  intervals with nothing changing. The interval is ``TENANTDB_RESYNC_INTERVAL_SECONDS``
-  (``--interval``, default 300, the operator's default). With a shorter interval the
+- ``steady_calls_per_min``: Neon calls per minute with nothing changing, over at least
+  ``--steady-intervals`` observation intervals and one whole consumption period (900 s: a
+  shorter window could fall between two consumption syncs and leave their calls out). The
+  interval is ``TENANTDB_RESYNC_INTERVAL_SECONDS`` (``--interval``, default 300, the
+  operator's default). With a shorter interval the
   project list of each pass runs that much more often: its calls (``GET /projects``) are
   scaled back by interval/300; the endpoint rotation (paced per minute) and the consumption
   sync (its own 900 s interval) are counted as measured (``steady_scaling`` in the JSON says
@@ -78,6 +80,7 @@ DEFAULT_INTERVAL = 300.0  # TENANTDB_RESYNC_INTERVAL_SECONDS' default: what call
 # The fleet observation's project list: one pass (N/400 pages) per interval. Today's per-object
 # timers (GET /projects/{id} and .../endpoints every interval) are measured at the default only.
 INTERVAL_PACED_ROUTES = ("GET /projects",)
+CONSUMPTION_INTERVAL = 900.0  # TENANTDB_CONSUMPTION_SYNC_INTERVAL_SECONDS' default
 FINALIZER = "tenantdb.io/finalizer"
 DIFFBASE = "tenantdb.io/last-handled-configuration"
 # kopf's annotations that stay on a settled object (the rest are handlers' retry records).
@@ -714,14 +717,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         say(f"idle signups: {results['signups_idle']}")
 
         # --- steady state ----------------------------------------------------------------------
-        window = args.steady_intervals * interval
-        say(f"steady state: {args.steady_intervals} intervals of {interval:.0f} s ...")
+        # At least two observation intervals, and a whole consumption period (900 s): a window
+        # between two consumption syncs would leave out their calls.
+        window = args.steady_seconds or max(args.steady_intervals * interval, CONSUMPTION_INTERVAL)
+        say(f"steady state: {window:.0f} s (intervals of {interval:.0f} s) ...")
         since = time.time()
         await asyncio.sleep(window)
         steady = _window(neon, since, time.time())
         results["steady"] = steady | {
-            "intervals": args.steady_intervals,
+            "intervals": round(window / interval, 2),
             "interval_seconds": interval,
+            "consumption_sync_interval_seconds": CONSUMPTION_INTERVAL,
+            "window_covers_a_consumption_period": window >= CONSUMPTION_INTERVAL,
             "measured_calls_per_min": round(steady["calls"] / (steady["seconds"] / 60), 1),
         }
         per_minute = calls_per_minute(
@@ -846,6 +853,12 @@ def main() -> None:
         "--interval", type=float, default=DEFAULT_INTERVAL, help="TENANTDB_RESYNC_INTERVAL_SECONDS"
     )
     parser.add_argument("--steady-intervals", type=int, default=2)
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        default=None,
+        help="steady window (default: the longer of the intervals and a 900 s consumption period)",
+    )
     parser.add_argument("--restart-window", type=float, default=300.0, help="seconds of restart calls")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after start-up before RSS")
     parser.add_argument("--startup-timeout", type=float, default=7200.0)
