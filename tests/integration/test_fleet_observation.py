@@ -36,7 +36,7 @@ def _per_resource_calls(stack: LocalStack, project_ids: set[str]) -> list[str]:
 
 def _fleet_size(stack: LocalStack) -> float:
     assert stack.runtime is not None
-    return float(stack.runtime.metrics.fleet_resources._value.get())
+    return stack.runtime.metrics.registry.get_sample_value("tenantdb_fleet_resources") or 0.0
 
 
 async def test_a_restart_makes_no_neon_call_for_settled_resources(stack: LocalStack) -> None:

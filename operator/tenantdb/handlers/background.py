@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from tenantdb.reconcile.conditions import parse_rfc3339
+
 __all__ = ["ActiveGate", "PeeringReader", "peers_allow", "run_while_active"]
 
 _log = logging.getLogger(__name__)
@@ -33,21 +35,13 @@ class PeeringReader(Protocol):
     async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
 
 
-def _parse_time(raw: Any) -> datetime.datetime | None:
-    try:
-        moment = datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
-
-
 def peers_allow(status: Mapping[str, Any], *, identity: str, priority: int, now: datetime.datetime) -> bool:
     """kopf's rule: we act when we are announced and no other live peer has our priority or more."""
     me_seen = False
     for peer_id, info in status.items():
         if not isinstance(info, Mapping):
             continue
-        seen = _parse_time(info.get("lastseen"))
+        seen = parse_rfc3339(info.get("lastseen"))
         lifetime = float(info.get("lifetime") or 60)
         alive = seen is not None and seen + datetime.timedelta(seconds=lifetime) > now
         if peer_id == identity:

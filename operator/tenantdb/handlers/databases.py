@@ -214,15 +214,6 @@ def register_database_handlers(registry: kopf.OperatorRegistry) -> None:
         _register_kind(registry, kind)
 
 
-def _observed_at(status: DatabaseStatus) -> datetime.datetime | None:
-    if not status.observed_at:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(status.observed_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _is_settled(generation: int, status: DatabaseStatus) -> bool:
     """Ready (or suspended by its budget) at its current generation, with its project, endpoint
     and host on record: nothing for a resume to do that the fleet observation does not do."""
@@ -241,11 +232,10 @@ def _register_in_fleet(runtime: Runtime, kind: Kind, obj: DatabaseObject, status
             namespace=obj.identity.namespace,
             name=obj.identity.name,
             project_id=status.project_id,
-            observed_at=_observed_at(status),
+            observed_at=cond.parse_rfc3339(status.observed_at),
         )
     else:
         runtime.fleet.drop(obj.identity.uid)  # kopf's retries own it until it settles
-    runtime.metrics.fleet_resources.set(len(runtime.fleet))
 
 
 async def _reconcile_object(
@@ -400,7 +390,6 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
         await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
         runtime.locks.pop(obj.identity.uid, None)
         runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
-        runtime.metrics.fleet_resources.set(len(runtime.fleet))
 
     name = kind.singular
     kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(resume)

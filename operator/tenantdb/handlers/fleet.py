@@ -141,7 +141,6 @@ class FleetObservation:
             return
         if body is None or str((body.get("metadata") or {}).get("uid")) != uid:
             runtime.fleet.drop(uid)  # gone; a namesake is another resource with its own resume
-            runtime.metrics.fleet_resources.set(len(runtime.fleet))
             return
         events = PostedEvents(self._post, kind=kind.kind, namespace=entry.namespace, name=entry.name)
         ok = await observe_database(runtime, kind, body, events, full=full)

@@ -71,6 +71,8 @@ class Runtime:
     fleet_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
+        # Read from the registry at each scrape: no copy of its size to keep in step.
+        self.metrics.fleet_resources.set_function(lambda: len(self.fleet))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from typing import Any
 
 from tenantdb.api.common import Condition, ConditionStatus
 
@@ -38,6 +39,18 @@ _MESSAGE_LIMIT = 2000
 
 def rfc3339(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(raw: Any) -> datetime.datetime | None:
+    """A time as Kubernetes writes it (``...Z``), aware (UTC when it names no zone); ``None``
+    when missing or unreadable: a time in an object is anyone's to write."""
+    if not raw:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
 
 
 def get_condition(conditions: Sequence[Condition], kind: str) -> Condition | None:

@@ -70,14 +70,8 @@ async def our_projects(neon: NeonLike, identity: DatabaseIdentity, name: str) ->
 
 
 def attempted_at(status: DatabaseStatus) -> datetime.datetime | None:
-    raw = status.create_attempted_at
-    if not raw:
-        return None
-    try:
-        moment = datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        return None  # not ours to trust: a create is then made only after a search found nothing
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+    # Unreadable: not ours to trust; a create is then made only after a search found nothing.
+    return cond.parse_rfc3339(status.create_attempted_at)
 
 
 def create_may_still_land(
