@@ -43,17 +43,24 @@ async def test_a_restart_makes_no_neon_call_for_settled_resources(stack: LocalSt
     assert stack.neon is not None
     await stack.start_operator(resync_interval_seconds=3600.0)  # the fleet pass out of the picture
     projects = await _fleet(stack)
-    await stack.stop_operator()
+    # Killed mid-work: a new resource is being created as the process dies.
+    await stack.apply(global_database("user-eve", "eve"))
+    await stack.stop_operator(abruptly=True)
     stack.neon.reset_calls()
 
     await stack.start_operator()
     await eventually(
-        lambda: _async(_fleet_size(stack) == len(USERS)), timeout=30, what="every resource resumed"
+        lambda: _async(_fleet_size(stack) >= len(USERS)), timeout=30, what="every resource resumed"
     )
     await asyncio.sleep(2)  # whatever a resume would still do, it would have done by now
     assert _per_resource_calls(stack, set(projects.values())) == []
     for name in projects:
         assert (await stack.get("GlobalDatabase", name) or {})["status"]["phase"] == "Ready"
+    # The interrupted one is finished, with one project; nothing else was made or lost.
+    eve = await stack.wait_ready("GlobalDatabase", "user-eve")
+    assert sorted(p["id"] for p in stack.neon.projects()) == sorted(
+        [*projects.values(), eve["status"]["projectId"]]
+    )
     await stack.stop_operator()
 
 
