@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tenantdb.kube import KubeClient
+from tenantdb.store import MetadataStore
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.test_budgets import database_budget
 
@@ -57,6 +58,40 @@ class BudgetPatches:
     def reset(self) -> None:
         with self._lock:
             self.by_name.clear()
+
+
+class BudgetStatements:
+    """The budget path's statements to the metadata DB (claim, row), by user."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._lock = threading.Lock()
+        self.by_user: Counter[str] = Counter()
+        claim, upsert = MetadataStore.claim_tenant, MetadataStore.upsert_budget
+        counter = self
+
+        def count(user_id: str) -> None:
+            with counter._lock:
+                counter.by_user[user_id] += 1
+
+        async def claim_tenant(self: MetadataStore, *, kind: str, tenant_id: str, **kwargs: Any) -> Any:
+            if kind == "DatabaseBudget":
+                count(tenant_id)
+            return await claim(self, kind=kind, tenant_id=tenant_id, **kwargs)
+
+        async def upsert_budget(self: MetadataStore, *, user_id: str, **kwargs: Any) -> None:
+            count(user_id)
+            await upsert(self, user_id=user_id, **kwargs)
+
+        monkeypatch.setattr(MetadataStore, "claim_tenant", claim_tenant)
+        monkeypatch.setattr(MetadataStore, "upsert_budget", upsert_budget)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.by_user.clear()
+
+    def users(self) -> set[str]:
+        with self._lock:
+            return set(self.by_user)
 
 
 def _names() -> list[str]:
@@ -99,10 +134,16 @@ async def test_start_up_writes_each_budget_once_and_an_unchanged_restart_writes_
     assert patches.total <= 2 * B, f"{patches.total} budget status patches for {B} budgets"
     assert max(patches.by_name.values()) <= 2, patches.by_name.most_common(3)
 
-    # A restart with nothing changed: every budget registered again, none written.
+    # A restart with nothing changed: every budget registered again, none written, and no
+    # statement per budget to the metadata DB (a new signup's would wait behind them), except
+    # for the one row another writer changed while the operator was down: that one is put back.
     await stack.stop_operator()
     before = {name: o["metadata"]["resourceVersion"] for name, o in (await _statuses(stack)).items()}
+    await stack.metadata_query(
+        "UPDATE user_db_budget SET budget_tier = 'enterprise' WHERE user_id = 'user-005' RETURNING user_id"
+    )
     patches.reset()
+    statements = BudgetStatements(monkeypatch)
     await stack.start_operator(consumption_sync_interval_seconds=LONG_SYNC_SECONDS)
     assert stack.runtime is not None
     runtime = stack.runtime
@@ -113,6 +154,10 @@ async def test_start_up_writes_each_budget_once_and_an_unchanged_restart_writes_
     assert patches.total == 0, f"{patches.total} budget status patches at an unchanged restart"
     after = {name: o["metadata"]["resourceVersion"] for name, o in (await _statuses(stack)).items()}
     assert after == before
+    assert statements.users() == {"user-005"}, f"statements for {len(statements.users())} users"
+    rows = await stack.metadata_query("SELECT budget_tier FROM user_db_budget WHERE user_id = 'user-005'")
+    assert rows == [("free",)]
+    statements.reset()
 
     # A tier change is enforced at once (the next sync is minutes away), for that budget alone.
     await stack.patch("DatabaseBudget", "budget-007", {"spec": {"tier": "enterprise"}})

@@ -149,14 +149,10 @@ async def _hold_budget_claim(runtime: Runtime, body: kopf.Body, user_id: str, lo
 def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Settings) -> None:
     resource = (GROUP, VERSION, DATABASE_BUDGET.plural)
 
-    async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
-        runtime = memo
-        if body.metadata.get("deletionTimestamp"):
-            return
-        try:
-            spec = DatabaseBudgetSpec.model_validate(dict(body.spec))
-        except pydantic.ValidationError as exc:
-            raise kopf.PermanentError(f"Invalid spec: {exc.error_count()} problem(s)") from None
+    async def write_claim_and_row(
+        runtime: Runtime, body: kopf.Body, spec: DatabaseBudgetSpec, logger: Any
+    ) -> None:
+        """The user's claim, then the budget row, in the metadata DB."""
         assert runtime.store is not None
         await _hold_budget_claim(runtime, body, spec.user_id, logger)
         try:
@@ -165,16 +161,40 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
+
+    async def reconcile(
+        body: kopf.Body, memo: Runtime, logger: kopf.Logger, *, resuming: bool = False, **_: Any
+    ) -> None:
+        runtime = memo
+        if body.metadata.get("deletionTimestamp"):
+            return
+        try:
+            spec = DatabaseBudgetSpec.model_validate(dict(body.spec))
+        except pydantic.ValidationError as exc:
+            raise kopf.PermanentError(f"Invalid spec: {exc.error_count()} problem(s)") from None
         namespace, name, status = str(body.metadata.namespace), str(body.metadata.name), dict(body.status)
-        runtime.budgets.seed_quotas(status.get("databases") or [])
-        runtime.budgets.seed_state(namespace, name, status)
-        runtime.budgets.seed_status(namespace, name, status)
         record = BudgetRecord(
             user_id=spec.user_id,
             tier=spec.tier,
             custom_limit_cents=spec.custom_limit_cents,
             generation=int(body.metadata.get("generation") or 1),
         )
+        if not resuming:
+            await write_claim_and_row(runtime, body, spec, logger)
+        elif not (
+            runtime.budgets.status_current(record, status)
+            and runtime.budget_resume.recorded(
+                user_id=spec.user_id,
+                holder_uid=str(body.metadata.uid),
+                tier=spec.tier.value,
+                custom_budget_cents=spec.custom_limit_cents,
+            )
+        ):
+            async with runtime.resume_lane:
+                await write_claim_and_row(runtime, body, spec, logger)
+        runtime.budgets.seed_quotas(status.get("databases") or [])
+        runtime.budgets.seed_state(namespace, name, status)
+        runtime.budgets.seed_status(namespace, name, status)
         previous = runtime.budgets.put_budget(namespace, name, record)
         # A budget whose status records this generation and the limit in force (a resume at a
         # restart, mostly) has nothing to enforce that the next sync, which plans every user,
@@ -205,7 +225,10 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         users = {user_id} | ({dropped.user_id} if dropped is not None else set())
         await enforce_now(runtime, users)  # the user falls back to the default tier
 
-    kopf.on.resume(*resource, registry=registry, id="budget-resume")(reconcile)
+    async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        await reconcile(body, memo, logger, resuming=True)
+
+    kopf.on.resume(*resource, registry=registry, id="budget-resume")(resume)
     kopf.on.create(*resource, registry=registry, id="budget-create")(reconcile)
     kopf.on.update(*resource, registry=registry, id="budget-update", field="spec")(reconcile)
     kopf.on.delete(*resource, registry=registry, id="budget-delete")(finalize)

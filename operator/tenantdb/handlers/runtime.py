@@ -13,16 +13,18 @@ import socket
 import uuid
 from typing import TYPE_CHECKING
 
+from tenantdb.api import DATABASE_BUDGET
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
 from tenantdb.kube import KubeClient
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
+from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.reconcile.fleet import FleetRegistry
-from tenantdb.store import MetadataStore
+from tenantdb.store import MetadataStore, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +71,18 @@ class Runtime:
     # Every settled database resource, for the fleet observation (see reconcile/fleet.py).
     fleet: FleetRegistry = dataclasses.field(default_factory=FleetRegistry)
     fleet_task: asyncio.Task[None] | None = None
+    # The budget rows and claims as the metadata DB held them at the start: a resume that finds
+    # its own there writes nothing (see reconcile/budget_resume.py).
+    budget_resume: BudgetResumeSnapshot = dataclasses.field(default_factory=BudgetResumeSnapshot)
+    # Resumes that must reach the metadata DB take at most half its pool: a restart's thousands
+    # of them wait here, not in the pool's queue, where a new signup's statements would wait
+    # behind them (and time out).
+    resume_lane: asyncio.Semaphore = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         # Read from the registry at each scrape: no copy of its size to keep in step.
         self.metrics.fleet_resources.set_function(lambda: len(self.fleet))
+        self.resume_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
 
@@ -104,6 +114,10 @@ class Runtime:
         # The budget's word on each user, as the last process left it, before any handler may
         # enable an endpoint (kopf runs the resource handlers only after start-up).
         await self.budgets.restore(self.store)
+        try:
+            await self.budget_resume.load(self.store, kind=DATABASE_BUDGET.kind)
+        except StoreError as exc:  # the resumes then ask the metadata DB one by one
+            logger.warning("could not read the budget rows for the resumes: %s", exc)
         self.kube = await KubeClient.connect(host=self.kube_url)
         self.gate = ActiveGate(
             identity=self.identity,

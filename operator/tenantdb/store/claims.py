@@ -18,7 +18,7 @@ from datetime import datetime
 from tenantdb.store.pool import Connection
 from tenantdb.store.timestamps import from_db, to_db
 
-__all__ = ["Claimant", "claim", "get", "record_project", "release"]
+__all__ = ["Claimant", "claim", "get", "holders", "record_project", "release"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,15 @@ async def get(conn: Connection, *, kind: str, tenant_id: str) -> Claimant | None
     )
     row = await cursor.fetchone()
     return _claimant(row) if row is not None else None
+
+
+async def holders(conn: Connection, *, kind: str) -> dict[str, str]:
+    """The holder's uid of every claimed tenant of ``kind`` (one read where a fleet would ask
+    once per resource)."""
+    cursor = await conn.execute(
+        "SELECT tenant_id, holder_uid FROM tenantdb_tenant_claim WHERE kind = %s", (kind,)
+    )
+    return {str(tenant): str(holder) for tenant, holder in await cursor.fetchall()}
 
 
 async def record_project(

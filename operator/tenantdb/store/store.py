@@ -262,6 +262,11 @@ class MetadataStore:
         async with self._connection("get_tenant_claim") as conn:
             return await claims.get(conn, kind=kind, tenant_id=tenant_id)
 
+    async def list_tenant_holders(self, *, kind: str) -> dict[str, str]:
+        """Tenant id -> the uid of the resource holding it, for every claim of ``kind``."""
+        async with self._connection("list_tenant_holders") as conn:
+            return await claims.holders(conn, kind=kind)
+
     async def record_claim_project(
         self, *, kind: str, tenant_id: str, holder_uid: str, project_id: str
     ) -> bool:
