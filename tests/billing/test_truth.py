@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import itertools
+import time
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -96,6 +98,32 @@ async def test_of_two_replicas_in_one_peering_only_the_higher_acts() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_long_step_does_not_stretch_the_interval() -> None:
+    """Steps start every interval (a fleet pass of minutes at 30,000 resources must not make
+    the observation come every interval + pass); one step at a time, never overlapping."""
+    starts: list[float] = []
+    running = 0
+    four = asyncio.Event()
+
+    async def step() -> None:
+        nonlocal running
+        running += 1
+        assert running == 1
+        starts.append(time.monotonic())
+        if len(starts) == 4:
+            four.set()
+        await asyncio.sleep(0.3)
+        running -= 1
+
+    task = asyncio.create_task(run_while_active(ActiveGate(identity="a"), step, interval=0.5))
+    await asyncio.wait_for(four.wait(), timeout=10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # From the start: 0.5 s apart (plus the loop's own delays); from the end it would be 0.8 s.
+    assert max(gaps) < 0.7, gaps
 
 
 async def test_a_replica_not_yet_announced_or_tied_does_not_act() -> None:
