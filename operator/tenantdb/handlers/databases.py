@@ -341,6 +341,13 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         await _reconcile_object(memo, kind, body, KopfEvents(body, logger))
 
+    async def create(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        lane = memo.fast_lane
+        generation = int(body.metadata.get("generation") or 1)
+        if lane is not None and lane.kopf_reached(kind, str(body.metadata.uid), generation):
+            return  # reconciled (and registered) by the start-up fast lane at this generation
+        await reconcile(body=body, memo=memo, logger=logger)
+
     async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         # A restart costs no Neon call for a settled resource: it registers with the budget and
         # the fleet observation (which finds what changed while the operator was down) and is
@@ -397,7 +404,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
 
     name = kind.singular
     kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(resume)
-    kopf.on.create(*resource, registry=registry, id=f"{name}-create")(reconcile)
+    kopf.on.create(*resource, registry=registry, id=f"{name}-create")(create)
     kopf.on.update(*resource, registry=registry, id=f"{name}-update", field="spec")(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"{name}-delete")(finalize)
     # Drift (a deleted Secret or env var, a project deleted or settings changed on Neon) is
