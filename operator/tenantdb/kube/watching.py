@@ -1,8 +1,9 @@
-"""A watch of one custom resource kind from *now* on: what is created from this moment.
+"""Every object of one custom resource kind, then every change: a list and a watch.
 
-kopf lists every object before it watches (its start-up: 30,000 resumes at a restart); a
-resource created meanwhile is seen only after that list. This stream skips the list: it asks
-the collection's current resourceVersion (a list of one item) and watches from there.
+kopf lists every object before it watches, and resumes each one as it goes (at a restart,
+30,000 resumes); a resource created meanwhile is seen only after all of them. This stream is
+for a caller that wants the new ones at once: the list costs only its parsing, page by page,
+and the watch goes on from the list's resourceVersion.
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from tenantdb.api import GROUP, VERSION
 from tenantdb.kube.client import KubeClient, KubeError, api_error
 
-__all__ = ["watch_from_now"]
+__all__ = ["list_then_watch"]
 
 _SERVER_TIMEOUT_SECONDS = 270  # the server ends each watch; it is then resumed from the last version
 
 
-async def watch_from_now(
-    kube: KubeClient, *, plural: str, namespace: str | None, opened: Callable[[], None] | None = None
+async def list_then_watch(
+    kube: KubeClient,
+    *,
+    plural: str,
+    namespace: str | None,
+    page_size: int = 500,
+    opened: Callable[[], None] | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event type, object) for every change of ``plural`` from the moment of the call, until
-    the caller stops iterating; ``opened`` is called once the stream is open. A version the
-    server forgot (410) starts again from now: a change in between may be missed, which suits
-    a shortcut that kopf backs up."""
+    """("LISTED", object) for every object of ``plural`` as it stands, then (event type,
+    object) for every change, until the caller stops iterating; ``opened`` is called once the
+    watch is open. A version the server forgot (410) lists again: a change in between may be
+    missed (or come twice), which suits a shortcut that kopf backs up."""
     custom: Any = client.CustomObjectsApi(kube.api_client)
     scope: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural}
     lister = custom.list_cluster_custom_object
@@ -38,12 +44,17 @@ async def watch_from_now(
         lister = custom.list_namespaced_custom_object
     version = ""
     while True:
-        if not version:
+        token = ""
+        while not version or token:
             try:
-                page = await lister(**scope, limit=1)
+                page = await lister(**scope, limit=page_size, **({"_continue": token} if token else {}))
             except ApiException as exc:
                 raise api_error(f"listing {plural}", exc) from None
-            version = str((page.get("metadata") or {}).get("resourceVersion") or "")
+            metadata = page.get("metadata") or {}
+            version = version or str(metadata.get("resourceVersion") or "")  # the first page's
+            token = str(metadata.get("continue") or "")
+            for obj in page.get("items") or []:
+                yield "LISTED", obj
         try:
             response = await lister(
                 **scope,
