@@ -3,16 +3,18 @@
 kopf lists every object of a kind before it watches the kind, and resumes each one listed; at
 a restart with 30,000 resources that is half a minute of one event loop's work, and a user who
 signs up meanwhile waits for all of it (measured: the signup's p95 equal to the whole start-up).
-The fast lane lists the database kinds itself (parsing only, a page at a time: a few seconds
-at 30,000) and watches them from there; a resource that kopf never handled (no status, none of
-kopf's records: created while the operator was down or starting, or since) is reconciled right
-away, as kopf's create handler would: our finalizer first (nothing is created in Neon for an
-object that could vanish without it), then the same reconcile, under the same lock.
+The fast lane watches the database kinds from the moment it starts (no list before the watch)
+and lists them beside it (parsing only, a page at a time: a few seconds at 30,000); a resource
+that kopf never handled (no status, none of kopf's records: created while the operator was
+down or starting, or since) is reconciled right away, as kopf's create handler would: our
+finalizer first (nothing is created in Neon for an object that could vanish without it), then
+the same reconcile, under the same lock.
 
 kopf stays the source of truth: the lane is a shortcut it backs up. A resource the lane could
 not finish is reconciled by kopf's create handler as ever; one it finished is only registered
-there (no second round of Neon calls). Once kopf's create handler reaches a resource the lane
-saw, kopf watches live again and the lane stops for that kind. It acts only on the active
+there (no second round of Neon calls). Once kopf's create handler reaches, outside kopf's own
+start-up list, a resource the lane saw, kopf watches live again and the lane stops for that
+kind. It acts only on the active
 replica, and never on what kopf already handled (a resource with kopf's diff-base annotation or
 a status).
 """
@@ -30,7 +32,7 @@ from tenantdb.handlers.databases import observe_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
-from tenantdb.kube.watching import list_then_watch
+from tenantdb.kube.watching import list_objects, watch_from_now
 
 __all__ = ["FastLane", "start_fast_lane"]
 
@@ -46,6 +48,7 @@ class FastLane:
         self._seen: set[str] = set()  # new resources the lane saw
         self._handled: dict[str, int] = {}  # ... and reconciled, at this generation
         self._listed_by_kopf: set[str] = set()  # ... and kopf found in its own start-up list
+        self._reached_by_kopf: set[str] = set()  # kopf's create handler ran, outside its list
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
         self._post = event_poster(runtime)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -57,10 +60,13 @@ class FastLane:
         list (its resume handler runs then, before the create handler). A resource the lane saw
         that kopf reaches outside its list means kopf watches live again: the lane closes for
         this kind."""
+        live = self._kopf_live[kind.kind]
         if listing:
             self._listed_by_kopf.add(uid)
-        elif uid in self._seen and uid not in self._listed_by_kopf:
-            self._kopf_live[kind.kind].set()
+        elif not live.is_set():
+            if uid in self._seen and uid not in self._listed_by_kopf:
+                live.set()
+            self._reached_by_kopf.add(uid)  # before the lane saw it: the lane closes when it does
         return self._handled.get(uid) == generation
 
     def is_new(self, obj: Mapping[str, Any]) -> bool:
@@ -91,31 +97,56 @@ class FastLane:
         _log.info("fast lane for new %s resources closed: kopf handles them now", kind.kind)
 
     async def _watch(self, kind: Kind, namespace: str | None) -> None:
+        """New resources from the watch, at once; those made before it (while the operator was
+        down or starting) from a list beside it."""
         assert self._runtime.kube is not None
         while True:
+            listing = asyncio.create_task(self._list(kind, namespace))
             try:
-                async for event_type, obj in list_then_watch(
+                async for event_type, obj in watch_from_now(
                     self._runtime.kube,
                     plural=kind.plural,
                     namespace=namespace,
-                    page_size=self._runtime.settings.list_page_size,
                     opened=lambda: self.watching.add(kind.kind),
                 ):
-                    if event_type in ("LISTED", "ADDED") and self.is_new(obj):
-                        task = asyncio.create_task(self._take(kind, obj))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                    if event_type == "ADDED":
+                        self._offer(kind, obj)
             except KubeError as exc:  # kopf handles new resources meanwhile, as ever
                 _log.warning("fast lane for %s: %s; watching again in 5s", kind.kind, exc)
                 await asyncio.sleep(5)
+            finally:
+                listing.cancel()
+
+    async def _list(self, kind: Kind, namespace: str | None) -> None:
+        assert self._runtime.kube is not None
+        page_size = self._runtime.settings.list_page_size
+        try:
+            async for page in list_objects(
+                self._runtime.kube, plural=kind.plural, namespace=namespace, page_size=page_size
+            ):
+                for obj in page:
+                    self._offer(kind, obj)
+        except KubeError as exc:  # kopf's own list finds them as ever
+            _log.warning("fast lane for %s: %s", kind.kind, exc)
+
+    def _offer(self, kind: Kind, obj: dict[str, Any]) -> None:
+        uid = str((obj.get("metadata") or {}).get("uid"))
+        if uid in self._seen or not self.is_new(obj):
+            return  # listed and watched both (made between the watch and the list), or old
+        self._seen.add(uid)
+        task = asyncio.create_task(self._take(kind, obj))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _take(self, kind: Kind, obj: dict[str, Any]) -> None:
         runtime = self._runtime
         meta: dict[str, Any] = obj.get("metadata") or {}
         uid, namespace, name = str(meta.get("uid")), str(meta.get("namespace")), str(meta.get("name"))
-        self._seen.add(uid)
+        live = self._kopf_live[kind.kind]
+        if uid in self._reached_by_kopf:
+            live.set()  # kopf was there first: it watches live
         assert runtime.gate is not None
-        if self._kopf_live[kind.kind].is_set() or not await runtime.gate.is_active():
+        if live.is_set() or not await runtime.gate.is_active():
             return
         # Our finalizer before anything exists outside: a resource deleted from now on waits
         # for kopf's delete handler, which removes what the reconcile made.
