@@ -94,12 +94,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # (30,000 Event writes for nothing). Our own events say what changed; kopf's only its
         # warnings and errors.
         settings.posting.level = logging.WARNING
-        import os as _os  # EXPERIMENT
-
-        if _os.environ.get("X_WORKER_LIMIT"):
-            settings.queueing.worker_limit = int(_os.environ["X_WORKER_LIMIT"])
-        if _os.environ.get("X_IDLE"):
-            settings.queueing.idle_timeout = float(_os.environ["X_IDLE"])
         settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
         try:
             await memo.open()
