@@ -36,28 +36,28 @@ def test_only_what_kopf_never_handled_is_new() -> None:
     assert not lane.is_new(_obj(metadata={"deletionTimestamp": "2026-12-03T07:00:00Z"}))
 
 
-def test_kopf_skips_only_what_the_lane_finished_at_that_generation() -> None:
+async def test_kopf_skips_only_what_the_lane_finished_at_that_generation() -> None:
     lane = _lane()
     lane._seen.add("u1")
     lane._handled["u1"] = 1
-    assert lane.kopf_reached(GLOBAL_DATABASE, "u1", 1, listing=True)
-    assert not lane.kopf_reached(GLOBAL_DATABASE, "u1", 2, listing=False)  # spec changed since
-    assert not lane.kopf_reached(GLOBAL_DATABASE, "u2", 1, listing=False)  # not the lane's
+    assert await lane.kopf_reached(GLOBAL_DATABASE, "u1", 1, listing=True)
+    assert not await lane.kopf_reached(GLOBAL_DATABASE, "u1", 2, listing=False)  # spec changed since
+    assert not await lane.kopf_reached(GLOBAL_DATABASE, "u2", 1, listing=False)  # not the lane's
 
 
-def test_the_lane_closes_when_kopf_reaches_one_of_its_resources_outside_its_list() -> None:
+async def test_the_lane_closes_when_kopf_reaches_one_of_its_resources_outside_its_list() -> None:
     lane = _lane()
     live = lane._kopf_live
     lane._seen.update({"listed", "watched"})
     # Found by kopf in its start-up list: kopf is still listing, the lane stays open.
-    lane.kopf_reached(GLOBAL_DATABASE, "listed", 1, listing=True)
-    lane.kopf_reached(GLOBAL_DATABASE, "listed", 1, listing=False)
+    await lane.kopf_reached(GLOBAL_DATABASE, "listed", 1, listing=True)
+    await lane.kopf_reached(GLOBAL_DATABASE, "listed", 1, listing=False)
     assert not live["GlobalDatabase"].is_set()
     # Reached from kopf's watch: it is live for that kind, not for the other.
-    lane.kopf_reached(GLOBAL_DATABASE, "watched", 1, listing=False)
+    await lane.kopf_reached(GLOBAL_DATABASE, "watched", 1, listing=False)
     assert live["GlobalDatabase"].is_set()
     assert not live["WorkspaceDatabase"].is_set()
     # kopf first, the lane later: the lane closes when it sees the resource.
-    lane.kopf_reached(WORKSPACE_DATABASE, "early", 1, listing=False)
+    await lane.kopf_reached(WORKSPACE_DATABASE, "early", 1, listing=False)
     assert not live["WorkspaceDatabase"].is_set()
     assert "early" in lane._reached_by_kopf

@@ -341,16 +341,15 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         await _reconcile_object(memo, kind, body, KopfEvents(body, logger))
 
-    def taken_by_fast_lane(runtime: Runtime, body: kopf.Body, *, listing: bool) -> bool:
+    async def taken_by_fast_lane(runtime: Runtime, body: kopf.Body, *, listing: bool) -> bool:
         """Reconciled (and registered) by the start-up fast lane at this generation."""
         lane = runtime.fast_lane
         generation = int(body.metadata.get("generation") or 1)
-        return lane is not None and lane.kopf_reached(
-            kind, str(body.metadata.uid), generation, listing=listing
-        )
+        uid = str(body.metadata.uid)
+        return lane is not None and await lane.kopf_reached(kind, uid, generation, listing=listing)
 
     async def create(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
-        if not taken_by_fast_lane(memo, body, listing=False):
+        if not await taken_by_fast_lane(memo, body, listing=False):
             await reconcile(body=body, memo=memo, logger=logger)
 
     async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
@@ -369,7 +368,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
                 _register_for_budget(memo, kind, obj, status)
                 _register_in_fleet(memo, kind, obj, status)
                 return
-        if taken_by_fast_lane(memo, body, listing=True):
+        if await taken_by_fast_lane(memo, body, listing=True):
             return  # created while the operator was down or starting: taken at once
         await reconcile(body=body, memo=memo, logger=logger)
 

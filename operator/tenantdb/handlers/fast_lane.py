@@ -51,10 +51,10 @@ class FastLane:
         self._reached_by_kopf: set[str] = set()  # kopf's create handler ran, outside its list
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
         self._post = event_poster(runtime)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._taking: dict[str, asyncio.Task[None]] = {}  # the lane's reconciles in flight
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
 
-    def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
+    async def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
         """Called by kopf's handlers: whether the lane already reconciled this resource at this
         generation (kopf then has nothing to add). ``listing``: kopf found it in its start-up
         list (its resume handler runs then, before the create handler). A resource the lane saw
@@ -67,6 +67,9 @@ class FastLane:
             if uid in self._seen and uid not in self._listed_by_kopf:
                 live.set()
             self._reached_by_kopf.add(uid)  # before the lane saw it: the lane closes when it does
+        taking = self._taking.get(uid)
+        if taking is not None:  # the lane is at it: its result, rather than a second reconcile
+            await asyncio.wait({taking})
         return self._handled.get(uid) == generation
 
     def is_new(self, obj: Mapping[str, Any]) -> bool:
@@ -135,8 +138,8 @@ class FastLane:
             return  # listed and watched both (made between the watch and the list), or old
         self._seen.add(uid)
         task = asyncio.create_task(self._take(kind, obj))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._taking[uid] = task
+        task.add_done_callback(lambda _: self._taking.pop(uid, None))
 
     async def _take(self, kind: Kind, obj: dict[str, Any]) -> None:
         runtime = self._runtime
