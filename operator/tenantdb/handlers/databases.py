@@ -32,7 +32,7 @@ from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLate
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
 
-__all__ = ["budget_actuator", "observe_database", "register_database_handlers"]
+__all__ = ["budget_actuator", "observe_database", "reconcile_new_database", "register_database_handlers"]
 
 _log = logging.getLogger(__name__)
 
@@ -333,6 +333,14 @@ async def observe_database(
         _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)
         return False
     return True
+
+
+async def reconcile_new_database(
+    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events
+) -> None:
+    """A new resource's reconcile outside kopf (the start-up fast lane); raises kopf's errors,
+    which the lane hands to kopf's create handler when it gets there."""
+    await _reconcile_object(runtime, kind, kopf.Body(cast("kopf.RawBody", dict(body))), events)
 
 
 def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:

@@ -27,8 +27,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import kopf
+
 from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
-from tenantdb.handlers.databases import observe_database
+from tenantdb.handlers.databases import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
@@ -47,6 +49,8 @@ class FastLane:
         self._diffbase_key = diffbase_key
         self._seen: set[str] = set()  # new resources the lane saw
         self._handled: dict[str, int] = {}  # ... and reconciled, at this generation
+        # ... or failed: (generation, message, retry delay; None: permanent), for kopf to take up
+        self._failed: dict[str, tuple[int, str, float | None]] = {}
         self._listed_by_kopf: set[str] = set()  # ... and kopf found in its own start-up list
         self._reached_by_kopf: set[str] = set()  # kopf's create handler ran, outside its list
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
@@ -56,7 +60,8 @@ class FastLane:
 
     async def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
         """Called by kopf's handlers: whether the lane already reconciled this resource at this
-        generation (kopf then has nothing to add). ``listing``: kopf found it in its start-up
+        generation (kopf then has nothing to add); raises kopf's error when the lane's reconcile
+        failed (kopf retries it, with a fresh body). ``listing``: kopf found it in its start-up
         list (its resume handler runs then, before the create handler). A resource the lane saw
         that kopf reaches outside its list means kopf watches live again: the lane closes for
         this kind."""
@@ -70,12 +75,28 @@ class FastLane:
         taking = self._taking.get(uid)
         if taking is not None:  # the lane is at it: its result, rather than a second reconcile
             await asyncio.wait({taking})
+        failed = self._failed.pop(uid, None)
+        if failed is not None and failed[0] == generation:
+            # kopf's body may predate what the lane wrote (a create on record that is over):
+            # its handler fails as the lane's reconcile did, and kopf retries with a fresh body.
+            _, message, delay = failed
+            if delay is None:
+                raise kopf.PermanentError(message)
+            raise kopf.TemporaryError(message, delay=delay)
         return self._handled.get(uid) == generation
 
     def is_new(self, obj: Mapping[str, Any]) -> bool:
         meta: Mapping[str, Any] = obj.get("metadata") or {}
         annotations: Mapping[str, Any] = meta.get("annotations") or {}
         return not (meta.get("deletionTimestamp") or obj.get("status") or self._diffbase_key in annotations)
+
+    async def close(self) -> None:
+        """Cancel the reconciles in flight (the operator stops: as after a crash, what they did
+        is on record and the next start goes on from it)."""
+        tasks = list(self._taking.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self) -> None:
         scopes: list[str | None] = list(self._runtime.settings.namespaces) or [None]
@@ -171,8 +192,17 @@ class FastLane:
                 return
             meta["finalizers"] = [*finalizers, self._finalizer]
         events = PostedEvents(self._post, kind=kind.kind, namespace=namespace, name=name)
-        if await observe_database(runtime, kind, obj, events, full=True):
-            self._handled[uid] = int(meta.get("generation") or 1)
+        generation = int(meta.get("generation") or 1)
+        try:
+            await reconcile_new_database(runtime, kind, obj, events)
+        except kopf.TemporaryError as exc:  # kopf's create handler takes it up, with this delay
+            _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
+            self._failed[uid] = (generation, str(exc), exc.delay)
+        except kopf.PermanentError as exc:
+            _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
+            self._failed[uid] = (generation, str(exc), None)
+        else:
+            self._handled[uid] = generation
 
 
 def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> None:

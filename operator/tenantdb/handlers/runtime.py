@@ -138,6 +138,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.fast_lane_task
             self.fast_lane_task = None
+        if self.fast_lane is not None:
+            await self.fast_lane.close()
         if self.fleet_task is not None:
             self.fleet_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
