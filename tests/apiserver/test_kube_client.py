@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 
@@ -89,6 +90,8 @@ def _service_account(name: str, namespace: str) -> Object:
 
 async def _connect(monkeypatch: pytest.MonkeyPatch, kubeconfig: Path) -> KubeClient:
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    # The kubeconfig even when the tests run in a pod (CI), where the ServiceAccount comes first.
+    monkeypatch.setattr(kopf, "login_with_service_account", lambda **_: None)
     return await KubeClient.connect(login=kube_credentials, timeout_seconds=30)
 
 

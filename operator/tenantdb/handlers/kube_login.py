@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from tenantdb.kube import KubeCredentials, KubeError
 
-__all__ = ["connection_info", "credentials_of", "kube_credentials", "login_in_cluster_or_kubeconfig"]
+__all__ = [
+    "connection_info",
+    "credentials_of",
+    "in_cluster_address",
+    "kube_credentials",
+    "login_in_cluster_or_kubeconfig",
+]
 
 
 def connection_info(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo | None:
@@ -34,9 +42,24 @@ def connection_info(settings: kopf.OperatorSettings | None = None) -> kopf.Conne
     """
     settings = settings if settings is not None else kopf.OperatorSettings()
     info = kopf.login_with_service_account(settings=settings)
-    if info is None:
-        info = kopf.login_with_kubeconfig(settings=settings)
-    return info
+    if info is not None:
+        return in_cluster_address(info, os.environ)
+    return kopf.login_with_kubeconfig(settings=settings)
+
+
+def in_cluster_address(info: kopf.ConnectionInfo, environ: Mapping[str, str]) -> kopf.ConnectionInfo:
+    """The API server at the address the kubelet gives every pod, as client libraries reach it.
+
+    kopf's ServiceAccount login names ``https://kubernetes.default.svc``, which needs cluster
+    DNS; ``KUBERNETES_SERVICE_HOST``/``_PORT`` (the same Service, by its IP, which the API
+    server's certificate names too) do not, and are what the operator used before.
+    """
+    host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return info
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return dataclasses.replace(info, server=f"https://{host}:{port}")
 
 
 def _pem(data: str | bytes | None) -> str | None:
