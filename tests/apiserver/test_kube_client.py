@@ -280,6 +280,21 @@ async def test_a_rotated_token_is_read_again_after_a_401(
         assert await kube.read_secret(namespace=namespace, name="nothing") is None
         assert "logged in to the Kubernetes API again after HTTP 401" in caplog.text
         assert await CustomResources(kube).list(plural="globaldatabases", namespace=namespace) == []
+
+        # The kubeconfig now holds a client certificate instead: new TLS material, a new pool.
+        with api_server.client() as http:
+            http.delete(
+                f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}"
+            ).raise_for_status()
+        _wait_refused(api_server, new)
+        admin = api_server.admin
+        write_kubeconfig(
+            config,
+            api_server.url,
+            cluster,
+            {"client-certificate": str(admin.cert_path), "client-key": str(admin.key_path)},
+        )
+        assert await kube.read_secret(namespace=namespace, name="nothing") is None
     finally:
         await kube.close()
     assert old not in caplog.text

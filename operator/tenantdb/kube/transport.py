@@ -131,11 +131,9 @@ class KubeHttp:
         *,
         login: Login | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._login = login
         self._timeout = timeout_seconds
-        self._transport = transport
         self._pool = _Pool(self._client_for(credentials), credentials)
         self._retired: list[tuple[float, httpx.AsyncClient]] = []
         self._last_login = time.monotonic()
@@ -155,7 +153,6 @@ class KubeHttp:
             # own client, the API server is reached as the credentials say.
             trust_env=False,
             timeout=httpx.Timeout(self._timeout, connect=min(self._timeout, 10.0)),
-            transport=self._transport,
         )
 
     async def close(self) -> None:
