@@ -170,6 +170,13 @@ class Settings(BaseSettings):
         description="Ceiling on the fleet observation's checks of Secrets, rows and env vars "
         "(Kubernetes and metadata DB reads, no Neon call).",
     )
+    list_page_size: int = Field(
+        default=500,
+        gt=0,
+        description="Objects per page of kopf's start-up list of each kind. Each page is resumed "
+        "in one burst of the event loop: smaller pages let a new signup's reconcile (the start-up "
+        "fast lane) go on between them.",
+    )
     delete_give_up_seconds: float = Field(
         default=86400.0,
         gt=0,

@@ -6,6 +6,7 @@ credential.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
@@ -21,6 +22,7 @@ import yaml
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import CustomResources, KubeClient, KubeError, OwnerReference, SecretConflictError
 from tenantdb.kube import transport as kube_transport
+from tenantdb.kube.watching import watch_from_now
 from tenantdb.testing.apiserver import KubeApiServer
 from tests.apiserver.conftest import global_database, put
 
@@ -370,3 +372,24 @@ async def test_no_message_or_log_line_carries_a_secrets_data_or_a_credential(
     for text in [caplog.text, *messages]:
         for secret in (PASSWORD, encoded, token, nobody):
             assert secret not in text
+
+
+async def test_a_watch_from_now_streams_what_is_created_after_it_opened(
+    api_server: KubeApiServer, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collection = f"/apis/tenantdb.io/v1alpha1/namespaces/{namespace}/globaldatabases"
+    with api_server.client() as http:
+        http.post(collection, json=global_database("before", namespace, "before")).raise_for_status()
+    kube = await _connect(monkeypatch, api_server.kubeconfig)
+    opened = asyncio.Event()
+    try:
+        stream = watch_from_now(kube, plural="globaldatabases", namespace=namespace, opened=opened.set)
+        first = asyncio.create_task(anext(stream))
+        await asyncio.wait_for(opened.wait(), 30)
+        with api_server.client() as http:
+            http.post(collection, json=global_database("after", namespace, "after")).raise_for_status()
+        event_type, obj = await asyncio.wait_for(first, 30)
+        await stream.aclose()
+    finally:
+        await kube.close()
+    assert (event_type, obj["metadata"]["name"]) == ("ADDED", "after")  # not "before": no list

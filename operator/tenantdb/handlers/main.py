@@ -16,6 +16,7 @@ from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
+from tenantdb.handlers.fast_lane import start_fast_lane
 from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.runtime import Runtime
@@ -32,6 +33,7 @@ __all__ = ["build_registry", "build_runtime", "operate", "run_operator"]
 
 FINALIZER = "tenantdb.io/finalizer"
 ANNOTATION_PREFIX = "tenantdb.io"
+DIFFBASE_KEY = "last-handled-configuration"
 
 
 class ConfigurationError(Exception):
@@ -77,7 +79,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.persistence.finalizer = FINALIZER
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+            prefix=ANNOTATION_PREFIX, key=DIFFBASE_KEY
         )
         # kopf's known trap: a watch stream that goes silent is never noticed. Ask the server
         # to end each watch and time out on our side too, so streams are restarted.
@@ -86,7 +88,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.connect_timeout = 30
         # The initial list in pages: 30,000 resources in one answer is tens of MB of JSON
         # parsed at once (the start-up peak the process keeps); 500 is the API server's advice.
-        settings.watching.chunk_size = 500
+        settings.watching.chunk_size = app_settings.list_page_size
         settings.networking.request_timeout = 60
         settings.posting.reporting_component = "tenantdb"
         # kopf posts an Event for every handler that succeeds: at a restart, one per resource
@@ -106,6 +108,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         start_budget_loop(memo)
         start_sim_sync(memo)
         start_fleet_observation(memo)
+        start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

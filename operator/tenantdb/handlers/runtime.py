@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
 
+    from tenantdb.handlers.fast_lane import FastLane
+
 __all__ = ["Runtime"]
 
 
@@ -72,6 +74,9 @@ class Runtime:
     # Every settled database resource, for the fleet observation (see reconcile/fleet.py).
     fleet: FleetRegistry = dataclasses.field(default_factory=FleetRegistry)
     fleet_task: asyncio.Task[None] | None = None
+    # New resources taken at once while kopf resumes the fleet (see handlers/fast_lane.py).
+    fast_lane: FastLane | None = None
+    fast_lane_task: asyncio.Task[None] | None = None
     # The budget rows and claims as the metadata DB held them at the start: a resume that finds
     # its own there writes nothing (see reconcile/budget_resume.py).
     budget_resume: BudgetResumeSnapshot = dataclasses.field(default_factory=BudgetResumeSnapshot)
@@ -129,6 +134,11 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self.fast_lane_task is not None:
+            self.fast_lane_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.fast_lane_task
+            self.fast_lane_task = None
         if self.fleet_task is not None:
             self.fleet_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

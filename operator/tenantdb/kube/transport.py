@@ -22,7 +22,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -187,6 +187,51 @@ class KubeHttp:
             )
         return response
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        action: str,
+        params: Mapping[str, str | int],
+        timeout: httpx.Timeout,
+    ) -> AsyncIterator[httpx.Response]:
+        """A GET whose answer is read as it comes (a watch), closed on leaving the block.
+
+        The answer is a success (anything else raises ``KubeError``); a 401 logs in again and
+        opens it once more, as ``request`` does.
+        """
+        pool = self._pool
+        response = await self._open(pool, path, action, params, timeout)
+        if response.status_code == 401 and await self._login_again(pool):
+            await response.aclose()
+            response = await self._open(self._pool, path, action, params, timeout)
+        try:
+            check(action, response)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _open(
+        self, pool: _Pool, path: str, action: str, params: Mapping[str, str | int], timeout: httpx.Timeout
+    ) -> httpx.Response:
+        request = pool.client.build_request(
+            "GET", path, params=dict(params), headers=self._headers(pool, None), timeout=timeout
+        )
+        try:
+            return await pool.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_error(action, exc) from None
+
+    @staticmethod
+    def _headers(pool: _Pool, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if pool.credentials.authorization:
+            headers["Authorization"] = pool.credentials.authorization
+        return headers
+
     async def _send(
         self,
         pool: _Pool,
@@ -198,25 +243,17 @@ class KubeHttp:
         content_type: str,
         timeout: float | None,
     ) -> httpx.Response:
-        headers = {"Accept": "application/json"}
-        if content is not None:
-            headers["Content-Type"] = content_type
-        if pool.credentials.authorization:
-            headers["Authorization"] = pool.credentials.authorization
         try:
             return await pool.client.request(
                 method,
                 path,
                 params=dict(params) if params else None,
                 content=content,
-                headers=headers,
+                headers=self._headers(pool, None if content is None else content_type),
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
         except httpx.HTTPError as exc:
-            # Transport errors say what failed to connect, never what was sent.
-            detail = str(exc) if isinstance(exc, httpx.TransportError) and str(exc) else ""
-            reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-            raise KubeError(f"{action} failed: {reason}") from None
+            raise transport_error(action, exc) from None
 
     async def _login_again(self, refused: _Pool) -> bool:
         """New credentials after a 401 on ``refused``: whether the request is worth sending again.
@@ -262,6 +299,13 @@ class KubeHttp:
             else:
                 keep.append((retired_at, client))
         self._retired = keep
+
+
+def transport_error(action: str, exc: httpx.HTTPError) -> KubeError:
+    """A request that was not answered: what failed to connect or to arrive, never what was sent."""
+    detail = str(exc) if isinstance(exc, httpx.TransportError) and str(exc) else ""
+    reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return KubeError(f"{action} failed: {reason}")
 
 
 def check(action: str, response: httpx.Response) -> None:

@@ -1,0 +1,95 @@
+"""A signup while kopf is still resuming the fleet is Ready at once (issue 11).
+
+kopf lists every object of a kind before it watches the kind; at 30,000 resources that list and
+its resumes take the event loop half a minute, and a resource created meanwhile waited for all
+of it. Here kopf's start-up list is held back on purpose (a list that takes as long as a big
+fleet's) and a user signs up: the start-up fast lane makes the database Ready before kopf has
+even listed it, with one project, and kopf, once it gets there, adds no Neon call of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from kopf._cogs.clients import fetching
+
+from tenantdb.testing.stack import LocalStack, eventually
+from tests.integration.conftest import global_database, one_by_one
+
+SLOW_LIST_SECONDS = 12.0  # kopf's start-up list of each kind, as long as a big fleet's
+
+
+@pytest.fixture
+def slow_start_up_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf's start-up list of the database kinds takes SLOW_LIST_SECONDS (in the operator's
+    own thread and loop, like a list of 30,000 resumes)."""
+    original = fetching.fetch_objs
+
+    async def slow(*args: Any, resource: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if resource.plural in ("globaldatabases", "workspacedatabases"):
+            await asyncio.sleep(SLOW_LIST_SECONDS)
+        async for item in original(*args, resource=resource, **kwargs):
+            yield item
+
+    monkeypatch.setattr(fetching, "fetch_objs", slow)
+
+
+async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
+    stack: LocalStack, slow_start_up_list: None
+) -> None:
+    assert stack.neon is not None
+    await stack.start_operator(resync_interval_seconds=3600.0)  # the fleet pass out of the picture
+    assert stack.runtime is not None
+    runtime = stack.runtime
+
+    async def lane_open() -> bool:
+        return runtime.fast_lane is not None and "GlobalDatabase" in runtime.fast_lane.watching
+
+    await eventually(lane_open, timeout=10, what="the fast lane's watch")
+    applied = time.monotonic()
+    await stack.apply(global_database("user-new", "new"))
+    obj = await stack.wait_ready("GlobalDatabase", "user-new", timeout=SLOW_LIST_SECONDS - 2)
+    ready_after = time.monotonic() - applied
+    assert ready_after < SLOW_LIST_SECONDS - 2, f"Ready after {ready_after:.1f}s"
+    assert "tenantdb.io/finalizer" in obj["metadata"]["finalizers"]
+    project_id = obj["status"]["projectId"]
+    secret = await stack.get("Secret", obj["status"]["secretName"])
+    assert secret is not None
+
+    # kopf gets there: it records the resource as handled and sends nothing to Neon for it.
+    calls_before = len(one_by_one(stack.neon.calls()))
+    handled = await stack.wait_for(
+        "GlobalDatabase",
+        "user-new",
+        lambda o: (
+            "tenantdb.io/last-handled-configuration"
+            in ((o or {}).get("metadata") or {}).get("annotations", {})
+        ),
+        timeout=SLOW_LIST_SECONDS + 30,
+        what="kopf's record of the create",
+    )
+    assert handled is not None
+    await asyncio.sleep(1)
+    about_it = [
+        f"{c.method} {c.path}"
+        for c in one_by_one(stack.neon.calls())[calls_before:]
+        if project_id in c.path or c.route == "POST /projects"
+    ]
+    assert about_it == []
+    assert [p["id"] for p in stack.neon.projects()] == [project_id]
+
+    # The lane is closed; kopf takes what comes next, as ever.
+    await stack.apply(global_database("user-later", "later"))
+    later = await stack.wait_ready("GlobalDatabase", "user-later", timeout=30)
+    assert later["status"]["phase"] == "Ready"
+    assert len(stack.neon.projects()) == 2
+
+    # And a delete goes through kopf's finalizer: the lane's resource leaves nothing behind.
+    await stack.delete("GlobalDatabase", "user-new")
+    await stack.wait_gone("GlobalDatabase", "user-new", timeout=30)
+    assert [p["id"] for p in stack.neon.projects()] == [later["status"]["projectId"]]
+    await stack.stop_operator()
