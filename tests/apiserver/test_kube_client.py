@@ -22,7 +22,7 @@ import yaml
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import CustomResources, KubeClient, KubeError, OwnerReference, SecretConflictError
 from tenantdb.kube import transport as kube_transport
-from tenantdb.kube.watching import watch_from_now
+from tenantdb.kube.watching import list_then_watch
 from tenantdb.testing.apiserver import KubeApiServer
 from tests.apiserver.conftest import global_database, put
 
@@ -374,22 +374,31 @@ async def test_no_message_or_log_line_carries_a_secrets_data_or_a_credential(
             assert secret not in text
 
 
-async def test_a_watch_from_now_streams_what_is_created_after_it_opened(
-    api_server: KubeApiServer, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_list_then_watch_pages_through_what_stands_then_streams_what_comes(
+    api_server: KubeApiServer, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     collection = f"/apis/tenantdb.io/v1alpha1/namespaces/{namespace}/globaldatabases"
     with api_server.client() as http:
-        http.post(collection, json=global_database("before", namespace, "before")).raise_for_status()
+        for name in ("one", "two", "three"):
+            http.post(collection, json=global_database(name, namespace, name)).raise_for_status()
     kube = await _connect(monkeypatch, api_server.kubeconfig)
     opened = asyncio.Event()
+    events: list[tuple[str, str]] = []
     try:
-        stream = watch_from_now(kube, plural="globaldatabases", namespace=namespace, opened=opened.set)
-        first = asyncio.create_task(anext(stream))
+        stream = list_then_watch(
+            kube, plural="globaldatabases", namespace=namespace, page_size=1, opened=opened.set
+        )
+        for _ in range(3):
+            event_type, obj = await asyncio.wait_for(anext(stream), 30)
+            events.append((event_type, obj["metadata"]["name"]))
+        following = asyncio.create_task(anext(stream))
         await asyncio.wait_for(opened.wait(), 30)
         with api_server.client() as http:
             http.post(collection, json=global_database("after", namespace, "after")).raise_for_status()
-        event_type, obj = await asyncio.wait_for(first, 30)
+        event_type, obj = await asyncio.wait_for(following, 30)
+        events.append((event_type, obj["metadata"]["name"]))
         await stream.aclose()
     finally:
         await kube.close()
-    assert (event_type, obj["metadata"]["name"]) == ("ADDED", "after")  # not "before": no list
+    assert sorted(events[:3]) == [("LISTED", "one"), ("LISTED", "three"), ("LISTED", "two")]
+    assert events[3:] == [("ADDED", "after")]

@@ -341,12 +341,17 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         await _reconcile_object(memo, kind, body, KopfEvents(body, logger))
 
-    async def create(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
-        lane = memo.fast_lane
+    def taken_by_fast_lane(runtime: Runtime, body: kopf.Body, *, listing: bool) -> bool:
+        """Reconciled (and registered) by the start-up fast lane at this generation."""
+        lane = runtime.fast_lane
         generation = int(body.metadata.get("generation") or 1)
-        if lane is not None and lane.kopf_reached(kind, str(body.metadata.uid), generation):
-            return  # reconciled (and registered) by the start-up fast lane at this generation
-        await reconcile(body=body, memo=memo, logger=logger)
+        return lane is not None and lane.kopf_reached(
+            kind, str(body.metadata.uid), generation, listing=listing
+        )
+
+    async def create(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+        if not taken_by_fast_lane(memo, body, listing=False):
+            await reconcile(body=body, memo=memo, logger=logger)
 
     async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         # A restart costs no Neon call for a settled resource: it registers with the budget and
@@ -364,6 +369,8 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
                 _register_for_budget(memo, kind, obj, status)
                 _register_in_fleet(memo, kind, obj, status)
                 return
+        if taken_by_fast_lane(memo, body, listing=True):
+            return  # created while the operator was down or starting: taken at once
         await reconcile(body=body, memo=memo, logger=logger)
 
     async def finalize(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:

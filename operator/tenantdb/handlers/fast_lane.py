@@ -3,10 +3,11 @@
 kopf lists every object of a kind before it watches the kind, and resumes each one listed; at
 a restart with 30,000 resources that is half a minute of one event loop's work, and a user who
 signs up meanwhile waits for all of it (measured: the signup's p95 equal to the whole start-up).
-The fast lane watches the database kinds from the moment the operator starts (no list) and
-reconciles a resource created since then right away, as kopf's create handler would: our
-finalizer first (nothing is created in Neon for an object that could vanish without it), then
-the same reconcile, under the same per-resource lock.
+The fast lane lists the database kinds itself (parsing only, a page at a time: a few seconds
+at 30,000) and watches them from there; a resource that kopf never handled (no status, none of
+kopf's records: created while the operator was down or starting, or since) is reconciled right
+away, as kopf's create handler would: our finalizer first (nothing is created in Neon for an
+object that could vanish without it), then the same reconcile, under the same lock.
 
 kopf stays the source of truth: the lane is a shortcut it backs up. A resource the lane could
 not finish is reconciled by kopf's create handler as ever; one it finished is only registered
@@ -29,7 +30,7 @@ from tenantdb.handlers.databases import observe_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
-from tenantdb.kube.watching import watch_from_now
+from tenantdb.kube.watching import list_then_watch
 
 __all__ = ["FastLane", "start_fast_lane"]
 
@@ -44,16 +45,21 @@ class FastLane:
         self._diffbase_key = diffbase_key
         self._seen: set[str] = set()  # new resources the lane saw
         self._handled: dict[str, int] = {}  # ... and reconciled, at this generation
+        self._listed_by_kopf: set[str] = set()  # ... and kopf found in its own start-up list
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
         self._post = event_poster(runtime)
         self._tasks: set[asyncio.Task[None]] = set()
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
 
-    def kopf_reached(self, kind: Kind, uid: str, generation: int) -> bool:
-        """Called by kopf's create handler: whether the lane already reconciled this resource
-        at this generation (kopf then has nothing to add). A resource the lane saw means kopf
-        watches live again: the lane stops for this kind."""
-        if uid in self._seen:
+    def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
+        """Called by kopf's handlers: whether the lane already reconciled this resource at this
+        generation (kopf then has nothing to add). ``listing``: kopf found it in its start-up
+        list (its resume handler runs then, before the create handler). A resource the lane saw
+        that kopf reaches outside its list means kopf watches live again: the lane closes for
+        this kind."""
+        if listing:
+            self._listed_by_kopf.add(uid)
+        elif uid in self._seen and uid not in self._listed_by_kopf:
             self._kopf_live[kind.kind].set()
         return self._handled.get(uid) == generation
 
@@ -88,13 +94,14 @@ class FastLane:
         assert self._runtime.kube is not None
         while True:
             try:
-                async for event_type, obj in watch_from_now(
+                async for event_type, obj in list_then_watch(
                     self._runtime.kube,
                     plural=kind.plural,
                     namespace=namespace,
+                    page_size=self._runtime.settings.list_page_size,
                     opened=lambda: self.watching.add(kind.kind),
                 ):
-                    if event_type == "ADDED" and self.is_new(obj):
+                    if event_type in ("LISTED", "ADDED") and self.is_new(obj):
                         task = asyncio.create_task(self._take(kind, obj))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)

@@ -1,8 +1,9 @@
-"""A watch of one custom resource kind from *now* on: what is created from this moment.
+"""Every object of one custom resource kind, then every change: a list and a watch.
 
-kopf lists every object before it watches (its start-up: 30,000 resumes at a restart); a
-resource created meanwhile is seen only after that list. This stream skips the list: it asks
-the collection's current resourceVersion (a list of one item) and watches from there.
+kopf lists every object before it watches, and resumes each one as it goes (at a restart,
+30,000 resumes); a resource created meanwhile is seen only after all of them. This stream is
+for a caller that wants the new ones at once: the list costs only its parsing, page by page,
+and the watch goes on from the list's resourceVersion.
 """
 
 from __future__ import annotations
@@ -16,36 +17,49 @@ import httpx
 from tenantdb.kube.client import KubeClient, custom_path
 from tenantdb.kube.transport import KubeError, json_object, transport_error
 
-__all__ = ["watch_from_now"]
+__all__ = ["list_then_watch"]
 
 _SERVER_TIMEOUT_SECONDS = 270  # the server ends each watch; it is then resumed from the last version
-# Reading waits for the server's end of the watch (and a bookmark or two before it), not for ever.
+# Reading waits for the server's end of the watch (and bookmarks before it), not for ever.
 _WATCH_TIMEOUT = httpx.Timeout(10.0, read=_SERVER_TIMEOUT_SECONDS + 30.0)
 
 
-async def watch_from_now(
-    kube: KubeClient, *, plural: str, namespace: str | None, opened: Callable[[], None] | None = None
+async def list_then_watch(
+    kube: KubeClient,
+    *,
+    plural: str,
+    namespace: str | None,
+    page_size: int = 500,
+    opened: Callable[[], None] | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event type, object) for every change of ``plural`` from the moment of the call, until
-    the caller stops iterating; ``opened`` is called once the stream is open. A version the
-    server forgot (410) starts again from now: a change in between may be missed, which suits
-    a shortcut that kopf backs up."""
+    """("LISTED", object) for every object of ``plural`` as it stands, then (event type,
+    object) for every change, until the caller stops iterating; ``opened`` is called once the
+    watch is open. A version the server forgot (410) lists again: a change in between may be
+    missed (or come twice), which suits a shortcut that kopf backs up."""
     http = kube.http
     path = custom_path(plural, namespace=namespace)
     version = ""
     while True:
-        if not version:
+        token = ""
+        while not version or token:
             action = f"listing {plural}"
-            page = json_object(action, await http.request("GET", path, action=action, params={"limit": 1}))
-            version = str((page.get("metadata") or {}).get("resourceVersion") or "")
-        params: dict[str, str | int] = {
+            params: dict[str, str | int] = {"limit": page_size}
+            if token:
+                params["continue"] = token
+            page = json_object(action, await http.request("GET", path, action=action, params=params))
+            metadata = page.get("metadata") or {}
+            version = version or str(metadata.get("resourceVersion") or "")  # the first page's
+            token = str(metadata.get("continue") or "")
+            for obj in page.get("items") or []:
+                yield "LISTED", obj
+        watch: dict[str, str | int] = {
             "watch": "true",  # the lowercase a server and an emulator alike take
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": _SERVER_TIMEOUT_SECONDS,
         }
         action = f"watching {plural}"
-        async with http.stream(path, action=action, params=params, timeout=_WATCH_TIMEOUT) as response:
+        async with http.stream(path, action=action, params=watch, timeout=_WATCH_TIMEOUT) as response:
             if opened is not None:
                 opened()
             try:
