@@ -19,6 +19,7 @@ import kopf
 import pytest
 import yaml
 
+from tenantdb.api import GROUP, KINDS, VERSION
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import CustomResources, KubeClient, KubeError, OwnerReference, SecretConflictError
 from tenantdb.kube import transport as kube_transport
@@ -58,6 +59,13 @@ def namespace(api_server: KubeApiServer) -> Iterator[str]:
         http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).raise_for_status()
     yield name
     with api_server.client() as http:
+        # Our kinds first, at once (none has a finalizer here): an operator of a later test
+        # watches every namespace and would provision what the namespace's deletion has not
+        # yet removed.
+        for kind in KINDS:
+            response = http.delete(f"/apis/{GROUP}/{VERSION}/namespaces/{name}/{kind.plural}")
+            assert response.status_code == 200, response.text
+            assert http.get(f"/apis/{GROUP}/{VERSION}/namespaces/{name}/{kind.plural}").json()["items"] == []
         http.delete(f"/api/v1/namespaces/{name}")
 
 
