@@ -16,7 +16,6 @@ __all__ = ["BODY_LOGGERS", "RedactingFilter", "install_redaction", "quiet_body_l
 # Third-party loggers that print request or response bodies (a Secret's base64 data) or headers
 # (the Authorization header) at DEBUG: held at INFO whatever the operator's own level.
 BODY_LOGGERS = (
-    "kubernetes_asyncio",  # client.rest logs every response body
     "kopf._cogs.clients",  # kopf's API client: request and response details
     "aiohttp.client",
     "httpx",

@@ -184,7 +184,7 @@ class FastLane:
                 }
             }
             try:
-                await CustomResources(runtime.kube.api_client).patch(
+                await CustomResources(runtime.kube).patch(
                     plural=kind.plural, namespace=namespace, name=name, patch=patch
                 )
             except KubeError as exc:

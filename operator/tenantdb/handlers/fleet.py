@@ -153,7 +153,7 @@ def start_fleet_observation(runtime: Runtime) -> None:
     assert runtime.kube is not None
     assert runtime.gate is not None
     gate = runtime.gate
-    observation = FleetObservation(runtime, CustomResources(runtime.kube.api_client), gate)
+    observation = FleetObservation(runtime, CustomResources(runtime.kube), gate)
     interval = runtime.settings.resync_interval_seconds
 
     async def observe() -> None:

@@ -18,6 +18,7 @@ from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loo
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.fast_lane import start_fast_lane
 from tenantdb.handlers.fleet import start_fleet_observation
+from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
 from tenantdb.metrics import Metrics
@@ -129,9 +130,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # A plain registry has none of kopf's default logins: without this the operator found
         # no credentials at all in a cluster (seen on a real kube-apiserver). The same source
         # as the operator's own client: the in-cluster ServiceAccount, else kubeconfig.
-        @kopf.on.login(registry=registry)
-        async def login_like_the_client(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            return await kopf.login_via_async_client(**kwargs)
+        kopf.on.login(registry=registry, id="login_in_cluster_or_kubeconfig")(login_in_cluster_or_kubeconfig)
 
     register_database_handlers(registry)
     register_budget_handlers(registry, settings=app_settings)

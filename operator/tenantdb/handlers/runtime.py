@@ -17,6 +17,7 @@ from tenantdb.api import DATABASE_BUDGET
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
+from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import KubeClient
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
@@ -123,7 +124,7 @@ class Runtime:
             await self.budget_resume.load(self.store, kind=DATABASE_BUDGET.kind)
         except StoreError as exc:  # the resumes then ask the metadata DB one by one
             logger.warning("could not read the budget rows for the resumes: %s", exc)
-        self.kube = await KubeClient.connect(host=self.kube_url)
+        self.kube = await KubeClient.connect(host=self.kube_url, login=kube_credentials)
         self.gate = ActiveGate(
             identity=self.identity,
             priority=self.settings.peering_priority,

@@ -44,7 +44,7 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
     return SimSync(
         settings=runtime.settings,
         tables=runtime.store,
-        resources=CustomResources(kube.api_client),
+        resources=CustomResources(kube),
         post_event=post_event,
     )
 

@@ -1,17 +1,22 @@
-"""Kubernetes writes the operator makes besides kopf's own: Secrets and immediate status.
+"""Kubernetes writes the operator makes besides kopf's own: Secrets, events and immediate status.
 
-The official ``kubernetes`` client is synchronous; this package uses its async port,
-``kubernetes_asyncio``, so the event loop is never blocked. It is the only place that
-imports it.
+Plain HTTP (``httpx``, async) against the API server's REST paths: no Kubernetes client
+library, whose generated models alone cost ~100 MB of memory (and, once installed, kopf
+imports it too). Credentials come in as ``KubeCredentials`` through a ``Login``; the handlers
+build them from kopf's own logins.
 """
 
-from tenantdb.kube.client import KubeClient, KubeError, OwnerReference, SecretConflictError, SecretState
+from tenantdb.kube.client import KubeClient, OwnerReference, SecretConflictError, SecretState
 from tenantdb.kube.resources import CustomResources
+from tenantdb.kube.transport import KubeCredentials, KubeError, KubeHttp, Login
 
 __all__ = [
     "CustomResources",
     "KubeClient",
+    "KubeCredentials",
     "KubeError",
+    "KubeHttp",
+    "Login",
     "OwnerReference",
     "SecretConflictError",
     "SecretState",

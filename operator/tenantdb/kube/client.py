@@ -1,4 +1,4 @@
-"""One async client for Secrets and status patches (``kubernetes_asyncio``)."""
+"""One async client for Secrets, events and status patches (plain HTTP through ``KubeHttp``)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ import dataclasses
 import datetime
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
+from urllib.parse import quote
 
 from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.kube.transport import (
+    MERGE_PATCH,
+    KubeCredentials,
+    KubeError,
+    KubeHttp,
+    Login,
+    check,
+    json_object,
+)
 
 __all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]
-
-
-class KubeError(Exception):
-    """A Kubernetes API call failed. The message carries the status, never object data."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class SecretConflictError(KubeError):
@@ -45,9 +44,14 @@ class SecretState:
     resource_version: str
 
 
-def _owners(metadata: Any) -> tuple[set[str], list[str]]:
-    refs = list(getattr(metadata, "owner_references", None) or [])
-    return {str(r.uid) for r in refs}, [f"{r.kind}/{r.name}" for r in refs]
+def _owners(metadata: Mapping[str, Any]) -> tuple[set[str], list[str]]:
+    refs = list(metadata.get("ownerReferences") or [])
+    return {str(r.get("uid")) for r in refs}, [f"{r.get('kind')}/{r.get('name')}" for r in refs]
+
+
+def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
+    data: Mapping[str, str] = secret.get("data") or {}
+    return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,29 +73,55 @@ class OwnerReference:
         }
 
 
-def api_error(action: str, exc: ApiException) -> KubeError:
-    # The body of a Secret response may echo data: only the status and reason travel on.
-    return KubeError(f"{action} failed: HTTP {exc.status} {exc.reason}", status=exc.status)
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def secrets_path(namespace: str, name: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{_segment(namespace)}/secrets"
+    return path if name is None else f"{path}/{_segment(name)}"
+
+
+def custom_path(
+    plural: str,
+    *,
+    namespace: str | None,
+    name: str | None = None,
+    subresource: str | None = None,
+    group: str = GROUP,
+    version: str = VERSION,
+) -> str:
+    """``/apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]]``."""
+    path = f"/apis/{group}/{version}"
+    if namespace is not None:
+        path += f"/namespaces/{_segment(namespace)}"
+    path += f"/{_segment(plural)}"
+    if name is not None:
+        path += f"/{_segment(name)}"
+        if subresource is not None:
+            path += f"/{subresource}"
+    return path
 
 
 async def list_pages(
-    custom: Any, *, plural: str, namespace: str | None, page_size: int = 500, timeout: float | None = None
+    http: KubeHttp,
+    *,
+    plural: str,
+    namespace: str | None,
+    page_size: int = 500,
+    timeout: float | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Every object of one of our kinds, a page at a time (``namespace`` None: cluster-wide)."""
     token = ""
     while True:
-        kwargs: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": plural, "limit": page_size}
+        params: dict[str, str | int] = {"limit": page_size}
         if token:
-            kwargs["_continue"] = token
-        if timeout is not None:
-            kwargs["_request_timeout"] = timeout
-        try:
-            if namespace is None:
-                page = await custom.list_cluster_custom_object(**kwargs)
-            else:
-                page = await custom.list_namespaced_custom_object(namespace=namespace, **kwargs)
-        except ApiException as exc:
-            raise api_error(f"listing {plural}", exc) from None
+            params["continue"] = token
+        action = f"listing {plural}"
+        response = await http.request(
+            "GET", custom_path(plural, namespace=namespace), action=action, params=params, timeout=timeout
+        )
+        page = json_object(action, response)
         yield list(page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue") or ""
         if not token:
@@ -99,62 +129,72 @@ async def list_pages(
 
 
 class KubeClient:
-    """Secrets and custom-resource status, through ``kubernetes_asyncio``."""
+    """Secrets, events and custom-resource status, over one HTTP connection pool (``KubeHttp``)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._api = api_client
-        # Typed as Any: the generated client's annotations disagree with its own runtime
-        # (dict bodies, ``_content_type``), and nothing of it leaks past this class.
-        self._core: Any = client.CoreV1Api(api_client)
-        self._custom: Any = client.CustomObjectsApi(api_client)
+    def __init__(self, http: KubeHttp) -> None:
+        self._http = http
 
     @classmethod
-    async def connect(cls, *, host: str | None = None) -> KubeClient:
-        """In-cluster config, else kubeconfig; ``host`` (an emulator's URL) overrides both."""
-        configuration = client.Configuration()
+    async def connect(
+        cls,
+        *,
+        host: str | None = None,
+        login: Login | None = None,
+        timeout_seconds: float | None = None,
+    ) -> KubeClient:
+        """To ``host`` (an emulator's URL: plain HTTP, no credentials), else as ``login`` says.
+
+        ``login`` (the handlers give kopf's: the in-cluster ServiceAccount, else a kubeconfig)
+        is asked again whenever the API server answers 401: a rotated token is read anew.
+        """
+        options: dict[str, Any] = {} if timeout_seconds is None else {"timeout_seconds": timeout_seconds}
         if host is not None:
-            configuration.host = host
-        else:
-            try:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            except config.ConfigException:
-                await config.load_kube_config(client_configuration=configuration)
-        return cls(client.ApiClient(configuration))
+            return cls(KubeHttp(KubeCredentials(server=host, insecure=True), **options))
+        if login is None:
+            raise KubeError("no Kubernetes API to connect to: neither a host nor a login was given")
+        try:
+            credentials = await login()
+        except KubeError:
+            raise
+        except Exception as exc:  # the type only: a parser's message may quote a token
+            raise KubeError(f"logging in to the Kubernetes API failed: {type(exc).__name__}") from None
+        try:
+            return cls(KubeHttp(credentials, login=login, **options))
+        except OSError as exc:  # ssl.SSLError too: a CA or client certificate that does not load
+            raise KubeError(f"setting up TLS to the Kubernetes API failed: {exc}") from None
 
     async def close(self) -> None:
-        await self._api.close()
+        await self._http.close()
 
     @property
-    def api_client(self) -> client.ApiClient:
+    def http(self) -> KubeHttp:
         """The underlying connection, for the other clients of this package (``CustomResources``)."""
-        return self._api
+        return self._http
+
+    async def _read_secret_object(self, *, namespace: str, name: str) -> dict[str, Any] | None:
+        action = "reading a Secret"
+        response = await self._http.request("GET", secrets_path(namespace, name), action=action)
+        if response.status_code == 404:
+            return None
+        return json_object(action, response)
 
     async def read_secret(self, *, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data, decoded; ``None`` when it does not exist."""
-        try:
-            secret = await self._core.read_namespaced_secret(name=name, namespace=namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise api_error("reading a Secret", exc) from None
-        data: Mapping[str, str] = secret.data or {}
-        return {key: base64.b64decode(value).decode("utf-8") for key, value in data.items()}
+        secret = await self._read_secret_object(namespace=namespace, name=name)
+        return None if secret is None else _decoded(secret)
 
     async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> SecretState | None:
         """The Secret's data and whether it is owned by ``owner_uid``; ``None`` when it does not exist."""
-        try:
-            secret = await self._core.read_namespaced_secret(name=name, namespace=namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise api_error("reading a Secret", exc) from None
-        uids, owners = _owners(secret.metadata)
-        data: Mapping[str, str] = secret.data or {}
+        secret = await self._read_secret_object(namespace=namespace, name=name)
+        if secret is None:
+            return None
+        metadata: Mapping[str, Any] = secret.get("metadata") or {}
+        uids, owners = _owners(metadata)
         return SecretState(
-            data={key: base64.b64decode(value).decode("utf-8") for key, value in data.items()},
+            data=_decoded(secret),
             owned=owner_uid in uids,
             owners=owners,
-            resource_version=str(secret.metadata.resource_version or ""),
+            resource_version=str(metadata.get("resourceVersion") or ""),
         )
 
     async def write_secret(
@@ -189,12 +229,11 @@ class KubeClient:
             },
             "data": encoded,
         }
-        try:
-            await self._core.create_namespaced_secret(namespace=namespace, body=body)
+        action = "creating a Secret"
+        response = await self._http.request("POST", secrets_path(namespace), action=action, body=body)
+        if response.status_code != 409:
+            check(action, response)
             return
-        except ApiException as exc:
-            if exc.status != 409:
-                raise api_error("creating a Secret", exc) from None
         current = await self.read_secret_state(namespace=namespace, name=name, owner_uid=owner.uid)
         if current is None:  # deleted in between: the next reconcile creates it
             raise KubeError("updating a Secret failed: it was deleted meanwhile", status=404)
@@ -207,12 +246,11 @@ class KubeClient:
             "metadata": {"labels": dict(labels), "resourceVersion": current.resource_version},
             "data": patch_data,
         }
-        try:
-            await self._core.patch_namespaced_secret(
-                name=name, namespace=namespace, body=patch, _content_type="application/merge-patch+json"
-            )
-        except ApiException as exc:
-            raise api_error("updating a Secret", exc) from None
+        action = "updating a Secret"
+        response = await self._http.request(
+            "PATCH", secrets_path(namespace, name), action=action, body=patch, content_type=MERGE_PATCH
+        )
+        check(action, response)
 
     async def create_event(
         self,
@@ -231,14 +269,13 @@ class KubeClient:
         The object's uid is looked up first: ``kubectl describe`` selects events by it.
         """
         plural = next(k.plural for k in KINDS if k.kind == kind)
-        try:
-            obj = await self._custom.get_namespaced_custom_object(
-                group=GROUP, version=VERSION, namespace=namespace, plural=plural, name=name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return  # the object is gone: nobody to tell
-            raise api_error("reading the object of an event", exc) from None
+        action = "reading the object of an event"
+        response = await self._http.request(
+            "GET", custom_path(plural, namespace=namespace, name=name), action=action
+        )
+        if response.status_code == 404:
+            return  # the object is gone: nobody to tell
+        obj = json_object(action, response)
         uid = str(obj.get("metadata", {}).get("uid", ""))
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         involved = {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": name, "uid": uid}
@@ -257,17 +294,18 @@ class KubeClient:
             "lastTimestamp": now,
             "count": 1,
         }
-        try:
-            await self._core.create_namespaced_event(namespace=namespace, body=body)
-        except ApiException as exc:
-            raise api_error("posting an event", exc) from None
+        action = "posting an event"
+        response = await self._http.request(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/events", action=action, body=body
+        )
+        check(action, response)
 
     async def list_uids(self, *, plural: str, namespaces: list[str] | None = None) -> set[str]:
         """The uids of every object of a custom resource kind (in ``namespaces``, or all), paged."""
         uids: set[str] = set()
         scopes: list[str | None] = list(namespaces) if namespaces else [None]
         for namespace in scopes:
-            async for items in list_pages(self._custom, plural=plural, namespace=namespace):
+            async for items in list_pages(self._http, plural=plural, namespace=namespace):
                 uids.update(str(item["metadata"]["uid"]) for item in items)
         return uids
 
@@ -275,34 +313,24 @@ class KubeClient:
         self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
         """Merge-patch a custom resource's status right away (not at the end of a handler)."""
-        try:
-            await self._custom.patch_namespaced_custom_object_status(
-                group=GROUP,
-                version=VERSION,
-                namespace=namespace,
-                plural=plural,
-                name=name,
-                body={"status": dict(status)},
-                _content_type="application/merge-patch+json",
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return  # the object is gone: nothing to record on it
-            raise api_error("patching status", exc) from None
+        action = "patching status"
+        response = await self._http.request(
+            "PATCH",
+            custom_path(plural, namespace=namespace, name=name, subresource="status"),
+            action=action,
+            body={"status": dict(status)},
+            content_type=MERGE_PATCH,
+        )
+        if response.status_code == 404:
+            return  # the object is gone: nothing to record on it
+        check(action, response)
 
     async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """kopf's peering object (``ClusterKopfPeering``, or ``KopfPeering`` in a namespace)."""
-        try:
-            if namespace is None:
-                found = await self._custom.get_cluster_custom_object(
-                    group="kopf.dev", version="v1", plural="clusterkopfpeerings", name=name
-                )
-            else:
-                found = await self._custom.get_namespaced_custom_object(
-                    group="kopf.dev", version="v1", namespace=namespace, plural="kopfpeerings", name=name
-                )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise api_error("reading the peering object", exc) from None
-        return dict(found)
+        plural = "clusterkopfpeerings" if namespace is None else "kopfpeerings"
+        path = custom_path(plural, namespace=namespace, name=name, group="kopf.dev", version="v1")
+        action = "reading the peering object"
+        response = await self._http.request("GET", path, action=action)
+        if response.status_code == 404:
+            return None
+        return json_object(action, response)

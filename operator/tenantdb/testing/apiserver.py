@@ -14,7 +14,7 @@ fills such a folder), else the folder ``make kube-assets`` builds them into. Usa
     with KubeApiServer() as server:
         with server.client() as http:  # httpx, authenticated as cluster admin
             http.post("/api/v1/namespaces", json={"metadata": {"name": "demo"}})
-        print(server.kubeconfig)  # for kubectl, kopf or kubernetes_asyncio
+        print(server.kubeconfig)  # for kubectl, kopf or the operator
 
 Every process runs in a process group of its own and is killed with it on ``stop()``, at
 interpreter exit and, when started from the main thread, when the Python process dies
