@@ -134,28 +134,14 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        if self.fast_lane_task is not None:
-            self.fast_lane_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.fast_lane_task
-            self.fast_lane_task = None
+        # The loops first (newest first), then what they use.
+        await _cancel(self.fast_lane_task)
+        self.fast_lane_task = None
         if self.fast_lane is not None:
             await self.fast_lane.close()
-        if self.fleet_task is not None:
-            self.fleet_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.fleet_task
-            self.fleet_task = None
-        if self.sim_sync_task is not None:
-            self.sim_sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.sim_sync_task
-            self.sim_sync_task = None
-        if self.sync_task is not None:
-            self.sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.sync_task
-            self.sync_task = None
+        for task in (self.fleet_task, self.sim_sync_task, self.sync_task):
+            await _cancel(task)
+        self.fleet_task = self.sim_sync_task = self.sync_task = None
         if self.neon is not None:
             await self.neon.aclose()
         if self.store is not None:
@@ -180,3 +166,12 @@ class Runtime:
             pinned_claims=self.pinned_claims,
             create_sent_at=self.create_sent_at,
         )
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a loop of the operator and wait for it to end (its own failure is not ours)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
