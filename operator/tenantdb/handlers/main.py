@@ -108,7 +108,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         start_budget_loop(memo)
         start_sim_sync(memo)
         start_fleet_observation(memo)
-        start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
+        await start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,
