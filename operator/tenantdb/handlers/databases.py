@@ -326,8 +326,7 @@ async def observe_database(
     """The fleet observation's check of one resource (``full``: Neon read back too). Returns
     whether it ended well; a failure is in the resource's status and the log, as kopf's would be."""
     try:
-        raw = cast("kopf.RawBody", dict(body))
-        await _reconcile_object(runtime, kind, kopf.Body(raw), events, local_first=not full)
+        await _reconcile_object(runtime, kind, _as_body(body), events, local_first=not full)
     except (kopf.TemporaryError, kopf.PermanentError) as exc:
         meta = body.get("metadata") or {}
         _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)
@@ -340,7 +339,12 @@ async def reconcile_new_database(
 ) -> None:
     """A new resource's reconcile outside kopf (the start-up fast lane); raises kopf's errors,
     which the lane hands to kopf's create handler when it gets there."""
-    await _reconcile_object(runtime, kind, kopf.Body(cast("kopf.RawBody", dict(body))), events)
+    await _reconcile_object(runtime, kind, _as_body(body), events)
+
+
+def _as_body(body: Mapping[str, Any]) -> kopf.Body:
+    """A resource read outside kopf (a list, a watch), as kopf hands it to a handler."""
+    return kopf.Body(cast("kopf.RawBody", dict(body)))
 
 
 def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:

@@ -202,12 +202,10 @@ class FastLane:
         generation = int(meta.get("generation") or 1)
         try:
             await reconcile_new_database(runtime, kind, obj, events)
-        except kopf.TemporaryError as exc:  # kopf's create handler takes it up, with this delay
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:  # kopf's create handler takes it up
             _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
-            self._failed[uid] = (generation, str(exc), exc.delay)
-        except kopf.PermanentError as exc:
-            _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
-            self._failed[uid] = (generation, str(exc), None)
+            delay = exc.delay if isinstance(exc, kopf.TemporaryError) else None
+            self._failed[uid] = (generation, str(exc), delay)
         else:
             self._handled[uid] = generation
 
