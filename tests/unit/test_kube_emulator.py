@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -116,3 +117,75 @@ async def test_an_object_whose_owners_do_not_exist_is_collected(
     ghost = _database("ghost") | {"metadata": {"name": "ghost", "uid": "no-such-uid"}}
     (await http.post(SECRETS, json=_secret("orphan", ghost))).raise_for_status()
     assert (await http.get(f"{SECRETS}/orphan")).status_code == 404
+
+
+async def test_a_list_or_a_watch_with_a_label_selector_returns_only_the_matching_objects(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    _, http = kube
+    for name, labels in (
+        ("plain", {}),
+        ("taken", {"tenantdb.io/managed": "true"}),
+        ("other", {"tier": "free"}),
+    ):
+        body = _database(name)
+        body["metadata"]["labels"] = labels
+        (await http.post(DATABASES, json=body)).raise_for_status()
+
+    async def listed(selector: str) -> list[str]:
+        response = await http.get(DATABASES, params={"labelSelector": selector})
+        response.raise_for_status()
+        return sorted(item["metadata"]["name"] for item in response.json()["items"])
+
+    assert await listed("!tenantdb.io/managed") == ["other", "plain"]
+    assert await listed("tenantdb.io/managed") == ["taken"]
+    assert await listed("tier=free") == ["other"]
+    assert await listed("tier!=free") == ["plain", "taken"]
+    assert await listed("tier in (free, paid),!tenantdb.io/managed") == ["other"]
+    assert await listed("tier notin (free)") == ["plain", "taken"]
+    assert (await http.get(DATABASES, params={"labelSelector": "tier in free"})).status_code == 400
+
+    version = (await http.get(DATABASES)).json()["metadata"]["resourceVersion"]
+    params = {"watch": "true", "resourceVersion": version, "labelSelector": "!tenantdb.io/managed"}
+    async with http.stream("GET", DATABASES, params=params, timeout=5) as stream:
+        (
+            await http.post(DATABASES, json=_database("new") | {"metadata": {"name": "new", "labels": {}}})
+        ).raise_for_status()
+        labelled = _database("new-taken")
+        labelled["metadata"]["labels"] = {"tenantdb.io/managed": "true"}
+        (await http.post(DATABASES, json=labelled)).raise_for_status()
+        (await http.post(DATABASES, json=_database("last"))).raise_for_status()
+        names = []
+        async for line in stream.aiter_lines():
+            if line.strip():
+                names.append(json.loads(line)["object"]["metadata"]["name"])
+            if len(names) == 2:
+                break
+    assert names == ["new", "last"]
+
+
+async def test_a_list_comes_in_pages_of_the_limit_asked_for_each_at_the_first_page_s_version(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    """As the API server pages (kopf's ``chunk_size``, ``TENANTDB_LIST_PAGE_SIZE``): one page
+    of 30,000 objects is tens of MB parsed in one go, blocking the operator's event loop."""
+    _, http = kube
+    for name in ("c", "a", "e", "b", "d"):
+        (await http.post(DATABASES, json=_database(name))).raise_for_status()
+    pages: list[list[str]] = []
+    versions: set[str] = set()
+    token = ""
+    while True:
+        params = {"limit": "2"} | ({"continue": token} if token else {})
+        page = (await http.get(DATABASES, params=params)).json()
+        pages.append([item["metadata"]["name"] for item in page["items"]])
+        versions.add(page["metadata"]["resourceVersion"])
+        if not pages[1:]:  # a write between two pages: the later pages keep the first one's version
+            (await http.post(DATABASES, json=_database("f"))).raise_for_status()
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    assert pages == [["a", "b"], ["c", "d"], ["e", "f"]]
+    assert len(versions) == 1
+    assert (await http.get(DATABASES, params={"limit": "2", "continue": "nonsense"})).status_code == 400
+    assert len((await http.get(DATABASES)).json()["items"]) == 6  # no limit: all at once

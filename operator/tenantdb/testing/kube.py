@@ -22,15 +22,20 @@ out, orphans are found through an index of owners, and watch buffers are trimmed
 
 Still not emulated (the real-cluster suite, ``make e2e``, covers them): OpenAPI schema and
 CEL validation (the tests validate specs against the generated CRD schema instead),
-label/field selectors, server-side apply, admission webhooks.
+field selectors, server-side apply, admission webhooks. Lists are paged (``limit``,
+``continue``); label selectors are read on lists and watches, where a watch streams the events
+whose object matches (a real server also turns an object that starts or stops matching into
+ADDED or DELETED).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import copy
 import datetime
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,6 +46,7 @@ import kmock
 from kmock._internal import aiobus, enums, rendering
 
 from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.testing.label_selectors import InvalidSelectorError, LabelSelector
 
 __all__ = ["KubernetesEmulator", "register_tenantdb_resources"]
 
@@ -117,6 +123,68 @@ def _as_version(value: object) -> int:
         return int(str(value))
     except ValueError:
         return 0
+
+
+@attrs.frozen
+class _Page:
+    """``?limit=`` and ``?continue=``, as the API server pages a list: in key order
+    (namespace, name), each page after the last key of the one before, every page carrying the
+    first page's resourceVersion (a watch from it replays what changed while paging). Pages
+    come from the current objects, not a snapshot: an object changed meanwhile may show in a
+    page and in the watch both, which kopf takes as it takes any repeated event."""
+
+    limit: int
+    version: str
+    after: tuple[str, str] | None
+
+    @classmethod
+    def of(cls, request: rendering.Request) -> _Page:
+        try:
+            limit = int(request.params.get("limit") or 0)
+        except ValueError:
+            raise kmock.KubernetesError(
+                status=400, reason="BadRequest", message="limit is not a number"
+            ) from None
+        token = str(request.params.get("continue") or "")
+        if not token:
+            return cls(limit=max(0, limit), version="", after=None)
+        try:
+            state = json.loads(base64.urlsafe_b64decode(token))
+            after = (str(state["after"][0]), str(state["after"][1]))
+            return cls(limit=max(0, limit), version=str(state["rv"]), after=after)
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise kmock.KubernetesError(
+                status=400, reason="BadRequest", message="invalid continue token"
+            ) from None
+
+    def cut(self, payload: dict[str, Any]) -> None:
+        def key(obj: Any) -> tuple[str, str]:
+            meta = obj.get("metadata") or {}
+            return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+        items = sorted(payload["items"], key=key)
+        if self.after is not None:
+            items = [o for o in items if key(o) > self.after]
+        payload["items"] = items[: self.limit]
+        if len(items) > self.limit:
+            version = payload["metadata"]["resourceVersion"]
+            state = {"rv": version, "after": list(key(payload["items"][-1]))}
+            payload["metadata"]["continue"] = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+            payload["metadata"]["remainingItemCount"] = len(items) - self.limit
+
+
+def _label_selector(request: rendering.Request) -> LabelSelector | None:
+    text = request.params.get("labelSelector")
+    if not text:
+        return None
+    try:
+        return LabelSelector.parse(str(text))
+    except InvalidSelectorError as exc:
+        raise kmock.KubernetesError(status=400, reason="BadRequest", message=str(exc)) from None
+
+
+def _selected(selector: LabelSelector, obj: Any) -> bool:
+    return selector.matches((obj.get("metadata") or {}).get("labels"))
 
 
 def _now() -> str:
@@ -262,12 +330,19 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # neither, so: lists carry the current resourceVersion, a watch subscribes before it
     # replays, and replays only objects newer than the resourceVersion it was asked from.
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        selector = _label_selector(request)
+        page = _Page.of(request)
         payload = await super()._serve_list(request)
         if isinstance(payload, dict):
-            payload["metadata"] = {"resourceVersion": str(self._last_version)}
+            payload["metadata"] = {"resourceVersion": page.version or str(self._last_version)}
+            if selector is not None:
+                payload["items"] = [o for o in payload["items"] if _selected(selector, o)]
+            if page.limit:
+                page.cut(payload)
         return payload
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        selector = _label_selector(request)
         yield b""  # send the headers now: the stream is open even if nothing happens
         assert request.resource is not None
         bus = self._buses[request.resource]
@@ -280,12 +355,15 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                     {"type": "ADDED", "object": o.raw}
                     for o in objects
                     if _as_version(o.raw.get("metadata", {}).get("resourceVersion")) > since
+                    and (selector is None or _selected(selector, o.raw))
                 ]
             for event in replay:
                 yield event
             async for event in bus.stream(since=mark):
                 metadata = event.get("object", {}).get("metadata", {})
-                if self._matches(request, metadata.get("namespace"), metadata.get("name")):
+                if self._matches(request, metadata.get("namespace"), metadata.get("name")) and (
+                    selector is None or _selected(selector, event.get("object", {}))
+                ):
                     yield event
         finally:
             await bus.unmark(mark)
