@@ -5,7 +5,8 @@ Everything real that can run here, each in its place:
 - the Kubernetes emulator (``tenantdb.testing.kube``) alone in a child process, pre-loaded
   over HTTP with N databases (half GlobalDatabase, half WorkspaceDatabase), N/3
   DatabaseBudgets and N Secrets, shaped exactly as the operator leaves a settled resource
-  (finalizer, kopf's ``tenantdb.io/last-handled-configuration``, a Ready status at
+  (finalizer, the ``tenantdb.io/managed`` label, kopf's ``tenantdb.io/last-handled-configuration``,
+  a Ready status at
   ``observedGeneration == generation`` with the operator's derived project name, endpoint,
   host, branch, ``observedAt``; the owned Secret with ``DATABASE_URL_ENCRYPTED`` under the
   run's key); budgets with a settled status;
@@ -82,6 +83,7 @@ DEFAULT_INTERVAL = 300.0  # TENANTDB_RESYNC_INTERVAL_SECONDS' default: what call
 INTERVAL_PACED_ROUTES = ("GET /projects",)
 CONSUMPTION_INTERVAL = 900.0  # TENANTDB_CONSUMPTION_SYNC_INTERVAL_SECONDS' default
 FINALIZER = "tenantdb.io/finalizer"
+MANAGED_LABEL = "tenantdb.io/managed"  # tenantdb.api.MANAGED_LABEL (the bench imports tenantdb lazily)
 DIFFBASE = "tenantdb.io/last-handled-configuration"
 # kopf's annotations that stay on a settled object (the rest are handlers' retry records).
 KOPF_KEPT = {DIFFBASE, "tenantdb.io/kopf-managed"}
@@ -230,6 +232,9 @@ def _operator_process(settings: dict[str, Any], kube_url: str, metrics_port: int
     handler = logging.FileHandler(log_path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.getLogger().handlers = [handler]
+    # The operator's own INFO lines (the Neon key check, each signup's ProjectCreated ... Ready)
+    # time-stamp its start-up in the log; the libraries stay at the settings' level.
+    logging.getLogger("tenantdb").setLevel(logging.INFO)
     start_http_server(metrics_port, addr="127.0.0.1", registry=runtime.metrics.registry)
     asyncio.run(operate(runtime, liveness=False))
 
@@ -333,6 +338,7 @@ class Fleet:
                 "name": name,
                 "namespace": "default",
                 "finalizers": [FINALIZER],
+                "labels": {MANAGED_LABEL: "true"},
                 "annotations": {DIFFBASE: json.dumps({"spec": spec}, separators=(",", ":"))},
             },
             "spec": spec,
@@ -490,6 +496,7 @@ class Fleet:
                 "name": name,
                 "namespace": "default",
                 "finalizers": [FINALIZER],
+                "labels": {MANAGED_LABEL: "true"},
                 "annotations": {DIFFBASE: json.dumps({"spec": spec}, separators=(",", ":"))},
             },
             "spec": spec,

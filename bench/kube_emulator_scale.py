@@ -84,6 +84,7 @@ def manifest(kind: str, i: int) -> dict[str, Any]:
         spec["workspaceId"] = f"ws-{i}"
     if kind != "DatabaseBudget":
         spec |= {"autoscaling": {"minCu": 0.25, "maxCu": 1}, "suspendTimeoutSeconds": 300}
+        meta["labels"] = {"tenantdb.io/managed": "true"}
     else:
         spec["tier"] = "free"
     meta["finalizers"] = ["tenantdb.io/finalizer"]

@@ -19,7 +19,7 @@ import kopf
 import pytest
 import yaml
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import GROUP, KINDS, MANAGED_LABEL, VERSION
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import CustomResources, KubeClient, KubeError, OwnerReference, SecretConflictError
 from tenantdb.kube import transport as kube_transport
@@ -409,3 +409,45 @@ async def test_the_list_pages_through_what_stands_and_the_watch_streams_only_wha
     assert sorted(listed) == ["one", "three", "two"]
     # From now: what stood before the watch is not replayed, what came after is.
     assert (event_type, obj["metadata"]["name"]) == ("ADDED", "after")
+
+
+async def test_the_list_and_the_watch_select_by_label_on_the_server(
+    api_server: KubeApiServer, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast lane's start-up list and watch ask the server for the resources without our
+    label: what a real kube-apiserver makes of ``!tenantdb.io/managed``."""
+    collection = f"/apis/tenantdb.io/v1alpha1/namespaces/{namespace}/globaldatabases"
+
+    def labelled(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        body = global_database(name, namespace, name)
+        body["metadata"]["labels"] = labels
+        return body
+
+    with api_server.client() as http:
+        http.post(collection, json=labelled("taken", {MANAGED_LABEL: "true"})).raise_for_status()
+        http.post(collection, json=labelled("new", {"team": "a"})).raise_for_status()
+    kube = await _connect(monkeypatch, api_server.kubeconfig)
+    opened = asyncio.Event()
+    selector = f"!{MANAGED_LABEL}"
+    try:
+        listed = [
+            obj["metadata"]["name"]
+            async for page in list_objects(
+                kube, plural="globaldatabases", namespace=namespace, label_selector=selector
+            )
+            for obj in page
+        ]
+        stream = watch_from_now(
+            kube, plural="globaldatabases", namespace=namespace, label_selector=selector, opened=opened.set
+        )
+        following = asyncio.create_task(anext(stream))
+        await asyncio.wait_for(opened.wait(), 30)
+        with api_server.client() as http:
+            http.post(collection, json=labelled("later-taken", {MANAGED_LABEL: "true"})).raise_for_status()
+            http.post(collection, json=labelled("later", {})).raise_for_status()
+        event_type, obj = await asyncio.wait_for(following, 30)
+        await stream.aclose()
+    finally:
+        await kube.close()
+    assert listed == ["new"]
+    assert (event_type, obj["metadata"]["name"]) == ("ADDED", "later")

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from kopf._cogs.clients import fetching
 
+from tenantdb.api import MANAGED_LABEL
+from tenantdb.handlers import fast_lane
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, one_by_one
 
@@ -97,3 +99,59 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     await stack.wait_gone("GlobalDatabase", "user-new", timeout=30)
     assert sorted(p["id"] for p in stack.neon.projects()) == sorted([early_id, later["status"]["projectId"]])
     await stack.stop_operator()
+
+
+async def test_a_restart_lists_only_the_resources_the_operator_never_took_up(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every resource the operator takes carries ``tenantdb.io/managed``; the next start-up
+    lists only the ones without it (at 30,000 the whole fleet's list was seconds that a signup
+    during a restart waited for). A resource from before the label gets it at its first resume."""
+    listed: list[str] = []
+    original = fast_lane.list_objects
+
+    async def recording(*args: Any, **kwargs: Any) -> AsyncIterator[list[dict[str, Any]]]:
+        async for page in original(*args, **kwargs):
+            listed.extend(obj["metadata"]["name"] for obj in page)
+            yield page
+
+    monkeypatch.setattr(fast_lane, "list_objects", recording)
+    await stack.apply(global_database("user-before", "before"))  # taken by the lane
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    await stack.wait_ready("GlobalDatabase", "user-before", timeout=30)
+    await stack.apply(global_database("user-live", "live"))  # taken by kopf's create handler
+    await stack.wait_ready("GlobalDatabase", "user-live", timeout=30)
+    for name in ("user-before", "user-live"):
+        obj = await stack.wait_for(
+            "GlobalDatabase", name, lambda o: MANAGED_LABEL in labels_of(o), timeout=10, what="our label"
+        )
+        assert obj is not None
+    assert listed == ["user-before"]
+    await stack.stop_operator()
+
+    # A resource from an operator that set no label yet, and a signup while it was down.
+    await stack.patch("GlobalDatabase", "user-live", {"metadata": {"labels": {MANAGED_LABEL: None}}})
+    await stack.apply(global_database("user-down", "down"))
+    listed.clear()
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    await stack.wait_ready("GlobalDatabase", "user-down", timeout=30)
+    assert sorted(listed) == ["user-down", "user-live"]
+    relabelled = await stack.wait_for(
+        "GlobalDatabase", "user-live", lambda o: MANAGED_LABEL in labels_of(o), timeout=30, what="our label"
+    )
+    assert relabelled is not None
+    await stack.stop_operator()
+
+    listed.clear()
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    assert stack.runtime is not None
+    assert stack.runtime.fast_lane is not None
+    await stack.runtime.fast_lane.listed()
+    assert listed == []
+    assert stack.neon is not None
+    assert len(stack.neon.projects()) == 3
+    await stack.stop_operator()
+
+
+def labels_of(obj: dict[str, Any] | None) -> dict[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("labels") or {}

@@ -9,11 +9,25 @@ from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 
-__all__ = ["DATABASE_BUDGET", "GLOBAL_DATABASE", "GROUP", "KINDS", "VERSION", "WORKSPACE_DATABASE", "Kind"]
+__all__ = [
+    "DATABASE_BUDGET",
+    "GLOBAL_DATABASE",
+    "GROUP",
+    "KINDS",
+    "MANAGED_LABEL",
+    "VERSION",
+    "WORKSPACE_DATABASE",
+    "Kind",
+]
 
 GROUP = "tenantdb.io"
 VERSION = "v1alpha1"
 CATEGORY = "tenantdb"
+# On every database resource the operator has taken up (with its finalizer): a restart lists
+# only the resources without it (``!tenantdb.io/managed``), the ones made while it was down,
+# instead of the whole fleet; ``kubectl get globaldatabases -l '!tenantdb.io/managed'`` shows
+# what the operator has not reached yet.
+MANAGED_LABEL = f"{GROUP}/managed"
 
 _READY: Mapping[str, object] = {
     "name": "Ready",

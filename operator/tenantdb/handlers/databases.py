@@ -11,7 +11,7 @@ from typing import Any, cast
 import kopf
 import pydantic
 
-from tenantdb.api import GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, Kind, Phase
+from tenantdb.api import GLOBAL_DATABASE, GROUP, MANAGED_LABEL, VERSION, WORKSPACE_DATABASE, Kind, Phase
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
@@ -347,10 +347,20 @@ def _as_body(body: Mapping[str, Any]) -> kopf.Body:
     return kopf.Body(cast("kopf.RawBody", dict(body)))
 
 
+def _label_managed(body: kopf.Body, patch: kopf.Patch) -> None:
+    """Our label on a resource kopf handles, in kopf's own write after the handler (a resource
+    from before the label, at its first resume): the fast lane's start-up list leaves it out."""
+    if MANAGED_LABEL not in (body.metadata.get("labels") or {}):
+        patch.metadata.labels[MANAGED_LABEL] = "true"
+
+
 def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     resource = (GROUP, VERSION, kind.plural)
 
-    async def reconcile(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+    async def reconcile(
+        body: kopf.Body, memo: Runtime, logger: kopf.Logger, patch: kopf.Patch, **_: Any
+    ) -> None:
+        _label_managed(body, patch)
         await _reconcile_object(memo, kind, body, KopfEvents(body, logger))
 
     async def taken_by_fast_lane(runtime: Runtime, body: kopf.Body, *, listing: bool) -> bool:
@@ -360,14 +370,19 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
         uid = str(body.metadata.uid)
         return lane is not None and await lane.kopf_reached(kind, uid, generation, listing=listing)
 
-    async def create(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+    async def create(
+        body: kopf.Body, memo: Runtime, logger: kopf.Logger, patch: kopf.Patch, **_: Any
+    ) -> None:
         if not await taken_by_fast_lane(memo, body, listing=False):
-            await reconcile(body=body, memo=memo, logger=logger)
+            await reconcile(body=body, memo=memo, logger=logger, patch=patch)
 
-    async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
+    async def resume(
+        body: kopf.Body, memo: Runtime, logger: kopf.Logger, patch: kopf.Patch, **_: Any
+    ) -> None:
         # A restart costs no Neon call for a settled resource: it registers with the budget and
         # the fleet observation (which finds what changed while the operator was down) and is
         # done. Anything else is reconciled as a change would be.
+        _label_managed(body, patch)
         raw = dict(body)
         meta: Mapping[str, Any] = raw.get("metadata") or {}
         status = DatabaseStatus.decode(raw.get("status") or {})
@@ -382,7 +397,7 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
                 return
         if await taken_by_fast_lane(memo, body, listing=True):
             return  # created while the operator was down or starting: taken at once
-        await reconcile(body=body, memo=memo, logger=logger)
+        await reconcile(body=body, memo=memo, logger=logger, patch=patch)
 
     async def finalize(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         runtime = memo

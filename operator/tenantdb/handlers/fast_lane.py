@@ -3,20 +3,21 @@
 kopf lists every object of a kind before it watches the kind, and resumes each one listed; at
 a restart with 30,000 resources that is half a minute of one event loop's work, and a user who
 signs up meanwhile waits for all of it (measured: the signup's p95 equal to the whole start-up).
-The fast lane watches the database kinds from the moment it starts (no list before the watch)
-and lists them once before kopf does (parsing only, a page at a time: seconds at 30,000); a resource
-that kopf never handled (no status, none of kopf's records: created while the operator was
-down or starting, or since) is reconciled right away, as kopf's create handler would: our
-finalizer first (nothing is created in Neon for an object that could vanish without it), then
-the same reconcile, under the same lock.
+The fast lane starts first thing in kopf's start-up handler, before the Neon key check and the
+metadata DB: it watches the database kinds from that moment (no list before the watch) and lists
+the resources the operator has never taken up, the ones without the ``tenantdb.io/managed``
+label (the API server selects them: a handful, not the fleet). A resource that kopf never
+handled (no status, none of kopf's records: created while the operator was down or starting,
+or since) is reconciled as soon as the operator's clients are open, as kopf's create handler
+would: our finalizer and label first (nothing is created in Neon for an object that could
+vanish without it), then the same reconcile, under the same lock.
 
 kopf stays the source of truth: the lane is a shortcut it backs up. A resource the lane could
 not finish is reconciled by kopf's create handler as ever; one it finished is only registered
 there (no second round of Neon calls). Once kopf's create handler reaches, outside kopf's own
 start-up list, a resource the lane saw, kopf watches live again and the lane stops for that
-kind. It acts only on the active
-replica, and never on what kopf already handled (a resource with kopf's diff-base annotation or
-a status).
+kind. It acts only on the active replica, and never on what kopf already handled (a resource
+with kopf's diff-base annotation or a status).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import kopf
 
-from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
+from tenantdb.api import GLOBAL_DATABASE, MANAGED_LABEL, WORKSPACE_DATABASE, Kind
 from tenantdb.handlers.databases import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
@@ -40,6 +41,7 @@ __all__ = ["FastLane", "start_fast_lane"]
 
 _log = logging.getLogger(__name__)
 _KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
+_NOT_TAKEN = f"!{MANAGED_LABEL}"  # what the lane lists and watches: resources never taken up
 
 
 class FastLane:
@@ -57,6 +59,25 @@ class FastLane:
         self._post = event_poster(runtime)
         self._taking: dict[str, asyncio.Task[None]] = {}  # the lane's reconciles in flight
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
+        self._open = asyncio.Event()  # the operator's clients are open: takes may go ahead
+        self._listing: asyncio.Task[None] | None = None
+
+    def clients_open(self) -> None:
+        """The Neon client, the metadata DB and the budgets' state are ready: take what waits."""
+        self._open.set()
+
+    async def listed(self) -> None:
+        """Wait for the start-up list (what was made while the operator was down)."""
+        if self._listing is not None:
+            await asyncio.wait({self._listing})
+
+    async def taken(self, *, timeout: float) -> None:
+        """Wait (at most ``timeout``) for the reconciles in flight: kopf's start-up list and
+        its thousands of resumes hold the event loop for a minute, and a signup made while the
+        operator was down would share it with them (seconds per step, measured); a moment
+        before them, it is Ready in a fraction of a second."""
+        if self._taking:
+            await asyncio.wait(set(self._taking.values()), timeout=timeout)
 
     async def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
         """Called by kopf's handlers: whether the lane already reconciled this resource at this
@@ -94,6 +115,8 @@ class FastLane:
         """Cancel the reconciles in flight (the operator stops: as after a crash, what they did
         is on record and the next start goes on from it)."""
         tasks = list(self._taking.values())
+        if self._listing is not None:
+            tasks.append(self._listing)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,6 +152,7 @@ class FastLane:
                     self._runtime.kube,
                     plural=kind.plural,
                     namespace=namespace,
+                    label_selector=_NOT_TAKEN,
                     opened=lambda: self.watching.add(kind.kind),
                 ):
                     if event_type == "ADDED":
@@ -137,12 +161,16 @@ class FastLane:
                 _log.warning("fast lane for %s: %s; watching again in 5s", kind.kind, exc)
                 await asyncio.sleep(5)
 
-    async def list_existing(self) -> None:
+    def start_listing(self) -> None:
+        if self._listing is None:
+            self._listing = asyncio.create_task(self._list_existing())
+
+    async def _list_existing(self) -> None:
         """Offer what was made before the watch (while the operator was down or starting).
 
-        Awaited in kopf's start-up handler, so before kopf's own list: two lists of 30,000
-        objects parsed side by side left the process 150 MB larger for good (the lane's
-        garbage interleaved with kopf's lasting objects); one after the other, it is freed."""
+        Only the resources without our label: at 30,000 the whole fleet's list took seconds to
+        serve and parse, which every signup made during a restart waited for (and two lists of
+        30,000 parsed side by side, the lane's and kopf's, left the process 150 MB larger)."""
         scopes: list[str | None] = list(self._runtime.settings.namespaces) or [None]
         for kind in _KINDS:
             for namespace in scopes:
@@ -153,7 +181,11 @@ class FastLane:
         page_size = self._runtime.settings.list_page_size
         try:
             async for page in list_objects(
-                self._runtime.kube, plural=kind.plural, namespace=namespace, page_size=page_size
+                self._runtime.kube,
+                plural=kind.plural,
+                namespace=namespace,
+                page_size=page_size,
+                label_selector=_NOT_TAKEN,
             ):
                 for obj in page:
                     self._offer(kind, obj)
@@ -174,19 +206,25 @@ class FastLane:
         meta: dict[str, Any] = obj.get("metadata") or {}
         uid, namespace, name = str(meta.get("uid")), str(meta.get("namespace")), str(meta.get("name"))
         live = self._kopf_live[kind.kind]
+        await self._open.wait()
         if uid in self._reached_by_kopf:
             live.set()  # kopf was there first: it watches live
         assert runtime.gate is not None
         if live.is_set() or not await runtime.gate.is_active():
             return
         # Our finalizer before anything exists outside: a resource deleted from now on waits
-        # for kopf's delete handler, which removes what the reconcile made.
+        # for kopf's delete handler, which removes what the reconcile made. The label in the
+        # same write: the next start's list leaves this resource out.
         finalizers = list(meta.get("finalizers") or [])
-        if self._finalizer not in finalizers:
+        labels: dict[str, Any] = meta.get("labels") or {}
+        if self._finalizer not in finalizers or MANAGED_LABEL not in labels:
             assert runtime.kube is not None
             patch = {
                 "metadata": {
-                    "finalizers": [*finalizers, self._finalizer],
+                    "finalizers": finalizers
+                    if self._finalizer in finalizers
+                    else [*finalizers, self._finalizer],
+                    "labels": {MANAGED_LABEL: "true"},
                     "resourceVersion": meta.get("resourceVersion"),  # changed meanwhile: 409
                 }
             }
@@ -197,7 +235,8 @@ class FastLane:
             except KubeError as exc:
                 _log.info("fast lane: %s %s/%s left to kopf (%s)", kind.kind, namespace, name, exc)
                 return
-            meta["finalizers"] = [*finalizers, self._finalizer]
+            meta["finalizers"] = patch["metadata"]["finalizers"]
+            meta["labels"] = {**labels, MANAGED_LABEL: "true"}
         events = PostedEvents(self._post, kind=kind.kind, namespace=namespace, name=name)
         generation = int(meta.get("generation") or 1)
         try:
@@ -210,10 +249,14 @@ class FastLane:
             self._handled[uid] = generation
 
 
-async def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> None:
-    """Start the lane's watches as a task of the operator (cancelled by ``Runtime.close``),
-    then list what exists (before kopf lists: see ``FastLane.list_existing``)."""
-    lane = FastLane(runtime, finalizer=finalizer, diffbase_key=diffbase_key)
-    runtime.fast_lane = lane
-    runtime.fast_lane_task = asyncio.create_task(lane.run())
-    await lane.list_existing()
+def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> FastLane:
+    """Start the lane's watches and its list, as tasks of the operator (cancelled by
+    ``Runtime.close``); its takes wait for ``FastLane.clients_open``. Once per process: kopf
+    runs the start-up handler again after a temporary failure."""
+    lane = runtime.fast_lane
+    if lane is None:
+        lane = FastLane(runtime, finalizer=finalizer, diffbase_key=diffbase_key)
+        runtime.fast_lane = lane
+        runtime.fast_lane_task = asyncio.create_task(lane.run())
+    lane.start_listing()
+    return lane

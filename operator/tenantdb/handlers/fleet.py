@@ -62,8 +62,6 @@ class FleetObservation:
     async def _pass(self) -> None:
         runtime = self._runtime
         settings = runtime.settings
-        metrics = runtime.metrics
-        assert runtime.neon is not None
         now = time.monotonic()
         # Endpoint reads earned since the last pass (at most two intervals' worth after a pause).
         earned = settings.endpoint_checks_per_minute * (now - self._last_pass) / 60.0
@@ -72,25 +70,7 @@ class FleetObservation:
         self._last_pass = now
 
         # 1. Which projects are still there, under their own name.
-        mark = runtime.fleet.mark()
-        if not await self._gate.is_active():
-            raise _PausedError
-        try:
-            with background_calls():
-                listed = await runtime.neon.find_projects(search=f"{settings.project_name_prefix}-")
-        except Exception as exc:  # an outage delays the observation, never ends it
-            metrics.fleet_checks.labels(check="listed", result="failed").inc()
-            _log.warning("fleet observation: could not list the Neon projects: %s", exc)
-            listed = None
-        suspect: dict[str, str] = {}
-        if listed is not None:
-            metrics.fleet_checks.labels(check="listed", result="ok").inc()
-            findings = compare_with_list(
-                runtime.fleet, listed, prefix=settings.project_name_prefix, listed_after=mark
-            )
-            runtime.projects.update(findings.proven)
-            suspect = findings.suspect
-            await self._orphans.maybe_run(listed)
+        suspect = await self._compare_with_neon()
         for uid, why in suspect.items():
             _log.warning("fleet observation: %s; reconciling its resource", why)
             await self._check(uid, full=True, check="repair")
@@ -105,6 +85,30 @@ class FleetObservation:
         # 3. Secrets, rows and env vars: no Neon call unless something must be put back.
         budget = max(1, int(settings.local_checks_per_second * settings.resync_interval_seconds / 2))
         await self._local_round(runtime.fleet.local_round()[:budget], settings.local_checks_per_second)
+
+    async def _compare_with_neon(self) -> dict[str, str]:
+        """The resources whose project the list misses or names otherwise (uid -> why). A step of
+        its own: the list (30,000 projects, tens of MB) is not held through the rest of the pass."""
+        runtime = self._runtime
+        settings = runtime.settings
+        assert runtime.neon is not None
+        mark = runtime.fleet.mark()
+        if not await self._gate.is_active():
+            raise _PausedError
+        try:
+            with background_calls():
+                listed = await runtime.neon.find_projects(search=f"{settings.project_name_prefix}-")
+        except Exception as exc:  # an outage delays the observation, never ends it
+            runtime.metrics.fleet_checks.labels(check="listed", result="failed").inc()
+            _log.warning("fleet observation: could not list the Neon projects: %s", exc)
+            return {}
+        runtime.metrics.fleet_checks.labels(check="listed", result="ok").inc()
+        findings = compare_with_list(
+            runtime.fleet, listed, prefix=settings.project_name_prefix, listed_after=mark
+        )
+        runtime.projects.update(findings.proven)
+        await self._orphans.maybe_run(listed)
+        return findings.suspect
 
     async def _local_round(self, uids: list[str], rate: float) -> None:
         gate = asyncio.Semaphore(_LOCAL_CONCURRENCY)

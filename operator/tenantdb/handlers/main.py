@@ -18,6 +18,7 @@ from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loo
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.fast_lane import start_fast_lane
 from tenantdb.handlers.fleet import start_fleet_observation
+from tenantdb.handlers.heap import trim_heap_periodically
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
@@ -34,6 +35,9 @@ __all__ = ["build_registry", "build_runtime", "operate", "run_operator"]
 FINALIZER = "tenantdb.io/finalizer"
 ANNOTATION_PREFIX = "tenantdb.io"
 DIFFBASE_KEY = "last-handled-configuration"
+# How long kopf's start waits for the signups made while the operator was down (a slow Neon
+# must not hold back the fleet's resume for long).
+START_UP_TAKES_SECONDS = 5.0
 
 
 class ConfigurationError(Exception):
@@ -96,6 +100,10 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # warnings and errors.
         settings.posting.level = logging.WARNING
         settings.execution.max_workers = 4  # sync work never runs here; keep the pool small
+        # The fast lane first: a signup made while the operator was down or is starting is
+        # found while the rest opens, and taken as soon as it has.
+        await memo.open_kube()
+        lane = start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
         try:
             await memo.open()
         except NeonAuthError as exc:
@@ -108,7 +116,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         start_budget_loop(memo)
         start_sim_sync(memo)
         start_fleet_observation(memo)
-        await start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
+        if memo.heap_task is None:
+            memo.heap_task = asyncio.create_task(trim_heap_periodically())
+        lane.clients_open()
+        # Before kopf's own list: what was made while the operator was down, taken first.
+        await lane.listed()
+        await lane.taken(timeout=START_UP_TAKES_SECONDS)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

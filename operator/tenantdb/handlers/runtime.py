@@ -77,6 +77,7 @@ class Runtime:
     # New resources taken at once while kopf resumes the fleet (see handlers/fast_lane.py).
     fast_lane: FastLane | None = None
     fast_lane_task: asyncio.Task[None] | None = None
+    heap_task: asyncio.Task[None] | None = None  # see handlers/heap.py
     # The budget rows and claims as the metadata DB held them at the start: a resume that finds
     # its own there writes nothing (see reconcile/budget_resume.py).
     budget_resume: BudgetResumeSnapshot = dataclasses.field(default_factory=BudgetResumeSnapshot)
@@ -84,6 +85,12 @@ class Runtime:
     # of them wait here, not in the pool's queue, where a new signup's statements would wait
     # behind them (and time out).
     resume_lane: asyncio.Semaphore = dataclasses.field(init=False)
+
+    def __copy__(self) -> Runtime:
+        # kopf copies the memo for every object it meets (a namespace per object, for handlers
+        # that keep per-object state on it); ours is the one set of clients every handler
+        # shares, and 30,000 copies of it were 14 MB for nothing.
+        return self
 
     def __post_init__(self) -> None:
         # Read from the registry at each scrape: no copy of its size to keep in step.
@@ -97,7 +104,22 @@ class Runtime:
         assert self.budget_sync is not None
         return self.budget_sync
 
+    async def open_kube(self) -> None:
+        """The Kubernetes client and the replica's gate: opened first, so the start-up fast lane
+        watches while the rest opens (once per process)."""
+        if self.kube is not None:
+            return
+        self.kube = await KubeClient.connect(host=self.kube_url, login=kube_credentials)
+        self.gate = ActiveGate(
+            identity=self.identity,
+            priority=self.settings.peering_priority,
+            peering_name=self.settings.peering_name,
+            namespaces=self.settings.namespaces,
+            reader=self.kube,
+        )
+
     async def open(self) -> None:
+        await self.open_kube()
         neon = NeonClient.from_settings(self.settings, metrics=self.metrics, transport=self.neon_transport)
         try:
             # A wrong key or organisation is said once, clearly, at start-up: not as the
@@ -124,19 +146,12 @@ class Runtime:
             await self.budget_resume.load(self.store, kind=DATABASE_BUDGET.kind)
         except StoreError as exc:  # the resumes then ask the metadata DB one by one
             logger.warning("could not read the budget rows for the resumes: %s", exc)
-        self.kube = await KubeClient.connect(host=self.kube_url, login=kube_credentials)
-        self.gate = ActiveGate(
-            identity=self.identity,
-            priority=self.settings.peering_priority,
-            peering_name=self.settings.peering_name,
-            namespaces=self.settings.namespaces,
-            reader=self.kube,
-        )
 
     async def close(self) -> None:
         # The loops first (newest first), then what they use.
         await _cancel(self.fast_lane_task)
-        self.fast_lane_task = None
+        await _cancel(self.heap_task)
+        self.fast_lane_task = self.heap_task = None
         if self.fast_lane is not None:
             await self.fast_lane.close()
         for task in (self.fleet_task, self.sim_sync_task, self.sync_task):

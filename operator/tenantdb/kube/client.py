@@ -110,11 +110,15 @@ async def list_pages(
     namespace: str | None,
     page_size: int = 500,
     timeout: float | None = None,
+    label_selector: str | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every object of one of our kinds, a page at a time (``namespace`` None: cluster-wide)."""
+    """Every object of one of our kinds, a page at a time (``namespace`` None: cluster-wide;
+    ``label_selector``: only those it selects, chosen by the API server)."""
     token = ""
     while True:
         params: dict[str, str | int] = {"limit": page_size}
+        if label_selector:
+            params["labelSelector"] = label_selector
         if token:
             params["continue"] = token
         action = f"listing {plural}"

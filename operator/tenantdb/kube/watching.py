@@ -26,33 +26,46 @@ _WATCH_TIMEOUT = httpx.Timeout(10.0, read=_SERVER_TIMEOUT_SECONDS + 30.0)
 
 
 async def list_objects(
-    kube: KubeClient, *, plural: str, namespace: str | None, page_size: int = 500
+    kube: KubeClient,
+    *,
+    plural: str,
+    namespace: str | None,
+    page_size: int = 500,
+    label_selector: str | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every object of ``plural`` as it stands, a page at a time."""
-    async for page in list_pages(kube.http, plural=plural, namespace=namespace, page_size=page_size):
+    """Every object of ``plural`` as it stands (or those ``label_selector`` selects), a page at
+    a time."""
+    async for page in list_pages(
+        kube.http, plural=plural, namespace=namespace, page_size=page_size, label_selector=label_selector
+    ):
         yield page
 
 
 async def watch_from_now(
-    kube: KubeClient, *, plural: str, namespace: str | None, opened: Callable[[], None] | None = None
+    kube: KubeClient,
+    *,
+    plural: str,
+    namespace: str | None,
+    label_selector: str | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event type, object) for every change of ``plural`` from the moment of the call, until
-    the caller stops iterating; ``opened`` is called once the first watch is open. A version
-    the server forgot (410) starts again from now: a change in between may be missed, which
-    suits a shortcut that kopf backs up."""
+    """(event type, object) for every change of ``plural`` (of the objects ``label_selector``
+    selects) from the moment of the call, until the caller stops iterating; ``opened`` is
+    called once the first watch is open. A version the server forgot (410) starts again from
+    now: a change in between may be missed, which suits a shortcut that kopf backs up."""
     http = kube.http
     path = custom_path(plural, namespace=namespace)
+    selection: dict[str, str | int] = {"labelSelector": label_selector} if label_selector else {}
     version = ""
     while True:
         if not version:
-            action = f"listing {plural}"
-            page = json_object(action, await http.request("GET", path, action=action, params={"limit": 1}))
-            version = str((page.get("metadata") or {}).get("resourceVersion") or "")
+            version = await _current_version(kube, plural=plural, namespace=namespace, selection=selection)
         watch: dict[str, str | int] = {
             "watch": "true",  # the lowercase a server and an emulator alike take
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
             "timeoutSeconds": _SERVER_TIMEOUT_SECONDS,
+            **selection,
         }
         action = f"watching {plural}"
         async with http.stream(path, action=action, params=watch, timeout=_WATCH_TIMEOUT) as response:
@@ -77,3 +90,16 @@ async def watch_from_now(
                             yield kind, obj
             except httpx.HTTPError as exc:
                 raise transport_error(action, exc) from None
+
+
+async def _current_version(
+    kube: KubeClient, *, plural: str, namespace: str | None, selection: dict[str, str | int]
+) -> str:
+    """The collection's resourceVersion, from a list of one item. A function of its own: the
+    answer is not kept alive in the watch's frame for the watch's lifetime (a server that
+    ignores ``limit``, as the emulator does, sends the whole collection)."""
+    action = f"listing {plural}"
+    path = custom_path(plural, namespace=namespace)
+    response = await kube.http.request("GET", path, action=action, params={"limit": 1, **selection})
+    page = json_object(action, response)
+    return str((page.get("metadata") or {}).get("resourceVersion") or "")
