@@ -349,7 +349,12 @@ async def test_an_operator_killed_mid_flight_leaves_no_thread_behind(stack: Loca
         gc.collect()  # an executor nobody holds lets its idle workers go when collected
         return sorted(t.name for t in set(threading.enumerate()) - before if t.is_alive())
 
-    await eventually(lambda: _async_true(not leftovers()), timeout=10, what="the operator's threads ended")
+    try:
+        await eventually(
+            lambda: _async_true(not leftovers()), timeout=10, what="the operator's threads ended"
+        )
+    except TimeoutError:
+        raise AssertionError(f"threads left: {leftovers()}") from None
 
 
 async def test_invalid_spec_gets_a_condition_with_a_clear_reason(operator: LocalStack) -> None:

@@ -120,6 +120,9 @@ class FastLane:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Not kept: a task holds the context it was made in, kopf's settings and their
+        # executor with it (whose idle worker thread then outlives the operator).
+        self._listing = None
 
     async def run(self) -> None:
         scopes: list[str | None] = list(self._runtime.settings.namespaces) or [None]

@@ -107,11 +107,14 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         try:
             await memo.open()
         except NeonAuthError as exc:
-            # Retrying cannot fix a wrong key or organisation: stop, saying what to change.
+            # Retrying cannot fix a wrong key or organisation: stop, saying what to change
+            # (and close what is open: the lane, the Kubernetes client).
+            await memo.close()
             raise kopf.PermanentError(f"cannot start: {exc.message}") from None
         except NeonTransientError as exc:
             raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
         except StoreSchemaError as exc:
+            await memo.close()
             raise kopf.PermanentError(f"cannot start: {exc}") from None
         start_budget_loop(memo)
         start_sim_sync(memo)

@@ -157,12 +157,15 @@ class Runtime:
         for task in (self.fleet_task, self.sim_sync_task, self.sync_task):
             await _cancel(task)
         self.fleet_task = self.sim_sync_task = self.sync_task = None
-        if self.neon is not None:
-            await self.neon.aclose()
-        if self.store is not None:
-            await self.store.close()
-        if self.kube is not None:
-            await self.kube.close()
+        # Each once: a start that fails for good closes what it opened, and kopf may too.
+        neon, store, kube = self.neon, self.store, self.kube
+        self.neon = self.store = self.kube = None
+        if neon is not None:
+            await neon.aclose()
+        if store is not None:
+            await store.close()
+        if kube is not None:
+            await kube.close()
 
     def database_deps(self) -> DatabaseDeps:
         assert self.neon is not None
