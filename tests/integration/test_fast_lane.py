@@ -40,6 +40,16 @@ def slow_start_up_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetching, "fetch_objs", slow)
 
 
+async def _lane_open(stack: LocalStack) -> None:
+    runtime = stack.runtime
+    assert runtime is not None
+
+    async def lane_open() -> bool:
+        return runtime.fast_lane is not None and "GlobalDatabase" in runtime.fast_lane.watching
+
+    await eventually(lane_open, timeout=10, what="the fast lane's watch")
+
+
 async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     stack: LocalStack, slow_start_up_list: None
 ) -> None:
@@ -47,13 +57,7 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     # A user who signed up while the operator was down: taken at once too.
     await stack.apply(global_database("user-early", "early"))
     await stack.start_operator(resync_interval_seconds=3600.0)  # the fleet pass out of the picture
-    assert stack.runtime is not None
-    runtime = stack.runtime
-
-    async def lane_open() -> bool:
-        return runtime.fast_lane is not None and "GlobalDatabase" in runtime.fast_lane.watching
-
-    await eventually(lane_open, timeout=10, what="the fast lane's watch")
+    await _lane_open(stack)
     applied = time.monotonic()
     await stack.apply(global_database("user-new", "new"))
     obj = await stack.wait_ready("GlobalDatabase", "user-new", timeout=SLOW_LIST_SECONDS - 2)
@@ -98,6 +102,44 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     await stack.delete("GlobalDatabase", "user-new")
     await stack.wait_gone("GlobalDatabase", "user-new", timeout=30)
     assert sorted(p["id"] for p in stack.neon.projects()) == sorted([early_id, later["status"]["projectId"]])
+    await stack.stop_operator()
+
+
+async def test_a_signup_whose_first_create_fails_is_retried_before_kopf_gets_there(
+    stack: LocalStack, slow_start_up_list: None
+) -> None:
+    """The lane does not leave its failure to kopf's create handler alone: kopf may be busy
+    for a minute yet (its start-up list), or not come back until the resource changes again."""
+    assert stack.neon is not None
+    neon = stack.neon
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    await _lane_open(stack)
+    neon.options.refuse = {"POST /projects": 503}  # answered, not carried out: tried again soon
+    applied = time.monotonic()
+    await stack.apply(global_database("user-unlucky", "unlucky"))
+
+    async def refused() -> bool:
+        return any(c.route == "POST /projects" and c.status == 503 for c in neon.calls())
+
+    await eventually(refused, timeout=10, what="the refused create")
+    neon.options.refuse = {}
+    obj = await stack.wait_ready("GlobalDatabase", "user-unlucky", timeout=SLOW_LIST_SECONDS - 2)
+    assert time.monotonic() - applied < SLOW_LIST_SECONDS - 2  # kopf had not even listed it
+    assert [p["name"] for p in neon.projects()] == [obj["status"]["projectName"]]
+    # kopf gets there and adds nothing: the lane's retry stands.
+    handled = await stack.wait_for(
+        "GlobalDatabase",
+        "user-unlucky",
+        lambda o: (
+            "tenantdb.io/last-handled-configuration"
+            in ((o or {}).get("metadata") or {}).get("annotations", {})
+        ),
+        timeout=SLOW_LIST_SECONDS + 30,
+        what="kopf's record of the create",
+    )
+    assert handled is not None
+    assert handled["status"]["projectId"] == obj["status"]["projectId"]
+    assert len(neon.projects()) == 1
     await stack.stop_operator()
 
 

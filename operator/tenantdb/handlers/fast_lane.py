@@ -14,7 +14,11 @@ vanish without it), then the same reconcile, under the same lock.
 
 kopf stays the source of truth: the lane is a shortcut it backs up. A resource the lane could
 not finish is reconciled by kopf's create handler as ever; one it finished is only registered
-there (no second round of Neon calls). Once kopf's create handler reaches, outside kopf's own
+there (no second round of Neon calls). Until kopf's handler comes for it, the lane retries a
+failed reconcile itself, after the delay kopf would have waited: kopf may be a minute away
+(its start-up list), or not come back until the resource changes again (a cycle whose own
+finalizer write lost the race to the lane's skips the handlers; seen once in CI, where a
+signup stayed Creating for good). Once kopf's create handler reaches, outside kopf's own
 start-up list, a resource the lane saw, kopf watches live again and the lane stops for that
 kind. It acts only on the active replica, and never on what kopf already handled (a resource
 with kopf's diff-base annotation or a status).
@@ -58,6 +62,7 @@ class FastLane:
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
         self._post = event_poster(runtime)
         self._taking: dict[str, asyncio.Task[None]] = {}  # the lane's reconciles in flight
+        self._kopf_came: dict[str, asyncio.Event] = {}  # ... and kopf's handler came: no more retries
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
         self._open = asyncio.Event()  # the operator's clients are open: takes may go ahead
         self._listing: asyncio.Task[None] | None = None
@@ -93,6 +98,9 @@ class FastLane:
             if uid in self._seen and uid not in self._listed_by_kopf:
                 live.set()
             self._reached_by_kopf.add(uid)  # before the lane saw it: the lane closes when it does
+        came = self._kopf_came.get(uid)
+        if came is not None:
+            came.set()  # the lane's attempt in flight is its last: kopf retries from here
         taking = self._taking.get(uid)
         if taking is not None:  # the lane is at it: its result, rather than a second reconcile
             await asyncio.wait({taking})
@@ -200,9 +208,15 @@ class FastLane:
         if uid in self._seen or not self.is_new(obj):
             return  # listed and watched both (made between the watch and the list), or old
         self._seen.add(uid)
+        self._kopf_came[uid] = asyncio.Event()  # before the take starts: kopf may come at once
         task = asyncio.create_task(self._take(kind, obj))
         self._taking[uid] = task
-        task.add_done_callback(lambda _: self._taking.pop(uid, None))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._taking.pop(uid, None)
+            self._kopf_came.pop(uid, None)
+
+        task.add_done_callback(done)
 
     async def _take(self, kind: Kind, obj: dict[str, Any]) -> None:
         runtime = self._runtime
@@ -240,16 +254,62 @@ class FastLane:
                 return
             meta["finalizers"] = patch["metadata"]["finalizers"]
             meta["labels"] = {**labels, MANAGED_LABEL: "true"}
+        await self._reconcile_until_kopf_comes(kind, obj, self._kopf_came.setdefault(uid, asyncio.Event()))
+
+    async def _reconcile_until_kopf_comes(self, kind: Kind, obj: dict[str, Any], came: asyncio.Event) -> None:
+        """The reconcile, again after each temporary failure (its delay, as kopf's retry), until
+        it ends well, fails for good, or kopf's handler comes (and raises the failure itself)."""
+        runtime = self._runtime
+        meta: dict[str, Any] = obj.get("metadata") or {}
+        uid, namespace, name = str(meta.get("uid")), str(meta.get("namespace")), str(meta.get("name"))
         events = PostedEvents(self._post, kind=kind.kind, namespace=namespace, name=name)
         generation = int(meta.get("generation") or 1)
+        while True:
+            try:
+                await reconcile_new_database(runtime, kind, obj, events)
+            except (kopf.TemporaryError, kopf.PermanentError) as exc:  # kopf's create handler takes it up
+                _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
+                delay = exc.delay if isinstance(exc, kopf.TemporaryError) else None
+                self._failed[uid] = (generation, str(exc), delay)
+                if delay is None:
+                    return
+            else:
+                self._failed.pop(uid, None)
+                self._handled[uid] = generation
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(came.wait(), timeout=delay)
+            assert runtime.gate is not None
+            if came.is_set() or not await runtime.gate.is_active():
+                return
+            fresh = await self._still_ours(kind, namespace, name, generation)
+            if fresh is None:
+                return
+            obj = fresh
+
+    async def _still_ours(
+        self, kind: Kind, namespace: str, name: str, generation: int
+    ) -> dict[str, Any] | None:
+        """The resource as it is now, if the lane's retry still applies: not deleted, not changed
+        (a new generation is kopf's update), not handled by kopf meanwhile. A failed read is
+        retried at the next delay, as any temporary failure."""
+        assert self._runtime.kube is not None
         try:
-            await reconcile_new_database(runtime, kind, obj, events)
-        except (kopf.TemporaryError, kopf.PermanentError) as exc:  # kopf's create handler takes it up
-            _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
-            delay = exc.delay if isinstance(exc, kopf.TemporaryError) else None
-            self._failed[uid] = (generation, str(exc), delay)
-        else:
-            self._handled[uid] = generation
+            fresh = await CustomResources(self._runtime.kube).get(
+                plural=kind.plural, namespace=namespace, name=name
+            )
+        except KubeError as exc:
+            _log.info(
+                "fast lane: %s %s/%s not read again (%s); kopf takes it up", kind.kind, namespace, name, exc
+            )
+            return None
+        if fresh is None:
+            return None
+        meta: Mapping[str, Any] = fresh.get("metadata") or {}
+        annotations: Mapping[str, Any] = meta.get("annotations") or {}
+        if meta.get("deletionTimestamp") or self._diffbase_key in annotations:
+            return None
+        return fresh if int(meta.get("generation") or 1) == generation else None
 
 
 def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> FastLane:
