@@ -18,10 +18,10 @@ there (no second round of Neon calls). Until kopf's handler comes for it, the la
 failed reconcile itself, after the delay kopf would have waited: kopf may be a minute away
 (its start-up list), or wait for the resource's next change (a cycle of kopf's whose
 finalizer write lost the race to the lane's skips the handlers; in one CI run a signup whose
-lane reconcile failed was never retried and stayed Creating). Once kopf's create handler reaches, outside kopf's own
-start-up list, a resource the lane saw, kopf watches live again and the lane stops for that
-kind. It acts only on the active replica, and never on what kopf already handled (a resource
-with kopf's diff-base annotation or a status).
+lane reconcile failed was never retried and stayed Creating). Once kopf's create handler
+reaches, outside kopf's own start-up list, a resource the lane saw, kopf watches live again
+and the lane stops for that kind. It acts only on the active replica, and never on what kopf
+already handled (a resource with kopf's diff-base annotation or a status).
 """
 
 from __future__ import annotations
