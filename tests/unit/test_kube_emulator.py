@@ -189,3 +189,32 @@ async def test_a_list_comes_in_pages_of_the_limit_asked_for_each_at_the_first_pa
     assert len(versions) == 1
     assert (await http.get(DATABASES, params={"limit": "2", "continue": "nonsense"})).status_code == 400
     assert len((await http.get(DATABASES)).json()["items"]) == 6  # no limit: all at once
+
+
+async def test_a_list_across_namespaces_pages_in_namespace_then_name_order_without_the_deleted(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    """Pages are read from each resource's keys kept in order (not a scan and a sort of every
+    stored object per page): what was deleted is gone, what was created again is listed once."""
+    _, http = kube
+    for namespace, name in (("team-b", "a"), ("default", "z"), ("team-a", "m"), ("default", "b")):
+        body = _database(name) | {"metadata": {"name": name, "namespace": namespace}}
+        path = DATABASES.replace("/namespaces/default/", f"/namespaces/{namespace}/")
+        (await http.post(path, json=body)).raise_for_status()
+    (await http.delete(f"{DATABASES}/z")).raise_for_status()
+    (await http.post(SECRETS, json=_secret("s"))).raise_for_status()  # another resource: not listed
+    (await http.delete(f"{DATABASES}/b")).raise_for_status()
+    (await http.post(DATABASES, json=_database("b"))).raise_for_status()  # the name again
+    everywhere = "/apis/tenantdb.io/v1alpha1/globaldatabases"
+    listed: list[tuple[str, str]] = []
+    token = ""
+    while True:
+        params = {"limit": "1"} | ({"continue": token} if token else {})
+        page = (await http.get(everywhere, params=params)).json()
+        listed += [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in page["items"]]
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    assert listed == [("default", "b"), ("team-a", "m"), ("team-b", "a")]
+    in_default = (await http.get(DATABASES)).json()["items"]
+    assert [i["metadata"]["name"] for i in in_default] == ["b"]

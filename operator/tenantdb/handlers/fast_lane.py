@@ -63,6 +63,7 @@ class FastLane:
         self._post = event_poster(runtime)
         self._taking: dict[str, asyncio.Task[None]] = {}  # the lane's reconciles in flight
         self._kopf_came: dict[str, asyncio.Event] = {}  # ... and kopf's handler came: no more retries
+        self._first_tries: set[asyncio.Future[None]] = set()  # ... whose first attempt is not over
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
         self._open = asyncio.Event()  # the operator's clients are open: takes may go ahead
         self._listing: asyncio.Task[None] | None = None
@@ -81,8 +82,8 @@ class FastLane:
         its thousands of resumes hold the event loop for a minute, and a signup made while the
         operator was down would share it with them (seconds per step, measured); a moment
         before them, it is Ready in a fraction of a second."""
-        if self._taking:
-            await asyncio.wait(set(self._taking.values()), timeout=timeout)
+        if self._first_tries:  # not their retries: those wait seconds, as kopf's would
+            await asyncio.wait(set(self._first_tries), timeout=timeout)
 
     async def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool:
         """Called by kopf's handlers: whether the lane already reconciled this resource at this
@@ -209,16 +210,21 @@ class FastLane:
             return  # listed and watched both (made between the watch and the list), or old
         self._seen.add(uid)
         self._kopf_came[uid] = asyncio.Event()  # before the take starts: kopf may come at once
-        task = asyncio.create_task(self._take(kind, obj))
+        first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._first_tries.add(first_try)
+        first_try.add_done_callback(self._first_tries.discard)
+        task = asyncio.create_task(self._take(kind, obj, first_try))
         self._taking[uid] = task
 
         def done(_: asyncio.Task[None]) -> None:
             self._taking.pop(uid, None)
             self._kopf_came.pop(uid, None)
+            if not first_try.done():
+                first_try.set_result(None)
 
         task.add_done_callback(done)
 
-    async def _take(self, kind: Kind, obj: dict[str, Any]) -> None:
+    async def _take(self, kind: Kind, obj: dict[str, Any], first_try: asyncio.Future[None]) -> None:
         runtime = self._runtime
         meta: dict[str, Any] = obj.get("metadata") or {}
         uid, namespace, name = str(meta.get("uid")), str(meta.get("namespace")), str(meta.get("name"))
@@ -254,9 +260,12 @@ class FastLane:
                 return
             meta["finalizers"] = patch["metadata"]["finalizers"]
             meta["labels"] = {**labels, MANAGED_LABEL: "true"}
-        await self._reconcile_until_kopf_comes(kind, obj, self._kopf_came.setdefault(uid, asyncio.Event()))
+        came = self._kopf_came.setdefault(uid, asyncio.Event())
+        await self._reconcile_until_kopf_comes(kind, obj, came, first_try)
 
-    async def _reconcile_until_kopf_comes(self, kind: Kind, obj: dict[str, Any], came: asyncio.Event) -> None:
+    async def _reconcile_until_kopf_comes(
+        self, kind: Kind, obj: dict[str, Any], came: asyncio.Event, first_try: asyncio.Future[None]
+    ) -> None:
         """The reconcile, again after each temporary failure (its delay, as kopf's retry), until
         it ends well, fails for good, or kopf's handler comes (and raises the failure itself)."""
         runtime = self._runtime
@@ -277,6 +286,8 @@ class FastLane:
                 self._failed.pop(uid, None)
                 self._handled[uid] = generation
                 return
+            if not first_try.done():
+                first_try.set_result(None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(came.wait(), timeout=delay)
             assert runtime.gate is not None

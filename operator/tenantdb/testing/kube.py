@@ -31,11 +31,9 @@ ADDED or DELETED).
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import copy
 import datetime
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,6 +44,7 @@ import kmock
 from kmock._internal import aiobus, enums, rendering
 
 from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.testing.kube_store import ObjectKey, OrderedStore, Page
 from tenantdb.testing.label_selectors import InvalidSelectorError, LabelSelector
 
 __all__ = ["KubernetesEmulator", "register_tenantdb_resources"]
@@ -54,8 +53,6 @@ _VERBS = ["list", "watch", "get", "create", "patch", "update", "delete"]
 
 # A watch's bus drops what every watcher has read: in chunks, since each drop moves the rest.
 _BUS_FLUSH_THRESHOLD = 1024
-
-ObjectKey = tuple[Any, str | None, str]  # (kmock resource, namespace, name)
 
 
 def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
@@ -125,54 +122,6 @@ def _as_version(value: object) -> int:
         return 0
 
 
-@attrs.frozen
-class _Page:
-    """``?limit=`` and ``?continue=``, as the API server pages a list: in key order
-    (namespace, name), each page after the last key of the one before, every page carrying the
-    first page's resourceVersion (a watch from it replays what changed while paging). Pages
-    come from the current objects, not a snapshot: an object changed meanwhile may show in a
-    page and in the watch both, which kopf takes as it takes any repeated event."""
-
-    limit: int
-    version: str
-    after: tuple[str, str] | None
-
-    @classmethod
-    def of(cls, request: rendering.Request) -> _Page:
-        try:
-            limit = int(request.params.get("limit") or 0)
-        except ValueError:
-            raise kmock.KubernetesError(
-                status=400, reason="BadRequest", message="limit is not a number"
-            ) from None
-        token = str(request.params.get("continue") or "")
-        if not token:
-            return cls(limit=max(0, limit), version="", after=None)
-        try:
-            state = json.loads(base64.urlsafe_b64decode(token))
-            after = (str(state["after"][0]), str(state["after"][1]))
-            return cls(limit=max(0, limit), version=str(state["rv"]), after=after)
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise kmock.KubernetesError(
-                status=400, reason="BadRequest", message="invalid continue token"
-            ) from None
-
-    def cut(self, payload: dict[str, Any]) -> None:
-        def key(obj: Any) -> tuple[str, str]:
-            meta = obj.get("metadata") or {}
-            return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-
-        items = sorted(payload["items"], key=key)
-        if self.after is not None:
-            items = [o for o in items if key(o) > self.after]
-        payload["items"] = items[: self.limit]
-        if len(items) > self.limit:
-            version = payload["metadata"]["resourceVersion"]
-            state = {"rv": version, "after": list(key(payload["items"][-1]))}
-            payload["metadata"]["continue"] = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
-            payload["metadata"]["remainingItemCount"] = len(items) - self.limit
-
-
 def _label_selector(request: rendering.Request) -> LabelSelector | None:
     text = request.params.get("labelSelector")
     if not text:
@@ -203,6 +152,9 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        # kmock's store, kept in key order per resource (lists are slices, not scans): before
+        # the first object is stored.
+        object.__setattr__(self._objects, "_objects", OrderedStore())
         register_tenantdb_resources(self)
         self._buses = collections.defaultdict(lambda: aiobus.Bus(flush_threshold=_BUS_FLUSH_THRESHOLD))
 
@@ -331,15 +283,24 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     # replays, and replays only objects newer than the resourceVersion it was asked from.
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         selector = _label_selector(request)
-        page = _Page.of(request)
-        payload = await super()._serve_list(request)
-        if isinstance(payload, dict):
-            payload["metadata"] = {"resourceVersion": page.version or str(self._last_version)}
-            if selector is not None:
-                payload["items"] = [o for o in payload["items"] if _selected(selector, o)]
-            if page.limit:
-                page.cut(payload)
-        return payload
+        page = Page.of(request)
+        store = self._stored
+        if not store.resources_like(request.resource):  # none stored: kmock knows if it exists
+            payload = await super()._serve_list(request)
+            if isinstance(payload, dict):
+                payload["metadata"] = {"resourceVersion": page.version or str(self._last_version)}
+            return payload
+
+        def wanted(key: ObjectKey, obj: Any) -> bool:
+            return (
+                not obj.deleted
+                and (request.namespace is None or key[1] == request.namespace)
+                and (selector is None or _selected(selector, obj.raw))
+            )
+
+        async with self._lock:
+            objects = store.in_order(request.resource, after=page.after)
+            return page.collect(objects, wanted, str(self._last_version))
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         selector = _label_selector(request)
@@ -372,31 +333,26 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
         return self._find_objects(request, strict=False)
 
     def _find_objects(self, request: rendering.Request, strict: bool) -> list[Any]:
-        """kmock's object lookup, by key when the request names one object (kmock scans all)."""
+        """kmock's object lookup: by key when the request names one object, else from the
+        resource's keys in order (kmock scans every stored object of every resource)."""
         name, namespace = request.name, request.namespace
         if request.resource is not None and name is not None and (strict or namespace is not None):
             obj = self._stored.get((request.resource, namespace, name))
             return [] if obj is None else [obj]
-        wanted = request.resource
-        objects: list[Any] = [
+        return [
             obj
-            for (resource, namespace, name), obj in self._stored.items()
-            if resource == wanted and self._matches_key(request, resource, namespace, name, strict)
+            for (_, obj_namespace, obj_name), obj in self._stored.in_order(request.resource)
+            if (obj_namespace == namespace if strict else namespace in (None, obj_namespace))
+            and name in (None, obj_name)
         ]
-        return objects
 
     # kmock calls its private ``__get_objs``; in a class of the same name, that is this one.
     _KubernetesEmulator__get_objs = _find_objects
 
-    def _matches_key(
-        self, request: rendering.Request, resource: Any, namespace: str | None, name: str, strict: bool
-    ) -> bool:
-        check = self._KubernetesEmulator__check  # type: ignore[attr-defined]
-        return bool(check(request, resource, namespace, name, strict=strict))
-
     @property
-    def _stored(self) -> dict[ObjectKey, Any]:
-        stored: dict[ObjectKey, Any] = self._objects._objects
+    def _stored(self) -> OrderedStore:
+        stored = self._objects._objects
+        assert isinstance(stored, OrderedStore)  # installed in __attrs_post_init__
         return stored
 
     def _matches(self, request: rendering.Request, namespace: str | None, name: str | None) -> bool:
