@@ -59,7 +59,7 @@ async def watch_from_now(
     version = ""
     while True:
         if not version:
-            version = await _current_version(kube, plural=plural, namespace=namespace, selection=selection)
+            version = await _current_version(kube, path=path, action=f"listing {plural}")
         watch: dict[str, str | int] = {
             "watch": "true",  # the lowercase a server and an emulator alike take
             "resourceVersion": version,
@@ -92,14 +92,11 @@ async def watch_from_now(
                 raise transport_error(action, exc) from None
 
 
-async def _current_version(
-    kube: KubeClient, *, plural: str, namespace: str | None, selection: dict[str, str | int]
-) -> str:
-    """The collection's resourceVersion, from a list of one item. A function of its own: the
-    answer is not kept alive in the watch's frame for the watch's lifetime (a server that
-    ignores ``limit``, as the emulator does, sends the whole collection)."""
-    action = f"listing {plural}"
-    path = custom_path(plural, namespace=namespace)
-    response = await kube.http.request("GET", path, action=action, params={"limit": 1, **selection})
+async def _current_version(kube: KubeClient, *, path: str, action: str) -> str:
+    """The collection's resourceVersion, from a list of one item, with no selector: with one,
+    a server reads on until it finds a match (through the whole collection when none does, as
+    after a restart with every resource labelled). A function of its own: the answer is not
+    kept alive in the watch's frame for the watch's lifetime."""
+    response = await kube.http.request("GET", path, action=action, params={"limit": 1})
     page = json_object(action, response)
     return str((page.get("metadata") or {}).get("resourceVersion") or "")
