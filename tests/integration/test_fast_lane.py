@@ -50,6 +50,22 @@ async def _lane_open(stack: LocalStack) -> None:
     await eventually(lane_open, timeout=10, what="the fast lane's watch")
 
 
+async def _handled_by_kopf(stack: LocalStack, name: str) -> dict[str, Any]:
+    """The resource once kopf recorded its create (its diff-base annotation)."""
+    handled = await stack.wait_for(
+        "GlobalDatabase",
+        name,
+        lambda o: (
+            "tenantdb.io/last-handled-configuration"
+            in ((o or {}).get("metadata") or {}).get("annotations", {})
+        ),
+        timeout=SLOW_LIST_SECONDS + 30,
+        what="kopf's record of the create",
+    )
+    assert handled is not None
+    return handled
+
+
 async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     stack: LocalStack, slow_start_up_list: None
 ) -> None:
@@ -72,17 +88,7 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
 
     # kopf gets there: it records the resource as handled and sends nothing to Neon for it.
     calls_before = len(one_by_one(stack.neon.calls()))
-    handled = await stack.wait_for(
-        "GlobalDatabase",
-        "user-new",
-        lambda o: (
-            "tenantdb.io/last-handled-configuration"
-            in ((o or {}).get("metadata") or {}).get("annotations", {})
-        ),
-        timeout=SLOW_LIST_SECONDS + 30,
-        what="kopf's record of the create",
-    )
-    assert handled is not None
+    await _handled_by_kopf(stack, "user-new")
     await asyncio.sleep(1)
     about_it = [
         f"{c.method} {c.path}"
@@ -127,17 +133,7 @@ async def test_a_signup_whose_first_create_fails_is_retried_before_kopf_gets_the
     assert time.monotonic() - applied < SLOW_LIST_SECONDS - 2  # kopf had not even listed it
     assert [p["name"] for p in neon.projects()] == [obj["status"]["projectName"]]
     # kopf gets there and adds nothing: the lane's retry stands.
-    handled = await stack.wait_for(
-        "GlobalDatabase",
-        "user-unlucky",
-        lambda o: (
-            "tenantdb.io/last-handled-configuration"
-            in ((o or {}).get("metadata") or {}).get("annotations", {})
-        ),
-        timeout=SLOW_LIST_SECONDS + 30,
-        what="kopf's record of the create",
-    )
-    assert handled is not None
+    handled = await _handled_by_kopf(stack, "user-unlucky")
     assert handled["status"]["projectId"] == obj["status"]["projectId"]
     assert len(neon.projects()) == 1
     await stack.stop_operator()
