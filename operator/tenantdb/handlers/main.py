@@ -122,7 +122,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         if memo.heap_task is None:
             memo.heap_task = asyncio.create_task(trim_heap_periodically())
         lane.clients_open()
-        await memo.load_budget_resumes()  # beside the lane's first reconciles
         # Before kopf's own list: what was made while the operator was down, taken first.
         await lane.listed()
         await lane.taken(timeout=START_UP_TAKES_SECONDS)

@@ -119,46 +119,29 @@ class Runtime:
         )
 
     async def open(self) -> None:
-        """The Neon client (its key checked) and the metadata DB, side by side: a signup made
-        while the operator was starting waits for both (the start-up fast lane)."""
         await self.open_kube()
         neon = NeonClient.from_settings(self.settings, metrics=self.metrics, transport=self.neon_transport)
-        opening = asyncio.create_task(self._open_store())
         try:
             # A wrong key or organisation is said once, clearly, at start-up: not as the
             # first create of every resource failing.
             check = await neon.validate()
         except BaseException:
             await neon.aclose()
-            await _discard_store(opening)
             raise
         logger.info("Neon API key checked: %s of organisation %s", check.auth_method, check.org_id)
         self.neon = neon
-        self.store = await opening
-        # The budget's word on each user, as the last process left it, before any handler may
-        # enable an endpoint (kopf runs the resource handlers only after start-up).
-        await self.budgets.restore(self.store)
-
-    async def _open_store(self) -> MetadataStore:
-        store = await MetadataStore.open(
+        self.store = await MetadataStore.open(
             self.settings.metadata_database_url.get_secret_value(),
             cipher=self.cipher,
             standalone_env_tables=self.settings.standalone_env_tables,
             max_size=self.settings.metadata_pool_max_size,
         )
-        try:
-            await store.migrate()
-            # Neither Sim's env var tables nor the standalone setting: stop now, saying what to do.
-            await store.check_env_tables()
-        except BaseException:
-            await store.close()
-            raise
-        return store
-
-    async def load_budget_resumes(self) -> None:
-        """The budget rows kopf's budget resumes compare with (one read for all of them): after
-        ``open``, while the fast lane's first reconciles run, before kopf's handlers do."""
-        assert self.store is not None
+        await self.store.migrate()
+        # Neither Sim's env var tables nor the standalone setting: stop now, saying what to do.
+        await self.store.check_env_tables()
+        # The budget's word on each user, as the last process left it, before any handler may
+        # enable an endpoint (kopf runs the resource handlers only after start-up).
+        await self.budgets.restore(self.store)
         try:
             await self.budget_resume.load(self.store, kind=DATABASE_BUDGET.kind)
         except StoreError as exc:  # the resumes then ask the metadata DB one by one
@@ -201,16 +184,6 @@ class Runtime:
             pinned_claims=self.pinned_claims,
             create_sent_at=self.create_sent_at,
         )
-
-
-async def _discard_store(opening: asyncio.Task[MetadataStore]) -> None:
-    """A store being opened beside a start that failed: stopped, or closed if it opened."""
-    opening.cancel()
-    try:
-        store = await opening
-    except BaseException:  # cancelled, or failed (and closed what it opened)
-        return
-    await store.close()
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
