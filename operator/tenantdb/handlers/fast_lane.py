@@ -209,11 +209,11 @@ class FastLane:
         if uid in self._seen or not self.is_new(obj):
             return  # listed and watched both (made between the watch and the list), or old
         self._seen.add(uid)
-        self._kopf_came[uid] = asyncio.Event()  # before the take starts: kopf may come at once
+        came = self._kopf_came[uid] = asyncio.Event()  # before the take starts: kopf may come at once
         first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._first_tries.add(first_try)
         first_try.add_done_callback(self._first_tries.discard)
-        task = asyncio.create_task(self._take(kind, obj, first_try))
+        task = asyncio.create_task(self._take(kind, obj, came, first_try))
         self._taking[uid] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -224,7 +224,9 @@ class FastLane:
 
         task.add_done_callback(done)
 
-    async def _take(self, kind: Kind, obj: dict[str, Any], first_try: asyncio.Future[None]) -> None:
+    async def _take(
+        self, kind: Kind, obj: dict[str, Any], came: asyncio.Event, first_try: asyncio.Future[None]
+    ) -> None:
         runtime = self._runtime
         meta: dict[str, Any] = obj.get("metadata") or {}
         uid, namespace, name = str(meta.get("uid")), str(meta.get("namespace")), str(meta.get("name"))
@@ -260,7 +262,6 @@ class FastLane:
                 return
             meta["finalizers"] = patch["metadata"]["finalizers"]
             meta["labels"] = {**labels, MANAGED_LABEL: "true"}
-        came = self._kopf_came.setdefault(uid, asyncio.Event())
         await self._reconcile_until_kopf_comes(kind, obj, came, first_try)
 
     async def _reconcile_until_kopf_comes(
