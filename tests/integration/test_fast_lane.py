@@ -18,7 +18,7 @@ import pytest
 from kopf._cogs.clients import fetching
 
 from tenantdb.api import MANAGED_LABEL
-from tenantdb.handlers import fast_lane
+from tenantdb.handlers import fast_lane, main
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, one_by_one
 
@@ -136,6 +136,31 @@ async def test_a_signup_whose_first_create_fails_is_retried_before_kopf_gets_the
     handled = await _handled_by_kopf(stack, "user-unlucky")
     assert handled["status"]["projectId"] == obj["status"]["projectId"]
     assert len(neon.projects()) == 1
+    await stack.stop_operator()
+
+
+async def test_a_signup_made_while_the_operator_was_down_goes_before_the_background_loops(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loops' first rounds (consumption and enforcement, the Sim sync, the fleet pass) read
+    thousands of rows on the event loop at a large fleet: a user who signed up while the operator
+    was down waited for them (half a second at 10,000 budgets). The lane's first try goes first."""
+    assert stack.neon is not None
+    neon = stack.neon
+    created_when_loops_started: list[int] = []
+    original = main.start_budget_loop
+
+    def recording(runtime: Any) -> None:
+        created = [c for c in neon.calls() if c.route == "POST /projects" and c.status < 300]
+        created_when_loops_started.append(len(created))
+        original(runtime)
+
+    monkeypatch.setattr(main, "start_budget_loop", recording)
+    await stack.apply(global_database("user-waiting", "waiting"))
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    obj = await stack.wait_ready("GlobalDatabase", "user-waiting", timeout=30)
+    assert created_when_loops_started == [1]
+    assert [p["id"] for p in neon.projects()] == [obj["status"]["projectId"]]
     await stack.stop_operator()
 
 

@@ -116,15 +116,18 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         except StoreSchemaError as exc:
             await memo.close()
             raise kopf.PermanentError(f"cannot start: {exc}") from None
+        lane.clients_open()
+        # Before kopf's own list: what was made while the operator was down, taken first. And
+        # before the loops and the budget rows: their first rounds read thousands of rows on
+        # this event loop (measured at 10,000 budgets: the first signup's project 0.5 s later).
+        await lane.listed()
+        await lane.taken(timeout=START_UP_TAKES_SECONDS)
+        await memo.read_budget_resume_snapshot()
         start_budget_loop(memo)
         start_sim_sync(memo)
         start_fleet_observation(memo)
         if memo.heap_task is None:
             memo.heap_task = asyncio.create_task(trim_heap_periodically())
-        lane.clients_open()
-        # Before kopf's own list: what was made while the operator was down, taken first.
-        await lane.listed()
-        await lane.taken(timeout=START_UP_TAKES_SECONDS)
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

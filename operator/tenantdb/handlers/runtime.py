@@ -142,6 +142,11 @@ class Runtime:
         # The budget's word on each user, as the last process left it, before any handler may
         # enable an endpoint (kopf runs the resource handlers only after start-up).
         await self.budgets.restore(self.store)
+
+    async def read_budget_resume_snapshot(self) -> None:
+        """The budget rows and claims, for kopf's resumes of the budgets (before they start:
+        kopf runs the resource handlers only after its start-up handlers)."""
+        assert self.store is not None
         try:
             await self.budget_resume.load(self.store, kind=DATABASE_BUDGET.kind)
         except StoreError as exc:  # the resumes then ask the metadata DB one by one
