@@ -33,7 +33,14 @@ Phases and figures (keys of ``bench/results/fleet.json``):
 - ``rss_mb``: VmRSS of the operator process ``--settle`` seconds after it settled.
 - ``signup_p95_ready_s_idle``: ``--signups`` new GlobalDatabases applied one every
   ``--signup-pace`` s, each a real create in the Neon emulator; apply -> Ready condition,
-  polled every 0.25 s; p95 by nearest rank.
+  polled every 0.25 s; p95 by nearest rank. Applied between two fleet passes (the operator's
+  ``tenantdb_fleet_pass_in_progress`` gauge, scraped every 0.25 s): after one ended, with the
+  next far enough away (``signups_idle.between_passes``; ``overlapped_a_pass`` says if one
+  came anyway).
+- ``signup_p95_ready_s_during_sweep``: as many signups from the start of the next fleet pass
+  (its project list, endpoint rotation and local checks), spread over the last pass's length
+  (at least ``--signup-pace`` apart); ``applied_during_a_pass`` counts those applied inside it.
+  ``fleet_passes``: each pass seen, its start (s from the operator's start) and length.
 - ``steady_calls_per_min``: Neon calls per minute with nothing changing, over at least
   ``--steady-intervals`` observation intervals and one whole consumption period (900 s: a
   shorter window could fall between two consumption syncs and leave their calls out). The
@@ -59,6 +66,8 @@ import argparse
 import asyncio
 import base64
 import collections
+import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -607,6 +616,81 @@ async def signups(kube_url: str, prefix: str, count: int, pace: float, timeout: 
         return list(await asyncio.gather(*(one(http, number) for number in range(count))))
 
 
+@dataclasses.dataclass
+class FleetPass:
+    start: float  # epoch seconds, as scraped
+    end: float | None = None
+
+
+class PassWatcher:
+    """When the operator's fleet passes run, from its ``tenantdb_fleet_pass_in_progress`` gauge
+    (scraped every 0.25 s): the signups of the idle phase go between two passes, those of the
+    sweep phase from the start of one."""
+
+    def __init__(self, operator: OperatorProcess) -> None:
+        self._operator = operator
+        self.passes: list[FleetPass] = []
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            text = await self._operator.metrics()
+            running = metric_sum(text, "tenantdb_fleet_pass_in_progress") if text else None
+            now = time.time()
+            if running is not None:
+                if running >= 1 and not self.running():
+                    self.passes.append(FleetPass(start=now))
+                    self._changed.set()
+                elif running < 1 and self.running():
+                    self.passes[-1].end = now
+                    self._changed.set()
+            await asyncio.sleep(0.25)
+
+    async def _next_change(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    def running(self) -> bool:
+        return bool(self.passes) and self.passes[-1].end is None
+
+    def last_seconds(self) -> float | None:
+        """The length of the last whole pass seen."""
+        done = [one.end - one.start for one in self.passes if one.end is not None]
+        return done[-1] if done else None
+
+    def during_a_pass(self, since: float, until: float | None = None) -> bool:
+        """Whether the moment ``since`` (or [since, until]) falls in a pass."""
+        until = since if until is None else until
+        return any(one.start <= until and (one.end is None or one.end >= since) for one in self.passes)
+
+    async def rest(self, needed: float, interval: float, *, timeout: float) -> bool:
+        """Wait until a pass ended and the next is at least ``needed`` s away (passes start every
+        ``interval`` s); False when none came within ``timeout`` (passes with no rest between)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            next_start = self.passes[-1].start + interval if self.passes else None
+            if next_start is not None and not self.running() and next_start - time.time() >= needed:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
+        return False
+
+    async def next_start(self, *, timeout: float) -> bool:
+        """Wait for the next pass to start (False: none within ``timeout``)."""
+        seen = len(self.passes)
+        deadline = time.time() + timeout
+        while len(self.passes) == seen and time.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
+        return len(self.passes) > seen
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
 def signup_figures(seconds: list[float]) -> dict[str, Any]:
     finished = [s for s in seconds if math.isfinite(s)]
     p95 = percentile(seconds, 0.95)
@@ -716,12 +800,46 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["rss_settle_seconds"] = args.settle
         say(f"RSS {results['rss_mb']} MB")
 
-        # --- idle signups ---------------------------------------------------------------------
+        # --- idle signups: between two fleet passes ------------------------------------------
+        passes = PassWatcher(operator)
+        length = args.signups * args.signup_pace
+        rested = await passes.rest(length + 10.0, interval, timeout=3 * interval)
+        say("idle signups, between two fleet passes ..." if rested else "idle signups: passes never rest")
         since = time.time()
         idle = await signups(kube_url, "signup-idle", args.signups, args.signup_pace, args.signup_timeout)
-        results["signups_idle"] = signup_figures(idle) | {"calls": _window(neon, since, time.time())}
+        results["signups_idle"] = signup_figures(idle) | {
+            "between_passes": rested,
+            "overlapped_a_pass": passes.during_a_pass(since, time.time()),
+            "calls": _window(neon, since, time.time()),
+        }
         results["signup_p95_ready_s_idle"] = results["signups_idle"]["p95_s"]
         say(f"idle signups: {results['signups_idle']}")
+
+        # --- signups during a sweep: from the start of a fleet pass, spread over its length ------
+        pass_seconds = passes.last_seconds() or length
+        pace = max(args.signup_pace, pass_seconds / args.signups)
+        started = await passes.next_start(timeout=2 * interval)
+        say(f"signups during a fleet pass (the last took {pass_seconds:.0f} s), one every {pace:.1f} s ...")
+        since = time.time()
+        sweep = await signups(kube_url, "signup-sweep", args.signups, pace, args.signup_timeout)
+        inside = sum(passes.during_a_pass(since + number * pace) for number in range(args.signups))
+        results["signups_during_sweep"] = signup_figures(sweep) | {
+            "pace_s": round(pace, 2),
+            "pass_seconds_before": round(pass_seconds, 1),
+            "pass_started": started,
+            "applied_during_a_pass": inside,
+            "calls": _window(neon, since, time.time()),
+        }
+        results["signup_p95_ready_s_during_sweep"] = results["signups_during_sweep"]["p95_s"]
+        results["fleet_passes"] = [
+            {
+                "start_s": round(one.start - operator.started, 1),
+                "seconds": round(one.end - one.start, 1) if one.end is not None else None,
+            }
+            for one in passes.passes
+        ]
+        await passes.close()
+        say(f"signups during a sweep: {results['signups_during_sweep']}")
 
         # --- steady state ----------------------------------------------------------------------
         # At least two observation intervals, and a whole consumption period (900 s): a window

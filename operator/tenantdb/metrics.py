@@ -122,6 +122,20 @@ class Metrics:
             ["check", "result"],
             registry=r,
         )
+        self.fleet_pass_in_progress = Gauge(
+            "tenantdb_fleet_pass_in_progress",
+            "1 while a pass of the fleet observation runs (project list, endpoint rotation, local "
+            "checks), else 0.",
+            registry=r,
+        )
+        self.fleet_pass_duration = Histogram(
+            "tenantdb_fleet_pass_duration_seconds",
+            "Seconds a whole pass of the fleet observation took (a pass cut short by a pause is "
+            "not counted). Near TENANTDB_RESYNC_INTERVAL_SECONDS: the passes follow each other "
+            "with no rest.",
+            buckets=(1, 5, 15, 30, 60, 120, 180, 240, 300, 450, 600, 900, 1800),
+            registry=r,
+        )
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
         )

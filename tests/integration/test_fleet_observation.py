@@ -148,3 +148,31 @@ async def test_an_outage_of_the_metadata_db_leaves_every_status_as_it_is(stack: 
     finally:
         await _metadata_db_reachable(stack, True)
     await stack.stop_operator()
+
+
+async def test_whether_a_pass_runs_and_how_long_passes_take_are_on_the_metrics(stack: LocalStack) -> None:
+    """A platform team sizing TENANTDB_RESYNC_INTERVAL_SECONDS needs to see how long a pass
+    takes (one near the interval leaves no rest between passes) and when one runs."""
+    assert stack.neon is not None
+    await stack.start_operator(resync_interval_seconds=2.0)
+    assert stack.runtime is not None
+    metrics = stack.runtime.metrics.registry
+    await _fleet(stack)
+    stack.neon.options.latency_seconds = (1.5, 1.5)  # every list page: a pass of seconds
+
+    async def in_progress() -> bool:
+        return metrics.get_sample_value("tenantdb_fleet_pass_in_progress") == 1.0
+
+    await eventually(in_progress, timeout=15, what="a pass in progress")
+    passes = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0
+    stack.neon.options.latency_seconds = (0.0, 0.0)
+
+    async def one_more_pass() -> bool:
+        return (metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0) > passes
+
+    await eventually(one_more_pass, timeout=15, what="the pass's end")
+    # The held pass took its 1.5 s list at least; fast ones took less.
+    slow = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_bucket", {"le": "1.0"}) or 0.0
+    total = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0
+    assert total > slow
+    await stack.stop_operator()
