@@ -620,6 +620,7 @@ async def signups(kube_url: str, prefix: str, count: int, pace: float, timeout: 
 class FleetPass:
     start: float  # epoch seconds, as scraped
     end: float | None = None
+    whole: bool = True  # False: already running at the first scrape (its start is not known)
 
 
 class PassWatcher:
@@ -631,6 +632,7 @@ class PassWatcher:
         self._operator = operator
         self.passes: list[FleetPass] = []
         self._changed = asyncio.Event()
+        self._scraped = False
         self._task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
@@ -640,11 +642,12 @@ class PassWatcher:
             now = time.time()
             if running is not None:
                 if running >= 1 and not self.running():
-                    self.passes.append(FleetPass(start=now))
+                    self.passes.append(FleetPass(start=now, whole=self._scraped))
                     self._changed.set()
                 elif running < 1 and self.running():
                     self.passes[-1].end = now
                     self._changed.set()
+                self._scraped = True
             await asyncio.sleep(0.25)
 
     async def _next_change(self) -> None:
@@ -656,7 +659,7 @@ class PassWatcher:
 
     def last_seconds(self) -> float | None:
         """The length of the last whole pass seen."""
-        done = [one.end - one.start for one in self.passes if one.end is not None]
+        done = [one.end - one.start for one in self.passes if one.end is not None and one.whole]
         return done[-1] if done else None
 
     def during_a_pass(self, since: float, until: float | None = None) -> bool:
@@ -669,7 +672,8 @@ class PassWatcher:
         ``interval`` s); False when none came within ``timeout`` (passes with no rest between)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            next_start = self.passes[-1].start + interval if self.passes else None
+            last = self.passes[-1] if self.passes else None
+            next_start = last.start + interval if last is not None and last.whole else None
             if next_start is not None and not self.running() and next_start - time.time() >= needed:
                 return True
             with contextlib.suppress(TimeoutError):
@@ -684,6 +688,13 @@ class PassWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
         return len(self.passes) > seen
+
+    async def end_of_pass(self, *, timeout: float) -> None:
+        """Wait for the pass in progress (if any) to end, at most ``timeout``."""
+        deadline = time.time() + timeout
+        while self.running() and time.time() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
 
     async def close(self) -> None:
         self._task.cancel()
@@ -822,19 +833,22 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         say(f"signups during a fleet pass (the last took {pass_seconds:.0f} s), one every {pace:.1f} s ...")
         since = time.time()
         sweep = await signups(kube_url, "signup-sweep", args.signups, pace, args.signup_timeout)
+        calls = _window(neon, since, time.time())
+        await passes.end_of_pass(timeout=2 * interval)  # to tell which signups it held
         inside = sum(passes.during_a_pass(since + number * pace) for number in range(args.signups))
         results["signups_during_sweep"] = signup_figures(sweep) | {
             "pace_s": round(pace, 2),
             "pass_seconds_before": round(pass_seconds, 1),
             "pass_started": started,
             "applied_during_a_pass": inside,
-            "calls": _window(neon, since, time.time()),
+            "calls": calls,
         }
         results["signup_p95_ready_s_during_sweep"] = results["signups_during_sweep"]["p95_s"]
         results["fleet_passes"] = [
             {
-                "start_s": round(one.start - operator.started, 1),
-                "seconds": round(one.end - one.start, 1) if one.end is not None else None,
+                "start_s": round(one.start - operator.started, 1) if one.whole else None,
+                "seconds": round(one.end - one.start, 1) if one.end is not None and one.whole else None,
+                "end_s": round(one.end - operator.started, 1) if one.end is not None else None,
             }
             for one in passes.passes
         ]
