@@ -19,6 +19,8 @@ from kopf._cogs.clients import fetching
 
 from tenantdb.api import MANAGED_LABEL
 from tenantdb.handlers import fast_lane, main
+from tenantdb.handlers import runtime as runtime_module
+from tenantdb.kube import CustomResources
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, one_by_one
 
@@ -161,6 +163,35 @@ async def test_a_signup_made_while_the_operator_was_down_goes_before_the_backgro
     obj = await stack.wait_ready("GlobalDatabase", "user-waiting", timeout=30)
     assert created_when_loops_started == [1]
     assert [p["id"] for p in neon.projects()] == [obj["status"]["projectId"]]
+    await stack.stop_operator()
+
+
+async def test_a_waiting_signup_is_made_ours_while_the_clients_open(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our finalizer and label need only the Kubernetes client: they are written while the Neon
+    key check and the metadata DB open (a third of a second at a restart), not after."""
+    moments: dict[str, float] = {}
+    original_open = runtime_module.Runtime.open
+    original_patch = CustomResources.patch
+
+    async def slow_open(self: runtime_module.Runtime) -> None:
+        await asyncio.sleep(1.5)  # a slow Neon or metadata DB
+        await original_open(self)
+        moments.setdefault("opened", time.monotonic())
+
+    async def recording_patch(self: CustomResources, **kwargs: Any) -> None:
+        await original_patch(self, **kwargs)
+        if kwargs.get("name") == "user-waiting":
+            moments.setdefault("made_ours", time.monotonic())
+
+    monkeypatch.setattr(runtime_module.Runtime, "open", slow_open)
+    monkeypatch.setattr(CustomResources, "patch", recording_patch)
+    await stack.apply(global_database("user-waiting", "waiting"))
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    obj = await stack.wait_ready("GlobalDatabase", "user-waiting", timeout=30)
+    assert MANAGED_LABEL in labels_of(obj)
+    assert moments["made_ours"] < moments["opened"]
     await stack.stop_operator()
 
 
