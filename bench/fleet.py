@@ -632,22 +632,28 @@ class PassWatcher:
         self._operator = operator
         self.passes: list[FleetPass] = []
         self._changed = asyncio.Event()
-        self._scraped = False
+        self._ended: float | None = None  # passes ended, at the last scrape
         self._task = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
         while True:
             text = await self._operator.metrics()
             running = metric_sum(text, "tenantdb_fleet_pass_in_progress") if text else None
+            ended = metric_sum(text, "tenantdb_fleet_pass_duration_seconds_count") if text else None
             now = time.time()
-            if running is not None:
+            if running is not None and ended is not None:
+                # Passes may follow each other between two scrapes (one that takes the whole
+                # interval): the count of ended passes tells, where the gauge would stay at 1.
+                if self._ended is not None and ended > self._ended and self.running():
+                    self.passes[-1].end = now
+                    self._changed.set()
                 if running >= 1 and not self.running():
-                    self.passes.append(FleetPass(start=now, whole=self._scraped))
+                    self.passes.append(FleetPass(start=now, whole=self._ended is not None))
                     self._changed.set()
                 elif running < 1 and self.running():
                     self.passes[-1].end = now
                     self._changed.set()
-                self._scraped = True
+                self._ended = ended
             await asyncio.sleep(0.25)
 
     async def _next_change(self) -> None:
