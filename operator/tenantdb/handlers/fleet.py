@@ -56,15 +56,13 @@ class FleetObservation:
     async def run_pass(self) -> None:
         metrics = self._runtime.metrics
         started = time.monotonic()
-        metrics.fleet_pass_in_progress.set(1)
-        try:
-            await self._pass()
-        except* _PausedError:
-            _log.info("fleet observation: paused mid-pass (another replica acts now)")
-        else:
-            metrics.fleet_pass_duration.observe(time.monotonic() - started)
-        finally:
-            metrics.fleet_pass_in_progress.set(0)
+        with metrics.fleet_pass_in_progress.track_inprogress():
+            try:
+                await self._pass()
+            except* _PausedError:
+                _log.info("fleet observation: paused mid-pass (another replica acts now)")
+            else:
+                metrics.fleet_pass_duration.observe(time.monotonic() - started)
 
     async def _pass(self) -> None:
         runtime = self._runtime
