@@ -80,7 +80,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -656,9 +656,17 @@ class PassWatcher:
                 self._ended = ended
             await asyncio.sleep(0.25)
 
-    async def _next_change(self) -> None:
-        self._changed.clear()
-        await self._changed.wait()
+    async def _until(self, done: Callable[[], bool], *, timeout: float) -> bool:
+        """Wait for ``done()`` (asked at each change the scrapes see), at most ``timeout``."""
+        deadline = time.time() + timeout
+        while not done():
+            left = deadline - time.time()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=left)
+        return True
 
     def running(self) -> bool:
         return bool(self.passes) and self.passes[-1].end is None
@@ -676,31 +684,22 @@ class PassWatcher:
     async def rest(self, needed: float, interval: float, *, timeout: float) -> bool:
         """Wait until a pass ended and the next is at least ``needed`` s away (passes start every
         ``interval`` s); False when none came within ``timeout`` (passes with no rest between)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def resting() -> bool:
             last = self.passes[-1] if self.passes else None
             next_start = last.start + interval if last is not None and last.whole else None
-            if next_start is not None and not self.running() and next_start - time.time() >= needed:
-                return True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
-        return False
+            return next_start is not None and not self.running() and next_start - time.time() >= needed
+
+        return await self._until(resting, timeout=timeout)
 
     async def next_start(self, *, timeout: float) -> bool:
         """Wait for the next pass to start (False: none within ``timeout``)."""
         seen = len(self.passes)
-        deadline = time.time() + timeout
-        while len(self.passes) == seen and time.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
-        return len(self.passes) > seen
+        return await self._until(lambda: len(self.passes) > seen, timeout=timeout)
 
     async def end_of_pass(self, *, timeout: float) -> None:
         """Wait for the pass in progress (if any) to end, at most ``timeout``."""
-        deadline = time.time() + timeout
-        while self.running() and time.time() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._next_change(), timeout=max(0.1, deadline - time.time()))
+        await self._until(lambda: not self.running(), timeout=timeout)
 
     async def close(self) -> None:
         self._task.cancel()
