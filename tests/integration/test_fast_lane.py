@@ -10,6 +10,7 @@ even listed it, with one project, and kopf, once it gets there, adds no Neon cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -193,6 +194,50 @@ async def test_a_waiting_signup_is_made_ours_while_the_clients_open(
     assert MANAGED_LABEL in labels_of(obj)
     assert moments["made_ours"] < moments["opened"]
     await stack.stop_operator()
+
+
+async def test_killed_after_the_lane_made_a_signup_ours_the_next_start_finishes_it(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane writes our finalizer and label before the clients are open: a process killed
+    right then leaves a labelled resource with no status, which the next start's lane does not
+    list (label) and kopf's create handler finishes, with one project."""
+    assert stack.neon is not None
+    made_ours = asyncio.Event()
+    original_open = runtime_module.Runtime.open
+    original_patch = CustomResources.patch
+
+    async def stuck_open(self: runtime_module.Runtime) -> None:
+        await asyncio.sleep(3600)  # killed before it ends
+        await original_open(self)
+
+    async def recording_patch(self: CustomResources, **kwargs: Any) -> None:
+        await original_patch(self, **kwargs)
+        made_ours.set()
+
+    monkeypatch.setattr(runtime_module.Runtime, "open", stuck_open)
+    monkeypatch.setattr(CustomResources, "patch", recording_patch)
+    await stack.apply(global_database("user-cut", "cut"))
+    starting = asyncio.create_task(stack.start_operator(resync_interval_seconds=3600.0))
+    await eventually(lambda: _async(made_ours.is_set()), timeout=10, what="the lane's write")
+    obj = await stack.get("GlobalDatabase", "user-cut")
+    assert MANAGED_LABEL in labels_of(obj)
+    assert "status" not in (obj or {})
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await starting
+    await stack.stop_operator(abruptly=True)
+    assert stack.neon.projects() == []
+
+    monkeypatch.setattr(runtime_module.Runtime, "open", original_open)
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    ready = await stack.wait_ready("GlobalDatabase", "user-cut", timeout=30)
+    assert [p["id"] for p in stack.neon.projects()] == [ready["status"]["projectId"]]
+    await stack.stop_operator()
+
+
+async def _async(value: bool) -> bool:
+    return value
 
 
 async def test_a_restart_lists_only_the_resources_the_operator_never_took_up(
