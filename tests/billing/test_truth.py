@@ -100,6 +100,15 @@ async def test_of_two_replicas_in_one_peering_only_the_higher_acts() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_a_replica_that_said_goodbye_leaves_the_next_one_active_at_once() -> None:
+    """kopf's graceful stop writes its entry with ``lifetime: 0`` (a rolling restart): kopf
+    resumes the next replica then, and so must the gate (not a minute later)."""
+    peering = Peering({"a": _peer(10), "b": _peer(20)})
+    assert not await _gate("a", 10, peering).is_active()
+    peering.status["b"] = {**_peer(20), "lifetime": 0}
+    assert await _gate("a", 10, peering).is_active()
+
+
 async def test_a_long_step_does_not_stretch_the_interval() -> None:
     """Steps start every interval (a fleet pass of minutes at 30,000 resources must not make
     the observation come every interval + pass); one step at a time, never overlapping."""

@@ -42,7 +42,9 @@ def peers_allow(status: Mapping[str, Any], *, identity: str, priority: int, now:
         if not isinstance(info, Mapping):
             continue
         seen = parse_rfc3339(info.get("lastseen"))
-        lifetime = float(info.get("lifetime") or 60)
+        # kopf's graceful stop writes lifetime 0 (gone now); only a missing one means kopf's 60.
+        given = info.get("lifetime")
+        lifetime = 60.0 if given is None else float(given)
         alive = seen is not None and seen + datetime.timedelta(seconds=lifetime) > now
         if peer_id == identity:
             me_seen = alive
@@ -67,13 +69,20 @@ class ActiveGate:
     answer_ttl_seconds: float = 2.0
     _answer: tuple[float, bool] | None = dataclasses.field(default=None, init=False, repr=False)
 
-    async def is_active(self) -> bool:
+    @property
+    def peered(self) -> bool:
+        return bool(self.peering_name)
+
+    async def is_active(self, *, max_age: float | None = None) -> bool:
+        """``max_age``: the oldest answer that will do (seconds; default ``answer_ttl_seconds``),
+        0 to read the peering object now (a take that must not act on a paused replica)."""
         if not self.peering_name:
             return True
         if self.reader is None:
             return False
         now = time.monotonic()
-        if self._answer is not None and now - self._answer[0] < self.answer_ttl_seconds:
+        ttl = self.answer_ttl_seconds if max_age is None else max_age
+        if self._answer is not None and now - self._answer[0] < ttl:
             return self._answer[1]
         active = await self._read_active()
         self._answer = (time.monotonic(), active)
