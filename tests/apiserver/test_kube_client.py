@@ -446,8 +446,17 @@ async def test_the_list_and_the_watch_select_by_label_on_the_server(
             http.post(collection, json=labelled("later-taken", {MANAGED_LABEL: "true"})).raise_for_status()
             http.post(collection, json=labelled("later", {})).raise_for_status()
         event_type, obj = await asyncio.wait_for(following, 30)
+        # Labelled (by another replica): it leaves the selection, and the watch says DELETED.
+        with api_server.client() as http:
+            http.patch(
+                f"{collection}/later",
+                json={"metadata": {"labels": {MANAGED_LABEL: "true"}}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            ).raise_for_status()
+        left_type, left = await asyncio.wait_for(anext(stream), 30)
         await stream.aclose()
     finally:
         await kube.close()
     assert listed == ["new"]
     assert (event_type, obj["metadata"]["name"]) == ("ADDED", "later")
+    assert (left_type, left["metadata"]["name"]) == ("DELETED", "later")

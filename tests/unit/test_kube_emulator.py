@@ -218,3 +218,31 @@ async def test_a_list_across_namespaces_pages_in_namespace_then_name_order_witho
     assert listed == [("default", "b"), ("team-a", "m"), ("team-b", "a")]
     in_default = (await http.get(DATABASES)).json()["items"]
     assert [i["metadata"]["name"] for i in in_default] == ["b"]
+
+
+async def test_a_watch_with_a_label_selector_says_when_an_object_leaves_or_enters_the_selection(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    """As the API server's watch cache: an object whose labels no longer match comes as DELETED,
+    one whose labels now match as ADDED (a standby's fast lane forgets what another replica took
+    up from the DELETED)."""
+    _, http = kube
+    (await http.post(DATABASES, json=_database("before"))).raise_for_status()
+    version = (await http.get(DATABASES)).json()["metadata"]["resourceVersion"]
+    params = {"watch": "true", "resourceVersion": version, "labelSelector": "!tenantdb.io/managed"}
+    taken = {"metadata": {"labels": {"tenantdb.io/managed": "true"}}}
+    events: list[tuple[str, str]] = []
+    async with http.stream("GET", DATABASES, params=params, timeout=5) as stream:
+        (await http.post(DATABASES, json=_database("new"))).raise_for_status()
+        for name in ("new", "before"):  # made while watched, and before the watch
+            (await http.patch(f"{DATABASES}/{name}", json=taken, headers=MERGE)).raise_for_status()
+        (await http.patch(f"{DATABASES}/new", json={"spec": {"userId": "x"}}, headers=MERGE)).raise_for_status()
+        untaken = {"metadata": {"labels": {"tenantdb.io/managed": None}}}
+        (await http.patch(f"{DATABASES}/new", json=untaken, headers=MERGE)).raise_for_status()
+        async for line in stream.aiter_lines():
+            if line.strip():
+                event = json.loads(line)
+                events.append((event["type"], event["object"]["metadata"]["name"]))
+            if len(events) == 4:
+                break
+    assert events == [("ADDED", "new"), ("DELETED", "new"), ("DELETED", "before"), ("ADDED", "new")]

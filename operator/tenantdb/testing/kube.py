@@ -132,6 +132,11 @@ def _label_selector(request: rendering.Request) -> LabelSelector | None:
         raise kmock.KubernetesError(status=400, reason="BadRequest", message=str(exc)) from None
 
 
+def _name_key(obj: Any) -> tuple[str | None, str | None]:
+    metadata = obj.get("metadata") or {}
+    return metadata.get("namespace"), metadata.get("name")
+
+
 def _selected(selector: LabelSelector, obj: Any) -> bool:
     return selector.matches((obj.get("metadata") or {}).get("labels"))
 
@@ -312,19 +317,35 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             since = _as_version(request.params.get("resourceVersion"))
             async with self._lock:
                 objects = [o for o in self._get_objects(request) if not o.deleted]
+                selected = [o.raw for o in objects if selector is None or _selected(selector, o.raw)]
                 replay = [
-                    {"type": "ADDED", "object": o.raw}
-                    for o in objects
-                    if _as_version(o.raw.get("metadata", {}).get("resourceVersion")) > since
-                    and (selector is None or _selected(selector, o.raw))
+                    {"type": "ADDED", "object": raw}
+                    for raw in selected
+                    if _as_version(raw.get("metadata", {}).get("resourceVersion")) > since
                 ]
+            # With a selector, the API server's watch cache compares each change with the object
+            # before it: one that leaves the selection comes as DELETED, one that enters as ADDED.
+            # The bus carries only the object after, so the stream remembers what it selects.
+            inside = {_name_key(raw) for raw in selected} if selector is not None else set()
             for event in replay:
                 yield event
             async for event in bus.stream(since=mark):
-                metadata = event.get("object", {}).get("metadata", {})
-                if self._matches(request, metadata.get("namespace"), metadata.get("name")) and (
-                    selector is None or _selected(selector, event.get("object", {}))
-                ):
+                obj = event.get("object", {})
+                metadata = obj.get("metadata", {})
+                if not self._matches(request, metadata.get("namespace"), metadata.get("name")):
+                    continue
+                if selector is None:
+                    yield event
+                    continue
+                key, matches = _name_key(obj), _selected(selector, obj)
+                if event.get("type") == "DELETED" or not matches:
+                    if key in inside:
+                        inside.discard(key)
+                        yield {**event, "type": "DELETED"}
+                elif key not in inside:
+                    inside.add(key)
+                    yield {**event, "type": "ADDED"}
+                else:
                     yield event
         finally:
             await bus.unmark(mark)
