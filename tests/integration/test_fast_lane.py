@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +27,7 @@ from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database, one_by_one
 
 SLOW_LIST_SECONDS = 12.0  # kopf's start-up list of each kind, as long as a big fleet's
+PEERING = "tenantdb"
 
 
 @pytest.fixture
@@ -111,6 +113,56 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     await stack.delete("GlobalDatabase", "user-new")
     await stack.wait_gone("GlobalDatabase", "user-new", timeout=30)
     assert sorted(p["id"] for p in stack.neon.projects()) == sorted([early_id, later["status"]["projectId"]])
+    await stack.stop_operator()
+
+
+def _peer(priority: int, *, lifetime: int = 60) -> dict[str, Any]:
+    """A keep-alive as kopf writes it (``lifetime: 0`` is its goodbye on a graceful stop)."""
+    seen = datetime.datetime.now(datetime.UTC).isoformat()
+    return {"priority": priority, "lastseen": seen, "lifetime": lifetime}
+
+
+async def test_a_standby_holds_a_signup_and_takes_it_the_moment_the_active_replica_leaves(
+    stack: LocalStack, slow_start_up_list: None
+) -> None:
+    """A rolling restart with a hot standby: the signup made as the active replica stops is
+    Ready from the standby before the standby's kopf has listed the fleet, and one the active
+    replica took up is forgotten, not taken twice."""
+    assert stack.neon is not None
+    neon = stack.neon
+    await stack.create_peering(PEERING)
+    # Another replica of higher priority is alive: this one starts paused (kopf reads the same).
+    await stack.patch_peering(PEERING, {"the-active-one": _peer(100)})
+    await stack.start_operator(resync_interval_seconds=3600.0, peering_name=PEERING, peering_priority=50)
+    await _lane_open(stack)
+    assert stack.runtime is not None
+    assert stack.runtime.fast_lane is not None
+    lane = stack.runtime.fast_lane
+
+    async def holding(name: str) -> bool:
+        return any(obj["metadata"]["name"] == name for _, obj in lane.held.values())
+
+    # The active replica takes this one up (its label): the standby forgets it.
+    await stack.apply(global_database("user-theirs", "theirs"))
+    await eventually(lambda: holding("user-theirs"), timeout=10, what="the standby holding the signup")
+    await stack.patch("GlobalDatabase", "user-theirs", {"metadata": {"labels": {MANAGED_LABEL: "true"}}})
+    await eventually(lambda: _async(not lane.held), timeout=10, what="the standby forgetting it")
+    await stack.delete("GlobalDatabase", "user-theirs")
+
+    # This one comes as the active replica stops: held while it is there, and nothing done.
+    await stack.apply(global_database("user-new", "new"))
+    await eventually(lambda: holding("user-new"), timeout=10, what="the standby holding the signup")
+    await asyncio.sleep(1)
+    assert neon.projects() == []
+    left = time.monotonic()
+    await stack.patch_peering(PEERING, {"the-active-one": _peer(100, lifetime=0)})  # kopf's goodbye
+    obj = await stack.wait_ready("GlobalDatabase", "user-new", timeout=SLOW_LIST_SECONDS - 2)
+    assert time.monotonic() - left < SLOW_LIST_SECONDS - 2  # the standby's kopf had not listed it
+    assert [p["name"] for p in neon.projects()] == [obj["status"]["projectName"]]
+    # The standby's kopf gets there and adds nothing.
+    handled = await _handled_by_kopf(stack, "user-new")
+    assert handled["status"]["projectId"] == obj["status"]["projectId"]
+    assert len(neon.projects()) == 1
     await stack.stop_operator()
 
 

@@ -22,6 +22,14 @@ lane reconcile failed was never retried and stayed Creating). Once kopf's create
 reaches, outside kopf's own start-up list, a resource the lane saw, kopf watches live again
 and the lane stops for that kind. It acts only on the active replica, and never on what kopf
 already handled (a resource with kopf's diff-base annotation or a status).
+
+On a paused replica of a kopf peering (a hot standby) the lane keeps watching and holds what it
+sees: the active replica takes it up and labels it, and the watch then says it left the
+selection (DELETED), so the standby forgets it. When the active replica stops, the standby's
+kopf resumes with a list of the whole fleet, as at a start; its lane, already running, takes
+what it holds the moment the peering object says this replica is the one, so a signup made
+during a rolling restart never waits for a process to start. A replica paused again opens its
+lane again (kopf lists anew on every resume).
 """
 
 from __future__ import annotations
@@ -46,6 +54,10 @@ __all__ = ["FastLane", "start_fast_lane"]
 _log = logging.getLogger(__name__)
 _KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
 _NOT_TAKEN = f"!{MANAGED_LABEL}"  # what the lane lists and watches: resources never taken up
+# A peered replica reads the peering object this often to find it was paused (the lane opens
+# again) and, while it holds signups, this often to take them the moment it is the active one.
+_GATE_CHECK_SECONDS = 5.0
+_HELD_GATE_CHECK_SECONDS = 0.5
 
 
 class FastLane:
@@ -67,6 +79,10 @@ class FastLane:
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
         self._open = asyncio.Event()  # the operator's clients are open: the takes' reconciles may go ahead
         self._listing: asyncio.Task[None] | None = None
+        # New resources seen while this replica was paused: taken when it is the active one,
+        # forgotten when another replica takes them up (they leave the watch's selection).
+        self.held: dict[str, tuple[Kind, dict[str, Any]]] = {}
+        self._held_more = asyncio.Event()  # the gate's check goes faster while something is held
 
     def clients_open(self) -> None:
         """The Neon client, the metadata DB and the budgets' state are ready: take what waits."""
@@ -135,10 +151,67 @@ class FastLane:
 
     async def run(self) -> None:
         scopes: list[str | None] = list(self._runtime.settings.namespaces) or [None]
+        assert self._runtime.gate is not None
+        peered = self._runtime.gate.peered
         async with asyncio.TaskGroup() as group:
             for kind in _KINDS:
                 for namespace in scopes:
-                    group.create_task(self._watch_until_kopf_is_live(kind, namespace))
+                    # A standby's lane never closes: it opens again at every pause.
+                    if peered:
+                        group.create_task(self._watch(kind, namespace))
+                    else:
+                        group.create_task(self._watch_until_kopf_is_live(kind, namespace))
+            if peered:
+                group.create_task(self._follow_the_gate())
+
+    async def _follow_the_gate(self) -> None:
+        """A peered replica: found paused, the lane opens again (kopf lists the fleet anew when
+        it resumes); found active while it holds signups, it takes them."""
+        gate = self._runtime.gate
+        assert gate is not None
+        paused = False
+        while True:
+            holding = bool(self.held)
+            try:
+                active = await gate.is_active(max_age=0.0 if holding else None)
+            except Exception as exc:  # the gate says why; try again at the next check
+                _log.warning("fast lane: cannot tell whether this replica is active: %r", exc)
+                active = False
+            if not active and not paused:
+                self._reopen()
+            paused = not active
+            if active and self.held:
+                self._take_held()
+            self._held_more.clear()
+            wait = _HELD_GATE_CHECK_SECONDS if self.held else _GATE_CHECK_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._held_more.wait(), timeout=wait)
+
+    def _reopen(self) -> None:
+        """Paused: another replica acts, and this one's kopf lists the fleet again when it
+        resumes. Until kopf comes for a signup outside that list, the lane takes them."""
+        for live in self._kopf_live.values():
+            live.clear()
+        self._reached_by_kopf.clear()
+        self._listed_by_kopf.clear()
+
+    def _hold(self, kind: Kind, obj: dict[str, Any]) -> None:
+        uid = str((obj.get("metadata") or {}).get("uid"))
+        self.held[uid] = (kind, obj)
+        self._held_more.set()
+
+    def _forget(self, obj: Mapping[str, Any]) -> None:
+        """Left the watch's selection (labelled: taken up by the active replica) or deleted."""
+        uid = str((obj.get("metadata") or {}).get("uid"))
+        if self.held.pop(uid, None) is not None:
+            self._seen.discard(uid)  # a standby keeps nothing per signup it never took
+
+    def _take_held(self) -> None:
+        held, self.held = self.held, {}
+        _log.info("fast lane: this replica is active; taking %d new resources held while paused", len(held))
+        for uid, (kind, obj) in held.items():
+            self._seen.discard(uid)
+            self._start_take(kind, obj, fresh=False)
 
     async def _watch_until_kopf_is_live(self, kind: Kind, namespace: str | None) -> None:
         live = self._kopf_live[kind.kind]
@@ -169,6 +242,8 @@ class FastLane:
                 ):
                     if event_type == "ADDED":
                         self._offer(kind, obj)
+                    elif event_type == "DELETED":
+                        self._forget(obj)
             except KubeError as exc:  # kopf handles new resources meanwhile, as ever
                 _log.warning("fast lane for %s: %s; watching again in 5s", kind.kind, exc)
                 await asyncio.sleep(5)
@@ -206,14 +281,22 @@ class FastLane:
 
     def _offer(self, kind: Kind, obj: dict[str, Any]) -> None:
         uid = str((obj.get("metadata") or {}).get("uid"))
-        if uid in self._seen or not self.is_new(obj):
+        if uid in self._seen or uid in self.held or not self.is_new(obj):
             return  # listed and watched both (made between the watch and the list), or old
+        if self._kopf_live[kind.kind].is_set():
+            return  # kopf watches live (a peered replica's lane stays open, and takes nothing)
+        self._start_take(kind, obj, fresh=True)
+
+    def _start_take(self, kind: Kind, obj: dict[str, Any], *, fresh: bool) -> None:
+        """``fresh``: the object as the watch or list just gave it; else held a while (read
+        again before the take writes anything)."""
+        uid = str((obj.get("metadata") or {}).get("uid"))
         self._seen.add(uid)
         came = self._kopf_came[uid] = asyncio.Event()  # before the take starts: kopf may come at once
         first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._first_tries.add(first_try)
         first_try.add_done_callback(self._first_tries.discard)
-        task = asyncio.create_task(self._take(kind, obj, came, first_try))
+        task = asyncio.create_task(self._take(kind, obj, came, first_try, fresh=fresh))
         self._taking[uid] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -225,7 +308,13 @@ class FastLane:
         task.add_done_callback(done)
 
     async def _take(
-        self, kind: Kind, obj: dict[str, Any], came: asyncio.Event, first_try: asyncio.Future[None]
+        self,
+        kind: Kind,
+        obj: dict[str, Any],
+        came: asyncio.Event,
+        first_try: asyncio.Future[None],
+        *,
+        fresh: bool = True,
     ) -> None:
         runtime = self._runtime
         meta: dict[str, Any] = obj.get("metadata") or {}
@@ -233,9 +322,24 @@ class FastLane:
         live = self._kopf_live[kind.kind]
         if uid in self._reached_by_kopf:
             live.set()  # kopf was there first: it watches live
-        assert runtime.gate is not None
-        if live.is_set() or not await runtime.gate.is_active():
+        gate = runtime.gate
+        assert gate is not None
+        if live.is_set():
             return
+        # A peered replica reads the peering object now: a replica that was paused a moment ago
+        # (a higher one just started) must not write; a paused one holds the signup.
+        if not await gate.is_active(max_age=0.0 if gate.peered else None):
+            self._hold(kind, obj)
+            return
+        if not fresh:
+            current = await self._still_ours(kind, namespace, name, int(meta.get("generation") or 1))
+            if (
+                current is None
+                or not self.is_new(current)
+                or MANAGED_LABEL in ((current.get("metadata") or {}).get("labels") or {})
+            ):
+                return  # taken up by the replica that was active, deleted or changed: kopf's
+            obj, meta = current, current.get("metadata") or {}
         # Our finalizer before anything exists outside: a resource deleted from now on waits
         # for kopf's delete handler, which removes what the reconcile made. The label in the
         # same write: the next start's list leaves this resource out.

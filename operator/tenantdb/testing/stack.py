@@ -188,6 +188,16 @@ class LocalStack:
         )
         response.raise_for_status()
 
+    async def patch_peering(self, name: str, peers: dict[str, Any]) -> None:
+        """Write peers' keep-alives into the peering object, as kopf does (``None`` removes one)."""
+        assert self._http is not None
+        response = await self._http.patch(
+            f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}",
+            json={"status": peers},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        response.raise_for_status()
+
     async def get_peering(self, name: str) -> dict[str, Any] | None:
         assert self._http is not None
         response = await self._http.get(f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}")
