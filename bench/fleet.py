@@ -53,7 +53,14 @@ Phases and figures (keys of ``bench/results/fleet.json``):
 - ``restart_calls``: the operator is stopped (SIGTERM, kopf's graceful stop) and a new one
   started at once; Neon calls in the ``--restart-window`` seconds from the new start.
 - ``signup_p95_ready_s_during_restart``: ``--signups`` more signups applied right after the
-  new process starts, paced as above.
+  new process starts, paced as above. One process, so its start (Python's imports, kopf's
+  start) is a floor no signup made at that moment can beat.
+- ``signup_p95_ready_s_during_restart_with_standby`` (``--standby``, the default): the chart's
+  hot standby, two replicas in one kopf peering (priorities 100 and 90). Once the active one
+  has resumed the fleet it is stopped (SIGTERM) and its replacement spawned when it has
+  exited (the chart's ``strategy: Recreate``); as many signups from the SIGTERM on. The
+  standby, already running, takes them while its kopf lists the fleet; the replacement takes
+  over when it is up. ``restart_with_standby`` has the details.
 
 Usage: ``.venv/bin/python bench/fleet.py [--n 30000] [--budgets 10000]``; a quick run:
 ``--n 2000``. ``--output`` names another result file (the baseline of today's per-object
@@ -104,6 +111,7 @@ PLURALS = {
 }
 SECRETS_PATH = "/api/v1/namespaces/default/secrets"
 REGION, PG_VERSION = "aws-us-east-2", 17
+PEERING = "tenantdb"  # the hot-standby phase's ClusterKopfPeering
 SPEC_SETTINGS = {"autoscaling": {"minCu": 0.25, "maxCu": 1.0}, "suspendTimeoutSeconds": 300}
 NEON_RATE_PER_MINUTE, NEON_ROUTE_PER_SECOND, NEON_CONSUMPTION_PER_MINUTE = 700, 40, 50
 _START = time.monotonic()
@@ -289,7 +297,8 @@ class OperatorProcess:
         if self.process.is_alive():
             self.process.kill()
             await asyncio.to_thread(self.process.join, 10)
-        await self._http.aclose()
+        if not self._http.is_closed:
+            await self._http.aclose()
 
 
 # --- the fleet ------------------------------------------------------------------------------------
@@ -745,6 +754,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     postgres = PostgresServer()
     await asyncio.to_thread(postgres.start)
     operator: OperatorProcess | None = None
+    peers: list[OperatorProcess] = []  # the hot-standby phase's replicas
     fleet: Fleet | None = None
     neon = NeonEmulator(
         postgres_admin_url=postgres.admin_url,
@@ -920,7 +930,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         }
         say(f"restart: {results['restart_calls']}")
         results["operator_rss_mb_end"] = round(rss_mb(operator.pid), 1)
+
+        # --- a rolling restart with a hot standby ---------------------------------------------
+        if args.standby:
+            await operator.stop()
+            operator = None
+            standby = await _rolling_restart_with_standby(
+                args, operator_settings, kube_url, neon, log_dir, expected=n + args.signups, peers=peers
+            )
+            results["restart_with_standby"] = standby
+            results["signup_p95_ready_s_during_restart_with_standby"] = standby["signups"]["p95_s"]
     finally:
+        for peer in peers:
+            await peer.stop()
         if operator is not None:
             await operator.stop()
         if fleet is not None:
@@ -930,6 +952,60 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         kube.join(timeout=30)
         await asyncio.to_thread(postgres.stop)
     return results
+
+
+async def _rolling_restart_with_standby(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    kube_url: str,
+    neon: Any,
+    log_dir: Path,
+    *,
+    expected: int,
+    peers: list[OperatorProcess],
+) -> dict[str, Any]:
+    """The chart's hot standby (``peering.enabled``): two replicas in one kopf peering, of
+    priorities 100 and 90, each its own Deployment with ``strategy: Recreate``. Once the active
+    one has resumed the fleet, it is stopped (SIGTERM: kopf's goodbye in the peering object),
+    and its replacement is spawned once it has exited, as Recreate does; the signups start
+    with the SIGTERM."""
+    async with httpx.AsyncClient(base_url=kube_url, timeout=30) as http:
+        body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": PEERING}}
+        (await http.post("/apis/kopf.dev/v1/clusterkopfpeerings", json=body)).raise_for_status()
+
+    def peer(priority: int, log_name: str) -> OperatorProcess:
+        peered = settings | {"peering_name": PEERING, "peering_priority": priority}
+        process = OperatorProcess(peered, kube_url, log_dir / log_name)
+        peers.append(process)
+        return process
+
+    say("rolling restart with a hot standby: two peered replicas, the active one resuming ...")
+    active = peer(100, "operator-peer-100.log")
+    standby = peer(90, "operator-peer-90.log")
+    resumed, _ = await _wait_resumed(active, expected, args.startup_timeout)
+    await asyncio.sleep(args.settle)
+    standby_rss = round(rss_mb(standby.pid), 1)
+    say(f"active replica resumed in {resumed} s; standby RSS {standby_rss} MB; stopping the active one ...")
+    since = time.time()
+    during_task = asyncio.create_task(
+        signups(kube_url, "signup-standby", args.signups, args.signup_pace, args.signup_timeout)
+    )
+    stopping = time.monotonic()
+    await active.stop()
+    stop_seconds = round(time.monotonic() - stopping, 1)
+    peer(100, "operator-peer-100-replacement.log")
+    during = await during_task
+    figures = signup_figures(during)
+    say(f"signups during the rolling restart: {figures}; the active replica stopped in {stop_seconds} s")
+    return {
+        "signups": figures,
+        "active_resumed_seconds": resumed,
+        "stop_seconds": stop_seconds,
+        "standby_rss_mb_paused": standby_rss,
+        "calls": _window(neon, since, time.time()),
+        "how": "peering priorities 100 (active) and 90 (standby); SIGTERM to the active one with the "
+        "first signup, its replacement (priority 100) spawned once it exited (strategy: Recreate)",
+    }
 
 
 async def _wait_resumed(operator: OperatorProcess, n: int, timeout: float) -> tuple[float | None, str]:
@@ -1004,6 +1080,12 @@ def main() -> None:
         help="steady window (default: the longer of the intervals and a 900 s consumption period)",
     )
     parser.add_argument("--restart-window", type=float, default=300.0, help="seconds of restart calls")
+    parser.add_argument(
+        "--standby",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also a rolling restart of two peered replicas (the chart's hot standby)",
+    )
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after start-up before RSS")
     parser.add_argument("--startup-timeout", type=float, default=7200.0)
     parser.add_argument(
