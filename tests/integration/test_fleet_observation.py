@@ -7,9 +7,12 @@ deleted in Neon's console, a deleted Secret (put back from our own row, without 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import pytest
 
+from tenantdb.handlers import fleet as fleet_handlers
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.integration.conftest import global_database
 from tests.integration.test_neon_side import _metadata_db_reachable
@@ -176,3 +179,42 @@ async def test_whether_a_pass_runs_and_how_long_passes_take_are_on_the_metrics(s
     total = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0
     assert total > slow
     await stack.stop_operator()
+
+
+async def test_slow_local_checks_do_not_stretch_a_pass_past_its_interval(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Local checks slower than their ceiling (a busy API server or metadata DB) must not make
+    passes longer than the interval: the project list, which finds a project deleted in Neon's
+    console, would come that much later. A round stops starting checks after half an interval;
+    the checks it did not reach go first in the next pass."""
+    original = fleet_handlers.observe_database
+    checked: list[str] = []
+
+    async def slow(runtime: Any, kind: Any, body: Any, events: Any, *, full: bool) -> bool:
+        if not full:
+            await asyncio.sleep(1.5)
+            checked.append(str(body["metadata"]["name"]))
+        return await original(runtime, kind, body, events, full=full)
+
+    monkeypatch.setattr(fleet_handlers, "observe_database", slow)
+    monkeypatch.setattr(fleet_handlers, "_LOCAL_CONCURRENCY", 1)
+    # At most 1 s of local checks a pass; the endpoint rotation (full checks) out of the picture.
+    await stack.start_operator(resync_interval_seconds=2.0, endpoint_checks_per_minute=1 / 60)
+    assert stack.runtime is not None
+    metrics = stack.runtime.metrics.registry
+    await _fleet(stack)
+
+    def passes() -> float:
+        return metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0
+
+    before = passes()
+    await eventually(lambda: _async(passes() >= before + 4), timeout=60, what="four more passes")
+    await stack.stop_operator()
+    # Each pass: the list, then one 1.5 s check (the next would start after the 1 s mark). The
+    # four checks of one round by count would take 6 s, and the list would run every 6 s.
+    slow_passes = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_count") or 0.0
+    within = metrics.get_sample_value("tenantdb_fleet_pass_duration_seconds_bucket", {"le": "5.0"}) or 0.0
+    assert within == slow_passes, f"{slow_passes - within} of {slow_passes} passes took more than 5 s"
+    # ... and the rotation goes on: every resource was checked, the least recently checked first.
+    assert {f"user-{user}" for user in USERS} <= set(checked), checked

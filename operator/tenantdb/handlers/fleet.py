@@ -8,8 +8,9 @@ priority of its work.
   deleted or renamed outside the operator is not: a user's database is gone.
 - The local checks (Kubernetes and the metadata DB only) are paced at
   ``TENANTDB_LOCAL_CHECKS_PER_SECOND``, a few at a time; a pass takes at most half an
-  interval of them, the least recently checked first, so a large fleet is covered over
-  several passes and the project list still runs every interval.
+  interval of them (by count at that ceiling, by the clock when they run slower), the least
+  recently checked first, so a large fleet is covered over several passes and the project
+  list still runs every interval.
 - Only the active replica observes (``run_while_active``), like every loop of the operator.
 """
 
@@ -87,9 +88,14 @@ class FleetObservation:
             for uid in runtime.fleet.stalest(count, skip=suspect):
                 await self._check(uid, full=True, check="endpoint")
 
-        # 3. Secrets, rows and env vars: no Neon call unless something must be put back.
+        # 3. Secrets, rows and env vars: no Neon call unless something must be put back. Half an
+        # interval of them, by count at the ceiling and by the clock when they run slower (a busy
+        # API server or metadata DB): a longer pass would delay the next project list.
         budget = max(1, int(settings.local_checks_per_second * settings.resync_interval_seconds / 2))
-        await self._local_round(runtime.fleet.local_round()[:budget], settings.local_checks_per_second)
+        deadline = time.monotonic() + settings.resync_interval_seconds / 2
+        await self._local_round(
+            runtime.fleet.local_round()[:budget], settings.local_checks_per_second, deadline=deadline
+        )
 
     async def _compare_with_neon(self) -> dict[str, str]:
         """The resources whose project the list misses or names otherwise (uid -> why). A step of
@@ -115,7 +121,9 @@ class FleetObservation:
         await self._orphans.maybe_run(listed)
         return findings.suspect
 
-    async def _local_round(self, uids: list[str], rate: float) -> None:
+    async def _local_round(self, uids: list[str], rate: float, *, deadline: float) -> None:
+        """Checks paced at ``rate``; none starts after ``deadline`` (those left go first in the
+        next pass: the least recently checked lead the round)."""
         gate = asyncio.Semaphore(_LOCAL_CONCURRENCY)
         started = time.monotonic()
 
@@ -124,6 +132,8 @@ class FleetObservation:
                 delay = started + index / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                if time.monotonic() >= deadline:
+                    return
                 await self._check(uid, full=False, check="local")
 
         with background_calls():  # a put-back URI fetch is background work too
