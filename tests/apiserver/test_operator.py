@@ -6,6 +6,7 @@ and env var, everything gone after a delete."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -269,3 +270,32 @@ async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_di
         return "Handler '" in second.log
 
     await eventually(second_logged_its_handler, timeout=30, what="the standby's handler log")
+
+
+async def test_a_graceful_stop_hands_over_to_the_standby_within_seconds(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    """A rolling restart: SIGTERM, and kopf's goodbye in the peering object (lifetime 0). The
+    standby acts at once, its loops outside kopf's handlers (the consumption sync) included, not
+    a keep-alive lifetime (60 s) later; a signup made as the active one stops is Ready."""
+    access = chart_rbac({"peering": {"enabled": True}})
+    stack = await stack_factory(operator_access=access, peering_name="tenantdb")
+    ns = stack.namespace
+    first = stack.spawn_operator(name="peer-100", peering_priority=100)
+    await first.wait_started()
+    second = stack.spawn_operator(name="peer-90", peering_priority=90)
+    await second.wait_started()
+
+    async def first_resumed() -> bool:
+        return "Resuming operations after the pause" in first.log
+
+    await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
+    stopping = asyncio.create_task(first.stop())
+    await stack.apply(global_database("user-gina", ns, "gina"))
+    await stopping
+    await stack.wait_ready("GlobalDatabase", "user-gina", namespace=ns, timeout=30)
+
+    async def second_loops_active() -> bool:
+        return "consumption sync and enforcement active on this replica" in second.log
+
+    await eventually(second_loops_active, timeout=20, what="the standby's budget loop acting")
