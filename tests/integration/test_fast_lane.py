@@ -166,6 +166,28 @@ async def test_a_standby_holds_a_signup_and_takes_it_the_moment_the_active_repli
     await stack.stop_operator()
 
 
+async def test_a_standby_that_missed_the_event_still_forgets_what_the_active_one_took(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A watch that restarts from now can miss the DELETED that says another replica took a
+    signup up. The standby reads what it holds again now and then, or it would hold it (and
+    read the peering object twice a second) until its next activation."""
+    monkeypatch.setattr(fast_lane, "_HELD_REVIEW_SECONDS", 1.0)
+    await stack.create_peering(PEERING)
+    await stack.patch_peering(PEERING, {"the-active-one": _peer(100)})
+    await stack.start_operator(resync_interval_seconds=3600.0, peering_name=PEERING, peering_priority=50)
+    await _lane_open(stack)
+    assert stack.runtime is not None
+    assert stack.runtime.fast_lane is not None
+    lane = stack.runtime.fast_lane
+    await stack.apply(global_database("user-theirs", "theirs"))
+    await eventually(lambda: _async(bool(lane.held)), timeout=10, what="the standby holding the signup")
+    monkeypatch.setattr(lane, "_left_selection", lambda obj: None)  # the event is missed
+    await stack.patch("GlobalDatabase", "user-theirs", {"metadata": {"labels": {MANAGED_LABEL: "true"}}})
+    await eventually(lambda: _async(not lane.held), timeout=10, what="the standby forgetting it")
+    await stack.stop_operator()
+
+
 async def test_a_signup_whose_first_create_fails_is_retried_before_kopf_gets_there(
     stack: LocalStack, slow_start_up_list: None
 ) -> None:

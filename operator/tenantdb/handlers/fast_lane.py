@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,9 @@ _NOT_TAKEN = f"!{MANAGED_LABEL}"  # what the lane lists and watches: resources n
 # again) and, while it holds signups, this often to take them the moment it is the active one.
 _GATE_CHECK_SECONDS = 5.0
 _HELD_GATE_CHECK_SECONDS = 0.5
+# What a paused replica holds is read again this often: a watch that restarted from now may
+# have missed the event that said another replica took it up.
+_HELD_REVIEW_SECONDS = 30.0
 
 
 class FastLane:
@@ -83,6 +87,7 @@ class FastLane:
         # forgotten when another replica takes them up (they leave the watch's selection).
         self.held: dict[str, tuple[Kind, dict[str, Any]]] = {}
         self._held_more = asyncio.Event()  # the gate's check goes faster while something is held
+        self._left: set[str] = set()  # left the selection while its take asked the gate
 
     def clients_open(self) -> None:
         """The Neon client, the metadata DB and the budgets' state are ready: take what waits."""
@@ -170,6 +175,7 @@ class FastLane:
         gate = self._runtime.gate
         assert gate is not None
         paused = False
+        reviewed = time.monotonic()
         while True:
             holding = bool(self.held)
             try:
@@ -182,6 +188,10 @@ class FastLane:
             paused = not active
             if active and self.held:
                 self._take_held()
+            elif self.held and time.monotonic() - reviewed >= _HELD_REVIEW_SECONDS:
+                await self._review_held()
+            if not self.held:
+                reviewed = time.monotonic()
             self._held_more.clear()
             wait = _HELD_GATE_CHECK_SECONDS if self.held else _GATE_CHECK_SECONDS
             with contextlib.suppress(TimeoutError):
@@ -197,14 +207,36 @@ class FastLane:
 
     def _hold(self, kind: Kind, obj: dict[str, Any]) -> None:
         uid = str((obj.get("metadata") or {}).get("uid"))
+        if uid in self._left:
+            return  # another replica took it up while this one asked the gate
         self.held[uid] = (kind, obj)
         self._held_more.set()
 
+    def _left_selection(self, obj: Mapping[str, Any]) -> None:
+        """The watch's DELETED: labelled (taken up by the active replica, or this one) or deleted."""
+        self._forget(obj)
+
     def _forget(self, obj: Mapping[str, Any]) -> None:
-        """Left the watch's selection (labelled: taken up by the active replica) or deleted."""
         uid = str((obj.get("metadata") or {}).get("uid"))
         if self.held.pop(uid, None) is not None:
             self._seen.discard(uid)  # a standby keeps nothing per signup it never took
+        elif uid in self._taking:
+            self._left.add(uid)  # until its take ends (this replica's own label write, too)
+
+    async def _review_held(self) -> None:
+        """Forget what no longer waits (taken up, deleted, changed), read from the API server."""
+        for kind, obj in list(self.held.values()):
+            meta: Mapping[str, Any] = obj.get("metadata") or {}
+            current = await self._still_ours(
+                kind, str(meta.get("namespace")), str(meta.get("name")), int(meta.get("generation") or 1)
+            )
+            if current is None or not self._waits(current):
+                self._forget(obj)
+
+    def _waits(self, obj: Mapping[str, Any]) -> bool:
+        """New and never taken up (no label of ours)."""
+        labels: Mapping[str, Any] = (obj.get("metadata") or {}).get("labels") or {}
+        return self.is_new(obj) and MANAGED_LABEL not in labels
 
     def _take_held(self) -> None:
         held, self.held = self.held, {}
@@ -243,7 +275,7 @@ class FastLane:
                     if event_type == "ADDED":
                         self._offer(kind, obj)
                     elif event_type == "DELETED":
-                        self._forget(obj)
+                        self._left_selection(obj)
             except KubeError as exc:  # kopf handles new resources meanwhile, as ever
                 _log.warning("fast lane for %s: %s; watching again in 5s", kind.kind, exc)
                 await asyncio.sleep(5)
@@ -301,6 +333,7 @@ class FastLane:
 
         def done(_: asyncio.Task[None]) -> None:
             self._taking.pop(uid, None)
+            self._left.discard(uid)
             self._kopf_came.pop(uid, None)
             if not first_try.done():
                 first_try.set_result(None)
@@ -333,11 +366,7 @@ class FastLane:
             return
         if not fresh:
             current = await self._still_ours(kind, namespace, name, int(meta.get("generation") or 1))
-            if (
-                current is None
-                or not self.is_new(current)
-                or MANAGED_LABEL in ((current.get("metadata") or {}).get("labels") or {})
-            ):
+            if current is None or not self._waits(current):
                 return  # taken up by the replica that was active, deleted or changed: kopf's
             obj, meta = current, current.get("metadata") or {}
         # Our finalizer before anything exists outside: a resource deleted from now on waits
