@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -236,7 +237,8 @@ async def test_a_watch_with_a_label_selector_says_when_an_object_leaves_or_enter
         (await http.post(DATABASES, json=_database("new"))).raise_for_status()
         for name in ("new", "before"):  # made while watched, and before the watch
             (await http.patch(f"{DATABASES}/{name}", json=taken, headers=MERGE)).raise_for_status()
-        (await http.patch(f"{DATABASES}/new", json={"spec": {"userId": "x"}}, headers=MERGE)).raise_for_status()
+        changed = {"spec": {"userId": "x"}}
+        (await http.patch(f"{DATABASES}/new", json=changed, headers=MERGE)).raise_for_status()
         untaken = {"metadata": {"labels": {"tenantdb.io/managed": None}}}
         (await http.patch(f"{DATABASES}/new", json=untaken, headers=MERGE)).raise_for_status()
         async for line in stream.aiter_lines():
@@ -246,3 +248,18 @@ async def test_a_watch_with_a_label_selector_says_when_an_object_leaves_or_enter
             if len(events) == 4:
                 break
     assert events == [("ADDED", "new"), ("DELETED", "new"), ("DELETED", "before"), ("ADDED", "new")]
+
+
+async def test_a_watch_ends_after_the_timeout_it_asked_for(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    """As the API server ends a watch at ``timeoutSeconds`` (the client then watches again from
+    its last version): a watch the server never ends is read until the client times out."""
+    _, http = kube
+    version = (await http.get(DATABASES)).json()["metadata"]["resourceVersion"]
+    params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "1"}
+    started = time.monotonic()
+    async with http.stream("GET", DATABASES, params=params, timeout=10) as stream:
+        lines = [line async for line in stream.aiter_lines() if line.strip()]
+    assert lines == []
+    assert time.monotonic() - started < 5

@@ -34,6 +34,7 @@ import asyncio
 import collections
 import copy
 import datetime
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -329,7 +330,19 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             inside = {_name_key(raw) for raw in selected} if selector is not None else set()
             for event in replay:
                 yield event
-            async for event in bus.stream(since=mark):
+            # The API server ends a watch at the client's timeoutSeconds (kopf asks for 270 s, the
+            # fast lane too): each then watches again from its last version.
+            timeout = request.params.get("timeoutSeconds")
+            deadline = time.monotonic() + float(str(timeout)) if timeout else None
+            stream = bus.stream(since=mark)
+            while True:
+                try:
+                    if deadline is None:
+                        event = await anext(stream)
+                    else:
+                        event = await asyncio.wait_for(anext(stream), max(0.0, deadline - time.monotonic()))
+                except (StopAsyncIteration, TimeoutError):
+                    break
                 obj = event.get("object", {})
                 metadata = obj.get("metadata", {})
                 if not self._matches(request, metadata.get("namespace"), metadata.get("name")):
