@@ -17,7 +17,7 @@ import pytest
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.apiserver import KubeApiServer
-from tenantdb.testing.apiserver_stack import ApiServerStack
+from tenantdb.testing.apiserver_stack import ApiServerStack, OperatorProcess
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack, eventually, is_ready
 from tests.apiserver.conftest import global_database, workspace_database
@@ -232,12 +232,13 @@ async def test_the_secret_is_garbage_collected_with_its_resource(
     await stack.wait_gone("Secret", "user-dan-connection", namespace=ns, timeout=60)
 
 
-async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_dies(
+async def _two_peers(
     stack_factory: StackFactory, chart_rbac: Callable[..., Any]
-) -> None:
+) -> tuple[ApiServerStack, OperatorProcess, OperatorProcess]:
+    """Two operator processes in one peering, as the chart runs them (priorities 100 and 90),
+    once the first has resumed."""
     access = chart_rbac({"peering": {"enabled": True}})
     stack = await stack_factory(operator_access=access, peering_name="tenantdb")
-    ns = stack.namespace
     first = stack.spawn_operator(name="peer-100", peering_priority=100)
     await first.wait_started()
     second = stack.spawn_operator(name="peer-90", peering_priority=90)
@@ -248,6 +249,14 @@ async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_di
         return "Resuming operations after the pause" in first.log
 
     await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
+    return stack, first, second
+
+
+async def test_two_peered_operators_one_acts_and_the_other_takes_over_when_it_dies(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    stack, first, second = await _two_peers(stack_factory, chart_rbac)
+    ns = stack.namespace
     await stack.apply(global_database("user-erin", ns, "erin"))
     await stack.wait_ready("GlobalDatabase", "user-erin", namespace=ns, timeout=90)
 
@@ -278,18 +287,8 @@ async def test_a_graceful_stop_hands_over_to_the_standby_within_seconds(
     """A rolling restart: SIGTERM, and kopf's goodbye in the peering object (lifetime 0). The
     standby acts at once, its loops outside kopf's handlers (the consumption sync) included, not
     a keep-alive lifetime (60 s) later; a signup made as the active one stops is Ready."""
-    access = chart_rbac({"peering": {"enabled": True}})
-    stack = await stack_factory(operator_access=access, peering_name="tenantdb")
+    stack, first, second = await _two_peers(stack_factory, chart_rbac)
     ns = stack.namespace
-    first = stack.spawn_operator(name="peer-100", peering_priority=100)
-    await first.wait_started()
-    second = stack.spawn_operator(name="peer-90", peering_priority=90)
-    await second.wait_started()
-
-    async def first_resumed() -> bool:
-        return "Resuming operations after the pause" in first.log
-
-    await eventually(first_resumed, timeout=60, what="the higher-priority peer resumes")
     stopping = asyncio.create_task(first.stop())
     await stack.apply(global_database("user-gina", ns, "gina"))
     await stopping

@@ -71,6 +71,14 @@ async def _handled_by_kopf(stack: LocalStack, name: str) -> dict[str, Any]:
     return handled
 
 
+async def _kopf_adds_nothing(stack: LocalStack, obj: dict[str, Any]) -> None:
+    """kopf records the lane's resource as handled, with the lane's project, the only one."""
+    assert stack.neon is not None
+    handled = await _handled_by_kopf(stack, obj["metadata"]["name"])
+    assert handled["status"]["projectId"] == obj["status"]["projectId"]
+    assert len(stack.neon.projects()) == 1
+
+
 async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     stack: LocalStack, slow_start_up_list: None
 ) -> None:
@@ -116,6 +124,18 @@ async def test_a_signup_during_the_start_up_is_ready_before_kopf_lists_it(
     await stack.stop_operator()
 
 
+async def _start_paused(stack: LocalStack) -> fast_lane.FastLane:
+    """The operator as a standby: another replica of higher priority is alive in the peering
+    object, so this one starts paused (kopf reads the same); its fast lane."""
+    await stack.create_peering(PEERING)
+    await stack.patch_peering(PEERING, {"the-active-one": _peer(100)})
+    await stack.start_operator(resync_interval_seconds=3600.0, peering_name=PEERING, peering_priority=50)
+    await _lane_open(stack)
+    assert stack.runtime is not None
+    assert stack.runtime.fast_lane is not None
+    return stack.runtime.fast_lane
+
+
 def _peer(priority: int, *, lifetime: int = 60) -> dict[str, Any]:
     """A keep-alive as kopf writes it (``lifetime: 0`` is its goodbye on a graceful stop)."""
     seen = datetime.datetime.now(datetime.UTC).isoformat()
@@ -130,14 +150,7 @@ async def test_a_standby_holds_a_signup_and_takes_it_the_moment_the_active_repli
     replica took up is forgotten, not taken twice."""
     assert stack.neon is not None
     neon = stack.neon
-    await stack.create_peering(PEERING)
-    # Another replica of higher priority is alive: this one starts paused (kopf reads the same).
-    await stack.patch_peering(PEERING, {"the-active-one": _peer(100)})
-    await stack.start_operator(resync_interval_seconds=3600.0, peering_name=PEERING, peering_priority=50)
-    await _lane_open(stack)
-    assert stack.runtime is not None
-    assert stack.runtime.fast_lane is not None
-    lane = stack.runtime.fast_lane
+    lane = await _start_paused(stack)
 
     async def holding(name: str) -> bool:
         return any(obj["metadata"]["name"] == name for _, obj in lane.held.values())
@@ -160,9 +173,7 @@ async def test_a_standby_holds_a_signup_and_takes_it_the_moment_the_active_repli
     assert time.monotonic() - left < SLOW_LIST_SECONDS - 2  # the standby's kopf had not listed it
     assert [p["name"] for p in neon.projects()] == [obj["status"]["projectName"]]
     # The standby's kopf gets there and adds nothing.
-    handled = await _handled_by_kopf(stack, "user-new")
-    assert handled["status"]["projectId"] == obj["status"]["projectId"]
-    assert len(neon.projects()) == 1
+    await _kopf_adds_nothing(stack, obj)
     await stack.stop_operator()
 
 
@@ -173,13 +184,7 @@ async def test_a_standby_that_missed_the_event_still_forgets_what_the_active_one
     signup up. The standby reads what it holds again now and then, or it would hold it (and
     read the peering object twice a second) until its next activation."""
     monkeypatch.setattr(fast_lane, "_HELD_REVIEW_SECONDS", 1.0)
-    await stack.create_peering(PEERING)
-    await stack.patch_peering(PEERING, {"the-active-one": _peer(100)})
-    await stack.start_operator(resync_interval_seconds=3600.0, peering_name=PEERING, peering_priority=50)
-    await _lane_open(stack)
-    assert stack.runtime is not None
-    assert stack.runtime.fast_lane is not None
-    lane = stack.runtime.fast_lane
+    lane = await _start_paused(stack)
     await stack.apply(global_database("user-theirs", "theirs"))
     await eventually(lambda: _async(bool(lane.held)), timeout=10, what="the standby holding the signup")
     monkeypatch.setattr(lane, "_left_selection", lambda obj: None)  # the event is missed
@@ -210,9 +215,7 @@ async def test_a_signup_whose_first_create_fails_is_retried_before_kopf_gets_the
     assert time.monotonic() - applied < SLOW_LIST_SECONDS - 2  # kopf had not even listed it
     assert [p["name"] for p in neon.projects()] == [obj["status"]["projectName"]]
     # kopf gets there and adds nothing: the lane's retry stands.
-    handled = await _handled_by_kopf(stack, "user-unlucky")
-    assert handled["status"]["projectId"] == obj["status"]["projectId"]
-    assert len(neon.projects()) == 1
+    await _kopf_adds_nothing(stack, obj)
     await stack.stop_operator()
 
 
