@@ -335,13 +335,25 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
             timeout = request.params.get("timeoutSeconds")
             deadline = time.monotonic() + float(str(timeout)) if timeout else None
             stream = bus.stream(since=mark)
+            # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow the cancellation of a
+            # server shutting down when an event arrives at that moment (kmock then waited 60 s).
+            nxt: asyncio.Future[Any] | None = None
             while True:
+                if nxt is None:
+                    nxt = asyncio.ensure_future(anext(stream))
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    if deadline is None:
-                        event = await anext(stream)
-                    else:
-                        event = await asyncio.wait_for(anext(stream), max(0.0, deadline - time.monotonic()))
-                except (StopAsyncIteration, TimeoutError):
+                    done, _ = await asyncio.wait({nxt}, timeout=remaining)
+                except BaseException:
+                    nxt.cancel()
+                    raise
+                if not done:
+                    nxt.cancel()
+                    break
+                arrived, nxt = nxt, None
+                try:
+                    event = arrived.result()
+                except StopAsyncIteration:
                     break
                 obj = event.get("object", {})
                 metadata = obj.get("metadata", {})
