@@ -226,17 +226,20 @@ class FastLane:
     async def _review_held(self) -> None:
         """Forget what no longer waits (taken up, deleted, changed), read from the API server."""
         for kind, obj in list(self.held.values()):
-            meta: Mapping[str, Any] = obj.get("metadata") or {}
-            current = await self._still_ours(
-                kind, str(meta.get("namespace")), str(meta.get("name")), int(meta.get("generation") or 1)
-            )
-            if current is None or not self._waits(current):
+            if await self._still_waiting(kind, obj) is None:
                 self._forget(obj)
 
-    def _waits(self, obj: Mapping[str, Any]) -> bool:
-        """New and never taken up (no label of ours)."""
-        labels: Mapping[str, Any] = (obj.get("metadata") or {}).get("labels") or {}
-        return self.is_new(obj) and MANAGED_LABEL not in labels
+    async def _still_waiting(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The resource as it is now, if it still waits to be taken up: there, at the same
+        generation, new, and without our label."""
+        meta: Mapping[str, Any] = obj.get("metadata") or {}
+        current = await self._still_ours(
+            kind, str(meta.get("namespace")), str(meta.get("name")), int(meta.get("generation") or 1)
+        )
+        if current is None or not self.is_new(current):
+            return None
+        labels: Mapping[str, Any] = (current.get("metadata") or {}).get("labels") or {}
+        return None if MANAGED_LABEL in labels else current
 
     def _take_held(self) -> None:
         held, self.held = self.held, {}
@@ -365,8 +368,8 @@ class FastLane:
             self._hold(kind, obj)
             return
         if not fresh:
-            current = await self._still_ours(kind, namespace, name, int(meta.get("generation") or 1))
-            if current is None or not self._waits(current):
+            current = await self._still_waiting(kind, obj)
+            if current is None:
                 return  # taken up by the replica that was active, deleted or changed: kopf's
             obj, meta = current, current.get("metadata") or {}
         # Our finalizer before anything exists outside: a resource deleted from now on waits
