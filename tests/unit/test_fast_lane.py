@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 from typing import Any
 
 from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
+from tenantdb.handlers.background import ActiveGate
 from tenantdb.handlers.fast_lane import FastLane
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.metrics import Metrics
@@ -61,3 +64,26 @@ async def test_the_lane_closes_when_kopf_reaches_one_of_its_resources_outside_it
     await lane.kopf_reached(WORKSPACE_DATABASE, "early", 1, listing=False)
     assert not live["WorkspaceDatabase"].is_set()
     assert "early" in lane._reached_by_kopf
+
+
+class _Paused:
+    """A peering object in which another replica of higher priority is alive."""
+
+    async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any]:
+        seen = datetime.datetime.now(datetime.UTC).isoformat()
+        return {"status": {"the-active-one": {"priority": 100, "lastseen": seen, "lifetime": 60}}}
+
+
+async def test_a_standby_lane_stops_when_cancelled_as_it_holds_a_signup() -> None:
+    """A signup held in the same turn of the loop as the operator stops it: the lane's gate
+    follower ends (a swallowed cancellation kept a stopping replica alive until it was killed,
+    and the handover waited for that)."""
+    lane = _lane()
+    lane._runtime.gate = ActiveGate(identity="me", priority=50, peering_name="tenantdb", reader=_Paused())
+    follower = asyncio.create_task(lane._follow_the_gate())
+    await asyncio.sleep(0.1)  # paused, waiting for its next check
+    lane._held_more.set()
+    follower.cancel()
+    done, _ = await asyncio.wait({follower}, timeout=2.0)
+    assert done, "the gate follower went on after it was cancelled"
+    assert follower.cancelled()

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from tenantdb.reconcile.conditions import parse_rfc3339
 
-__all__ = ["ActiveGate", "PeeringReader", "peers_allow", "run_while_active"]
+__all__ = ["ActiveGate", "PeeringReader", "peers_allow", "run_while_active", "wait_until_set"]
 
 _log = logging.getLogger(__name__)
 
@@ -165,3 +165,20 @@ async def _step_while_active(
     finally:
         if not task.done():  # this loop itself is being cancelled
             task.cancel()
+
+
+async def wait_until_set(event: asyncio.Event, timeout: float) -> bool:
+    """Whether ``event`` was set within ``timeout`` seconds.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in the
+    same turn of the loop as the event (it returns the finished wait instead of raising), and a
+    loop built on it goes on after it was cancelled. A stopping operator then waited for it
+    until it was killed (seen: a graceful stop took kopf's 30 s grace, not a moment).
+    ``asyncio.timeout`` tells its own expiry from a cancellation from outside.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

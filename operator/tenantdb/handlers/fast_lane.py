@@ -44,6 +44,7 @@ from typing import Any
 import kopf
 
 from tenantdb.api import GLOBAL_DATABASE, MANAGED_LABEL, WORKSPACE_DATABASE, Kind
+from tenantdb.handlers.background import wait_until_set
 from tenantdb.handlers.databases import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
@@ -204,8 +205,7 @@ class FastLane:
                 reviewed = time.monotonic()
             self._held_more.clear()
             wait = _HELD_GATE_CHECK_SECONDS if self._holding() else _GATE_CHECK_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._held_more.wait(), timeout=wait)
+            await wait_until_set(self._held_more, wait)
 
     def _reopen(self) -> None:
         """Paused: another replica acts, and this one's kopf lists the fleet again when it
@@ -462,8 +462,7 @@ class FastLane:
                 return
             if not first_try.done():
                 first_try.set_result(None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(came.wait(), timeout=delay)
+            await wait_until_set(came, delay)
             assert runtime.gate is not None
             if came.is_set() or not await runtime.gate.is_active():
                 return
