@@ -558,4 +558,10 @@ async def _handed_over(stack: LocalStack, active: Any, paused: Any) -> None:
         return acts(active) and not acts(paused)
 
     await eventually(settled, timeout=30, what="the peering handing over")
-    await asyncio.sleep(2)  # kopf's watch of the peering object sees it too
+
+    # ... and each replica's own gate, which keeps its answer for a moment, reads it so too (a
+    # fixed pause stood here: a guess at that moment).
+    async def gates_agree() -> bool:
+        return await active.gate.is_active() and not await paused.gate.is_active()
+
+    await eventually(gates_agree, timeout=30, what="each replica's gate reading the handover")
