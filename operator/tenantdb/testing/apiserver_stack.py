@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,6 +144,7 @@ class ApiServerStack(LocalStack):
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._keep_logs()
         try:
             await self._delete_everything()
         finally:
@@ -190,6 +193,22 @@ class ApiServerStack(LocalStack):
     @property
     def operator_logs(self) -> str:
         return "\n".join(operator.log for operator in self.operators)
+
+    async def _keep_logs(self) -> None:
+        """With ``TENANTDB_TEST_OPERATOR_LOGS`` set to a folder: every operator process's log and
+        the namespace's resources as they ended, kept there (a folder per stack) for a run
+        that failed by chance to be read after the API server's temporary folder is gone.
+        No Secret is kept: the resources hold only the names of theirs."""
+        keep = os.environ.get("TENANTDB_TEST_OPERATOR_LOGS")
+        if not keep or self._folder is None or self._http is None:
+            return
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}"
+        resources = {plural: (await self._http.get(f"{base}/{plural}")).json() for plural in self._plurals()}
+        target = Path(keep) / f"{time.strftime('%Y%m%dT%H%M%S')}-{self.namespace}"
+        target.mkdir(parents=True)
+        (target / "resources.json").write_text(json.dumps(resources, indent=1))
+        for log in self._folder.glob("*.log"):
+            shutil.copy(log, target / log.name)
 
     # -- clean-up: leave the shared API server as it was found ---------------------------------------
     def _plurals(self) -> list[str]:
