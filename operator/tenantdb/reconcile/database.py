@@ -38,7 +38,7 @@ from tenantdb.neon.errors import (
     NeonTransientError,
 )
 from tenantdb.reconcile import conditions as cond
-from tenantdb.reconcile.claims import REASON_CONFLICT, hold_claim, pin_claim
+from tenantdb.reconcile.claims import hold_claim, pin_claim
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
@@ -46,13 +46,13 @@ from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
 from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
 from tenantdb.reconcile.projects import (
-    REASON_PROJECT_MISMATCH,
     ProjectMismatch,
     create_may_still_land,
     our_name,
     our_projects,
     replace_deleted_project,
 )
+from tenantdb.reconcile.reasons import Reason
 from tenantdb.store.claims import Claimant
 from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
 
@@ -66,27 +66,11 @@ __all__ = [
     "reconcile_database",
 ]
 
-# Event reasons and condition reasons, named once (Argo CD health checks read some of them).
-REASON_CREATING = "Creating"
-REASON_AVAILABLE = "Available"
-REASON_ADOPTED = "Adopted"
-REASON_SYNCED = "ReconcileSuccess"
-REASON_SYNC_FAILED = "ReconcileError"
-REASON_QUOTA = "QuotaExceeded"
-REASON_REJECTED = "NeonRejected"
-REASON_UNAUTHORIZED = "NeonUnauthorized"
-REASON_BUDGET = "BudgetExceeded"
-REASON_DELETE_FAILED = "DeleteFailed"
-REASON_ORPHANED = "ProjectOrphaned"
-REASON_SECRET_CONFLICT = "SecretConflict"
-REASON_TENANT_NOT_FOUND = "TenantNotFound"
 # A conflict waits for the other side to let go: retried, not failed.
 _CONFLICT_RETRY_SECONDS = 30.0
 # Reasons that mean the resource cannot be used as written while they last (Ready=False), though
 # nothing is broken: another resource holds the tenant, or the Secret is not ours.
-CONFLICT_REASONS = frozenset({REASON_CONFLICT, REASON_SECRET_CONFLICT})
-REASON_RETAINED = "ProjectRetained"
-REASON_DELETING = "Deleting"
+CONFLICT_REASONS = frozenset({Reason.CONFLICT, Reason.SECRET_CONFLICT})
 
 # A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
 # may still be running in Neon: it may land until its landing window has passed.
@@ -147,43 +131,51 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
     try:
         yield
     except NeonLimitError as exc:
-        raise NeedsUserAction(REASON_QUOTA, f"{action}: Neon refused: {exc}", delay=600) from exc
+        raise NeedsUserAction(Reason.QUOTA_EXCEEDED, f"{action}: Neon refused: {exc}", delay=600) from exc
     except NeonAuthError as exc:
         raise RetryLater(
-            REASON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}", delay=300
+            Reason.NEON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}", delay=300
         ) from exc
     except NeonNotFoundError as exc:
-        raise RetryLater("ProjectMissing", f"{action}: the Neon project is gone: {exc}", delay=5) from exc
+        raise RetryLater(
+            Reason.PROJECT_MISSING, f"{action}: the Neon project is gone: {exc}", delay=5
+        ) from exc
     except NeonClientError as exc:
         raise NeedsUserAction(
-            REASON_REJECTED, f"{action}: Neon rejected the request: {exc}", delay=3600
+            Reason.NEON_REJECTED, f"{action}: Neon rejected the request: {exc}", delay=3600
         ) from exc
     except NeonOperationFailedError as exc:
-        raise RetryLater(REASON_SYNC_FAILED, f"{action}: a Neon operation failed: {exc}", delay=60) from exc
+        raise RetryLater(
+            Reason.RECONCILE_ERROR, f"{action}: a Neon operation failed: {exc}", delay=60
+        ) from exc
     except NeonTransientError as exc:
         delay = max(5.0, exc.retry_after or 15.0)
-        raise RetryLater(REASON_SYNC_FAILED, f"{action}: Neon is unavailable: {exc}", delay=delay) from exc
+        raise RetryLater(
+            Reason.RECONCILE_ERROR, f"{action}: Neon is unavailable: {exc}", delay=delay
+        ) from exc
     except StoreTenantNotFoundError as exc:
         # Sim has no such user or workspace (yet, or any more): retrying every 15 s cannot help.
         raise RetryLater(
-            REASON_TENANT_NOT_FOUND,
+            Reason.TENANT_NOT_FOUND,
             f"{action}: Sim's database has no user or workspace with this resource's userId / "
             f"workspaceId (check the spec, or wait for Sim to create it): {exc}",
             delay=300,
         ) from exc
     except StoreError as exc:
         raise RetryLater(
-            REASON_SYNC_FAILED, f"{action}: the metadata DB is unavailable: {exc}", delay=15
+            Reason.RECONCILE_ERROR, f"{action}: the metadata DB is unavailable: {exc}", delay=15
         ) from exc
     except SecretConflictError as exc:
         raise RetryLater(
-            REASON_SECRET_CONFLICT,
+            Reason.SECRET_CONFLICT,
             f"{action}: {exc}; the operator writes only Secrets it created for this resource "
             "(choose another spec.connectionSecret.name, or delete that Secret)",
             delay=_CONFLICT_RETRY_SECONDS,
         ) from exc
     except KubeError as exc:
-        raise RetryLater(REASON_SYNC_FAILED, f"{action}: the Kubernetes API failed: {exc}", delay=10) from exc
+        raise RetryLater(
+            Reason.RECONCILE_ERROR, f"{action}: the Kubernetes API failed: {exc}", delay=10
+        ) from exc
 
 
 def _role_name(spec: DatabaseSpec) -> str:
@@ -306,7 +298,7 @@ async def _reconcile(
                 live = await _find_adoptable(deps, obj, name)
                 if live is not None:
                     events.normal(
-                        REASON_ADOPTED,
+                        Reason.ADOPTED,
                         f"status named Neon project {project_id}, which does not exist; "
                         f"adopted this resource's project {live.id} ({name})",
                     )
@@ -325,7 +317,7 @@ async def _reconcile(
             adopted = await _find_adoptable(deps, obj, name)
             if adopted is not None:
                 project_id = adopted.id
-                events.normal(REASON_ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
+                events.normal(Reason.ADOPTED, f"Adopted the existing Neon project {project_id} ({name})")
             else:
                 create_may_still_land(
                     status,
@@ -339,7 +331,7 @@ async def _reconcile(
     if not project_id:
         conditions = cond.set_not_ready(
             conditions,
-            reason=REASON_CREATING,
+            reason=Reason.CREATING,
             message="Creating the Neon project",
             now=now,
             generation=obj.generation,
@@ -373,7 +365,7 @@ async def _reconcile(
                         # the next attempt's search tells which, no need to wait.
                         await _create_is_over(deps, identity.uid, write_status)
                         raise RetryLater(
-                            REASON_CREATING,
+                            Reason.CREATING,
                             "Creating the Neon project: Neon failed to answer properly; will look "
                             "for the project by name before trying again",
                             delay=max(2.0, exc.retry_after or 5.0),
@@ -382,7 +374,7 @@ async def _reconcile(
                     # and create again only once this create can no longer land.
                     until = now + datetime.timedelta(seconds=settings.create_landing_window_seconds)
                     raise RetryLater(
-                        REASON_CREATING,
+                        Reason.CREATING,
                         "Creating the Neon project: no answer from Neon; will look for the project "
                         f"by name (and not create it again before {cond.rfc3339(until)})",
                         delay=max(2.0, exc.retry_after or 5.0),
@@ -393,7 +385,7 @@ async def _reconcile(
                 await _create_is_over(deps, identity.uid, write_status)
                 raise
         project_id = created.project.id
-        events.normal("ProjectCreated", f"Created Neon project {project_id} in {region}")
+        events.normal(Reason.PROJECT_CREATED, f"Created Neon project {project_id} in {region}")
 
     # The external name is recorded the moment it is known, before anything else can fail.
     identity_status = DatabaseStatus(
@@ -437,7 +429,7 @@ async def _reconcile(
             branch_id = getattr(endpoint, "branch_id", "") or status.branch_id or ""
         if endpoint is None:
             raise RetryLater(
-                REASON_SYNC_FAILED, "the Neon project has no read-write compute endpoint yet", delay=15
+                Reason.RECONCILE_ERROR, "the Neon project has no read-write compute endpoint yet", delay=15
             )
     # A settings change Neon refuses leaves a working database: it is reported in Synced,
     # Ready stays true, and the connection string is still published.
@@ -468,7 +460,7 @@ async def _reconcile(
         phase = Phase.SUSPENDED
         conditions = cond.set_not_ready(
             conditions,
-            reason=REASON_BUDGET,
+            reason=Reason.BUDGET_EXCEEDED,
             message="The user's budget is exceeded: connections are refused "
             "until the budget allows them again",
             now=now,
@@ -478,13 +470,13 @@ async def _reconcile(
         phase = Phase.READY
         conditions = cond.set_ready(
             conditions,
-            reason=REASON_AVAILABLE,
+            reason=Reason.AVAILABLE,
             message=f"Database ready in Neon project {project_id}",
             now=now,
             generation=obj.generation,
         )
         if not was_ready:
-            events.normal("Ready", f"Database ready; connection string in Secret {secret_name}")
+            events.normal(Reason.READY, f"Database ready; connection string in Secret {secret_name}")
     if refused is not None:
         synced = cond.get_condition(conditions, cond.SYNCED)
         if synced is None or synced.message != refused.message:
@@ -499,7 +491,7 @@ async def _reconcile(
     else:
         conditions = cond.set_synced(
             conditions,
-            reason=REASON_SYNCED,
+            reason=Reason.RECONCILE_SUCCESS,
             message="Neon, the Secret and the metadata DB match the spec",
             now=now,
             generation=obj.generation,
@@ -538,7 +530,7 @@ async def _publish_connection(
         projects = {project_id, obj.status.project_id or project_id}
         if not row_is_ours(row, projects):
             raise RetryLater(
-                REASON_CONFLICT,
+                Reason.CONFLICT,
                 f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
                 "not this resource's: left as it is",
                 delay=_CONFLICT_RETRY_SECONDS,
@@ -643,12 +635,14 @@ def _drift(obj: DatabaseObject, endpoint: Any) -> dict[str, Any]:
 def _patched_events(events: Events, settled: EndpointSettled) -> None:
     if settled.switched:
         if settled.suspended:
-            events.warning(REASON_BUDGET, "Budget exceeded: compute endpoint disabled, connections refused")
+            events.warning(
+                Reason.BUDGET_EXCEEDED, "Budget exceeded: compute endpoint disabled, connections refused"
+            )
         else:
-            events.normal("Resumed", "Budget allows it again: compute endpoint enabled")
+            events.normal(Reason.RESUMED, "Budget allows it again: compute endpoint enabled")
     drift = [k for k in settled.changed if k != "disabled"]
     if drift:
-        events.normal("SettingsUpdated", f"Patched Neon compute settings: {', '.join(drift)}")
+        events.normal(Reason.SETTINGS_UPDATED, f"Patched Neon compute settings: {', '.join(drift)}")
 
 
 async def _connection_uri(
@@ -774,7 +768,13 @@ async def _publish(
             namespace=namespace, name=secret_name, data=desired, labels=labels, owner=obj.owner
         )
         restored = existing is None and obj.status.secret_name == secret_name
-        reason = "SecretRestored" if restored else "SecretWritten" if existing is None else "SecretUpdated"
+        reason = (
+            Reason.SECRET_RESTORED
+            if restored
+            else Reason.SECRET_WRITTEN
+            if existing is None
+            else Reason.SECRET_UPDATED
+        )
         events.normal(reason, f"Connection string written to Secret {secret_name}")
 
     # Metadata rows and the env var Sim Studio reads.
@@ -797,7 +797,7 @@ async def _publish(
             await metadata.set_workspace_env_var(
                 workspace_id=identity.workspace_id, key=identity.env_var, value=uri
             )
-            events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+            events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
     else:
         if not _row_matches(row, deps, project_id, uri):
             await metadata.upsert_global_database(
@@ -813,13 +813,13 @@ async def _publish(
         if current != uri:
             _check_env_var(identity, current, ours)
             await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
-            events.normal("EnvVarWritten", f"{identity.env_var} set for {identity.tenant_label}")
+            events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
 
 
 def _check_env_var(identity: DatabaseIdentity, current: str | None, ours: tuple[str | None, ...]) -> None:
     if not env_var_is_ours(current, ours):
         raise RetryLater(
-            REASON_CONFLICT,
+            Reason.CONFLICT,
             f"{identity.env_var} of {identity.tenant_label} points at another database than this "
             "resource's: left as it is",
             delay=_CONFLICT_RETRY_SECONDS,
@@ -889,7 +889,7 @@ async def delete_database(
         async with outside_errors("writing the status"):
             await write_status(DatabaseStatus(phase=Phase.DELETING, conditions=conditions))
 
-    await say(REASON_DELETING, "Deleting: releasing the Neon project and the connection string")
+    await say(Reason.DELETING, "Deleting: releasing the Neon project and the connection string")
     targets: list[str] | None = None
     done: list[str] = []
     orphaned = False
@@ -918,14 +918,14 @@ async def delete_database(
                         project_name=name,
                     )
                     events.normal(
-                        REASON_RETAINED,
+                        Reason.PROJECT_RETAINED,
                         f"Kept Neon project {project_id} (deletionPolicy: Retain); "
                         "recorded in tenantdb_orphaned_project as retained",
                     )
                 else:
                     deleted = await deps.neon.delete_project(project_id)
                     events.normal(
-                        "ProjectDeleted",
+                        Reason.PROJECT_DELETED,
                         f"Deleted Neon project {project_id}"
                         if deleted
                         else f"Neon project {project_id} was already gone",
@@ -938,8 +938,8 @@ async def delete_database(
         remaining = settings.delete_give_up_seconds - waited
         if remaining > 0:
             delay = min(300.0, max(5.0, min(exc.delay, 5.0 + waited / 2)), max(remaining, 1.0))
-            await say(REASON_DELETE_FAILED, exc.message)
-            raise RetryLater(REASON_DELETE_FAILED, exc.message, delay=delay) from exc
+            await say(Reason.DELETE_FAILED, exc.message)
+            raise RetryLater(Reason.DELETE_FAILED, exc.message, delay=delay) from exc
         left = [p for p in (targets if targets is not None else _hinted(obj, deps)) if p not in done]
         async with outside_errors("recording the orphaned project"):
             for project_id in left or [f"unknown-{identity.uid}"]:
@@ -953,17 +953,17 @@ async def delete_database(
                 )
         orphaned = True
         events.warning(
-            REASON_ORPHANED,
+            Reason.PROJECT_ORPHANED,
             f"Gave up deleting Neon project {', '.join(left) or name} after {int(waited)}s "
             f"({exc.reason}); recorded in tenantdb_orphaned_project for manual clean-up",
         )
 
     if orphaned:
-        await say(REASON_ORPHANED, f"Neon project left behind ({name}); removing the metadata rows")
+        await say(Reason.PROJECT_ORPHANED, f"Neon project left behind ({name}); removing the metadata rows")
     elif retain:
-        await say(REASON_RETAINED, "Neon project retained; removing the metadata rows")
+        await say(Reason.PROJECT_RETAINED, "Neon project retained; removing the metadata rows")
     else:
-        await say("ProjectDeleted", "Neon project deleted; removing the metadata rows")
+        await say(Reason.PROJECT_DELETED, "Neon project deleted; removing the metadata rows")
 
     async with outside_errors("removing the metadata rows"):
         # Only rows and env vars that hold one of this resource's own projects (found by name).
@@ -974,7 +974,7 @@ async def delete_database(
         )
     if removed:
         events.normal(
-            "Cleaned", f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
+            Reason.CLEANED, f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
         )
     deps.known_projects.pop(identity.uid, None)
     deps.create_attempts.discard(identity.uid)
@@ -1041,7 +1041,7 @@ async def _projects_to_delete(
             found.append(project_id)  # ours, though the search missed it
         else:
             events.warning(
-                REASON_PROJECT_MISMATCH,
+                Reason.PROJECT_MISMATCH,
                 f"Not deleting Neon project {project_id}: status.projectId names it, but it is "
                 f"{project.name!r}, not this resource's {name!r}",
             )
