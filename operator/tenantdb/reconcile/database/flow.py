@@ -13,26 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Collection,
-    Mapping,
-    MutableMapping,
-    MutableSet,
-)
-from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from collections.abc import Awaitable, Collection, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from tenantdb.api import DatabaseSpec, DatabaseStatus, DeletionPolicy, Phase
-from tenantdb.config import Settings
-from tenantdb.kube import KubeError, OwnerReference, SecretConflictError
+from tenantdb.kube import SecretConflictError
 from tenantdb.neon.errors import (
-    NeonAuthError,
     NeonClientError,
-    NeonLimitError,
     NeonNotFoundError,
     NeonOperationFailedError,
     NeonTransientError,
@@ -40,11 +28,14 @@ from tenantdb.neon.errors import (
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.claims import hold_claim, pin_claim
 from tenantdb.reconcile.connection import secret_data
-from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
+from tenantdb.reconcile.database.errors import CONFLICT_REASONS, CONFLICT_RETRY_SECONDS, outside_errors
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.database.update import update_endpoint
+from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
-from tenantdb.reconcile.ports import Events, Metadata, NeonLike, SecretWriter, StatusWriter
+from tenantdb.reconcile.ports import Events, StatusWriter
 from tenantdb.reconcile.projects import (
     ProjectMismatch,
     create_may_still_land,
@@ -54,128 +45,15 @@ from tenantdb.reconcile.projects import (
 )
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.store.claims import Claimant
-from tenantdb.store.errors import StoreError, StoreIntegrityError, StoreTenantNotFoundError
+from tenantdb.store.errors import StoreIntegrityError
 
-__all__ = [
-    "CONFLICT_REASONS",
-    "DatabaseDeps",
-    "DatabaseObject",
-    "check_published",
-    "delete_database",
-    "read_write_endpoint",
-    "reconcile_database",
-]
-
-# A conflict waits for the other side to let go: retried, not failed.
-_CONFLICT_RETRY_SECONDS = 30.0
-# Reasons that mean the resource cannot be used as written while they last (Ready=False), though
-# nothing is broken: another resource holds the tenant, or the Secret is not ours.
-CONFLICT_REASONS = frozenset({Reason.CONFLICT, Reason.SECRET_CONFLICT})
+__all__ = ["check_published", "delete_database", "reconcile_database"]
 
 # A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
 # may still be running in Neon: it may land until its landing window has passed.
 _UNANSWERED = frozenset({None, 502, 504})
 
 _LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
-
-
-class Cipher(Protocol):
-    def encrypt(self, plaintext: str) -> str: ...
-    def decrypt(self, stored: str) -> str: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseDeps:
-    neon: NeonLike
-    secrets: SecretWriter
-    metadata: Metadata
-    cipher: Cipher
-    settings: Settings
-    clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
-    # The budget's current word on a user, read under the project's lock just before the
-    # endpoint is patched: the budget loop may have switched it since this reconcile began,
-    # and an answer decided earlier would undo its suspend (or its resume). ``None``: not
-    # known yet (after a restart): the endpoint's ``disabled`` flag is left as it is.
-    is_suspended: Callable[[str], bool | None] = lambda _user_id: False
-    # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
-    known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
-    # Resource uids whose create this process has sent but not yet recorded.
-    create_attempts: MutableSet[str] = dataclasses.field(default_factory=set)
-    # Resource uid -> project its tenant claim is pinned to, as this process saw it. A pinned
-    # claim is only ever released by the holder's own delete, so a resync need not ask again
-    # (one metadata DB round trip per resource per resync saved; a restart asks once).
-    pinned_claims: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
-    # When this process last sent each unrecorded create (status.createAttemptedAt is the
-    # durable copy; kopf may hand a reconcile a body from before that status write).
-    create_sent_at: MutableMapping[str, datetime.datetime] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class DatabaseObject:
-    """A database resource as the handlers decoded it."""
-
-    identity: DatabaseIdentity
-    generation: int
-    spec: DatabaseSpec
-    status: DatabaseStatus
-    owner: OwnerReference
-    # metadata.creationTimestamp: the oldest resource of a tenant holds its claim.
-    created_at: datetime.datetime = dataclasses.field(
-        default_factory=lambda: datetime.datetime.now(datetime.UTC)
-    )
-
-
-@asynccontextmanager
-async def outside_errors(action: str) -> AsyncIterator[None]:
-    """Turn the outside systems' errors into the two outcomes a reconcile can have."""
-    try:
-        yield
-    except NeonLimitError as exc:
-        raise NeedsUserAction(Reason.QUOTA_EXCEEDED, f"{action}: Neon refused: {exc}", delay=600) from exc
-    except NeonAuthError as exc:
-        raise RetryLater(
-            Reason.NEON_UNAUTHORIZED, f"{action}: Neon rejected the operator's API key: {exc}", delay=300
-        ) from exc
-    except NeonNotFoundError as exc:
-        raise RetryLater(
-            Reason.PROJECT_MISSING, f"{action}: the Neon project is gone: {exc}", delay=5
-        ) from exc
-    except NeonClientError as exc:
-        raise NeedsUserAction(
-            Reason.NEON_REJECTED, f"{action}: Neon rejected the request: {exc}", delay=3600
-        ) from exc
-    except NeonOperationFailedError as exc:
-        raise RetryLater(
-            Reason.RECONCILE_ERROR, f"{action}: a Neon operation failed: {exc}", delay=60
-        ) from exc
-    except NeonTransientError as exc:
-        delay = max(5.0, exc.retry_after or 15.0)
-        raise RetryLater(
-            Reason.RECONCILE_ERROR, f"{action}: Neon is unavailable: {exc}", delay=delay
-        ) from exc
-    except StoreTenantNotFoundError as exc:
-        # Sim has no such user or workspace (yet, or any more): retrying every 15 s cannot help.
-        raise RetryLater(
-            Reason.TENANT_NOT_FOUND,
-            f"{action}: Sim's database has no user or workspace with this resource's userId / "
-            f"workspaceId (check the spec, or wait for Sim to create it): {exc}",
-            delay=300,
-        ) from exc
-    except StoreError as exc:
-        raise RetryLater(
-            Reason.RECONCILE_ERROR, f"{action}: the metadata DB is unavailable: {exc}", delay=15
-        ) from exc
-    except SecretConflictError as exc:
-        raise RetryLater(
-            Reason.SECRET_CONFLICT,
-            f"{action}: {exc}; the operator writes only Secrets it created for this resource "
-            "(choose another spec.connectionSecret.name, or delete that Secret)",
-            delay=_CONFLICT_RETRY_SECONDS,
-        ) from exc
-    except KubeError as exc:
-        raise RetryLater(
-            Reason.RECONCILE_ERROR, f"{action}: the Kubernetes API failed: {exc}", delay=10
-        ) from exc
 
 
 def _role_name(spec: DatabaseSpec) -> str:
@@ -436,11 +314,11 @@ async def _reconcile(
     refused: NeedsUserAction | None = None
     try:
         async with outside_errors("updating the compute endpoint settings"):
-            suspended = await _update_endpoint(obj, deps, events, project_id, endpoint)
+            suspended = await update_endpoint(obj, deps, events, project_id, endpoint)
     except NeedsUserAction as exc:
         refused = exc
         async with outside_errors("updating the compute endpoint (budget only)"):
-            suspended = await _update_endpoint(obj, deps, events, project_id, endpoint, settings_too=False)
+            suspended = await update_endpoint(obj, deps, events, project_id, endpoint, settings_too=False)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
     await _publish_connection(
@@ -533,7 +411,7 @@ async def _publish_connection(
                 Reason.CONFLICT,
                 f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
                 "not this resource's: left as it is",
-                delay=_CONFLICT_RETRY_SECONDS,
+                delay=CONFLICT_RETRY_SECONDS,
             )
         row_uri = _decrypted(deps, row.encrypted_uri) if row is not None else None
         uri, pooled_uri = await _connection_uri(
@@ -593,56 +471,6 @@ async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Event
         host=None,  # status.host is a hint: a cached URI must match our own row instead
     )
     return True
-
-
-async def _update_endpoint(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    events: Events,
-    project_id: str,
-    endpoint: Any,
-    *,
-    settings_too: bool = True,
-) -> bool:
-    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget.
-
-    The budget's word is read under the project's lock (``settle_endpoint``); while it is not
-    known (``None``), the endpoint's ``disabled`` flag stays as it is."""
-    async with deps.neon.serialised(project_id):
-        settled = await settle_endpoint(
-            deps.neon,
-            project_id,
-            decision=lambda: deps.is_suspended(obj.identity.user_id),
-            endpoint=endpoint,
-            drift=_drift(obj, endpoint) if settings_too else {},
-        )
-    _patched_events(events, settled)
-    return settled.suspended
-
-
-def _drift(obj: DatabaseObject, endpoint: Any) -> dict[str, Any]:
-    spec = obj.spec
-    changes: dict[str, Any] = {}
-    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
-        changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
-    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
-        changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
-    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
-        changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
-    return changes
-
-
-def _patched_events(events: Events, settled: EndpointSettled) -> None:
-    if settled.switched:
-        if settled.suspended:
-            events.warning(
-                Reason.BUDGET_EXCEEDED, "Budget exceeded: compute endpoint disabled, connections refused"
-            )
-        else:
-            events.normal(Reason.RESUMED, "Budget allows it again: compute endpoint enabled")
-    drift = [k for k in settled.changed if k != "disabled"]
-    if drift:
-        events.normal(Reason.SETTINGS_UPDATED, f"Patched Neon compute settings: {', '.join(drift)}")
 
 
 async def _connection_uri(
@@ -822,7 +650,7 @@ def _check_env_var(identity: DatabaseIdentity, current: str | None, ours: tuple[
             Reason.CONFLICT,
             f"{identity.env_var} of {identity.tenant_label} points at another database than this "
             "resource's: left as it is",
-            delay=_CONFLICT_RETRY_SECONDS,
+            delay=CONFLICT_RETRY_SECONDS,
         )
 
 
