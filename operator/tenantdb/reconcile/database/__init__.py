@@ -10,8 +10,9 @@ into ``RetryLater`` / ``NeedsUserAction`` in ``errors`` and nowhere else.
 """
 
 from tenantdb.reconcile.database.errors import CONFLICT_REASONS
-from tenantdb.reconcile.database.flow import check_published, delete_database, reconcile_database
+from tenantdb.reconcile.database.flow import delete_database, reconcile_database
 from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.database.publish import check_published
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 
 __all__ = [

@@ -11,14 +11,11 @@ into ``RetryLater`` / ``NeedsUserAction`` here and nowhere else.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-from collections.abc import Awaitable, Collection, Mapping
+from collections.abc import Collection
 from typing import Any
-from urllib.parse import urlsplit
 
-from tenantdb.api import DatabaseSpec, DatabaseStatus, DeletionPolicy, Phase
-from tenantdb.kube import SecretConflictError
+from tenantdb.api import DatabaseStatus, DeletionPolicy, Phase
 from tenantdb.neon.errors import (
     NeonClientError,
     NeonNotFoundError,
@@ -26,15 +23,16 @@ from tenantdb.neon.errors import (
     NeonTransientError,
 )
 from tenantdb.reconcile import conditions as cond
-from tenantdb.reconcile.claims import hold_claim, pin_claim
-from tenantdb.reconcile.connection import secret_data
-from tenantdb.reconcile.database.errors import CONFLICT_REASONS, CONFLICT_RETRY_SECONDS, outside_errors
-from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.database import model
+from tenantdb.reconcile.database.claim import claim_tenant, pin_to_project, tenant_id
+from tenantdb.reconcile.database.errors import CONFLICT_REASONS, outside_errors
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted
+from tenantdb.reconcile.database.publish import publish
+from tenantdb.reconcile.database.rows import delete_row_of_project, read_env_var, read_row, remove_env_var
 from tenantdb.reconcile.database.update import update_endpoint
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
-from tenantdb.reconcile.naming import DatabaseIdentity
-from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours, same_database, uri_is_for
+from tenantdb.reconcile.ownership import env_var_is_ours
 from tenantdb.reconcile.ports import Events, StatusWriter
 from tenantdb.reconcile.projects import (
     ProjectMismatch,
@@ -44,20 +42,12 @@ from tenantdb.reconcile.projects import (
     replace_deleted_project,
 )
 from tenantdb.reconcile.reasons import Reason
-from tenantdb.store.claims import Claimant
-from tenantdb.store.errors import StoreIntegrityError
 
-__all__ = ["check_published", "delete_database", "reconcile_database"]
+__all__ = ["delete_database", "reconcile_database"]
 
 # A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
 # may still be running in Neon: it may land until its landing window has passed.
 _UNANSWERED = frozenset({None, 502, 504})
-
-_LABEL_MANAGED = {"app.kubernetes.io/managed-by": "tenantdb"}
-
-
-def _role_name(spec: DatabaseSpec) -> str:
-    return spec.role_name or f"{spec.database_name}_owner"
 
 
 def _create_may_have_been_sent(obj: DatabaseObject, deps: DatabaseDeps) -> bool:
@@ -81,45 +71,6 @@ async def _create_is_over(deps: DatabaseDeps, uid: str, write_status: StatusWrit
 async def _find_adoptable(deps: DatabaseDeps, obj: DatabaseObject, name: str) -> Any | None:
     matches = await our_projects(deps.neon, obj.identity, name)
     return matches[0] if matches else None
-
-
-def _tenant_id(identity: DatabaseIdentity) -> str:
-    return (identity.workspace_id if identity.is_workspace else identity.user_id) or ""
-
-
-def _claimant(obj: DatabaseObject) -> Claimant:
-    identity = obj.identity
-    return Claimant(
-        uid=identity.uid, namespace=identity.namespace, name=identity.name, created_at=obj.created_at
-    )
-
-
-async def _claim_and_secret(
-    obj: DatabaseObject, deps: DatabaseDeps, secret_name: str
-) -> tuple[Claimant, Any]:
-    """The tenant's claim (held, or as this process saw it pinned) and our Secret's state.
-
-    A Secret of that name that is not ours is a conflict: nothing is written before this."""
-    identity = obj.identity
-    pinned = deps.pinned_claims.get(identity.uid)
-    if pinned is not None:
-        claim = dataclasses.replace(_claimant(obj), project_id=pinned)
-    else:
-        async with outside_errors("claiming the tenant"):
-            claim = await hold_claim(
-                deps.metadata,
-                kind=identity.kind,
-                tenant_id=_tenant_id(identity),
-                tenant_label=identity.tenant_label,
-                claimant=_claimant(obj),
-            )
-    async with outside_errors("reading the connection Secret"):
-        secret = await deps.secrets.read_secret_state(
-            namespace=identity.namespace, name=secret_name, owner_uid=identity.uid
-        )
-        if secret is not None and not secret.owned:
-            raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
-    return claim, secret
 
 
 async def reconcile_database(
@@ -152,12 +103,12 @@ async def _reconcile(
     name = our_name(settings, identity)
     region = status.region or spec.region or settings.neon_default_region
     pg_version = status.pg_version or spec.pg_version or settings.neon_default_pg_version
-    role_name = _role_name(spec)
+    role_name = model.role_name(spec)
     was_ready = cond.is_true(conditions, cond.READY)
-    secret_name = spec.connection_secret.name or identity.default_secret_name()
+    secret_name = model.secret_name(obj)
 
     # --- Claim the tenant and check the Secret: before anything is created ------------------
-    claim, secret = await _claim_and_secret(obj, deps, secret_name)
+    claimed = await claim_tenant(obj, deps, secret_name)
 
     # --- Observe -----------------------------------------------------------------------------
     # status.projectId is a hint anyone with status rights can write; the in-process memory
@@ -283,17 +234,7 @@ async def _reconcile(
         async with outside_errors("recording the status"):
             await write_status(identity_status)
         status = status.merged(identity_status)
-    if claim.project_id != project_id:
-        async with outside_errors("claiming the tenant"):
-            await pin_claim(
-                deps.metadata,
-                kind=identity.kind,
-                tenant_id=_tenant_id(identity),
-                tenant_label=identity.tenant_label,
-                claimant=_claimant(obj),
-                project_id=project_id,
-            )
-    deps.pinned_claims[identity.uid] = project_id
+    await pin_to_project(obj, deps, claimed.claim, project_id)
     deps.create_sent_at.pop(identity.uid, None)
 
     # --- Wait for Neon, then Update drifted settings --------------------------------------------
@@ -321,13 +262,13 @@ async def _reconcile(
             suspended = await update_endpoint(obj, deps, events, project_id, endpoint, settings_too=False)
 
     # --- Connection string: Secret, metadata rows, env var --------------------------------------
-    await _publish_connection(
+    await publish(
         obj,
         deps,
         events,
         project_id=project_id,
         branch_id=branch_id,
-        secret=secret,
+        secret=claimed.secret,
         secret_name=secret_name,
         created=created,
         host=endpoint.host,
@@ -386,302 +327,6 @@ async def _reconcile(
             conditions=conditions,
         )
     )
-
-
-async def _publish_connection(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    events: Events,
-    *,
-    project_id: str,
-    branch_id: str,
-    secret: Any,
-    secret_name: str,
-    created: Any,
-    host: str | None,
-) -> None:
-    """Secret, metadata row and env var, each written only when missing or different; the
-    row and env var only while they are ours (else a conflict, left as they are)."""
-    identity = obj.identity
-    async with outside_errors("publishing the connection string"):
-        row = await _read_row(deps, identity)
-        projects = {project_id, obj.status.project_id or project_id}
-        if not row_is_ours(row, projects):
-            raise RetryLater(
-                Reason.CONFLICT,
-                f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
-                "not this resource's: left as it is",
-                delay=CONFLICT_RETRY_SECONDS,
-            )
-        row_uri = _decrypted(deps, row.encrypted_uri) if row is not None else None
-        uri, pooled_uri = await _connection_uri(
-            obj, deps, project_id, secret, created, _role_name(obj.spec), host, row_uri
-        )
-        await _publish(
-            obj,
-            deps,
-            events,
-            secret_name=secret_name,
-            existing=secret.data if secret is not None else None,
-            project_id=project_id,
-            branch_id=branch_id,
-            uri=uri,
-            pooled_uri=pooled_uri,
-            row=row,
-            row_uri=row_uri,
-        )
-
-
-async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
-    """The fleet's cheap check of a settled resource: its Secret, row and env var put back
-    when missing or changed, without a Neon call (unless one of them must be rewritten and
-    its URI is nowhere else to be had).
-
-    Only for a resource Ready (or Suspended) at its current generation whose project this
-    process has proven to be its own (by name: the fleet's project list or a reconcile):
-    status alone is a hint anyone with status rights can write. Returns False when that is
-    not so; the caller then reconciles in full.
-    """
-    status, identity = obj.status, obj.identity
-    settled = (
-        status.phase in (Phase.READY, Phase.SUSPENDED)
-        and status.observed_generation == obj.generation
-        and bool(status.project_id and status.endpoint_id and status.host)
-    )
-    if not settled or deps.known_projects.get(identity.uid) != status.project_id:
-        return False
-    assert status.project_id is not None
-    assert status.host is not None
-    secret_name = obj.spec.connection_secret.name or identity.default_secret_name()
-    if status.secret_name != secret_name:
-        return False  # the Secret's name changed without a spec generation? reconcile in full
-    claim, secret = await _claim_and_secret(obj, deps, secret_name)
-    if claim.project_id != status.project_id:
-        return False
-    deps.pinned_claims[identity.uid] = status.project_id
-    await _publish_connection(
-        obj,
-        deps,
-        events,
-        project_id=status.project_id,
-        branch_id=status.branch_id or "",
-        secret=secret,
-        secret_name=secret_name,
-        created=None,
-        host=None,  # status.host is a hint: a cached URI must match our own row instead
-    )
-    return True
-
-
-async def _connection_uri(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    project_id: str,
-    secret: Any,
-    created: Any,
-    role_name: str,
-    host: str | None,
-    row_uri: str | None,
-) -> tuple[str, str | None]:
-    """The URI, from the create answer, else our own Secret, else one Neon call.
-
-    The Secret is only a cache: its URI is used when it is this project's (its host is the
-    project's endpoint, its database and role are ours), or when it reaches the database our own
-    row records. Anything else in it (a URI copied from another tenant's Secret) is ignored and
-    the URI fetched from Neon again.
-    """
-    if created is not None:
-        connection = created.connection
-        return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()
-    existing: Mapping[str, str] = secret.data if secret is not None and secret.owned else {}
-    if "DATABASE_URL_ENCRYPTED" in existing:
-        try:
-            cached = deps.cipher.decrypt(existing["DATABASE_URL_ENCRYPTED"])
-        except ValueError:
-            cached = None  # written with another key or tampered with: fetch it again from Neon
-        database_name = obj.spec.database_name
-        if cached and (
-            (
-                host is not None
-                and uri_is_for(cached, host=host, database_name=database_name, role_name=role_name)
-            )
-            or same_database(cached, row_uri)
-        ):
-            # The pooled URI is taken only from a Secret whose direct URI is ours, and only
-            # when it names the same database and role.
-            pooled = existing.get("DATABASE_URL_POOLED")
-            return cached, pooled if pooled and _same_target_but_host(pooled, cached) else None
-    # Our own row (checked by the caller to hold this project) is the other cache: a deleted
-    # Secret is put back from it without asking Neon. Its host is checked when Neon just told
-    # it (``host``); the fleet's check (``host=None``: status.host is anyone's to write) takes
-    # the row as it is, since only the operator writes a row holding a project proven its own.
-    if row_uri and (
-        host is None
-        or uri_is_for(row_uri, host=host, database_name=obj.spec.database_name, role_name=role_name)
-    ):
-        return row_uri, None
-    uri = await deps.neon.get_connection_uri(
-        project_id, database_name=obj.spec.database_name, role_name=role_name
-    )
-    return uri, None
-
-
-def _same_target_but_host(pooled: str, direct: str) -> bool:
-    """A pooled URI names the direct one's database and role (its host is the pooler's)."""
-    try:
-        a, b = urlsplit(pooled), urlsplit(direct)
-    except ValueError:
-        return False
-    return (a.path, a.username) == (b.path, b.username)
-
-
-def _decrypted(deps: DatabaseDeps, stored: str | None) -> str | None:
-    if not stored:
-        return None
-    try:
-        return deps.cipher.decrypt(stored)
-    except ValueError:
-        return None
-
-
-async def _read_row(deps: DatabaseDeps, identity: DatabaseIdentity) -> Any:
-    if identity.is_workspace:
-        assert identity.workspace_id is not None
-        return await deps.metadata.get_workspace_database(workspace_id=identity.workspace_id)
-    return await deps.metadata.get_global_database(user_id=identity.user_id)
-
-
-async def _publish(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    events: Events,
-    *,
-    secret_name: str,
-    existing: Mapping[str, str] | None,
-    project_id: str,
-    branch_id: str,
-    uri: str,
-    pooled_uri: str | None,
-    row: Any,
-    row_uri: str | None,
-) -> None:
-    identity, spec = obj.identity, obj.spec
-    namespace = identity.namespace
-    include_plaintext = spec.connection_secret.include_plaintext
-    # The row was checked to be ours (or absent) by the caller. The env var is ours when it
-    # reaches our database, now or as our row recorded it; anything else is another writer's:
-    # left alone, and said.
-    ours = (uri, row_uri)
-
-    # Secret (read, and checked to be ours, at the start): rewritten only when it is missing
-    # or says something else (fresh IVs would otherwise make every resync a write).
-    # A pooled URI comes from the create answer or a checked Secret (``_connection_uri``), else Neon.
-    if include_plaintext and pooled_uri is None:
-        pooled_uri = await deps.neon.get_connection_uri(
-            project_id, database_name=spec.database_name, role_name=_role_name(spec), pooled=True
-        )
-    if not _secret_matches(existing, deps, uri, include_plaintext):
-        desired = secret_data(
-            encrypted_uri=deps.cipher.encrypt(uri),
-            uri=uri,
-            pooled_uri=pooled_uri,
-            include_plaintext=include_plaintext,
-        )
-        labels = {
-            **_LABEL_MANAGED,
-            "tenantdb.io/kind": identity.kind.lower(),
-            "tenantdb.io/name": identity.name,
-        }
-        await deps.secrets.write_secret(
-            namespace=namespace, name=secret_name, data=desired, labels=labels, owner=obj.owner
-        )
-        restored = existing is None and obj.status.secret_name == secret_name
-        reason = (
-            Reason.SECRET_RESTORED
-            if restored
-            else Reason.SECRET_WRITTEN
-            if existing is None
-            else Reason.SECRET_UPDATED
-        )
-        events.normal(reason, f"Connection string written to Secret {secret_name}")
-
-    # Metadata rows and the env var Sim Studio reads.
-    metadata = deps.metadata
-    if identity.is_workspace:
-        assert identity.workspace_id is not None
-        if not _row_matches(row, deps, project_id, uri):
-            await metadata.upsert_workspace_database(
-                workspace_id=identity.workspace_id,
-                project_id=project_id,
-                branch_id=branch_id,
-                encrypted_uri=deps.cipher.encrypt(uri),
-                database_name=spec.database_name,
-            )
-        current = await _current_env_var(
-            metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
-        )
-        if current != uri:
-            _check_env_var(identity, current, ours)
-            await metadata.set_workspace_env_var(
-                workspace_id=identity.workspace_id, key=identity.env_var, value=uri
-            )
-            events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
-    else:
-        if not _row_matches(row, deps, project_id, uri):
-            await metadata.upsert_global_database(
-                user_id=identity.user_id,
-                project_id=project_id,
-                branch_id=branch_id,
-                encrypted_uri=deps.cipher.encrypt(uri),
-                database_name=spec.database_name,
-            )
-        current = await _current_env_var(
-            metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
-        )
-        if current != uri:
-            _check_env_var(identity, current, ours)
-            await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=uri)
-            events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
-
-
-def _check_env_var(identity: DatabaseIdentity, current: str | None, ours: tuple[str | None, ...]) -> None:
-    if not env_var_is_ours(current, ours):
-        raise RetryLater(
-            Reason.CONFLICT,
-            f"{identity.env_var} of {identity.tenant_label} points at another database than this "
-            "resource's: left as it is",
-            delay=CONFLICT_RETRY_SECONDS,
-        )
-
-
-async def _current_env_var(read: Awaitable[str | None]) -> str | None:
-    """Our env var as stored; a value that no longer decrypts counts as drift, not as an outage."""
-    try:
-        return await read
-    except StoreIntegrityError:
-        return None
-
-
-def _decrypts_to(deps: DatabaseDeps, stored: str | None, expected: str) -> bool:
-    if not stored:
-        return False
-    try:
-        return deps.cipher.decrypt(stored) == expected
-    except ValueError:
-        return False
-
-
-def _secret_matches(
-    existing: Mapping[str, str] | None, deps: DatabaseDeps, uri: str, include_plaintext: bool
-) -> bool:
-    if not existing or not _decrypts_to(deps, existing.get("DATABASE_URL_ENCRYPTED"), uri):
-        return False
-    has_plaintext = "DATABASE_URL" in existing
-    return has_plaintext == include_plaintext and (not include_plaintext or existing["DATABASE_URL"] == uri)
-
-
-def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> bool:
-    return row is not None and row.project_id == project_id and _decrypts_to(deps, row.encrypted_uri, uri)
 
 
 # --- Delete -------------------------------------------------------------------------------------
@@ -798,7 +443,7 @@ async def delete_database(
         removed = await _remove_published(obj, deps, {*(targets or _hinted(obj, deps)), *done})
         # The claim goes last: the next claimant must not find our row still there.
         await deps.metadata.release_tenant_claim(
-            kind=identity.kind, tenant_id=_tenant_id(identity), holder_uid=identity.uid
+            kind=identity.kind, tenant_id=tenant_id(identity), holder_uid=identity.uid
         )
     if removed:
         events.normal(
@@ -817,31 +462,17 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids
     A resource that never had a project (a claimant that waited, a Secret conflict) removes
     nothing: the row and env var of the same tenant are another resource's.
     """
-    identity, metadata = obj.identity, deps.metadata
-    row = await _read_row(deps, identity)
+    identity = obj.identity
+    row = await read_row(deps.metadata, identity)
     if row is None or row.project_id not in project_ids:
         return False  # absent, or another resource's: nothing of ours to remove
-    project_id = row.project_id
-    row_uri = _decrypted(deps, row.encrypted_uri)
+    row_uri = decrypted(deps.cipher, row.encrypted_uri)
     # The env var first, the row last: a retry after a failure in between still knows, from
     # the row, which database the env var must reach to be ours.
-    if identity.is_workspace:
-        assert identity.workspace_id is not None
-        current = await _current_env_var(
-            metadata.get_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
-        )
-        if current and env_var_is_ours(current, (row_uri,)):
-            await metadata.remove_workspace_env_var(workspace_id=identity.workspace_id, key=identity.env_var)
-        await metadata.delete_workspace_database_of_project(
-            workspace_id=identity.workspace_id, project_id=project_id
-        )
-    else:
-        current = await _current_env_var(
-            metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
-        )
-        if current and env_var_is_ours(current, (row_uri,)):
-            await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
-        await metadata.delete_global_database_of_project(user_id=identity.user_id, project_id=project_id)
+    current = await read_env_var(deps.metadata, identity)
+    if current and env_var_is_ours(current, (row_uri,)):
+        await remove_env_var(deps.metadata, identity)
+    await delete_row_of_project(deps.metadata, identity, row.project_id)
     return True
 
 

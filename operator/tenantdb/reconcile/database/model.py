@@ -6,20 +6,40 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable, MutableMapping, MutableSet
-from typing import Protocol
+from typing import Any, Protocol
 
 from tenantdb.api import DatabaseSpec, DatabaseStatus
 from tenantdb.config import Settings
 from tenantdb.kube import OwnerReference
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Metadata, NeonLike, SecretWriter
+from tenantdb.store.claims import Claimant
 
-__all__ = ["Cipher", "DatabaseDeps", "DatabaseObject"]
+__all__ = [
+    "Cipher",
+    "Claimed",
+    "DatabaseDeps",
+    "DatabaseObject",
+    "decrypted",
+    "role_name",
+    "secret_name",
+]
 
 
 class Cipher(Protocol):
     def encrypt(self, plaintext: str) -> str: ...
     def decrypt(self, stored: str) -> str: ...
+
+
+def decrypted(cipher: Cipher, stored: str | None) -> str | None:
+    """A stored secret in the clear; ``None`` when absent, or written with another key or
+    tampered with (it is then treated as absent: written again, never trusted)."""
+    if not stored:
+        return None
+    try:
+        return cipher.decrypt(stored)
+    except ValueError:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,3 +81,21 @@ class DatabaseObject:
     created_at: datetime.datetime = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC)
     )
+
+
+def role_name(spec: DatabaseSpec) -> str:
+    return spec.role_name or f"{spec.database_name}_owner"
+
+
+def secret_name(obj: DatabaseObject) -> str:
+    return obj.spec.connection_secret.name or obj.identity.default_secret_name()
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """What is this resource's before anything is created: the tenant (its claim, held or as
+    this process saw it pinned) and the connection Secret's name (the Secret's state, ``None``
+    when there is none yet)."""
+
+    claim: Claimant
+    secret: Any
