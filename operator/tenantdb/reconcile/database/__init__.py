@@ -9,8 +9,9 @@ Every outside system comes in through ``DatabaseDeps``; errors of those systems 
 into ``RetryLater`` / ``NeedsUserAction`` in ``errors`` and nowhere else.
 """
 
+from tenantdb.reconcile.database.delete import delete_database
 from tenantdb.reconcile.database.errors import CONFLICT_REASONS
-from tenantdb.reconcile.database.flow import delete_database, reconcile_database
+from tenantdb.reconcile.database.flow import reconcile_database
 from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
 from tenantdb.reconcile.database.publish import check_published
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint

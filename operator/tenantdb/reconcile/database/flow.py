@@ -12,10 +12,9 @@ into ``RetryLater`` / ``NeedsUserAction`` here and nowhere else.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection
 from typing import Any
 
-from tenantdb.api import DatabaseStatus, DeletionPolicy, Phase
+from tenantdb.api import DatabaseStatus, Phase
 from tenantdb.neon.errors import (
     NeonClientError,
     NeonNotFoundError,
@@ -24,15 +23,13 @@ from tenantdb.neon.errors import (
 )
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database import model
-from tenantdb.reconcile.database.claim import claim_tenant, pin_to_project, tenant_id
+from tenantdb.reconcile.database.claim import claim_tenant, pin_to_project
 from tenantdb.reconcile.database.errors import CONFLICT_REASONS, outside_errors
-from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
 from tenantdb.reconcile.database.publish import publish
-from tenantdb.reconcile.database.rows import delete_row_of_project, read_env_var, read_row, remove_env_var
 from tenantdb.reconcile.database.update import update_endpoint
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint
-from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
-from tenantdb.reconcile.ownership import env_var_is_ours
+from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.ports import Events, StatusWriter
 from tenantdb.reconcile.projects import (
     ProjectMismatch,
@@ -43,7 +40,7 @@ from tenantdb.reconcile.projects import (
 )
 from tenantdb.reconcile.reasons import Reason
 
-__all__ = ["delete_database", "reconcile_database"]
+__all__ = ["reconcile_database"]
 
 # A create without a proper answer (a time-out, a dropped connection, a gateway's 502/504)
 # may still be running in Neon: it may land until its landing window has passed.
@@ -327,181 +324,3 @@ async def _reconcile(
             conditions=conditions,
         )
     )
-
-
-# --- Delete -------------------------------------------------------------------------------------
-async def delete_database(
-    obj: DatabaseObject,
-    deps: DatabaseDeps,
-    events: Events,
-    write_status: StatusWriter,
-    *,
-    deletion_started: datetime.datetime | None,
-) -> bool:
-    """Finalize: delete (or retain) every project carrying this resource's name, then unpublish.
-
-    The projects are found by name (one search), not only through status: a create that
-    landed unrecorded is deleted too, and a status pointing at another resource's project
-    deletes nothing of it. While an unrecorded create may still land, the finalizer waits.
-    Any Neon failure is retried with backoff until the give-up time; then the projects are
-    recorded as orphans with a Warning event, so every delete ends and nothing leaks
-    silently. Retained projects are recorded too. Returns whether anything was orphaned.
-    """
-    identity, spec, settings = obj.identity, obj.spec, deps.settings
-    name = our_name(settings, identity)
-    now = deps.clock()
-    started = deletion_started or now
-    retain = spec.deletion_policy == DeletionPolicy.RETAIN
-    conditions = list(obj.status.conditions)
-
-    async def say(reason: str, message: str) -> None:
-        nonlocal conditions
-        conditions = cond.set_not_ready(
-            conditions, reason=reason, message=message, now=deps.clock(), generation=obj.generation
-        )
-        async with outside_errors("writing the status"):
-            await write_status(DatabaseStatus(phase=Phase.DELETING, conditions=conditions))
-
-    await say(Reason.DELETING, "Deleting: releasing the Neon project and the connection string")
-    targets: list[str] | None = None
-    done: list[str] = []
-    orphaned = False
-    try:
-        async with outside_errors("deleting the Neon project"):
-            targets = await _projects_to_delete(obj, deps, events, name)
-            if not targets:
-                create_may_still_land(
-                    obj.status,
-                    settings,
-                    now,
-                    action="waiting for it before deleting the resource",
-                    sent_here=deps.create_sent_at.get(identity.uid),
-                )
-            for project_id in targets:
-                if project_id in done:
-                    continue
-                if retain:
-                    await deps.metadata.record_orphan(
-                        kind=identity.kind,
-                        namespace=identity.namespace,
-                        name=identity.name,
-                        project_id=project_id,
-                        reason="deletionPolicy: Retain",
-                        disposition="retained",
-                        project_name=name,
-                    )
-                    events.normal(
-                        Reason.PROJECT_RETAINED,
-                        f"Kept Neon project {project_id} (deletionPolicy: Retain); "
-                        "recorded in tenantdb_orphaned_project as retained",
-                    )
-                else:
-                    deleted = await deps.neon.delete_project(project_id)
-                    events.normal(
-                        Reason.PROJECT_DELETED,
-                        f"Deleted Neon project {project_id}"
-                        if deleted
-                        else f"Neon project {project_id} was already gone",
-                    )
-                done.append(project_id)
-    except ReconcileError as exc:
-        # Any failure (an outage or a refusal: 400, 403, 409, 422 ...) is retried with a
-        # growing delay until the give-up time, measured after the failed call.
-        waited = (deps.clock() - started).total_seconds()
-        remaining = settings.delete_give_up_seconds - waited
-        if remaining > 0:
-            delay = min(300.0, max(5.0, min(exc.delay, 5.0 + waited / 2)), max(remaining, 1.0))
-            await say(Reason.DELETE_FAILED, exc.message)
-            raise RetryLater(Reason.DELETE_FAILED, exc.message, delay=delay) from exc
-        left = [p for p in (targets if targets is not None else _hinted(obj, deps)) if p not in done]
-        async with outside_errors("recording the orphaned project"):
-            for project_id in left or [f"unknown-{identity.uid}"]:
-                await deps.metadata.record_orphan(
-                    kind=identity.kind,
-                    namespace=identity.namespace,
-                    name=identity.name,
-                    project_id=project_id,
-                    reason=exc.message,
-                    project_name=name,
-                )
-        orphaned = True
-        events.warning(
-            Reason.PROJECT_ORPHANED,
-            f"Gave up deleting Neon project {', '.join(left) or name} after {int(waited)}s "
-            f"({exc.reason}); recorded in tenantdb_orphaned_project for manual clean-up",
-        )
-
-    if orphaned:
-        await say(Reason.PROJECT_ORPHANED, f"Neon project left behind ({name}); removing the metadata rows")
-    elif retain:
-        await say(Reason.PROJECT_RETAINED, "Neon project retained; removing the metadata rows")
-    else:
-        await say(Reason.PROJECT_DELETED, "Neon project deleted; removing the metadata rows")
-
-    async with outside_errors("removing the metadata rows"):
-        # Only rows and env vars that hold one of this resource's own projects (found by name).
-        removed = await _remove_published(obj, deps, {*(targets or _hinted(obj, deps)), *done})
-        # The claim goes last: the next claimant must not find our row still there.
-        await deps.metadata.release_tenant_claim(
-            kind=identity.kind, tenant_id=tenant_id(identity), holder_uid=identity.uid
-        )
-    if removed:
-        events.normal(
-            Reason.CLEANED, f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
-        )
-    deps.known_projects.pop(identity.uid, None)
-    deps.create_attempts.discard(identity.uid)
-    deps.pinned_claims.pop(identity.uid, None)
-    deps.create_sent_at.pop(identity.uid, None)
-    return orphaned
-
-
-async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids: Collection[str]) -> bool:
-    """Remove the row and env var, only where they hold this resource's project.
-
-    A resource that never had a project (a claimant that waited, a Secret conflict) removes
-    nothing: the row and env var of the same tenant are another resource's.
-    """
-    identity = obj.identity
-    row = await read_row(deps.metadata, identity)
-    if row is None or row.project_id not in project_ids:
-        return False  # absent, or another resource's: nothing of ours to remove
-    row_uri = decrypted(deps.cipher, row.encrypted_uri)
-    # The env var first, the row last: a retry after a failure in between still knows, from
-    # the row, which database the env var must reach to be ours.
-    current = await read_env_var(deps.metadata, identity)
-    if current and env_var_is_ours(current, (row_uri,)):
-        await remove_env_var(deps.metadata, identity)
-    await delete_row_of_project(deps.metadata, identity, row.project_id)
-    return True
-
-
-def _hinted(obj: DatabaseObject, deps: DatabaseDeps) -> list[str]:
-    """The project status (or this process) names, when Neon could not be asked which is ours."""
-    hinted = obj.status.project_id or deps.known_projects.get(obj.identity.uid)
-    return [hinted] if hinted else []
-
-
-async def _projects_to_delete(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, name: str
-) -> list[str]:
-    """Every live project carrying this resource's name: one search, plus one read when the
-    project status names is not among them (a name that is not ours is skipped, and said)."""
-    found = [str(p.id) for p in await our_projects(deps.neon, obj.identity, name)]
-    hinted = _hinted(obj, deps)
-    for project_id in hinted:
-        if project_id in found:
-            continue
-        try:
-            project = await deps.neon.get_project(project_id)
-        except NeonNotFoundError:
-            continue  # already gone
-        if project.name == name:
-            found.append(project_id)  # ours, though the search missed it
-        else:
-            events.warning(
-                Reason.PROJECT_MISMATCH,
-                f"Not deleting Neon project {project_id}: status.projectId names it, but it is "
-                f"{project.name!r}, not this resource's {name!r}",
-            )
-    return found
