@@ -63,6 +63,7 @@ async def _reconcile(
     conditions = list(obj.status.conditions)
     project: Owned
     if isinstance(observed, Replaced | Absent):
+        # Ready=False, Creating: written with the attempt, and where the final Ready moves from.
         conditions = mark_creating(conditions, now=now, generation=obj.generation)
         project = await create(
             obj, deps, events, write_status, observed=observed, plan=plan, conditions=conditions, now=now
