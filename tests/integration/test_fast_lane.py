@@ -177,6 +177,34 @@ async def test_a_standby_holds_a_signup_and_takes_it_the_moment_the_active_repli
     await stack.stop_operator()
 
 
+async def test_a_signup_the_stopping_replica_labelled_and_left_is_taken_by_the_standby(
+    stack: LocalStack, slow_start_up_list: None
+) -> None:
+    """A rolling restart, as seen on a real API server: the active replica's lane wrote its
+    finalizer and label on a new signup and was stopped before anything else (no status). The
+    standby must not take the label for a reconcile under way: it takes the signup the moment
+    the active replica leaves, not when its own kopf gets there (there, kopf's cycle whose
+    finalizer write lost the race to that label skipped the handlers, and nothing came again)."""
+    lane = await _start_paused(stack)
+    await stack.apply(global_database("user-gina", "gina"))
+    await eventually(lambda: _async(bool(lane.held)), timeout=10, what="the standby holding the signup")
+    # What the stopping replica's lane wrote, and all it wrote.
+    await stack.patch(
+        "GlobalDatabase",
+        "user-gina",
+        {"metadata": {"labels": {MANAGED_LABEL: "true"}, "finalizers": ["tenantdb.io/finalizer"]}},
+    )
+    await eventually(lambda: _async(not lane.held), timeout=10, what="the label seen by the standby")
+    left = time.monotonic()
+    await stack.patch_peering(PEERING, {"the-active-one": _peer(100, lifetime=0)})  # kopf's goodbye
+    obj = await stack.wait_ready("GlobalDatabase", "user-gina", timeout=SLOW_LIST_SECONDS - 2)
+    assert time.monotonic() - left < SLOW_LIST_SECONDS - 2  # the standby's kopf had not listed it
+    assert stack.neon is not None
+    assert [p["name"] for p in stack.neon.projects()] == [obj["status"]["projectName"]]
+    await _kopf_adds_nothing(stack, obj)
+    await stack.stop_operator()
+
+
 async def test_a_standby_that_missed_the_event_still_forgets_what_the_active_one_took(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,6 +62,9 @@ _HELD_GATE_CHECK_SECONDS = 0.5
 # What a paused replica holds is read again this often: a watch that restarted from now may
 # have missed the event that said another replica took it up.
 _HELD_REVIEW_SECONDS = 30.0
+# A held signup's take that loses its write to another replica's (409) reads it again this many
+# times: the other replica may have labelled it and stopped before anything else.
+_TAKE_ATTEMPTS = 3
 
 
 class FastLane:
@@ -86,6 +89,13 @@ class FastLane:
         # New resources seen while this replica was paused: taken when it is the active one,
         # forgotten when another replica takes them up (they leave the watch's selection).
         self.held: dict[str, tuple[Kind, dict[str, Any]]] = {}
+        # ... and those another replica took up (our label) while this one was paused, until
+        # they show that its reconcile began (a status, kopf's record). A replica stopped
+        # between its label write and its first status write leaves a signup nobody takes:
+        # kopf's cycle whose finalizer write lost the race to that label skips the handlers
+        # until the resource changes again, and nothing changes it. The one that becomes
+        # active takes these too.
+        self.taken_elsewhere: dict[str, tuple[Kind, dict[str, Any]]] = {}
         self._held_more = asyncio.Event()  # the gate's check goes faster while something is held
         self._left: set[str] = set()  # left the selection while its take asked the gate
 
@@ -177,7 +187,7 @@ class FastLane:
         paused = False
         reviewed = time.monotonic()
         while True:
-            holding = bool(self.held)
+            holding = self._holding()
             try:
                 active = await gate.is_active(max_age=0.0 if holding else None)
             except Exception as exc:  # the gate says why; try again at the next check
@@ -186,14 +196,14 @@ class FastLane:
             if not active and not paused:
                 self._reopen()
             paused = not active
-            if active and self.held:
+            if active and self._holding():
                 self._take_held()
-            elif self.held and time.monotonic() - reviewed >= _HELD_REVIEW_SECONDS:
+            elif self._holding() and time.monotonic() - reviewed >= _HELD_REVIEW_SECONDS:
                 await self._review_held()
-            if not self.held:
+            if not self._holding():
                 reviewed = time.monotonic()
             self._held_more.clear()
-            wait = _HELD_GATE_CHECK_SECONDS if self.held else _GATE_CHECK_SECONDS
+            wait = _HELD_GATE_CHECK_SECONDS if self._holding() else _GATE_CHECK_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._held_more.wait(), timeout=wait)
 
@@ -205,11 +215,15 @@ class FastLane:
         self._reached_by_kopf.clear()
         self._listed_by_kopf.clear()
 
+    def _holding(self) -> bool:
+        return bool(self.held or self.taken_elsewhere)
+
     def _hold(self, kind: Kind, obj: dict[str, Any]) -> None:
         uid = str((obj.get("metadata") or {}).get("uid"))
-        if uid in self._left:
-            return  # another replica took it up while this one asked the gate
-        self.held[uid] = (kind, obj)
+        if uid in self._left:  # another replica took it up while this one asked the gate
+            self.taken_elsewhere[uid] = (kind, obj)
+        else:
+            self.held[uid] = (kind, obj)
         self._held_more.set()
 
     def _left_selection(self, obj: Mapping[str, Any]) -> None:
@@ -218,31 +232,41 @@ class FastLane:
 
     def _forget(self, obj: Mapping[str, Any]) -> None:
         uid = str((obj.get("metadata") or {}).get("uid"))
-        if self.held.pop(uid, None) is not None:
-            self._seen.discard(uid)  # a standby keeps nothing per signup it never took
+        held = self.held.pop(uid, None)
+        if held is not None:
+            if _labelled(obj) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
+                self.taken_elsewhere[uid] = held  # until its reconcile shows it began
+            else:
+                self._seen.discard(uid)  # a standby keeps nothing per signup it never took
         elif uid in self._taking:
             self._left.add(uid)  # until its take ends (this replica's own label write, too)
 
     async def _review_held(self) -> None:
-        """Forget what no longer waits (taken up, deleted, changed), read from the API server."""
+        """Forget what no longer waits (begun by another replica, deleted, changed), read from
+        the API server; what another replica labelled stays until its reconcile shows."""
         for kind, obj in list(self.held.values()):
+            current = await self._still_waiting(kind, obj)
+            if current is None or _labelled(current):
+                self._forget(current or obj)
+        for uid, (kind, obj) in list(self.taken_elsewhere.items()):
             if await self._still_waiting(kind, obj) is None:
-                self._forget(obj)
+                del self.taken_elsewhere[uid]
+                self._seen.discard(uid)
 
     async def _still_waiting(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The resource as it is now, if it still waits to be taken up: there, at the same
-        generation, new, and without our label."""
+        """The resource as it is now, if nobody began its reconcile: there, at the same
+        generation, and new (no status, no record of kopf's), our label or not."""
         meta: Mapping[str, Any] = obj.get("metadata") or {}
         current = await self._still_ours(
             kind, str(meta.get("namespace")), str(meta.get("name")), int(meta.get("generation") or 1)
         )
         if current is None or not self.is_new(current):
             return None
-        labels: Mapping[str, Any] = (current.get("metadata") or {}).get("labels") or {}
-        return None if MANAGED_LABEL in labels else current
+        return current
 
     def _take_held(self) -> None:
-        held, self.held = self.held, {}
+        held = {**self.held, **self.taken_elsewhere}
+        self.held, self.taken_elsewhere = {}, {}
         _log.info("fast lane: this replica is active; taking %d new resources held while paused", len(held))
         for uid, (kind, obj) in held.items():
             self._seen.discard(uid)
@@ -367,40 +391,51 @@ class FastLane:
         if not await gate.is_active(max_age=0.0 if gate.peered else None):
             self._hold(kind, obj)
             return
-        if not fresh:
-            current = await self._still_waiting(kind, obj)
-            if current is None:
-                return  # taken up by the replica that was active, deleted or changed: kopf's
-            obj, meta = current, current.get("metadata") or {}
-        # Our finalizer before anything exists outside: a resource deleted from now on waits
-        # for kopf's delete handler, which removes what the reconcile made. The label in the
-        # same write: the next start's list leaves this resource out.
-        finalizers = list(meta.get("finalizers") or [])
-        labels: dict[str, Any] = meta.get("labels") or {}
-        if self._finalizer not in finalizers or MANAGED_LABEL not in labels:
-            assert runtime.kube is not None
-            patch = {
-                "metadata": {
-                    "finalizers": finalizers
-                    if self._finalizer in finalizers
-                    else [*finalizers, self._finalizer],
-                    "labels": {MANAGED_LABEL: "true"},
-                    "resourceVersion": meta.get("resourceVersion"),  # changed meanwhile: 409
-                }
-            }
+        # A held one is read again first: begun by the replica that was active (a status, or
+        # kopf's record), deleted or changed, it is kopf's. Labelled by that replica and no
+        # more (it stopped in between), it is still this one's to take.
+        for attempt in range(_TAKE_ATTEMPTS):
+            if not fresh or attempt:
+                current = await self._still_waiting(kind, obj)
+                if current is None:
+                    return
+                obj = current
             try:
-                await CustomResources(runtime.kube).patch(
-                    plural=kind.plural, namespace=namespace, name=name, patch=patch
-                )
+                await self._make_ours(kind, obj)
             except KubeError as exc:
-                _log.info("fast lane: %s %s/%s left to kopf (%s)", kind.kind, namespace, name, exc)
-                return
-            meta["finalizers"] = patch["metadata"]["finalizers"]
-            meta["labels"] = {**labels, MANAGED_LABEL: "true"}
+                if fresh or exc.status != 409 or attempt == _TAKE_ATTEMPTS - 1:
+                    _log.info("fast lane: %s %s/%s left to kopf (%s)", kind.kind, namespace, name, exc)
+                    return
+            else:
+                break
         # The write above needs only the Kubernetes client: it goes while the Neon key check and
         # the metadata DB open (a third of a second at a restart, measured), the reconcile after.
         await self._open.wait()
         await self._reconcile_until_kopf_comes(kind, obj, came, first_try)
+
+    async def _make_ours(self, kind: Kind, obj: dict[str, Any]) -> None:
+        """Our finalizer before anything exists outside: a resource deleted from now on waits
+        for kopf's delete handler, which removes what the reconcile made. The label in the
+        same write: the next start's list leaves this resource out. Raises ``KubeError`` (409:
+        the resource changed since ``obj`` was read)."""
+        meta: dict[str, Any] = obj.get("metadata") or {}
+        finalizers = list(meta.get("finalizers") or [])
+        labels: dict[str, Any] = meta.get("labels") or {}
+        if self._finalizer in finalizers and MANAGED_LABEL in labels:
+            return
+        assert self._runtime.kube is not None
+        patch = {
+            "metadata": {
+                "finalizers": finalizers if self._finalizer in finalizers else [*finalizers, self._finalizer],
+                "labels": {MANAGED_LABEL: "true"},
+                "resourceVersion": meta.get("resourceVersion"),  # changed meanwhile: 409
+            }
+        }
+        await CustomResources(self._runtime.kube).patch(
+            plural=kind.plural, namespace=str(meta.get("namespace")), name=str(meta.get("name")), patch=patch
+        )
+        meta["finalizers"] = patch["metadata"]["finalizers"]
+        meta["labels"] = {**labels, MANAGED_LABEL: "true"}
 
     async def _reconcile_until_kopf_comes(
         self, kind: Kind, obj: dict[str, Any], came: asyncio.Event, first_try: asyncio.Future[None]
@@ -460,6 +495,11 @@ class FastLane:
         if meta.get("deletionTimestamp") or self._diffbase_key in annotations:
             return None
         return fresh if int(meta.get("generation") or 1) == generation else None
+
+
+def _labelled(obj: Mapping[str, Any]) -> bool:
+    """Carries our label: taken up by a replica (this one or another)."""
+    return MANAGED_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
 
 
 def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> FastLane:

@@ -154,11 +154,13 @@ class Runtime:
 
     async def close(self) -> None:
         # The loops first (newest first), then what they use.
+        # The fast lane first, its takes in flight too: a stopping replica must not make new
+        # signups its own (its finalizer and label written, then stopped before anything else).
         await _cancel(self.fast_lane_task)
-        await _cancel(self.heap_task)
-        self.fast_lane_task = self.heap_task = None
         if self.fast_lane is not None:
             await self.fast_lane.close()
+        await _cancel(self.heap_task)
+        self.fast_lane_task = self.heap_task = None
         for task in (self.fleet_task, self.sim_sync_task, self.sync_task):
             await _cancel(task)
         self.fleet_task = self.sim_sync_task = self.sync_task = None
