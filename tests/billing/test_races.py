@@ -18,7 +18,8 @@ from tenantdb.kube import OwnerReference
 from tenantdb.metrics import Metrics
 from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject, _update_endpoint
+from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.database.update import update_endpoint
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tests.billing.test_budget_sync import RecordingKube, Store, add_user
@@ -87,7 +88,7 @@ async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> N
         autoscaling_limit_max_cu=spec.autoscaling.max_cu,
         suspend_timeout_seconds=spec.suspend_timeout_seconds,
     )
-    suspended = await _update_endpoint(_database(), deps, events, "p-ann", endpoint)
+    suspended = await update_endpoint(_database(), deps, events, "p-ann", endpoint)
     assert suspended is True
     assert neon.patches == [{"disabled": True}]
     assert "BudgetExceeded" in events.reasons

@@ -31,12 +31,12 @@ from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, Suspend
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
+from tenantdb.reconcile.reasons import Reason
 
 __all__ = ["budget_actuator", "observe_database", "reconcile_new_database", "register_database_handlers"]
 
 _log = logging.getLogger(__name__)
 
-REASON_INVALID_SPEC = "InvalidSpec"
 _PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 
 
@@ -160,7 +160,7 @@ async def _write_final_status(writer: _StatusWriter, status: DatabaseStatus) -> 
         await writer(status)
     except KubeError as exc:
         raise RetryLater(
-            "StatusWriteFailed", f"recording the status: the Kubernetes API failed: {exc}", delay=5
+            Reason.STATUS_WRITE_FAILED, f"recording the status: the Kubernetes API failed: {exc}", delay=5
         ) from exc
 
 
@@ -261,11 +261,11 @@ async def _reconcile_object(
             kind,
             body,
             current=DatabaseStatus.decode(body.status),
-            reason=REASON_INVALID_SPEC,
+            reason=Reason.INVALID_SPEC,
             message=f"Invalid spec: {message}",
             failed=True,
         )
-        events.warning(REASON_INVALID_SPEC, f"Invalid spec: {message}")
+        events.warning(Reason.INVALID_SPEC, f"Invalid spec: {message}")
         raise kopf.PermanentError(f"Invalid spec: {message}") from None
     started = _now()
     writer = _status_writer(runtime, kind, body)

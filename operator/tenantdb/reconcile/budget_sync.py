@@ -57,6 +57,7 @@ from tenantdb.reconcile.enforcement import (
     SuspendAction,
     plan_enforcement,
 )
+from tenantdb.reconcile.reasons import Reason
 from tenantdb.store.errors import StoreError
 
 __all__ = ["BudgetSync"]
@@ -113,10 +114,8 @@ class DecisionStore(Protocol):
 
 EventPoster = Callable[[str, str, str, str, str, str], None]  # kind, namespace, name, type, reason, message
 
-# Event reasons on a DatabaseBudget, one per change of its state.
-REASON_EXCEEDED = "BudgetExceeded"
-REASON_WITHIN = "BudgetResumed"
-REASON_TIER = "TierChanged"
+# The BudgetExceeded condition's reason for the budget's word: not known yet, over, within.
+_EXCEEDED_REASONS = {None: Reason.NOT_SYNCED_YET, True: Reason.OVER_LIMIT, False: Reason.WITHIN_LIMIT}
 
 
 @dataclasses.dataclass
@@ -583,7 +582,7 @@ class BudgetSync:
             self._conditions.get(key, []),
             kind=cond.READY,
             status=True,
-            reason="Synced" if self.last_sync else "Configured",
+            reason=Reason.SYNCED if self.last_sync else Reason.CONFIGURED,
             message=f"Tier {outcome.tier.value}: limit {limit_text}",
             now=now,
             generation=record.generation,
@@ -592,7 +591,7 @@ class BudgetSync:
             conditions,
             kind=cond.BUDGET_EXCEEDED,
             status=decided,
-            reason="NotSyncedYet" if decided is None else "OverLimit" if decided else "WithinLimit",
+            reason=_EXCEEDED_REASONS[decided],
             message=f"Spent {total} of {limit_text} this period"
             + ("" if outcome.costs_complete else " (some costs not measured yet)"),
             now=now,
@@ -666,17 +665,17 @@ class BudgetSync:
         namespace, name = key
         if previous is not None and previous[0] != state[0]:
             post_event(
-                DATABASE_BUDGET.kind, namespace, name, "Normal", REASON_TIER,
+                DATABASE_BUDGET.kind, namespace, name, "Normal", Reason.TIER_CHANGED,
                 f"Tier {previous[0]} -> {state[0]}: limit {limit_text}",
             )  # fmt: skip
         if decided is True and (previous is None or previous[1] is not True):
             post_event(
-                DATABASE_BUDGET.kind, namespace, name, "Warning", REASON_EXCEEDED,
+                DATABASE_BUDGET.kind, namespace, name, "Warning", Reason.BUDGET_EXCEEDED,
                 f"Spent {total} of {limit_text}: the user's databases are suspended",
             )  # fmt: skip
         elif decided is False and previous is not None and previous[1] is True:
             post_event(
-                DATABASE_BUDGET.kind, namespace, name, "Normal", REASON_WITHIN,
+                DATABASE_BUDGET.kind, namespace, name, "Normal", Reason.BUDGET_RESUMED,
                 f"Spent {total} of {limit_text}: the user's databases are resumed",
             )  # fmt: skip
 

@@ -13,11 +13,11 @@ import datetime
 from typing import Any, Protocol
 
 from tenantdb.reconcile.errors import RetryLater
+from tenantdb.reconcile.reasons import Reason
 from tenantdb.store.claims import Claimant
 
 __all__ = [
     "CLAIM_RETRY_SECONDS",
-    "REASON_CONFLICT",
     "ClaimConflict",
     "ClaimStore",
     "hold_claim",
@@ -25,7 +25,6 @@ __all__ = [
     "pin_claim",
 ]
 
-REASON_CONFLICT = "Conflict"
 # Short enough that a claimant proceeds soon after the holder is gone; a DB round trip each.
 CLAIM_RETRY_SECONDS = 10.0
 
@@ -42,7 +41,7 @@ class ClaimConflict(RetryLater):
 
     def __init__(self, kind: str, tenant: str, holder: Claimant) -> None:
         super().__init__(
-            REASON_CONFLICT,
+            Reason.CONFLICT,
             f"{tenant} is already claimed by {kind} {holder.namespace}/{holder.name} (the oldest "
             f"resource for it); this one waits and creates nothing until that one is deleted",
             delay=CLAIM_RETRY_SECONDS,

@@ -18,11 +18,9 @@ from typing import Protocol
 from tenantdb.api import DatabaseStatus, Phase
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.endpoint_budget import EndpointPort, EndpointSettled, settle_endpoint
+from tenantdb.reconcile.reasons import Reason
 
 __all__ = ["BudgetAction", "apply_budget"]
-
-REASON_BUDGET = "BudgetExceeded"
-REASON_RESUMED = "Resumed"
 
 
 class BudgetAction(Protocol):
@@ -69,7 +67,7 @@ async def apply_budget(
         [],
         kind=cond.READY,
         status=not suspended,
-        reason=REASON_BUDGET if suspended else "Available",
+        reason=Reason.BUDGET_EXCEEDED if suspended else Reason.AVAILABLE,
         message=f"User {action.user_id} is over budget: connections are refused"
         if suspended
         else "Back within budget: compute endpoint enabled",
@@ -77,7 +75,7 @@ async def apply_budget(
     )
     conditions = cond.set_synced(
         conditions,
-        reason="ReconcileSuccess",
+        reason=Reason.RECONCILE_SUCCESS,
         message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
         now=now,
         generation=None,
@@ -87,7 +85,7 @@ async def apply_budget(
         action.namespace,
         action.name,
         "Warning" if suspended else "Normal",
-        REASON_BUDGET if suspended else REASON_RESUMED,
+        Reason.BUDGET_EXCEEDED if suspended else Reason.RESUMED,
         f"User {action.user_id} is over budget: compute endpoint disabled"
         if suspended
         else f"User {action.user_id} is within budget again: compute endpoint enabled",

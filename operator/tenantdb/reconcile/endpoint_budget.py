@@ -1,6 +1,6 @@
 """The one place a compute endpoint's ``disabled`` flag is set for a user's budget.
 
-Both the database reconcile (``reconcile.database._update_endpoint``) and the budget loop
+Both the database reconcile (``reconcile.database.update``) and the budget loop
 come through ``settle_endpoint``, under the project's lock, and read the budget's word there
 (``decision``): a switch decided earlier and overtaken by a newer plan is never applied.
 

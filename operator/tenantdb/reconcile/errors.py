@@ -7,11 +7,13 @@ ReconcileError
 
 from __future__ import annotations
 
+from tenantdb.reconcile.reasons import Reason
+
 __all__ = ["NeedsUserAction", "ReconcileError", "RetryLater"]
 
 
 class ReconcileError(Exception):
-    def __init__(self, reason: str, message: str, *, delay: float = 30.0) -> None:
+    def __init__(self, reason: Reason, message: str, *, delay: float = 30.0) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from tenantdb.api.databases import DatabaseStatus
+from tenantdb.reconcile.reasons import Reason
 
 __all__ = ["Clock", "Events", "Metadata", "NeonLike", "SecretWriter", "StatusWriter"]
 
@@ -15,8 +16,8 @@ __all__ = ["Clock", "Events", "Metadata", "NeonLike", "SecretWriter", "StatusWri
 class Events(Protocol):
     """Kubernetes Events on the resource being reconciled."""
 
-    def normal(self, reason: str, message: str) -> None: ...
-    def warning(self, reason: str, message: str) -> None: ...
+    def normal(self, reason: Reason, message: str) -> None: ...
+    def warning(self, reason: Reason, message: str) -> None: ...
 
 
 class StatusWriter(Protocol):

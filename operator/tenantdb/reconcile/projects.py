@@ -23,13 +23,9 @@ from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity, project_name
 from tenantdb.reconcile.ports import Events, NeonLike
+from tenantdb.reconcile.reasons import Reason
 
 __all__ = [
-    "REASON_CREATE_PENDING",
-    "REASON_PROJECT_DELETED",
-    "REASON_PROJECT_MISMATCH",
-    "REASON_PROJECT_RECOVERED",
-    "REASON_PROJECT_RECREATED",
     "ProjectMismatch",
     "attempted_at",
     "create_may_still_land",
@@ -37,12 +33,6 @@ __all__ = [
     "our_projects",
     "replace_deleted_project",
 ]
-
-REASON_PROJECT_MISMATCH = "ProjectMismatch"
-REASON_PROJECT_DELETED = "ProjectDeleted"
-REASON_PROJECT_RECOVERED = "ProjectRecovered"
-REASON_PROJECT_RECREATED = "ProjectRecreated"
-REASON_CREATE_PENDING = "CreatePending"
 
 
 def our_name(settings: Settings, identity: DatabaseIdentity) -> str:
@@ -55,7 +45,7 @@ class ProjectMismatch(NeedsUserAction):
 
     def __init__(self, project_id: str, actual_name: str, expected_name: str) -> None:
         super().__init__(
-            REASON_PROJECT_MISMATCH,
+            Reason.PROJECT_MISMATCH,
             f"status.projectId {project_id} names Neon project {actual_name!r}, not this resource's "
             f"{expected_name!r}: nothing is published from it or done to it. Remove status.projectId "
             "to let the operator find its own project by name",
@@ -98,7 +88,7 @@ def create_may_still_land(
     if remaining <= 0:
         return
     raise RetryLater(
-        REASON_CREATE_PENDING,
+        Reason.CREATE_PENDING,
         f"A create sent at {cond.rfc3339(sent)} got no answer and may still land in Neon: {action} "
         f"until {cond.rfc3339(until)}",
         delay=min(remaining + 0.2, max(2.0, window / 5)),
@@ -122,7 +112,7 @@ async def replace_deleted_project(
     policy = settings.on_project_deleted
     if policy is OnProjectDeleted.WAIT:
         raise NeedsUserAction(
-            REASON_PROJECT_DELETED,
+            Reason.PROJECT_DELETED,
             f"Neon project {project_id} was deleted outside the operator. Recover it in Neon "
             f"(POST /projects/{project_id}/recover, within Neon's recovery window), or remove "
             "status.projectId to have a new, empty project made (TENANTDB_ON_PROJECT_DELETED=wait)",
@@ -130,7 +120,7 @@ async def replace_deleted_project(
         )
     if policy is OnProjectDeleted.RECREATE:
         events.warning(
-            REASON_PROJECT_RECREATED,
+            Reason.PROJECT_RECREATED,
             f"Neon project {project_id} was deleted outside the operator; creating a new, empty "
             "project (TENANTDB_ON_PROJECT_DELETED=recreate). The old one may still be recoverable "
             f"in Neon for a few days: POST /projects/{project_id}/recover",
@@ -142,7 +132,7 @@ async def replace_deleted_project(
     )
     if candidate is None:
         events.warning(
-            REASON_PROJECT_RECREATED,
+            Reason.PROJECT_RECREATED,
             f"Neon project {project_id} was deleted outside the operator and is no longer "
             "recoverable: its data is gone. Creating a new, empty project",
         )
@@ -154,13 +144,13 @@ async def replace_deleted_project(
         await neon.get_project(candidate.id)
     except NeonNotFoundError:
         events.warning(
-            REASON_PROJECT_RECREATED,
+            Reason.PROJECT_RECREATED,
             f"Neon project {candidate.id} was deleted outside the operator and its recovery window "
             "has just ended: its data is gone. Creating a new, empty project",
         )
         return None
     events.warning(
-        REASON_PROJECT_RECOVERED,
+        Reason.PROJECT_RECOVERED,
         f"Neon project {project_id} was deleted outside the operator; recovered "
         f"{candidate.id} with its data from Neon's recovery window",
     )

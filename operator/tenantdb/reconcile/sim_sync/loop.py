@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from tenantdb.api import GROUP, KINDS, VERSION
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError
+from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.sim_sync.bucket import TokenBucket
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
 from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
@@ -39,7 +40,6 @@ __all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
 
 logger = logging.getLogger(__name__)
 
-REASON_YIELDED = "NotManagedBySimSync"
 # A pass at 100,000 users takes seconds (bench/sim_sync.py); one that takes this long is stuck.
 # After a failed pass (an outage): wait this long before the next one.
 _FAILURE_PAUSE_SECONDS = 5.0
@@ -303,7 +303,7 @@ class SimSync:
         await self._post_event(
             resource.kind,
             resource.name,
-            REASON_YIELDED,
+            Reason.NOT_MANAGED_BY_SIM_SYNC,
             f"Not made by the Sim sync (no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label): the sync "
             f"leaves this {resource.kind} alone and makes none of its own for Sim id {resource.sim_id}",
         )

@@ -1,0 +1,82 @@
+"""Claim: before anything is created, the tenant is this resource's, and so is the name of its
+connection Secret. Once the project is known, the claim is pinned to it.
+
+The claim itself is ``reconcile.claims`` (one resource per tenant, the oldest wins); this is
+the database path's use of it, with the memory of pinned claims that spares a resync the
+metadata DB round trip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tenantdb.kube import SecretConflictError
+from tenantdb.reconcile.claims import hold_claim, pin_claim
+from tenantdb.reconcile.database.errors import outside_errors
+from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.naming import DatabaseIdentity
+from tenantdb.store.claims import Claimant
+
+__all__ = ["claim_tenant", "pin_to_project", "tenant_id"]
+
+
+def tenant_id(identity: DatabaseIdentity) -> str:
+    return (identity.workspace_id if identity.is_workspace else identity.user_id) or ""
+
+
+def _claimant(obj: DatabaseObject) -> Claimant:
+    identity = obj.identity
+    return Claimant(
+        uid=identity.uid, namespace=identity.namespace, name=identity.name, created_at=obj.created_at
+    )
+
+
+async def claim_tenant(obj: DatabaseObject, deps: DatabaseDeps, secret_name: str) -> Claimed:
+    """The tenant's claim (held, or as this process saw it pinned) and our Secret's state.
+
+    A Secret of that name that is not ours is a conflict: nothing is written before this."""
+    claim = await _hold(obj, deps)
+    return Claimed(claim=claim, secret=await _our_secret(obj, deps, secret_name))
+
+
+async def _hold(obj: DatabaseObject, deps: DatabaseDeps) -> Claimant:
+    identity = obj.identity
+    pinned = deps.pinned_claims.get(identity.uid)
+    if pinned is not None:
+        return dataclasses.replace(_claimant(obj), project_id=pinned)
+    async with outside_errors("claiming the tenant"):
+        return await hold_claim(
+            deps.metadata,
+            kind=identity.kind,
+            tenant_id=tenant_id(identity),
+            tenant_label=identity.tenant_label,
+            claimant=_claimant(obj),
+        )
+
+
+async def _our_secret(obj: DatabaseObject, deps: DatabaseDeps, secret_name: str) -> Any:
+    identity = obj.identity
+    async with outside_errors("reading the connection Secret"):
+        secret = await deps.secrets.read_secret_state(
+            namespace=identity.namespace, name=secret_name, owner_uid=identity.uid
+        )
+        if secret is not None and not secret.owned:
+            raise SecretConflictError(identity.namespace, secret_name, list(secret.owners))
+    return secret
+
+
+async def pin_to_project(obj: DatabaseObject, deps: DatabaseDeps, claim: Claimant, project_id: str) -> None:
+    """Pin the claim to the project (unless it already is), and remember that it is."""
+    if claim.project_id != project_id:
+        identity = obj.identity
+        async with outside_errors("claiming the tenant"):
+            await pin_claim(
+                deps.metadata,
+                kind=identity.kind,
+                tenant_id=tenant_id(identity),
+                tenant_label=identity.tenant_label,
+                claimant=_claimant(obj),
+                project_id=project_id,
+            )
+    deps.pinned_claims[obj.identity.uid] = project_id

@@ -1,0 +1,90 @@
+"""The reconcile of one tenant database, phase by phase, each in its own module:
+
+    claim → observe → create (or take what observe found) → record → update → publish → status
+
+Each phase hands the next a typed value (``model``): ``Claimed``, an ``Observation``, the
+``Owned`` project, ``Updated``. The finalizer is ``delete``.
+"""
+
+from __future__ import annotations
+
+from tenantdb.api import DatabaseStatus
+from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.database.claim import claim_tenant
+from tenantdb.reconcile.database.create import create
+from tenantdb.reconcile.database.errors import CONFLICT_REASONS
+from tenantdb.reconcile.database.model import (
+    Absent,
+    Created,
+    DatabaseDeps,
+    DatabaseObject,
+    Owned,
+    Plan,
+    Replaced,
+)
+from tenantdb.reconcile.database.observe import observe
+from tenantdb.reconcile.database.publish import publish
+from tenantdb.reconcile.database.record import record
+from tenantdb.reconcile.database.status import mark_creating, reconciled
+from tenantdb.reconcile.database.update import update
+from tenantdb.reconcile.errors import RetryLater
+from tenantdb.reconcile.ports import Events, StatusWriter
+
+__all__ = ["reconcile_database"]
+
+
+async def reconcile_database(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+) -> DatabaseStatus:
+    """Bring Neon, the Secret and the metadata DB in line with the resource. Returns the status
+    to record: the object's own, with what this reconcile found and did.
+
+    A conflict (another resource holds the tenant, or the Secret is not ours) is said once with
+    a Warning event and waits: ``RetryLater``, nothing created, nothing overwritten.
+    """
+    try:
+        return await _reconcile(obj, deps, events, write_status)
+    except RetryLater as exc:
+        if exc.reason in CONFLICT_REASONS:
+            ready = cond.get_condition(obj.status.conditions, cond.READY)
+            if ready is None or ready.reason != exc.reason or ready.message != exc.message:
+                events.warning(exc.reason, exc.message)
+        raise
+
+
+async def _reconcile(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+) -> DatabaseStatus:
+    now = deps.clock()
+    plan = Plan.of(obj, deps.settings)
+    # The tenant and the Secret's name are ours: checked before anything is created.
+    claimed = await claim_tenant(obj, deps, plan.secret_name)
+    observed = await observe(obj, deps, events, plan.name)
+    conditions = list(obj.status.conditions)
+    project: Owned
+    if isinstance(observed, Replaced | Absent):
+        # Ready=False, Creating: written with the attempt, and where the final Ready moves from.
+        conditions = mark_creating(conditions, now=now, generation=obj.generation)
+        project = await create(
+            obj, deps, events, write_status, observed=observed, plan=plan, conditions=conditions, now=now
+        )
+    else:
+        project = observed
+    recorded = await record(
+        obj, deps, write_status, plan=plan, claimed=claimed, project_id=project.project_id
+    )
+    updated = await update(obj, deps, events, project)
+    await publish(
+        obj,
+        deps,
+        events,
+        project_id=project.project_id,
+        branch_id=updated.branch_id,
+        secret=claimed.secret,
+        secret_name=plan.secret_name,
+        created=project.answer if isinstance(project, Created) else None,
+        host=updated.endpoint.host,
+    )
+    return reconciled(
+        obj, events, recorded, conditions, plan=plan, project_id=project.project_id, updated=updated, now=now
+    )

@@ -1,0 +1,107 @@
+"""Update: the project's compute endpoint, waited for, then brought to the spec (its
+settings) and to the budget (its ``disabled`` flag), patching only what drifted.
+
+The budget's word is read under the project's lock, just before the patch
+(``endpoint_budget.settle_endpoint``): the budget loop may have switched it since this
+reconcile began.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantdb.reconcile.database.errors import outside_errors
+from tenantdb.reconcile.database.model import Created, DatabaseDeps, DatabaseObject, Owned, Updated
+from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
+from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
+from tenantdb.reconcile.ports import Events
+from tenantdb.reconcile.reasons import Reason
+
+__all__ = ["update", "update_endpoint"]
+
+
+async def update(obj: DatabaseObject, deps: DatabaseDeps, events: Events, project: Owned) -> Updated:
+    """Wait for the project's endpoint, then patch what drifted."""
+    endpoint, branch_id = await _endpoint(obj, deps, project)
+    # A settings change Neon refuses leaves a working database: it is reported in Synced,
+    # Ready stays true, and the connection string is still published.
+    refused: NeedsUserAction | None = None
+    try:
+        async with outside_errors("updating the compute endpoint settings"):
+            suspended = await update_endpoint(obj, deps, events, project.project_id, endpoint)
+    except NeedsUserAction as exc:
+        refused = exc
+        async with outside_errors("updating the compute endpoint (budget only)"):
+            suspended = await update_endpoint(
+                obj, deps, events, project.project_id, endpoint, settings_too=False
+            )
+    return Updated(endpoint=endpoint, branch_id=branch_id, suspended=suspended, refused=refused)
+
+
+async def _endpoint(obj: DatabaseObject, deps: DatabaseDeps, project: Owned) -> tuple[Any, str]:
+    """The read-write endpoint and the branch: from the create's answer (once its operations
+    are done), else one call."""
+    async with outside_errors("waiting for the Neon project"):
+        if isinstance(project, Created):
+            answer = project.answer
+            await deps.neon.wait_for_operations(project.project_id, answer.operations)
+            endpoint = read_write_endpoint(list(answer.endpoints))
+            branch_id: str = answer.branch_id
+        else:
+            endpoint = read_write_endpoint(await deps.neon.list_endpoints(project.project_id))
+            branch_id = getattr(endpoint, "branch_id", "") or obj.status.branch_id or ""
+        if endpoint is None:
+            raise RetryLater(
+                Reason.RECONCILE_ERROR, "the Neon project has no read-write compute endpoint yet", delay=15
+            )
+    return endpoint, branch_id
+
+
+async def update_endpoint(
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    project_id: str,
+    endpoint: Any,
+    *,
+    settings_too: bool = True,
+) -> bool:
+    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget.
+
+    The budget's word is read under the project's lock (``settle_endpoint``); while it is not
+    known (``None``), the endpoint's ``disabled`` flag stays as it is."""
+    async with deps.neon.serialised(project_id):
+        settled = await settle_endpoint(
+            deps.neon,
+            project_id,
+            decision=lambda: deps.is_suspended(obj.identity.user_id),
+            endpoint=endpoint,
+            drift=_drift(obj, endpoint) if settings_too else {},
+        )
+    _patched_events(events, settled)
+    return settled.suspended
+
+
+def _drift(obj: DatabaseObject, endpoint: Any) -> dict[str, Any]:
+    spec = obj.spec
+    changes: dict[str, Any] = {}
+    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
+        changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
+    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
+        changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
+    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
+        changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
+    return changes
+
+
+def _patched_events(events: Events, settled: EndpointSettled) -> None:
+    if settled.switched:
+        if settled.suspended:
+            events.warning(
+                Reason.BUDGET_EXCEEDED, "Budget exceeded: compute endpoint disabled, connections refused"
+            )
+        else:
+            events.normal(Reason.RESUMED, "Budget allows it again: compute endpoint enabled")
+    drift = [k for k in settled.changed if k != "disabled"]
+    if drift:
+        events.normal(Reason.SETTINGS_UPDATED, f"Patched Neon compute settings: {', '.join(drift)}")
