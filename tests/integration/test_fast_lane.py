@@ -258,10 +258,10 @@ async def test_a_signup_made_while_the_operator_was_down_goes_before_the_backgro
     created_when_loops_started: list[int] = []
     original = main.start_budget_loop
 
-    def recording(runtime: Any) -> None:
+    def recording(runtime: Any) -> Any:
         created = [c for c in neon.calls() if c.route == "POST /projects" and c.status < 300]
         created_when_loops_started.append(len(created))
-        original(runtime)
+        return original(runtime)
 
     monkeypatch.setattr(main, "start_budget_loop", recording)
     await stack.apply(global_database("user-waiting", "waiting"))

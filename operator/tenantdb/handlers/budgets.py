@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import kopf
@@ -15,7 +15,7 @@ from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
-from tenantdb.handlers.databases import budget_actuator
+from tenantdb.handlers.driver import budget_actuator
 from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
@@ -46,7 +46,8 @@ async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
     )
 
 
-def start_budget_loop(runtime: Runtime) -> None:
+def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
+    """Make the consumption sync and enforcement ready; returns its loop, for ``Loops`` to run."""
     assert runtime.store is not None
     assert runtime.kube is not None
     assert runtime.neon is not None
@@ -89,15 +90,13 @@ def start_budget_loop(runtime: Runtime) -> None:
             source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
         )
 
-    runtime.sync_task = asyncio.create_task(
-        run_while_active(
-            gate,
-            sync,
-            interval=settings.consumption_sync_interval_seconds,
-            on_activated=activated,
-            on_paused=paused,
-            what="consumption sync and enforcement",
-        )
+    return run_while_active(
+        gate,
+        sync,
+        interval=settings.consumption_sync_interval_seconds,
+        on_activated=activated,
+        on_paused=paused,
+        what="consumption sync and enforcement",
     )
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -45,13 +46,13 @@ import kopf
 
 from tenantdb.api import GLOBAL_DATABASE, MANAGED_LABEL, WORKSPACE_DATABASE, Kind
 from tenantdb.handlers.background import wait_until_set
-from tenantdb.handlers.databases import reconcile_new_database
+from tenantdb.handlers.driver import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.kube.watching import list_objects, watch_from_now
 
-__all__ = ["FastLane", "start_fast_lane"]
+__all__ = ["FastLane", "LaneFailure"]
 
 _log = logging.getLogger(__name__)
 _KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
@@ -68,6 +69,21 @@ _HELD_REVIEW_SECONDS = 30.0
 _TAKE_ATTEMPTS = 3
 
 
+@dataclasses.dataclass(frozen=True)
+class LaneFailure:
+    """A reconcile of the lane's that failed: kopf's create handler, when it comes, fails as it
+    did (and kopf retries it with a fresh body)."""
+
+    generation: int
+    message: str
+    retry_after: float | None  # None: for good
+
+    def as_kopf_error(self) -> kopf.TemporaryError | kopf.PermanentError:
+        if self.retry_after is None:
+            return kopf.PermanentError(self.message)
+        return kopf.TemporaryError(self.message, delay=self.retry_after)
+
+
 class FastLane:
     def __init__(self, runtime: Runtime, *, finalizer: str, diffbase_key: str) -> None:
         self._runtime = runtime
@@ -76,7 +92,7 @@ class FastLane:
         self._seen: set[str] = set()  # new resources the lane saw
         self._handled: dict[str, int] = {}  # ... and reconciled, at this generation
         # ... or failed: (generation, message, retry delay; None: permanent), for kopf to take up
-        self._failed: dict[str, tuple[int, str, float | None]] = {}
+        self._failed: dict[str, LaneFailure] = {}
         self._listed_by_kopf: set[str] = set()  # ... and kopf found in its own start-up list
         self._reached_by_kopf: set[str] = set()  # kopf's create handler ran, outside its list
         self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
@@ -138,13 +154,10 @@ class FastLane:
         if taking is not None:  # the lane is at it: its result, rather than a second reconcile
             await asyncio.wait({taking})
         failed = self._failed.pop(uid, None)
-        if failed is not None and failed[0] == generation:
+        if failed is not None and failed.generation == generation:
             # kopf's body may predate what the lane wrote (a create on record that is over):
             # its handler fails as the lane's reconcile did, and kopf retries with a fresh body.
-            _, message, delay = failed
-            if delay is None:
-                raise kopf.PermanentError(message)
-            raise kopf.TemporaryError(message, delay=delay)
+            raise failed.as_kopf_error()
         return self._handled.get(uid) == generation
 
     def is_new(self, obj: Mapping[str, Any]) -> bool:
@@ -452,8 +465,11 @@ class FastLane:
                 await reconcile_new_database(runtime, kind, obj, events)
             except (kopf.TemporaryError, kopf.PermanentError) as exc:  # kopf's create handler takes it up
                 _log.warning("%s %s/%s: %s", kind.kind, namespace, name, exc)
-                delay = exc.delay if isinstance(exc, kopf.TemporaryError) else None
-                self._failed[uid] = (generation, str(exc), delay)
+                failure = LaneFailure(
+                    generation, str(exc), exc.delay if isinstance(exc, kopf.TemporaryError) else None
+                )
+                self._failed[uid] = failure
+                delay = failure.retry_after
                 if delay is None:
                     return
             else:
@@ -499,16 +515,3 @@ class FastLane:
 def _labelled(obj: Mapping[str, Any]) -> bool:
     """Carries our label: taken up by a replica (this one or another)."""
     return MANAGED_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
-
-
-def start_fast_lane(runtime: Runtime, *, finalizer: str, diffbase_key: str) -> FastLane:
-    """Start the lane's watches and its list, as tasks of the operator (cancelled by
-    ``Runtime.close``); its takes wait for ``FastLane.clients_open``. Once per process: kopf
-    runs the start-up handler again after a temporary failure."""
-    lane = runtime.fast_lane
-    if lane is None:
-        lane = FastLane(runtime, finalizer=finalizer, diffbase_key=diffbase_key)
-        runtime.fast_lane = lane
-        runtime.fast_lane_task = asyncio.create_task(lane.run())
-    lane.start_listing()
-    return lane

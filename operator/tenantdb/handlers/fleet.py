@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
 from tenantdb.handlers.background import ActiveGate, run_while_active
-from tenantdb.handlers.databases import observe_database
+from tenantdb.handlers.driver import observe_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import OrphanSweep, refresh_left_behind
@@ -166,9 +168,9 @@ class FleetObservation:
         runtime.metrics.fleet_checks.labels(check=check, result="ok" if ok else "failed").inc()
 
 
-def start_fleet_observation(runtime: Runtime) -> None:
-    """Start the observation as a task of the operator (cancelled by ``Runtime.close``). The
-    first pass comes once the resume handlers had a moment to register the fleet."""
+def start_fleet_observation(runtime: Runtime) -> Coroutine[Any, Any, None]:
+    """The observation's loop, for ``Loops`` to run. The first pass comes once the resume
+    handlers had a moment to register the fleet."""
     assert runtime.kube is not None
     assert runtime.gate is not None
     gate = runtime.gate
@@ -180,4 +182,4 @@ def start_fleet_observation(runtime: Runtime) -> None:
         await asyncio.sleep(min(interval, 30.0))
         await run_while_active(gate, observation.run_pass, interval=interval, what="fleet observation")
 
-    runtime.fleet_task = asyncio.create_task(observe())
+    return observe()

@@ -16,10 +16,10 @@ from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
-from tenantdb.handlers.fast_lane import start_fast_lane
 from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.heap import trim_heap_periodically
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
+from tenantdb.handlers.loops import Loops
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
 from tenantdb.metrics import Metrics
@@ -70,9 +70,10 @@ def build_runtime(
     )
 
 
-def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
+def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     app_settings = runtime.settings
+    loops = loops if loops is not None else Loops()
 
     @kopf.on.startup(registry=registry)
     async def configure(
@@ -103,18 +104,20 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         # The fast lane first: a signup made while the operator was down or is starting is
         # found while the rest opens, and taken as soon as it has.
         await memo.open_kube()
-        lane = start_fast_lane(memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}")
+        lane = loops.start_fast_lane(
+            memo, finalizer=FINALIZER, diffbase_key=f"{ANNOTATION_PREFIX}/{DIFFBASE_KEY}"
+        )
         try:
             await memo.open()
         except NeonAuthError as exc:
             # Retrying cannot fix a wrong key or organisation: stop, saying what to change
             # (and close what is open: the lane, the Kubernetes client).
-            await memo.close()
+            await _close(loops, memo)
             raise kopf.PermanentError(f"cannot start: {exc.message}") from None
         except NeonTransientError as exc:
             raise kopf.TemporaryError(f"Neon is unreachable at start-up: {exc.message}", delay=10) from None
         except StoreSchemaError as exc:
-            await memo.close()
+            await _close(loops, memo)
             raise kopf.PermanentError(f"cannot start: {exc}") from None
         lane.clients_open()
         # Before kopf's own list: what was made while the operator was down, taken first. And
@@ -123,11 +126,11 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         await lane.listed()
         await lane.taken(timeout=START_UP_TAKES_SECONDS)
         await memo.read_budget_resume_snapshot()
-        start_budget_loop(memo)
-        start_sim_sync(memo)
-        start_fleet_observation(memo)
-        if memo.heap_task is None:
-            memo.heap_task = asyncio.create_task(trim_heap_periodically())
+        loops.start("budget-sync", start_budget_loop(memo))
+        if app_settings.sim_sync:
+            loops.start("sim-sync", start_sim_sync(memo))
+        loops.start("fleet-observation", start_fleet_observation(memo))
+        loops.start("heap-trim", trim_heap_periodically())
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,
@@ -136,7 +139,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def close(memo: Runtime, **_: Any) -> None:
-        await memo.close()
+        await _close(loops, memo)
 
     if runtime.kube_url is not None:
         url = runtime.kube_url
@@ -156,6 +159,12 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     return registry
 
 
+async def _close(loops: Loops, runtime: Runtime) -> None:
+    """The loops first, then the clients they use."""
+    await loops.close()
+    await runtime.close()
+
+
 async def operate(
     runtime: Runtime,
     *,
@@ -164,9 +173,26 @@ async def operate(
     liveness: bool = True,
 ) -> None:
     """Run the operator until ``stop_flag`` is set (or forever)."""
-    settings = runtime.settings
     quiet_body_loggers()  # here too: an embedding (tests, the demo) sets no logging of its own
-    registry = build_registry(runtime)
+    loops = Loops()
+    registry = build_registry(runtime, loops)
+    try:
+        await _run_kopf(runtime, registry, stop_flag=stop_flag, ready_flag=ready_flag, liveness=liveness)
+    finally:
+        # kopf's clean-up handler stopped them; an operator cancelled mid-flight (killed) did
+        # not run it, and its loops must not outlive it.
+        await loops.close()
+
+
+async def _run_kopf(
+    runtime: Runtime,
+    registry: kopf.OperatorRegistry,
+    *,
+    stop_flag: asyncio.Event | threading.Event | None,
+    ready_flag: asyncio.Event | threading.Event | None,
+    liveness: bool,
+) -> None:
+    settings = runtime.settings
     await kopf.operator(
         registry=registry,
         memo=runtime,

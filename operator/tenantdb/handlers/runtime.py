@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import datetime
 import logging
 import os
 import socket
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from tenantdb.api import DATABASE_BUDGET
+from tenantdb.api import DATABASE_BUDGET, Kind
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
@@ -32,9 +31,14 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
 
-    from tenantdb.handlers.fast_lane import FastLane
 
-__all__ = ["Runtime"]
+__all__ = ["NewResources", "Runtime"]
+
+
+class NewResources(Protocol):
+    """What kopf's handlers ask the fast lane (``handlers.fast_lane.FastLane``)."""
+
+    async def kopf_reached(self, kind: Kind, uid: str, generation: int, *, listing: bool) -> bool: ...
 
 
 @dataclasses.dataclass
@@ -64,8 +68,6 @@ class Runtime:
     # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
     create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
-    sync_task: asyncio.Task[None] | None = None
-    sim_sync_task: asyncio.Task[None] | None = None
     # This replica's name in kopf's peering (passed to kopf, read back by the ActiveGate).
     identity: str = dataclasses.field(
         default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -73,11 +75,9 @@ class Runtime:
     gate: ActiveGate | None = None
     # Every settled database resource, for the fleet observation (see reconcile/fleet.py).
     fleet: FleetRegistry = dataclasses.field(default_factory=FleetRegistry)
-    fleet_task: asyncio.Task[None] | None = None
-    # New resources taken at once while kopf resumes the fleet (see handlers/fast_lane.py).
-    fast_lane: FastLane | None = None
-    fast_lane_task: asyncio.Task[None] | None = None
-    heap_task: asyncio.Task[None] | None = None  # see handlers/heap.py
+    # New resources taken at once while kopf resumes the fleet (handlers/fast_lane.py): kopf's
+    # handlers ask it what it took. Its life (and every other loop's) is handlers/loops.py's.
+    fast_lane: NewResources | None = None
     # The budget rows and claims as the metadata DB held them at the start: a resume that finds
     # its own there writes nothing (see reconcile/budget_resume.py).
     budget_resume: BudgetResumeSnapshot = dataclasses.field(default_factory=BudgetResumeSnapshot)
@@ -153,17 +153,7 @@ class Runtime:
             logger.warning("could not read the budget rows for the resumes: %s", exc)
 
     async def close(self) -> None:
-        # The loops first (newest first), then what they use.
-        # The fast lane first, its takes in flight too: a stopping replica must not make new
-        # signups its own (its finalizer and label written, then stopped before anything else).
-        await _cancel(self.fast_lane_task)
-        if self.fast_lane is not None:
-            await self.fast_lane.close()
-        await _cancel(self.heap_task)
-        self.fast_lane_task = self.heap_task = None
-        for task in (self.fleet_task, self.sim_sync_task, self.sync_task):
-            await _cancel(task)
-        self.fleet_task = self.sim_sync_task = self.sync_task = None
+        """The clients (the loops that use them were stopped first: ``Loops.close``)."""
         # Each once: a start that fails for good closes what it opened, and kopf may too.
         neon, store, kube = self.neon, self.store, self.kube
         self.neon = self.store = self.kube = None
@@ -191,12 +181,3 @@ class Runtime:
             pinned_claims=self.pinned_claims,
             create_sent_at=self.create_sent_at,
         )
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    """Cancel a loop of the operator and wait for it to end (its own failure is not ours)."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

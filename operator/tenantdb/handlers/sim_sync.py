@@ -6,9 +6,9 @@ runtime's peering gate: only the active replica acts, and a paused one drops its
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from tenantdb.api import GLOBAL_DATABASE
 from tenantdb.handlers.background import run_while_active
@@ -16,7 +16,7 @@ from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.reconcile.sim_sync import SimSync
 
-__all__ = ["start_sim_sync", "stop_sim_sync"]
+__all__ = ["start_sim_sync"]
 
 _log = logging.getLogger(__name__)
 
@@ -49,28 +49,15 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
     )
 
 
-def start_sim_sync(runtime: Runtime) -> None:
-    """Run the Sim sync until ``stop_sim_sync``; a no-op unless ``TENANTDB_SIM_SYNC=true``."""
-    if not runtime.settings.sim_sync:
-        return
+def start_sim_sync(runtime: Runtime) -> Coroutine[Any, Any, None]:
+    """The Sim sync's loop (``TENANTDB_SIM_SYNC=true``), for ``Loops`` to run."""
     assert runtime.gate is not None
     sync = build_sim_sync(runtime)
-    runtime.sim_sync_task = asyncio.create_task(
-        run_while_active(
-            runtime.gate,
-            sync.run_pass,
-            interval=runtime.settings.sim_poll_interval_seconds,
-            on_paused=sync.forget,
-            what="Sim sync",
-        ),
-        name="tenantdb-sim-sync",
-    )
     _log.info("following Sim's tables into namespace %s", runtime.settings.sim_namespace)
-
-
-async def stop_sim_sync(runtime: Runtime) -> None:
-    task, runtime.sim_sync_task = runtime.sim_sync_task, None
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    return run_while_active(
+        runtime.gate,
+        sync.run_pass,
+        interval=runtime.settings.sim_poll_interval_seconds,
+        on_paused=sync.forget,
+        what="Sim sync",
+    )

@@ -4,7 +4,7 @@ One writer per resource: the budget loop decides and writes the budget's status;
 the database path to act (``apply_budget``), which patches the endpoint through the one
 function that sets ``disabled`` (``settle_endpoint``, under the project's lock, reading the
 user's word there) and writes the database's status and Event. The running operator calls it
-under the resource's own lock too (``handlers.databases.budget_actuator``), the one a
+under the resource's own lock too (``handlers.driver.budget_actuator``), the one a
 reconcile of the same resource holds.
 """
 

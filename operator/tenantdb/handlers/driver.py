@@ -1,0 +1,424 @@
+"""The one way a database resource is driven, whoever starts it (kopf's handlers, the fast
+lane, the fleet observation): decode the object once, take its lock, run the database path,
+write its status through one writer, and turn the outcome into kopf's terms.
+
+``handlers/databases.py`` only registers kopf's handlers onto these; the fast lane
+(``handlers/fast_lane.py``) and the fleet observation (``handlers/fleet.py``) call them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
+
+import kopf
+import pydantic
+
+from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind, Phase
+from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.sweep import refresh_left_behind
+from tenantdb.kube import KubeError, OwnerReference
+from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.claims import parse_created
+from tenantdb.reconcile.database import (
+    CONFLICT_REASONS,
+    DatabaseDeps,
+    DatabaseObject,
+    check_published,
+    delete_database,
+    reconcile_database,
+)
+from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
+from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
+from tenantdb.reconcile.naming import DatabaseIdentity
+from tenantdb.reconcile.ports import Events
+from tenantdb.reconcile.reasons import Reason
+
+__all__ = [
+    "KopfEvents",
+    "StatusWriter",
+    "as_kopf_error",
+    "budget_actuator",
+    "decode",
+    "delete_object",
+    "is_settled",
+    "observe_database",
+    "reconcile_new_database",
+    "reconcile_object",
+    "register_for_budget",
+    "register_in_fleet",
+    "registered_if_settled",
+]
+
+_log = logging.getLogger(__name__)
+
+_PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
+
+
+class KopfEvents:
+    """The reconcilers' event sink, posting through kopf (its own client and queue)."""
+
+    def __init__(self, body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+        self._body = body
+        self._logger = logger
+
+    def normal(self, reason: str, message: str) -> None:
+        self._logger.info("%s: %s", reason, message)
+        kopf.event(self._body, type="Normal", reason=reason, message=message)
+
+    def warning(self, reason: str, message: str) -> None:
+        self._logger.warning("%s: %s", reason, message)
+        kopf.event(self._body, type="Warning", reason=reason, message=message)
+
+
+def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None = None) -> DatabaseObject:
+    """The resource as the reconcilers see it. ``body`` is read as plain mappings (kopf's
+    views resolve every key from the root: five times the cost, at 30,000 resumes a restart);
+    ``status``: already decoded by the caller."""
+    raw = dict(body)  # one level: the values are kopf's raw dicts
+    meta: Mapping[str, Any] = raw.get("metadata") or {}
+    spec_model = WorkspaceDatabaseSpec if kind is WORKSPACE_DATABASE else GlobalDatabaseSpec
+    spec = spec_model.model_validate(raw.get("spec") or {})
+    identity = DatabaseIdentity(
+        kind=kind.kind,
+        namespace=str(meta.get("namespace")),
+        name=str(meta.get("name")),
+        uid=str(meta.get("uid")),
+        user_id=spec.user_id,
+        workspace_id=getattr(spec, "workspace_id", None),
+    )
+    owner = OwnerReference(api_version=kind.api_version, kind=kind.kind, name=identity.name, uid=identity.uid)
+    return DatabaseObject(
+        identity=identity,
+        generation=int(meta.get("generation") or 1),
+        spec=spec,
+        status=status if status is not None else DatabaseStatus.decode(raw.get("status") or {}),
+        owner=owner,
+        created_at=parse_created(meta.get("creationTimestamp")),
+    )
+
+
+class StatusWriter:
+    """Patches status right away (only the fields set on the model: ``to_patch``), and
+    remembers what it wrote: kopf's body is from before the handler started, and a failure
+    after a write must build on what is true now (a project made a moment ago is
+    Provisioning, not Pending)."""
+
+    def __init__(self, runtime: Runtime, kind: Kind, body: kopf.Body) -> None:
+        self._runtime, self._kind, self._body = runtime, kind, body
+        self.written = DatabaseStatus()
+
+    async def __call__(self, status: DatabaseStatus) -> None:
+        assert self._runtime.kube is not None
+        await self._runtime.kube.patch_status(
+            plural=self._kind.plural,
+            namespace=str(self._body.metadata.namespace),
+            name=str(self._body.metadata.name),
+            status=status.to_patch(),
+        )
+        self.written = self.written.merged(status)
+
+
+def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> StatusWriter:
+    return StatusWriter(runtime, kind, body)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+async def _record_failure(
+    runtime: Runtime,
+    kind: Kind,
+    body: kopf.Body,
+    *,
+    current: DatabaseStatus,
+    reason: str,
+    message: str,
+    failed: bool,
+    conflict: bool = False,
+    phase: Phase | None = None,
+) -> None:
+    """Say why the reconcile stopped, in Synced (and Ready, unless the database works).
+
+    ``current`` is the status as it stands: the object's, with what this reconcile already
+    wrote. The phase is the last true one; ``Pending`` only when nothing exists yet. A failed
+    write here is logged by kopf's retry, never raised past it: the reason is already in the
+    handler's own error.
+    """
+    generation = int(body.metadata.get("generation") or 1)
+    conditions = cond.set_sync_failed(
+        current.conditions, reason=reason, message=message, now=_now(), generation=generation
+    )
+    patch = DatabaseStatus(conditions=conditions)
+    # A phase given (Deleting) overrides a body that may predate it, Ready included.
+    if failed or conflict or phase is not None or not cond.is_true(conditions, cond.READY):
+        patch = DatabaseStatus(
+            conditions=cond.set_not_ready(
+                conditions, reason=reason, message=message, now=_now(), generation=generation
+            ),
+            phase=phase
+            if phase is not None
+            else Phase.FAILED
+            if failed
+            else (current.phase or Phase.PENDING),
+        )
+    try:
+        await _status_writer(runtime, kind, body)(patch)
+    except KubeError as exc:
+        logging.getLogger(__name__).warning("could not record the failure in status: %s", exc)
+
+
+async def _write_final_status(writer: StatusWriter, status: DatabaseStatus) -> None:
+    """The reconcile's result, through the same error translation as every outside call."""
+    try:
+        await writer(status)
+    except KubeError as exc:
+        raise RetryLater(
+            Reason.STATUS_WRITE_FAILED, f"recording the status: the Kubernetes API failed: {exc}", delay=5
+        ) from exc
+
+
+def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+    project_id = status.project_id or runtime.projects.get(obj.identity.uid)
+    key = (kind.kind, obj.identity.namespace, obj.identity.name)
+    if not project_id and key in runtime.budgets.databases:
+        return  # keep what is known; a status without a project says nothing new
+    runtime.budgets.put_database(
+        DatabaseRecord(
+            kind=kind.kind,
+            namespace=obj.identity.namespace,
+            name=obj.identity.name,
+            user_id=obj.spec.user_id,
+            project_id=project_id,
+            endpoint_id=status.endpoint_id,
+            suspended_for_budget=status.phase == Phase.SUSPENDED,
+            uid=obj.identity.uid,
+            max_cu=obj.spec.autoscaling.max_cu,
+        )
+    )
+
+
+def budget_actuator(
+    runtime: Runtime, post_event: Callable[[str, str, str, str, str, str], None]
+) -> Callable[[SuspendAction | ResumeAction], Awaitable[bool | None]]:
+    """The database path acting for the budget loop: under the resource's own lock (the one
+    its reconcile holds), then the project's, it switches the endpoint and writes the status."""
+
+    async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
+        assert runtime.kube is not None
+        await runtime.kube.patch_status(
+            plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
+        )
+
+    async def act(action: SuspendAction | ResumeAction) -> bool | None:
+        assert runtime.neon is not None
+        lock = runtime.locks[action.uid] if action.uid else asyncio.Lock()
+        async with lock:
+            settled = await apply_budget(
+                action,
+                neon=runtime.neon,
+                decision=lambda: runtime.budgets.is_suspended(action.user_id),
+                write_status=write,
+                post_event=post_event,
+                now=_now(),
+            )
+        return settled.suspended if settled.endpoint is not None else None
+
+    return act
+
+
+def as_kopf_error(exc: ReconcileError) -> kopf.TemporaryError:
+    """A reconcile's failure as kopf retries it: after the delay the failure asks for. (A
+    resource that needs its user's action is retried too: the user may fix what is outside,
+    a Secret or a claim, without touching the resource.)"""
+    return kopf.TemporaryError(exc.message, delay=exc.delay)
+
+
+def is_settled(generation: int, status: DatabaseStatus) -> bool:
+    """Ready (or suspended by its budget) at its current generation, with its project, endpoint
+    and host on record: nothing for a resume to do that the fleet observation does not do."""
+    return (
+        status.phase in (Phase.READY, Phase.SUSPENDED)
+        and status.observed_generation == generation
+        and bool(status.project_id and status.endpoint_id and status.host)
+    )
+
+
+def registered_if_settled(runtime: Runtime, kind: Kind, body: Mapping[str, Any]) -> bool:
+    """kopf's resume of a settled resource: registered with the budget and the fleet
+    observation (which finds what changed while the operator was down), and nothing more. A
+    restart costs no Neon call for it. False: anything else, reconciled as a change would be."""
+    raw = dict(body)
+    meta: Mapping[str, Any] = raw.get("metadata") or {}
+    status = DatabaseStatus.decode(raw.get("status") or {})
+    if meta.get("deletionTimestamp") or not is_settled(int(meta.get("generation") or 1), status):
+        return False
+    try:
+        obj = decode(kind, raw, status=status)
+    except pydantic.ValidationError:
+        return False  # reported by the full reconcile
+    register_for_budget(runtime, kind, obj, status)
+    register_in_fleet(runtime, kind, obj, status)
+    return True
+
+
+def register_in_fleet(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+    if is_settled(obj.generation, status):
+        runtime.fleet.put(
+            obj.identity.uid,
+            kind=kind.kind,
+            namespace=obj.identity.namespace,
+            name=obj.identity.name,
+            project_id=status.project_id,
+            observed_at=cond.parse_rfc3339(status.observed_at),
+        )
+    else:
+        runtime.fleet.drop(obj.identity.uid)  # kopf's retries own it until it settles
+
+
+async def reconcile_object(
+    runtime: Runtime, kind: Kind, body: kopf.Body, events: Events, *, local_first: bool = False
+) -> None:
+    """One resource's reconcile, for kopf's handlers and the fleet observation alike.
+
+    ``local_first``: try the fleet's cheap check (Secret, row and env var; no Neon call) and
+    reconcile in full only where it cannot vouch for the resource. Raises kopf's errors."""
+    if body.metadata.get("deletionTimestamp"):
+        return
+    try:
+        obj = decode(kind, body)
+    except pydantic.ValidationError as exc:
+        # The CRD schema rejects these on a real API server; this guards the rest.
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        await _record_failure(
+            runtime,
+            kind,
+            body,
+            current=DatabaseStatus.decode(body.status),
+            reason=Reason.INVALID_SPEC,
+            message=f"Invalid spec: {message}",
+            failed=True,
+        )
+        events.warning(Reason.INVALID_SPEC, f"Invalid spec: {message}")
+        raise kopf.PermanentError(f"Invalid spec: {message}") from None
+    started = _now()
+    writer = _status_writer(runtime, kind, body)
+    # Every database with a project counts in its user's budget, even while its reconcile
+    # fails: known to the budget from its recorded status, before anything else is tried.
+    register_for_budget(runtime, kind, obj, obj.status)
+    deps = runtime.database_deps()
+    async with runtime.locks[obj.identity.uid]:
+        try:
+            if local_first and await _checked_locally(obj, deps, events):
+                runtime.fleet.checked(obj.identity.uid)
+                return
+            status = await reconcile_database(obj, deps, events, writer)
+            await _write_final_status(writer, status)
+        except ReconcileError as exc:
+            runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
+            await _record_failure(
+                runtime,
+                kind,
+                body,
+                current=obj.status.merged(writer.written),
+                reason=exc.reason,
+                message=exc.message,
+                failed=isinstance(exc, NeedsUserAction),
+                conflict=exc.reason in CONFLICT_REASONS,
+            )
+            if isinstance(exc, NeedsUserAction):
+                events.warning(exc.reason, exc.message)
+            raise as_kopf_error(exc) from None
+    was_ready = obj.status.phase == Phase.READY
+    register_for_budget(runtime, kind, obj, status)
+    register_in_fleet(runtime, kind, obj, status)
+    runtime.fleet.checked(obj.identity.uid)
+    runtime.metrics.reconciles.labels(kind=kind.kind, result="success").inc()
+    if not was_ready and status.phase == Phase.READY:
+        created = body.metadata.get("creationTimestamp")
+        if created:
+            born = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            runtime.metrics.time_to_ready.labels(kind=kind.kind).observe((started - born).total_seconds())
+
+
+async def _checked_locally(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
+    """The fleet's cheap check. Its outage (the metadata DB or the API server down) is not news
+    about the resource, which works: logged and retried at the next pass, its status left as
+    it is (else an outage would rewrite every resource's status and only the slow rotation
+    would ever set it right). A conflict it finds is news: recorded like any reconcile's."""
+    try:
+        return await check_published(obj, deps, events)
+    except ReconcileError as exc:
+        if exc.reason in CONFLICT_REASONS:
+            raise
+        raise as_kopf_error(exc) from None
+
+
+async def observe_database(
+    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events, *, full: bool
+) -> bool:
+    """The fleet observation's check of one resource (``full``: Neon read back too). Returns
+    whether it ended well; a failure is in the resource's status and the log, as kopf's would be."""
+    try:
+        await reconcile_object(runtime, kind, _as_body(body), events, local_first=not full)
+    except (kopf.TemporaryError, kopf.PermanentError) as exc:
+        meta = body.get("metadata") or {}
+        _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)
+        return False
+    return True
+
+
+async def reconcile_new_database(
+    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events
+) -> None:
+    """A new resource's reconcile outside kopf (the start-up fast lane); raises kopf's errors,
+    which the lane hands to kopf's create handler when it gets there."""
+    await reconcile_object(runtime, kind, _as_body(body), events)
+
+
+def _as_body(body: Mapping[str, Any]) -> kopf.Body:
+    """A resource read outside kopf (a list, a watch), as kopf hands it to a handler."""
+    return kopf.Body(cast("kopf.RawBody", dict(body)))
+
+
+async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: Events) -> None:
+    """kopf's delete handler: what the resource made outside is removed (per its deletion
+    policy), then it is forgotten by the budget and the fleet. Raises kopf's errors."""
+    try:
+        obj = decode(kind, body)
+    except pydantic.ValidationError:
+        return  # never provisioned: nothing outside to clean up
+    runtime.fleet.drop(obj.identity.uid)
+    deletion = body.metadata.get("deletionTimestamp")
+    started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
+    async with runtime.locks[obj.identity.uid]:
+        try:
+            await delete_database(
+                obj,
+                runtime.database_deps(),
+                events,
+                _status_writer(runtime, kind, body),
+                deletion_started=started,
+            )
+        except ReconcileError as exc:
+            await _record_failure(
+                runtime,
+                kind,
+                body,
+                current=obj.status,
+                reason=exc.reason,
+                message=exc.message,
+                failed=False,
+                phase=Phase.DELETING,  # the body may predate the delete: say what is true
+            )
+            events.warning(exc.reason, exc.message)
+            raise as_kopf_error(exc) from None
+    await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
+    runtime.locks.pop(obj.identity.uid, None)
+    runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)
