@@ -16,7 +16,6 @@ from collections.abc import Collection
 
 from tenantdb.api import Condition, DeletionPolicy
 from tenantdb.neon.errors import NeonNotFoundError
-from tenantdb.reconcile.database.claim import tenant_id
 from tenantdb.reconcile.database.errors import outside_errors
 from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted
 from tenantdb.reconcile.database.rows import delete_row_of_project, read_env_var, read_row, remove_env_var
@@ -242,12 +241,11 @@ async def _unpublish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, pr
         removed = await _remove_published(obj, deps, projects)
         # The claim goes last: the next claimant must not find our row still there.
         await deps.metadata.release_tenant_claim(
-            kind=identity.kind, tenant_id=tenant_id(identity), holder_uid=identity.uid
+            kind=identity.kind, tenant_id=identity.tenant.id, holder_uid=identity.uid
         )
     if removed:
-        events.normal(
-            Reason.CLEANED, f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
-        )
+        tenant = identity.tenant
+        events.normal(Reason.CLEANED, f"Removed the metadata rows and {tenant.env_var} of {tenant.label}")
 
 
 async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids: Collection[str]) -> bool:

@@ -124,7 +124,7 @@ def _check_row(identity: DatabaseIdentity, row: Any, projects: set[str]) -> None
     if not row_is_ours(row, projects):
         raise RetryLater(
             Reason.CONFLICT,
-            f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
+            f"the metadata row of {identity.tenant.label} holds Neon project {row.project_id}, "
             "not this resource's: left as it is",
             delay=CONFLICT_RETRY_SECONDS,
         )
@@ -185,12 +185,12 @@ async def _write_env_var(
     if not env_var_is_ours(current, (uri, row_uri)):
         raise RetryLater(
             Reason.CONFLICT,
-            f"{identity.env_var} of {identity.tenant_label} points at another database than this "
+            f"{identity.tenant.env_var} of {identity.tenant.label} points at another database than this "
             "resource's: left as it is",
             delay=CONFLICT_RETRY_SECONDS,
         )
     await write_env_var(deps.metadata, identity, uri)
-    events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
+    events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.tenant.env_var} set for {identity.tenant.label}")
 
 
 def _secret_matches(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenantdb.api import Scope
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Metadata
 from tenantdb.store.errors import StoreIntegrityError
@@ -24,10 +25,8 @@ __all__ = [
 
 def _workspace_id(identity: DatabaseIdentity) -> str | None:
     """The workspace whose row and env var these are; ``None``: the user's (a GlobalDatabase)."""
-    if not identity.is_workspace:
-        return None
-    assert identity.workspace_id is not None
-    return identity.workspace_id
+    tenant = identity.tenant
+    return tenant.id if tenant.scope is Scope.WORKSPACE else None
 
 
 async def read_row(metadata: Metadata, identity: DatabaseIdentity) -> Any:
@@ -78,8 +77,10 @@ async def read_env_var(metadata: Metadata, identity: DatabaseIdentity) -> str | 
     workspace_id = _workspace_id(identity)
     try:
         if workspace_id is not None:
-            return await metadata.get_workspace_env_var(workspace_id=workspace_id, key=identity.env_var)
-        return await metadata.get_user_env_var(user_id=identity.user_id, key=identity.env_var)
+            return await metadata.get_workspace_env_var(
+                workspace_id=workspace_id, key=identity.tenant.env_var
+            )
+        return await metadata.get_user_env_var(user_id=identity.user_id, key=identity.tenant.env_var)
     except StoreIntegrityError:
         return None
 
@@ -87,14 +88,16 @@ async def read_env_var(metadata: Metadata, identity: DatabaseIdentity) -> str | 
 async def write_env_var(metadata: Metadata, identity: DatabaseIdentity, value: str) -> None:
     workspace_id = _workspace_id(identity)
     if workspace_id is not None:
-        await metadata.set_workspace_env_var(workspace_id=workspace_id, key=identity.env_var, value=value)
+        await metadata.set_workspace_env_var(
+            workspace_id=workspace_id, key=identity.tenant.env_var, value=value
+        )
     else:
-        await metadata.set_user_env_var(user_id=identity.user_id, key=identity.env_var, value=value)
+        await metadata.set_user_env_var(user_id=identity.user_id, key=identity.tenant.env_var, value=value)
 
 
 async def remove_env_var(metadata: Metadata, identity: DatabaseIdentity) -> None:
     workspace_id = _workspace_id(identity)
     if workspace_id is not None:
-        await metadata.remove_workspace_env_var(workspace_id=workspace_id, key=identity.env_var)
+        await metadata.remove_workspace_env_var(workspace_id=workspace_id, key=identity.tenant.env_var)
     else:
-        await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.env_var)
+        await metadata.remove_user_env_var(user_id=identity.user_id, key=identity.tenant.env_var)
