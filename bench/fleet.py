@@ -455,24 +455,14 @@ class Fleet:
         await self.store.record_claim_project(
             kind=kind, tenant_id=tenant_id, holder_uid=uid, project_id=project.id
         )
-        if workspace:
-            await self.store.upsert_workspace_database(
-                workspace_id=tenant_id,
-                project_id=project.id,
-                branch_id=project.branch.id,
-                encrypted_uri=self.cipher.encrypt(uri),
-                database_name=database,
-            )
-            await self.store.set_workspace_env_var(workspace_id=tenant_id, key="AGENT_DB_URL", value=uri)
-        else:
-            await self.store.upsert_global_database(
-                user_id=user_id,
-                project_id=project.id,
-                branch_id=project.branch.id,
-                encrypted_uri=self.cipher.encrypt(uri),
-                database_name=database,
-            )
-            await self.store.set_user_env_var(user_id=user_id, key="GLOBAL_DB_URL", value=uri)
+        await self.store.upsert_database(
+            tenant,
+            project_id=project.id,
+            branch_id=project.branch.id,
+            encrypted_uri=self.cipher.encrypt(uri),
+            database_name=database,
+        )
+        await self.store.set_env_var(tenant, key=tenant.env_var, value=uri)
 
     def _register_project(self, name: str) -> Any:
         """The project in the emulator's registry (private: no API registers one without its
