@@ -64,7 +64,7 @@ def _decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | Non
     raw = dict(body)  # one level: the values are kopf's raw dicts
     meta: Mapping[str, Any] = raw.get("metadata") or {}
     # The one place a database is told to be a user's or a workspace's: downstream, the
-    # store, the names and the database path read the Tenant, never the kind.
+    # store, the names and the database path read the Tenant instead of telling kinds apart.
     raw_spec = raw.get("spec") or {}
     spec: DatabaseSpec
     if kind is WORKSPACE_DATABASE:
