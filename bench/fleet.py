@@ -338,6 +338,7 @@ class Fleet:
         return timings
 
     async def _database(self, http: httpx.AsyncClient, kind: str, i: int) -> None:
+        from tenantdb.api import Scope, Tenant
         from tenantdb.reconcile.connection import secret_data
         from tenantdb.reconcile.naming import DatabaseIdentity
         from tenantdb.reconcile.projects import our_name
@@ -347,8 +348,10 @@ class Fleet:
         name = f"{'w' if workspace else 'g'}-{i:06d}"
         user_id = f"u-{i:06d}"
         spec: dict[str, Any] = {"userId": user_id, **SPEC_SETTINGS}
+        tenant = Tenant(Scope.GLOBAL, user_id)
         if workspace:
             spec["workspaceId"] = f"ws-{i:06d}"
+            tenant = Tenant(Scope.WORKSPACE, spec["workspaceId"])
         body = {
             "apiVersion": "tenantdb.io/v1alpha1",
             "kind": kind,
@@ -370,7 +373,7 @@ class Fleet:
             name=name,
             uid=uid,
             user_id=user_id,
-            workspace_id=spec.get("workspaceId"),
+            tenant=tenant,
         )
         project_name = our_name(self.settings, identity)
         project = self._register_project(project_name)
@@ -445,31 +448,21 @@ class Fleet:
         }
         await _send(http, "POST", SECRETS_PATH, secret)
         # The metadata DB: the claim pinned to the project, the row, the env var.
-        tenant_id = spec.get("workspaceId") or user_id
+        tenant_id = tenant.id
         created_at = datetime.datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
         claimant = Claimant(uid=uid, namespace="default", name=name, created_at=created_at)
         await self.store.claim_tenant(kind=kind, tenant_id=tenant_id, claimant=claimant)
         await self.store.record_claim_project(
             kind=kind, tenant_id=tenant_id, holder_uid=uid, project_id=project.id
         )
-        if workspace:
-            await self.store.upsert_workspace_database(
-                workspace_id=tenant_id,
-                project_id=project.id,
-                branch_id=project.branch.id,
-                encrypted_uri=self.cipher.encrypt(uri),
-                database_name=database,
-            )
-            await self.store.set_workspace_env_var(workspace_id=tenant_id, key="AGENT_DB_URL", value=uri)
-        else:
-            await self.store.upsert_global_database(
-                user_id=user_id,
-                project_id=project.id,
-                branch_id=project.branch.id,
-                encrypted_uri=self.cipher.encrypt(uri),
-                database_name=database,
-            )
-            await self.store.set_user_env_var(user_id=user_id, key="GLOBAL_DB_URL", value=uri)
+        await self.store.upsert_database(
+            tenant,
+            project_id=project.id,
+            branch_id=project.branch.id,
+            encrypted_uri=self.cipher.encrypt(uri),
+            database_name=database,
+        )
+        await self.store.set_env_var(tenant, key=tenant.env_var, value=uri)
 
     def _register_project(self, name: str) -> Any:
         """The project in the emulator's registry (private: no API registers one without its

@@ -12,7 +12,7 @@ import contextlib
 from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.api import DatabaseStatus, GlobalDatabaseSpec
+from tenantdb.api import DatabaseStatus, GlobalDatabaseSpec, Scope, Tenant
 from tenantdb.config import Settings, Tier
 from tenantdb.kube import OwnerReference
 from tenantdb.metrics import Metrics
@@ -61,7 +61,12 @@ class Events:
 
 def _database() -> DatabaseObject:
     identity = DatabaseIdentity(
-        kind="GlobalDatabase", namespace="default", name="db-ann", uid="uid-1", user_id="ann"
+        kind="GlobalDatabase",
+        namespace="default",
+        name="db-ann",
+        uid="uid-1",
+        user_id="ann",
+        tenant=Tenant(Scope.GLOBAL, "ann"),
     )
     return DatabaseObject(
         identity=identity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.store import MetadataStore
 from tenantdb.store.claims import Claimant
 
@@ -64,13 +65,17 @@ async def test_concurrent_claims_agree_on_one_holder(store: MetadataStore) -> No
 
 
 async def test_a_row_is_deleted_only_while_it_holds_the_given_project(store: MetadataStore) -> None:
-    await store.upsert_workspace_database(
-        workspace_id="w1", project_id="p-holder", branch_id="b", encrypted_uri="x", database_name="neondb"
+    await store.upsert_database(
+        Tenant(Scope.WORKSPACE, "w1"),
+        project_id="p-holder",
+        branch_id="b",
+        encrypted_uri="x",
+        database_name="neondb",
     )
-    assert not await store.delete_workspace_database_of_project(workspace_id="w1", project_id="p-other")
-    assert await store.get_workspace_database(workspace_id="w1") is not None
-    assert await store.delete_workspace_database_of_project(workspace_id="w1", project_id="p-holder")
-    assert await store.get_workspace_database(workspace_id="w1") is None
+    assert not await store.delete_database_of_project(Tenant(Scope.WORKSPACE, "w1"), project_id="p-other")
+    assert await store.get_database(Tenant(Scope.WORKSPACE, "w1")) is not None
+    assert await store.delete_database_of_project(Tenant(Scope.WORKSPACE, "w1"), project_id="p-holder")
+    assert await store.get_database(Tenant(Scope.WORKSPACE, "w1")) is None
 
 
 async def test_a_claimant_created_in_the_holders_second_does_not_take_the_claim_over(

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Json
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore
 
@@ -52,9 +53,9 @@ async def test_twenty_concurrent_writers_of_different_keys_all_survive(
     store: MetadataStore, database: Database, key: EncryptionKey, row_exists: bool
 ) -> None:
     if row_exists:
-        await store.set_user_env_var(user_id="u1", key="SIM_OWN", value="kept")
+        await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="SIM_OWN", value="kept")
     await asyncio.gather(
-        *(store.set_user_env_var(user_id="u1", key=f"K{i}", value=f"v{i}") for i in range(WRITERS))
+        *(store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"K{i}", value=f"v{i}") for i in range(WRITERS))
     )
     expected = {f"K{i}": f"v{i}" for i in range(WRITERS)} | ({"SIM_OWN": "kept"} if row_exists else {})
     assert await _decrypted(database, key, "u1") == expected
@@ -69,8 +70,8 @@ async def test_two_replicas_writing_concurrently_lose_nothing(
     async with await MetadataStore.open(database.url, cipher=key) as replica:
         await asyncio.gather(
             *(
-                (store if i % 2 else replica).set_workspace_env_var(
-                    workspace_id="w1", key=f"K{i}", value=f"v{i}"
+                (store if i % 2 else replica).set_env_var(
+                    Tenant(Scope.WORKSPACE, "w1"), key=f"K{i}", value=f"v{i}"
                 )
                 for i in range(WRITERS)
             )
@@ -86,12 +87,12 @@ async def test_concurrent_sets_and_removes_of_different_keys(
     store: MetadataStore, database: Database, key: EncryptionKey
 ) -> None:
     for i in range(0, WRITERS, 2):
-        await store.set_user_env_var(user_id="u1", key=f"K{i}", value="old")
+        await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"K{i}", value="old")
     await asyncio.gather(
         *(
-            store.remove_user_env_var(user_id="u1", key=f"K{i}")
+            store.remove_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"K{i}")
             if i % 2 == 0
-            else store.set_user_env_var(user_id="u1", key=f"K{i}", value=f"v{i}")
+            else store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"K{i}", value=f"v{i}")
             for i in range(WRITERS)
         )
     )
@@ -101,8 +102,10 @@ async def test_concurrent_sets_and_removes_of_different_keys(
 async def test_sims_locking_read_merge_write_and_ours_interleave_without_loss(
     store: MetadataStore, database: Database, key: EncryptionKey
 ) -> None:
-    await store.set_user_env_var(user_id="u1", key="SEED", value="seed")
-    ours = [store.set_user_env_var(user_id="u1", key=f"OURS{i}", value=f"o{i}") for i in range(WRITERS)]
+    await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="SEED", value="seed")
+    ours = [
+        store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"OURS{i}", value=f"o{i}") for i in range(WRITERS)
+    ]
     sims = [
         _sim_read_merge_write(database, key, user_id="u1", name=f"SIM{i}", value=f"s{i}", lock=True)
         for i in range(WRITERS)
@@ -122,7 +125,7 @@ async def test_our_writes_never_lose_a_write_of_sims_unlocked_read_merge_write(
     """Sim reads without FOR UPDATE today. Its own writes can then drop a key we wrote meanwhile
     (the reconciler's drift check writes it again), but ours never drop one of Sim's: we merge
     into the latest committed object under the row lock."""
-    await store.set_user_env_var(user_id="u1", key="SEED", value="seed")
+    await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="SEED", value="seed")
 
     async def sim_user_editing_variables() -> None:
         for i in range(10):  # one browser session: its saves come one after another
@@ -132,7 +135,10 @@ async def test_our_writes_never_lose_a_write_of_sims_unlocked_read_merge_write(
 
     async def operator_writing() -> None:
         await asyncio.gather(
-            *(store.set_user_env_var(user_id="u1", key=f"OURS{i}", value=f"o{i}") for i in range(WRITERS))
+            *(
+                store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"OURS{i}", value=f"o{i}")
+                for i in range(WRITERS)
+            )
         )
 
     await asyncio.gather(sim_user_editing_variables(), operator_writing())
@@ -140,8 +146,8 @@ async def test_our_writes_never_lose_a_write_of_sims_unlocked_read_merge_write(
     assert {f"SIM{i}": f"s{i}" for i in range(10)}.items() <= variables.items()
     # Drift repair: writing our keys again restores any that Sim's unlocked write dropped.
     for i in range(WRITERS):
-        if await store.get_user_env_var(user_id="u1", key=f"OURS{i}") != f"o{i}":
-            await store.set_user_env_var(user_id="u1", key=f"OURS{i}", value=f"o{i}")
+        if await store.get_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"OURS{i}") != f"o{i}":
+            await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key=f"OURS{i}", value=f"o{i}")
     assert await _decrypted(database, key, "u1") == (
         {"SEED": "seed"}
         | {f"OURS{i}": f"o{i}" for i in range(WRITERS)}

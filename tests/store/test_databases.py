@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import DatabaseRow, MetadataStore
 
@@ -30,10 +31,14 @@ async def test_upsert_global_database_inserts_then_updates_one_row(
     store: MetadataStore, database: Database, key: EncryptionKey
 ) -> None:
     first_uri = key.encrypt("postgresql://a@host/neondb")
-    await store.upsert_global_database(
-        user_id="u1", project_id="p1", branch_id="br1", encrypted_uri=first_uri, database_name="neondb"
+    await store.upsert_database(
+        Tenant(Scope.GLOBAL, "u1"),
+        project_id="p1",
+        branch_id="br1",
+        encrypted_uri=first_uri,
+        database_name="neondb",
     )
-    row = await store.get_global_database(user_id="u1")
+    row = await store.get_database(Tenant(Scope.GLOBAL, "u1"))
     assert row == DatabaseRow(
         project_id="p1",
         branch_id="br1",
@@ -45,10 +50,14 @@ async def test_upsert_global_database_inserts_then_updates_one_row(
     assert key.decrypt(row.encrypted_uri) == "postgresql://a@host/neondb"
 
     second_uri = key.encrypt("postgresql://b@host/app")
-    await store.upsert_global_database(
-        user_id="u1", project_id="p2", branch_id="br2", encrypted_uri=second_uri, database_name="app"
+    await store.upsert_database(
+        Tenant(Scope.GLOBAL, "u1"),
+        project_id="p2",
+        branch_id="br2",
+        encrypted_uri=second_uri,
+        database_name="app",
     )
-    row = await store.get_global_database(user_id="u1")
+    row = await store.get_database(Tenant(Scope.GLOBAL, "u1"))
     assert row is not None
     assert (row.project_id, row.branch_id, row.database_name, row.encrypted_uri) == (
         "p2",
@@ -68,44 +77,44 @@ async def test_upsert_bumps_updated_at_only_when_something_changed(
     store: MetadataStore, database: Database
 ) -> None:
     args = {"project_id": "p1", "branch_id": "br1", "encrypted_uri": "iv:ct:tag", "database_name": "neondb"}
-    await store.upsert_workspace_database(workspace_id="w1", **args)
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w1"), **args)
     async with await database.connect() as conn:  # backdate, so a bump would be visible
         await conn.execute("UPDATE workspace_database SET updated_at = updated_at - interval '1 hour'")
     backdated = await _updated_at(database, "workspace_database", "workspace_id", "w1")
 
-    await store.upsert_workspace_database(workspace_id="w1", **args)
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w1"), **args)
     assert await _updated_at(database, "workspace_database", "workspace_id", "w1") == backdated
 
-    await store.upsert_workspace_database(workspace_id="w1", **{**args, "branch_id": "br2"})
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w1"), **{**args, "branch_id": "br2"})
     assert await _updated_at(database, "workspace_database", "workspace_id", "w1") > backdated
 
 
 async def test_workspace_and_global_rows_are_separate(store: MetadataStore) -> None:
     args = {"project_id": "p1", "branch_id": "br1", "encrypted_uri": "iv:ct:tag", "database_name": "neondb"}
-    await store.upsert_workspace_database(workspace_id="same-id", **args)
-    assert await store.get_global_database(user_id="same-id") is None
-    row = await store.get_workspace_database(workspace_id="same-id")
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "same-id"), **args)
+    assert await store.get_database(Tenant(Scope.GLOBAL, "same-id")) is None
+    row = await store.get_database(Tenant(Scope.WORKSPACE, "same-id"))
     assert row is not None
     assert row.project_id == "p1"
 
 
 async def test_delete_reports_whether_a_row_was_there(store: MetadataStore) -> None:
     args = {"project_id": "p1", "branch_id": "br1", "encrypted_uri": "iv:ct:tag", "database_name": "neondb"}
-    await store.upsert_global_database(user_id="u1", **args)
-    await store.upsert_workspace_database(workspace_id="w1", **{**args, "project_id": "p2"})
-    assert await store.delete_global_database(user_id="u1") is True
-    assert await store.delete_global_database(user_id="u1") is False
-    assert await store.get_global_database(user_id="u1") is None
-    assert await store.delete_workspace_database(workspace_id="w1") is True
-    assert await store.delete_workspace_database(workspace_id="w1") is False
-    assert await store.get_workspace_database(workspace_id="w1") is None
+    await store.upsert_database(Tenant(Scope.GLOBAL, "u1"), **args)
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w1"), **{**args, "project_id": "p2"})
+    assert await store.delete_database(Tenant(Scope.GLOBAL, "u1")) is True
+    assert await store.delete_database(Tenant(Scope.GLOBAL, "u1")) is False
+    assert await store.get_database(Tenant(Scope.GLOBAL, "u1")) is None
+    assert await store.delete_database(Tenant(Scope.WORKSPACE, "w1")) is True
+    assert await store.delete_database(Tenant(Scope.WORKSPACE, "w1")) is False
+    assert await store.get_database(Tenant(Scope.WORKSPACE, "w1")) is None
 
 
 async def test_set_database_costs_updates_both_tables_by_project_id(store: MetadataStore) -> None:
     args = {"branch_id": "br", "encrypted_uri": "iv:ct:tag", "database_name": "neondb"}
-    await store.upsert_global_database(user_id="u1", project_id="p-user", **args)
-    await store.upsert_workspace_database(workspace_id="w1", project_id="p-ws", **args)
-    await store.upsert_workspace_database(workspace_id="w2", project_id="p-untouched", **args)
+    await store.upsert_database(Tenant(Scope.GLOBAL, "u1"), project_id="p-user", **args)
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w1"), project_id="p-ws", **args)
+    await store.upsert_database(Tenant(Scope.WORKSPACE, "w2"), project_id="p-untouched", **args)
     # An aware time in another zone is stored as UTC and read back as the same instant.
     synced_at = datetime(2025, 3, 1, 14, 30, tzinfo=timezone(timedelta(hours=2)))
 
@@ -114,9 +123,9 @@ async def test_set_database_costs_updates_both_tables_by_project_id(store: Metad
     )
 
     assert updated == 2
-    user_row = await store.get_global_database(user_id="u1")
-    ws_row = await store.get_workspace_database(workspace_id="w1")
-    untouched = await store.get_workspace_database(workspace_id="w2")
+    user_row = await store.get_database(Tenant(Scope.GLOBAL, "u1"))
+    ws_row = await store.get_database(Tenant(Scope.WORKSPACE, "w1"))
+    untouched = await store.get_database(Tenant(Scope.WORKSPACE, "w2"))
     assert user_row is not None
     assert ws_row is not None
     assert untouched is not None

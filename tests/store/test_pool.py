@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 from psycopg import sql
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import (
     MetadataStore,
@@ -67,8 +68,8 @@ async def test_the_pool_replaces_connections_the_server_killed(
     assert await _terminate_connections(database) >= 1
     # No error reaches the caller: the pool's check finds the dead connections and replaces them.
     await store.ping()
-    await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-    assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+    await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL", value=URI)
+    assert await store.get_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL") == URI
     _assert_no_secret(caplog.text, database.password, database.url, URI)
 
 
@@ -85,7 +86,7 @@ async def test_an_outage_raises_unavailable_and_the_store_recovers_after_it(
         try:
             started = time.monotonic()
             with pytest.raises(StoreUnavailableError) as caught:
-                await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+                await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL", value=URI)
             assert time.monotonic() - started < 10
         finally:
             await _allow_login(database, True)
@@ -101,8 +102,8 @@ async def test_an_outage_raises_unavailable_and_the_store_recovers_after_it(
                 if attempt == 9:
                     raise
                 await asyncio.sleep(0.5)
-        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-        assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+        await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL", value=URI)
+        assert await store.get_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL") == URI
     _assert_no_secret(caplog.text, database.password, database.url, URI)
 
 
@@ -154,7 +155,7 @@ async def test_using_an_unmigrated_db_names_the_failure_without_values(
 ) -> None:
     async with await MetadataStore.open(database.url, cipher=key) as store:
         with pytest.raises(StoreError, match="UndefinedTable") as caught:
-            await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
+            await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL", value=URI)
     assert "42P01" in str(caught.value)
     assert not isinstance(caught.value, StoreUnavailableError | StoreIntegrityError)
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from psycopg.types.json import Json
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore, StoreSchemaError, StoreTenantNotFoundError
 from tenantdb.testing.sim_schema import SimRows
@@ -34,7 +35,7 @@ async def test_sims_locked_merge_cannot_drop_agent_db_url(
             assert row is not None
             stale = dict(row[0])
             ours = asyncio.create_task(
-                sim_store.set_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL", value=URI)
+                sim_store.set_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL", value=URI)
             )
             await asyncio.sleep(0.5)  # ours runs now: without Sim's lock it commits before Sim writes
             stale["SLACK_TOKEN"] = key.encrypt("xoxb")
@@ -59,8 +60,8 @@ async def test_agent_db_url_gets_the_credential_rows_sims_ui_would_make(
     await sim.add_member(workspace, member, permission="read")
     await sim.create_workspace(outsider)
 
-    await sim_store.set_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL", value=URI)
-    await sim_store.set_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL", value=URI + "&x=1")
+    await sim_store.set_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL", value=URI)
+    await sim_store.set_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL", value=URI + "&x=1")
     expected = {"AGENT_DB_URL": {(owner, "admin"), (member, "member")}}
     assert await sim.workspace_env_credentials(workspace) == expected
     async with await database.connect() as conn:
@@ -70,7 +71,7 @@ async def test_agent_db_url_gets_the_credential_rows_sims_ui_would_make(
         )
         assert await cursor.fetchall() == [("AGENT_DB_URL", owner, None)]
 
-    assert await sim_store.remove_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL") is True
+    assert await sim_store.remove_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL") is True
     assert await sim.workspace_env_credentials(workspace) == {}
     async with await database.connect() as conn:
         cursor = await conn.execute("SELECT count(*) FROM credential_member")
@@ -83,10 +84,10 @@ async def test_a_membership_sim_revoked_stays_revoked(sim_store: MetadataStore, 
     member = await sim.register_user()
     workspace = await sim.create_workspace(owner)
     await sim.add_member(workspace, member)
-    await sim_store.set_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL", value=URI)
+    await sim_store.set_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL", value=URI)
     async with await database.connect() as conn:
         await conn.execute("UPDATE credential_member SET status = 'revoked' WHERE user_id = %s", (member,))
-    await sim_store.set_workspace_env_var(workspace_id=workspace, key="AGENT_DB_URL", value=URI + "&y=2")
+    await sim_store.set_env_var(Tenant(Scope.WORKSPACE, workspace), key="AGENT_DB_URL", value=URI + "&y=2")
     assert await sim.workspace_env_credentials(workspace) == {"AGENT_DB_URL": {(owner, "admin")}}
 
 
@@ -94,9 +95,9 @@ async def test_a_user_or_workspace_sim_does_not_have_is_tenant_not_found(
     sim_store: MetadataStore,
 ) -> None:
     with pytest.raises(StoreTenantNotFoundError, match="Sim has no such user or workspace"):
-        await sim_store.set_user_env_var(user_id="ghost", key="GLOBAL_DB_URL", value=URI)
+        await sim_store.set_env_var(Tenant(Scope.GLOBAL, "ghost"), key="GLOBAL_DB_URL", value=URI)
     with pytest.raises(StoreTenantNotFoundError, match="Sim has no such user or workspace"):
-        await sim_store.set_workspace_env_var(workspace_id="ghost", key="AGENT_DB_URL", value=URI)
+        await sim_store.set_env_var(Tenant(Scope.WORKSPACE, "ghost"), key="AGENT_DB_URL", value=URI)
 
 
 async def test_migrate_never_creates_sims_own_tables(database: Database, key: EncryptionKey) -> None:
@@ -129,5 +130,5 @@ async def test_the_standalone_setting_creates_the_env_tables(database: Database,
     async with await MetadataStore.open(database.url, cipher=key, standalone_env_tables=True) as store:
         await store.migrate()
         await store.check_env_tables()
-        await store.set_user_env_var(user_id="u1", key="GLOBAL_DB_URL", value=URI)
-        assert await store.get_user_env_var(user_id="u1", key="GLOBAL_DB_URL") == URI
+        await store.set_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL", value=URI)
+        assert await store.get_env_var(Tenant(Scope.GLOBAL, "u1"), key="GLOBAL_DB_URL") == URI

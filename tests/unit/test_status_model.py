@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tenantdb.api import Condition, ConditionStatus, DatabaseStatus, Phase
+from tenantdb.api import Condition, ConditionStatus, DatabaseStatus, Phase, Scope, Tenant
 from tenantdb.api.databases import GlobalDatabaseSpec
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
@@ -136,7 +136,12 @@ class _Events:
 
 async def test_a_refused_create_writes_its_attempt_then_clears_only_that() -> None:
     identity = DatabaseIdentity(
-        kind="GlobalDatabase", namespace="default", name="g", uid="uid-3", user_id="u3"
+        kind="GlobalDatabase",
+        namespace="default",
+        name="g",
+        uid="uid-3",
+        user_id="u3",
+        tenant=Tenant(Scope.GLOBAL, "u3"),
     )
     obj = DatabaseObject(
         identity=identity,

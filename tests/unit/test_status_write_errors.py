@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
@@ -35,7 +36,12 @@ class _Events:
 @pytest.mark.parametrize("status", [500, 409])
 async def test_a_failed_status_write_is_retried_later_not_raised_raw(status: int) -> None:
     identity = DatabaseIdentity(
-        kind="GlobalDatabase", namespace="default", name="g", uid="uid-1", user_id="u1"
+        kind="GlobalDatabase",
+        namespace="default",
+        name="g",
+        uid="uid-1",
+        user_id="u1",
+        tenant=Tenant(Scope.GLOBAL, "u1"),
     )
     obj = DatabaseObject(
         identity=identity,
@@ -80,7 +86,12 @@ class _CreatingNeon:
 async def test_a_project_just_made_is_remembered_even_when_recording_it_fails() -> None:
     """The next attempt then knows the project is its own: no search, no 'Adopted' event."""
     identity = DatabaseIdentity(
-        kind="GlobalDatabase", namespace="default", name="g", uid="uid-2", user_id="u2"
+        kind="GlobalDatabase",
+        namespace="default",
+        name="g",
+        uid="uid-2",
+        user_id="u2",
+        tenant=Tenant(Scope.GLOBAL, "u2"),
     )
     obj = DatabaseObject(
         identity=identity,

@@ -29,6 +29,7 @@ from tenantdb.api.kinds import (
     WORKSPACE_DATABASE,
     Kind,
 )
+from tenantdb.api.tenant import Scope, Tenant
 
 __all__ = [
     "DATABASE_BUDGET",
@@ -51,5 +52,7 @@ __all__ = [
     "GlobalDatabaseSpec",
     "Kind",
     "Phase",
+    "Scope",
+    "Tenant",
     "WorkspaceDatabaseSpec",
 ]

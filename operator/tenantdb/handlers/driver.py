@@ -18,7 +18,8 @@ import kopf
 import pydantic
 
 from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind, Phase
-from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -82,15 +83,23 @@ def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None
     ``status``: already decoded by the caller."""
     raw = dict(body)  # one level: the values are kopf's raw dicts
     meta: Mapping[str, Any] = raw.get("metadata") or {}
-    spec_model = WorkspaceDatabaseSpec if kind is WORKSPACE_DATABASE else GlobalDatabaseSpec
-    spec = spec_model.model_validate(raw.get("spec") or {})
+    # The one place a database is told to be a user's or a workspace's: downstream, the
+    # store, the names and the database path read the Tenant instead of telling kinds apart.
+    raw_spec = raw.get("spec") or {}
+    spec: DatabaseSpec
+    if kind is WORKSPACE_DATABASE:
+        spec = WorkspaceDatabaseSpec.model_validate(raw_spec)
+        tenant = Tenant(Scope.WORKSPACE, spec.workspace_id)
+    else:
+        spec = GlobalDatabaseSpec.model_validate(raw_spec)
+        tenant = Tenant(Scope.GLOBAL, spec.user_id)
     identity = DatabaseIdentity(
         kind=kind.kind,
         namespace=str(meta.get("namespace")),
         name=str(meta.get("name")),
         uid=str(meta.get("uid")),
         user_id=spec.user_id,
-        workspace_id=getattr(spec, "workspace_id", None),
+        tenant=tenant,
     )
     owner = OwnerReference(api_version=kind.api_version, kind=kind.kind, name=identity.name, uid=identity.uid)
     return DatabaseObject(

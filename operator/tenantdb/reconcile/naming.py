@@ -1,4 +1,4 @@
-"""Names derived from a resource's identity: the Neon project, the Secret, the env var.
+"""Names derived from a resource's identity: the Neon project, the Secret.
 
 The Neon project name is deterministic so that an operator which crashed between "Neon
 created the project" and "we recorded its id" finds the project again by name
@@ -10,35 +10,24 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from tenantdb.api import Tenant
+
 __all__ = ["DatabaseIdentity", "project_name"]
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
-GLOBAL_KIND = "GlobalDatabase"
-WORKSPACE_KIND = "WorkspaceDatabase"
 
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseIdentity:
-    """Who a database resource is: kind, namespace, name, uid and the tenant it serves."""
+    """Who a database resource is: kind, namespace, name, uid, the user who owns it (whose
+    budget it counts against) and the tenant it serves (that user, or one of their workspaces)."""
 
     kind: str
     namespace: str
     name: str
     uid: str
     user_id: str
-    workspace_id: str | None = None
-
-    @property
-    def is_workspace(self) -> bool:
-        return self.kind == WORKSPACE_KIND
-
-    @property
-    def env_var(self) -> str:
-        return "AGENT_DB_URL" if self.is_workspace else "GLOBAL_DB_URL"
-
-    @property
-    def tenant_label(self) -> str:
-        return f"workspace {self.workspace_id}" if self.is_workspace else f"user {self.user_id}"
+    tenant: Tenant
 
     def default_secret_name(self) -> str:
         return f"{self.name}-connection"[:253]
@@ -46,7 +35,6 @@ class DatabaseIdentity:
 
 def project_name(prefix: str, identity: DatabaseIdentity) -> str:
     """``<prefix>-<g|w>-<tenant id>-<uid>``: readable, unique, and searchable by uid."""
-    tenant = identity.workspace_id if identity.is_workspace else identity.user_id
-    short = "w" if identity.is_workspace else "g"
-    tenant_part = _UNSAFE.sub("-", (tenant or "").lower()).strip("-")[:64]
-    return f"{prefix}-{short}-{tenant_part}-{identity.uid}"[:256]
+    tenant = identity.tenant
+    tenant_part = _UNSAFE.sub("-", tenant.id.lower()).strip("-")[:64]
+    return f"{prefix}-{tenant.scope.letter}-{tenant_part}-{identity.uid}"[:256]

@@ -1,7 +1,8 @@
 """``user_global_database`` and ``workspace_database``: one row per tenant database.
 
 The two tables differ only in the owner column (``user_id`` / ``workspace_id``), so each
-function takes a ``DatabaseTable`` and composes the SQL with ``psycopg.sql.Identifier``.
+function takes a ``DatabaseTable`` and composes the SQL with ``psycopg.sql.Identifier``;
+``TABLES`` says which table holds a tenant's row, by its scope.
 """
 
 from __future__ import annotations
@@ -14,10 +15,21 @@ from typing import Final
 
 from psycopg import sql
 
+from tenantdb.api import Scope
 from tenantdb.store.pool import Connection
 from tenantdb.store.timestamps import from_db, to_db
 
-__all__ = ["GLOBAL", "WORKSPACE", "DatabaseRow", "DatabaseTable", "delete", "get", "set_costs", "upsert"]
+__all__ = [
+    "GLOBAL",
+    "TABLES",
+    "WORKSPACE",
+    "DatabaseRow",
+    "DatabaseTable",
+    "delete",
+    "get",
+    "set_costs",
+    "upsert",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,8 @@ class DatabaseTable:
 
 GLOBAL: Final = DatabaseTable("user_global_database", "user_id")
 WORKSPACE: Final = DatabaseTable("workspace_database", "workspace_id")
+# A user's database (a GlobalDatabase) is recorded in the user's row, a workspace's in its own.
+TABLES: Final[Mapping[Scope, DatabaseTable]] = {Scope.GLOBAL: GLOBAL, Scope.WORKSPACE: WORKSPACE}
 
 
 @dataclass(frozen=True, slots=True)

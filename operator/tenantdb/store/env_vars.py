@@ -26,16 +26,18 @@ PostgreSQL assigns to either).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from psycopg import sql
 from psycopg.types.json import Json
 
+from tenantdb.api import Scope
 from tenantdb.store.errors import StoreIntegrityError, StoreUnavailableError
 from tenantdb.store.pool import Connection
 
-__all__ = ["USER", "WORKSPACE", "Cipher", "EnvTable", "get", "remove", "set_value"]
+__all__ = ["TABLES", "USER", "WORKSPACE", "Cipher", "EnvTable", "get", "remove", "set_value"]
 
 
 class Cipher(Protocol):
@@ -59,14 +61,26 @@ class EnvTable:
     timestamp_columns: tuple[str, ...]
     # Whether Sim's writers of this table hold pg_advisory_xact_lock(hashtextextended(owner, 0)).
     sims_advisory_lock: bool
+    # Whether Sim shows a key of this table to members only through its ``credential`` rows,
+    # which a write of the key must then keep (``tenantdb.store.credentials``).
+    sims_credentials: bool
 
 
 _LOCK_ATTEMPTS: Final = 3
 
-USER: Final = EnvTable("environment", "user_id", ("updated_at",), sims_advisory_lock=False)
-WORKSPACE: Final = EnvTable(
-    "workspace_environment", "workspace_id", ("created_at", "updated_at"), sims_advisory_lock=True
+USER: Final = EnvTable(
+    "environment", "user_id", ("updated_at",), sims_advisory_lock=False, sims_credentials=False
 )
+WORKSPACE: Final = EnvTable(
+    "workspace_environment",
+    "workspace_id",
+    ("created_at", "updated_at"),
+    sims_advisory_lock=True,
+    sims_credentials=True,
+)
+# A user's database URL (a GlobalDatabase's) is in the user's environment, a workspace's in the
+# workspace's.
+TABLES: Final[Mapping[Scope, EnvTable]] = {Scope.GLOBAL: USER, Scope.WORKSPACE: WORKSPACE}
 
 
 def _names(table: EnvTable) -> dict[str, sql.Composable]:

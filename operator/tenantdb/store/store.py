@@ -3,7 +3,7 @@
 It owns the connection pool, the cipher for env vars and the env-var format, and turns every
 psycopg error into the store's own (``tenantdb.store.translate``). The SQL lives in one module per
 table family; this class only picks a connection, a transaction where several statements must
-be atomic, and the table.
+be atomic, and the table (for a tenant's row or env var, by the ``Tenant``'s scope).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from tenantdb.api import Tenant
 from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, sim_tables
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
@@ -107,60 +108,35 @@ class MetadataStore:
             await conn.execute("SELECT 1")
 
     # -- tenant databases -------------------------------------------------------------------------
-    async def upsert_global_database(
-        self, *, user_id: str, project_id: str, branch_id: str, encrypted_uri: str, database_name: str
+    # A tenant's row is in the table of its scope (``databases.TABLES``), keyed by the tenant's id.
+    async def upsert_database(
+        self, tenant: Tenant, *, project_id: str, branch_id: str, encrypted_uri: str, database_name: str
     ) -> None:
-        async with self._connection("upsert_global_database") as conn:
+        async with self._connection("upsert_database") as conn:
             await databases.upsert(
                 conn,
-                databases.GLOBAL,
-                owner_id=user_id,
+                databases.TABLES[tenant.scope],
+                owner_id=tenant.id,
                 project_id=project_id,
                 branch_id=branch_id,
                 encrypted_uri=encrypted_uri,
                 database_name=database_name,
             )
 
-    async def upsert_workspace_database(
-        self, *, workspace_id: str, project_id: str, branch_id: str, encrypted_uri: str, database_name: str
-    ) -> None:
-        async with self._connection("upsert_workspace_database") as conn:
-            await databases.upsert(
-                conn,
-                databases.WORKSPACE,
-                owner_id=workspace_id,
-                project_id=project_id,
-                branch_id=branch_id,
-                encrypted_uri=encrypted_uri,
-                database_name=database_name,
-            )
+    async def delete_database(self, tenant: Tenant) -> bool:
+        async with self._connection("delete_database") as conn:
+            return await databases.delete(conn, databases.TABLES[tenant.scope], owner_id=tenant.id)
 
-    async def delete_global_database(self, *, user_id: str) -> bool:
-        async with self._connection("delete_global_database") as conn:
-            return await databases.delete(conn, databases.GLOBAL, owner_id=user_id)
-
-    async def delete_workspace_database(self, *, workspace_id: str) -> bool:
-        async with self._connection("delete_workspace_database") as conn:
-            return await databases.delete(conn, databases.WORKSPACE, owner_id=workspace_id)
-
-    async def delete_global_database_of_project(self, *, user_id: str, project_id: str) -> bool:
-        """Delete the user's row only while it holds ``project_id`` (never another resource's)."""
-        async with self._connection("delete_global_database_of_project") as conn:
-            return await databases.delete(conn, databases.GLOBAL, owner_id=user_id, project_id=project_id)
-
-    async def delete_workspace_database_of_project(self, *, workspace_id: str, project_id: str) -> bool:
-        async with self._connection("delete_workspace_database_of_project") as conn:
+    async def delete_database_of_project(self, tenant: Tenant, *, project_id: str) -> bool:
+        """Delete the tenant's row only while it holds ``project_id`` (never another resource's)."""
+        async with self._connection("delete_database_of_project") as conn:
             return await databases.delete(
-                conn, databases.WORKSPACE, owner_id=workspace_id, project_id=project_id
+                conn, databases.TABLES[tenant.scope], owner_id=tenant.id, project_id=project_id
             )
 
-    async def get_global_database(self, *, user_id: str) -> DatabaseRow | None:
-        async with self._connection("get_global_database") as conn:
-            return await databases.get(conn, databases.GLOBAL, owner_id=user_id)
-
-    async def get_workspace_database(self, *, workspace_id: str) -> DatabaseRow | None:
-        async with self._connection("get_workspace_database") as conn:
-            return await databases.get(conn, databases.WORKSPACE, owner_id=workspace_id)
+    async def get_database(self, tenant: Tenant) -> DatabaseRow | None:
+        async with self._connection("get_database") as conn:
+            return await databases.get(conn, databases.TABLES[tenant.scope], owner_id=tenant.id)
 
     async def set_database_costs(self, costs: Mapping[str, int], *, synced_at: datetime) -> int:
         """Set ``current_period_cost_cents`` by Neon project id in both tables; return rows updated.
@@ -172,51 +148,43 @@ class MetadataStore:
             return 0
         async with self._connection("set_database_costs") as conn:
             updated = 0
-            for table in (databases.GLOBAL, databases.WORKSPACE):
+            for table in databases.TABLES.values():
                 updated += await databases.set_costs(conn, table, costs, synced_at=synced_at)
             return updated
 
     # -- env vars ---------------------------------------------------------------------------------
-    async def set_user_env_var(self, *, user_id: str, key: str, value: str) -> None:
-        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the user's ``environment`` row.
+    # A tenant's variables are in the table of its scope (``env_vars.TABLES``): ``environment``
+    # for a user, ``workspace_environment`` (written under Sim's advisory lock, see
+    # ``tenantdb.store.env_vars``) for a workspace.
+    async def set_env_var(self, tenant: Tenant, *, key: str, value: str) -> None:
+        """Set ``key`` to ``value`` (plaintext; stored encrypted) in the tenant's row, with the
+        ``credential`` rows Sim's UI would make for a workspace's key.
 
-        ``StoreTenantNotFoundError`` when Sim has no such user.
+        ``StoreTenantNotFoundError`` when Sim has no such user or workspace.
         """
-        async with self._transaction("set_user_env_var") as conn:
+        table = env_vars.TABLES[tenant.scope]
+        async with self._transaction("set_env_var") as conn:
             await env_vars.set_value(
-                conn, env_vars.USER, owner_id=user_id, key=key, value=value, cipher=self._cipher
+                conn, table, owner_id=tenant.id, key=key, value=value, cipher=self._cipher
             )
+            if table.sims_credentials:
+                await credentials.ensure_workspace_env_credential(conn, workspace_id=tenant.id, key=key)
 
-    async def remove_user_env_var(self, *, user_id: str, key: str) -> bool:
-        """Remove only ``key``; every other variable and the row stay. False if it was absent."""
-        async with self._transaction("remove_user_env_var") as conn:
-            return await env_vars.remove(conn, env_vars.USER, owner_id=user_id, key=key)
-
-    async def get_user_env_var(self, *, user_id: str, key: str) -> str | None:
-        """The decrypted value of ``key`` (for drift checks); None if absent."""
-        async with self._connection("get_user_env_var") as conn:
-            return await env_vars.get(conn, env_vars.USER, owner_id=user_id, key=key, cipher=self._cipher)
-
-    async def set_workspace_env_var(self, *, workspace_id: str, key: str, value: str) -> None:
-        """Set ``key`` in the workspace's ``workspace_environment`` row, under Sim's advisory lock,
-        with the ``credential`` rows Sim's UI would make for it (see ``set_user_env_var``)."""
-        async with self._transaction("set_workspace_env_var") as conn:
-            await env_vars.set_value(
-                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, value=value, cipher=self._cipher
-            )
-            await credentials.ensure_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
-
-    async def remove_workspace_env_var(self, *, workspace_id: str, key: str) -> bool:
-        """Remove ``key`` and its credential rows; False if the key was absent."""
-        async with self._transaction("remove_workspace_env_var") as conn:
-            removed = await env_vars.remove(conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key)
-            await credentials.remove_workspace_env_credential(conn, workspace_id=workspace_id, key=key)
+    async def remove_env_var(self, tenant: Tenant, *, key: str) -> bool:
+        """Remove only ``key`` (and a workspace key's credential rows); every other variable and
+        the row stay. False if the key was absent."""
+        table = env_vars.TABLES[tenant.scope]
+        async with self._transaction("remove_env_var") as conn:
+            removed = await env_vars.remove(conn, table, owner_id=tenant.id, key=key)
+            if table.sims_credentials:
+                await credentials.remove_workspace_env_credential(conn, workspace_id=tenant.id, key=key)
             return removed
 
-    async def get_workspace_env_var(self, *, workspace_id: str, key: str) -> str | None:
-        async with self._connection("get_workspace_env_var") as conn:
+    async def get_env_var(self, tenant: Tenant, *, key: str) -> str | None:
+        """The decrypted value of ``key`` (for drift checks); None if absent."""
+        async with self._connection("get_env_var") as conn:
             return await env_vars.get(
-                conn, env_vars.WORKSPACE, owner_id=workspace_id, key=key, cipher=self._cipher
+                conn, env_vars.TABLES[tenant.scope], owner_id=tenant.id, key=key, cipher=self._cipher
             )
 
     # -- budgets ------------------------------------------------------------------------------------

@@ -15,14 +15,9 @@ from tenantdb.kube import SecretConflictError
 from tenantdb.reconcile.claims import hold_claim, pin_claim
 from tenantdb.reconcile.database.errors import outside_errors
 from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject
-from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.store.claims import Claimant
 
-__all__ = ["claim_tenant", "pin_to_project", "tenant_id"]
-
-
-def tenant_id(identity: DatabaseIdentity) -> str:
-    return (identity.workspace_id if identity.is_workspace else identity.user_id) or ""
+__all__ = ["claim_tenant", "pin_to_project"]
 
 
 def _claimant(obj: DatabaseObject) -> Claimant:
@@ -49,8 +44,8 @@ async def _hold(obj: DatabaseObject, deps: DatabaseDeps) -> Claimant:
         return await hold_claim(
             deps.metadata,
             kind=identity.kind,
-            tenant_id=tenant_id(identity),
-            tenant_label=identity.tenant_label,
+            tenant_id=identity.tenant.id,
+            tenant_label=identity.tenant.label,
             claimant=_claimant(obj),
         )
 
@@ -74,8 +69,8 @@ async def pin_to_project(obj: DatabaseObject, deps: DatabaseDeps, claim: Claiman
             await pin_claim(
                 deps.metadata,
                 kind=identity.kind,
-                tenant_id=tenant_id(identity),
-                tenant_label=identity.tenant_label,
+                tenant_id=identity.tenant.id,
+                tenant_label=identity.tenant.label,
                 claimant=_claimant(obj),
                 project_id=project_id,
             )

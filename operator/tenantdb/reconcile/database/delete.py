@@ -16,10 +16,9 @@ from collections.abc import Collection
 
 from tenantdb.api import Condition, DeletionPolicy
 from tenantdb.neon.errors import NeonNotFoundError
-from tenantdb.reconcile.database.claim import tenant_id
 from tenantdb.reconcile.database.errors import outside_errors
 from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted
-from tenantdb.reconcile.database.rows import delete_row_of_project, read_env_var, read_row, remove_env_var
+from tenantdb.reconcile.database.rows import read_env_var
 from tenantdb.reconcile.database.status import deleting, mark_deleting
 from tenantdb.reconcile.errors import ReconcileError, RetryLater
 from tenantdb.reconcile.ownership import env_var_is_ours
@@ -242,12 +241,11 @@ async def _unpublish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, pr
         removed = await _remove_published(obj, deps, projects)
         # The claim goes last: the next claimant must not find our row still there.
         await deps.metadata.release_tenant_claim(
-            kind=identity.kind, tenant_id=tenant_id(identity), holder_uid=identity.uid
+            kind=identity.kind, tenant_id=identity.tenant.id, holder_uid=identity.uid
         )
     if removed:
-        events.normal(
-            Reason.CLEANED, f"Removed the metadata rows and {identity.env_var} of {identity.tenant_label}"
-        )
+        tenant = identity.tenant
+        events.normal(Reason.CLEANED, f"Removed the metadata rows and {tenant.env_var} of {tenant.label}")
 
 
 async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids: Collection[str]) -> bool:
@@ -256,17 +254,17 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids
     A resource that never had a project (a claimant that waited, a Secret conflict) removes
     nothing: the row and env var of the same tenant are another resource's.
     """
-    identity = obj.identity
-    row = await read_row(deps.metadata, identity)
+    tenant = obj.identity.tenant
+    row = await deps.metadata.get_database(tenant)
     if row is None or row.project_id not in project_ids:
         return False  # absent, or another resource's: nothing of ours to remove
     row_uri = decrypted(deps.cipher, row.encrypted_uri)
     # The env var first, the row last: a retry after a failure in between still knows, from
     # the row, which database the env var must reach to be ours.
-    current = await read_env_var(deps.metadata, identity)
+    current = await read_env_var(deps.metadata, tenant)
     if current and env_var_is_ours(current, (row_uri,)):
-        await remove_env_var(deps.metadata, identity)
-    await delete_row_of_project(deps.metadata, identity, row.project_id)
+        await deps.metadata.remove_env_var(tenant, key=tenant.env_var)
+    await deps.metadata.delete_database_of_project(tenant, project_id=row.project_id)
     return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tenantdb.api import Phase
+from tenantdb.api import Phase, Tenant
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.database.claim import claim_tenant
 from tenantdb.reconcile.database.errors import CONFLICT_RETRY_SECONDS, outside_errors
@@ -21,10 +21,9 @@ from tenantdb.reconcile.database.model import (
     role_name,
     secret_name,
 )
-from tenantdb.reconcile.database.rows import read_env_var, read_row, write_env_var, write_row
+from tenantdb.reconcile.database.rows import read_env_var
 from tenantdb.reconcile.database.uri import connection_uri
 from tenantdb.reconcile.errors import RetryLater
-from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
@@ -48,10 +47,10 @@ async def publish(
 ) -> None:
     """Secret, metadata row and env var, each written only when missing or different; the
     row and env var only while they are ours (else a conflict, left as they are)."""
-    identity = obj.identity
+    tenant = obj.identity.tenant
     async with outside_errors("publishing the connection string"):
-        row = await read_row(deps.metadata, identity)
-        _check_row(identity, row, {project_id, obj.status.project_id or project_id})
+        row = await deps.metadata.get_database(tenant)
+        _check_row(tenant, row, {project_id, obj.status.project_id or project_id})
         row_uri = decrypted(deps.cipher, row.encrypted_uri) if row is not None else None
         uri, pooled_uri = await connection_uri(
             obj, deps, project_id, secret=secret, created=created, host=host, row_uri=row_uri
@@ -68,15 +67,14 @@ async def publish(
         )
         # Metadata rows and the env var Sim Studio reads.
         if not _row_matches(row, deps, project_id, uri):
-            await write_row(
-                deps.metadata,
-                identity,
+            await deps.metadata.upsert_database(
+                tenant,
                 project_id=project_id,
                 branch_id=branch_id,
                 encrypted_uri=deps.cipher.encrypt(uri),
                 database_name=obj.spec.database_name,
             )
-        await _write_env_var(deps, events, identity, uri, row_uri)
+        await _write_env_var(deps, events, tenant, uri, row_uri)
 
 
 async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Events) -> bool:
@@ -120,11 +118,11 @@ async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Event
     return True
 
 
-def _check_row(identity: DatabaseIdentity, row: Any, projects: set[str]) -> None:
+def _check_row(tenant: Tenant, row: Any, projects: set[str]) -> None:
     if not row_is_ours(row, projects):
         raise RetryLater(
             Reason.CONFLICT,
-            f"the metadata row of {identity.tenant_label} holds Neon project {row.project_id}, "
+            f"the metadata row of {tenant.label} holds Neon project {row.project_id}, "
             "not this resource's: left as it is",
             delay=CONFLICT_RETRY_SECONDS,
         )
@@ -172,25 +170,25 @@ async def _write_secret(
 
 
 async def _write_env_var(
-    deps: DatabaseDeps, events: Events, identity: DatabaseIdentity, uri: str, row_uri: str | None
+    deps: DatabaseDeps, events: Events, tenant: Tenant, uri: str, row_uri: str | None
 ) -> None:
     """The env var, set to our URI unless it is another writer's.
 
     The row was checked to be ours (or absent). The env var is ours when it reaches our
     database, now or as our row recorded it; anything else is another writer's: left alone,
     and said."""
-    current = await read_env_var(deps.metadata, identity)
+    current = await read_env_var(deps.metadata, tenant)
     if current == uri:
         return
     if not env_var_is_ours(current, (uri, row_uri)):
         raise RetryLater(
             Reason.CONFLICT,
-            f"{identity.env_var} of {identity.tenant_label} points at another database than this "
+            f"{tenant.env_var} of {tenant.label} points at another database than this "
             "resource's: left as it is",
             delay=CONFLICT_RETRY_SECONDS,
         )
-    await write_env_var(deps.metadata, identity, uri)
-    events.normal(Reason.ENV_VAR_WRITTEN, f"{identity.env_var} set for {identity.tenant_label}")
+    await deps.metadata.set_env_var(tenant, key=tenant.env_var, value=uri)
+    events.normal(Reason.ENV_VAR_WRITTEN, f"{tenant.env_var} set for {tenant.label}")
 
 
 def _secret_matches(
