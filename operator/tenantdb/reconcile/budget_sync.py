@@ -47,6 +47,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonError
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.consumption import ConsumptionSource, merge_costs, sync_consumption
+from tenantdb.reconcile.database.status import period_cost
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.endpoint_budget import EndpointPort
 from tenantdb.reconcile.enforcement import (
@@ -362,9 +363,8 @@ class BudgetSync:
                         plural=_PLURALS[record.kind],
                         namespace=record.namespace,
                         name=record.name,
-                        status=DatabaseStatus(
-                            current_period_cost_cents=self.costs[record.project_id],
-                            last_consumption_sync=cond.rfc3339(snapshot.synced_at),
+                        status=period_cost(
+                            self.costs[record.project_id], synced_at=snapshot.synced_at
                         ).to_patch(),
                     )
         await self.enforce(store=store, kube=kube, neon=neon, post_event=post_event, quotas=quotas)
