@@ -55,7 +55,7 @@ def start_budget_loop(runtime: Runtime) -> None:
     store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
     assert gate is not None
     post_event = event_poster(runtime)
-    runtime.budgets.actuator = budget_actuator(runtime, post_event)
+    runtime.budgets.loop.actuator = budget_actuator(runtime, post_event)
 
     first = True  # the next sync is this activation's first
 
