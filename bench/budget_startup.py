@@ -39,7 +39,7 @@ from typing import Any
 
 from tenantdb.config import Settings, Tier
 from tenantdb.metrics import Metrics
-from tenantdb.reconcile import budget_sync
+from tenantdb.reconcile.budget import loop as budget_loop
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 
@@ -139,7 +139,7 @@ class Passes:
 
     def __init__(self) -> None:
         self.planned: list[int] = []
-        self._plan = budget_sync.plan_enforcement
+        self._plan = budget_loop.plan_enforcement
 
     def __enter__(self) -> Passes:
         def counting(**kwargs: Any) -> Any:
@@ -147,11 +147,11 @@ class Passes:
             self.planned.append(len(plan.outcomes))
             return plan
 
-        budget_sync.plan_enforcement = counting  # type: ignore[assignment]
+        budget_loop.plan_enforcement = counting  # type: ignore[assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        budget_sync.plan_enforcement = self._plan
+        budget_loop.plan_enforcement = self._plan
 
 
 async def _start(n: int, api: ApiServer) -> dict[str, Any]:

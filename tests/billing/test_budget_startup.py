@@ -17,7 +17,7 @@ import pytest
 
 from tenantdb.config import Settings, Tier
 from tenantdb.metrics import Metrics
-from tenantdb.reconcile import budget_sync
+from tenantdb.reconcile.budget import loop as budget_loop
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tests.billing.test_budget_sync import Endpoints, Store, add_user
@@ -135,14 +135,14 @@ async def test_requests_arriving_together_share_a_few_passes(monkeypatch: pytest
     """B resume handlers, each registering its budget and asking for its user's enforcement."""
     sync, kube = _sync(0), CountingKube()
     planned: list[int] = []
-    plan = budget_sync.plan_enforcement
+    plan = budget_loop.plan_enforcement
 
     def counting_plan(**kwargs: Any) -> Any:
         found = plan(**kwargs)
         planned.append(len(found.outcomes))
         return found
 
-    monkeypatch.setattr(budget_sync, "plan_enforcement", counting_plan)
+    monkeypatch.setattr(budget_loop, "plan_enforcement", counting_plan)
 
     async def resume(index: int) -> None:
         user = f"u{index:03d}"

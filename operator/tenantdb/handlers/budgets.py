@@ -20,6 +20,7 @@ from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
 from tenantdb.reconcile import conditions as cond
+from tenantdb.reconcile.budget.status import write_budget_status
 from tenantdb.reconcile.claims import ClaimConflict, hold_claim, parse_created
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
@@ -56,7 +57,7 @@ def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
     store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
     assert gate is not None
     post_event = event_poster(runtime)
-    runtime.budgets.actuator = budget_actuator(runtime, post_event)
+    runtime.budgets.loop.actuator = budget_actuator(runtime, post_event)
 
     first = True  # the next sync is this activation's first
 
@@ -134,11 +135,11 @@ async def _hold_budget_claim(runtime: Runtime, body: kopf.Body, user_id: str, lo
         )
         assert runtime.kube is not None
         try:
-            await runtime.kube.patch_status(
-                plural=DATABASE_BUDGET.plural,
-                namespace=str(meta.namespace),
-                name=str(meta.name),
-                status=DatabaseBudgetStatus(conditions=conditions).to_patch(),
+            await write_budget_status(
+                runtime.kube,
+                str(meta.namespace),
+                str(meta.name),
+                DatabaseBudgetStatus(conditions=conditions).to_patch(),
             )
         except KubeError as write_error:
             logger.warning("could not record the conflict in status: %s", write_error)

@@ -3,9 +3,9 @@
 One writer per resource: the budget loop decides and writes the budget's status; it then asks
 the database path to act (``apply_budget``), which patches the endpoint through the one
 function that sets ``disabled`` (``settle_endpoint``, under the project's lock, reading the
-user's word there) and writes the database's status and Event. The running operator calls it
-under the resource's own lock too (``handlers.driver.budget_actuator``), the one a
-reconcile of the same resource holds.
+user's word there) and writes the database's status (as ``database.status`` builds it) and
+Event. The running operator calls it under the resource's own lock too
+(``handlers.driver.budget_actuator``), the one a reconcile of the same resource holds.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import datetime
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from tenantdb.api import DatabaseStatus, Phase
-from tenantdb.reconcile import conditions as cond
+from tenantdb.api import DatabaseStatus
+from tenantdb.reconcile.database.status import switched_by_budget
 from tenantdb.reconcile.endpoint_budget import EndpointPort, EndpointSettled, settle_endpoint
 from tenantdb.reconcile.reasons import Reason
 
@@ -62,24 +62,6 @@ async def apply_budget(
     if not settled.switched:
         return settled
     suspended = settled.suspended
-    # Ready and Synced as of this switch, from scratch (the patch replaces the conditions list).
-    conditions = cond.set_condition(
-        [],
-        kind=cond.READY,
-        status=not suspended,
-        reason=Reason.BUDGET_EXCEEDED if suspended else Reason.AVAILABLE,
-        message=f"User {action.user_id} is over budget: connections are refused"
-        if suspended
-        else "Back within budget: compute endpoint enabled",
-        now=now,
-    )
-    conditions = cond.set_synced(
-        conditions,
-        reason=Reason.RECONCILE_SUCCESS,
-        message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
-        now=now,
-        generation=None,
-    )
     post_event(
         action.kind,
         action.namespace,
@@ -94,6 +76,6 @@ async def apply_budget(
         action.kind,
         action.namespace,
         action.name,
-        DatabaseStatus(phase=Phase.SUSPENDED if suspended else Phase.READY, conditions=conditions),
+        switched_by_budget(suspended=suspended, user_id=action.user_id, now=now),
     )
     return settled

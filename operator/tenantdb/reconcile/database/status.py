@@ -4,6 +4,10 @@ Ready and Synced change through the few transitions the path makes (``mark_*``),
 conditions the resource had: ``reconcile.conditions`` keeps a transition time unless the
 status changed, and hands back an unchanged list as the same list, so a reconcile that
 changes nothing writes nothing new. A change worth telling is also said as an Event, once.
+
+The budget loop writes on a database too, what this module builds for it: the switch of its
+endpoint (``switched_by_budget``, through ``reconcile.database_budget``) and its cost
+(``period_cost``).
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ __all__ = [
     "mark_suspended",
     "mark_sync_failed",
     "mark_synced",
+    "period_cost",
     "project_identity",
     "provisioning",
     "reconciled",
+    "switched_by_budget",
 ]
 
 
@@ -185,3 +191,32 @@ def _synced(
     if synced is None or synced.message != refused.message:
         events.warning(refused.reason, refused.message)
     return mark_sync_failed(conditions, error=refused, now=now, generation=generation)
+
+
+# --- The budget loop's writes ---------------------------------------------------------------------
+def switched_by_budget(*, suspended: bool, user_id: str, now: datetime.datetime) -> DatabaseStatus:
+    """The budget loop switched the endpoint (``database_budget.apply_budget``)."""
+    # Ready and Synced as of this switch, from scratch (the patch replaces the conditions list).
+    conditions = cond.set_condition(
+        [],
+        kind=cond.READY,
+        status=not suspended,
+        reason=Reason.BUDGET_EXCEEDED if suspended else Reason.AVAILABLE,
+        message=f"User {user_id} is over budget: connections are refused"
+        if suspended
+        else "Back within budget: compute endpoint enabled",
+        now=now,
+    )
+    conditions = cond.set_synced(
+        conditions,
+        reason=Reason.RECONCILE_SUCCESS,
+        message="Compute endpoint disabled for the budget" if suspended else "Compute endpoint enabled",
+        now=now,
+        generation=None,
+    )
+    return DatabaseStatus(phase=Phase.SUSPENDED if suspended else Phase.READY, conditions=conditions)
+
+
+def period_cost(cost_cents: int, *, synced_at: datetime.datetime) -> DatabaseStatus:
+    """The database's cost this billing period, as the consumption sync of ``synced_at`` left it."""
+    return DatabaseStatus(current_period_cost_cents=cost_cents, last_consumption_sync=cond.rfc3339(synced_at))
