@@ -33,6 +33,7 @@ from tenantdb.reconcile.database import (
     delete_database,
     reconcile_database,
 )
+from tenantdb.reconcile.database import status as database_status
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
@@ -123,14 +124,25 @@ class StatusWriter:
         self.written = DatabaseStatus()
 
     async def __call__(self, status: DatabaseStatus) -> None:
-        assert self._runtime.kube is not None
-        await self._runtime.kube.patch_status(
-            plural=self._kind.plural,
-            namespace=str(self._body.metadata.namespace),
-            name=str(self._body.metadata.name),
-            status=status.to_patch(),
+        await write_database_status(
+            self._runtime,
+            self._kind.kind,
+            str(self._body.metadata.namespace),
+            str(self._body.metadata.name),
+            status,
         )
         self.written = self.written.merged(status)
+
+
+async def write_database_status(
+    runtime: Runtime, kind: str, namespace: str, name: str, status: DatabaseStatus
+) -> None:
+    """The one patch of a database resource's status from the handlers (its reconcile, its
+    failures, the budget's switch): only the fields set on the model (``to_patch``)."""
+    assert runtime.kube is not None
+    await runtime.kube.patch_status(
+        plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
+    )
 
 
 def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> StatusWriter:
@@ -160,23 +172,16 @@ async def _record_failure(
     write here is logged by kopf's retry, never raised past it: the reason is already in the
     handler's own error.
     """
-    generation = int(body.metadata.get("generation") or 1)
-    conditions = cond.set_sync_failed(
-        current.conditions, reason=reason, message=message, now=_now(), generation=generation
+    patch = database_status.failed(
+        current,
+        reason=reason,
+        message=message,
+        now=_now(),
+        generation=int(body.metadata.get("generation") or 1),
+        for_good=failed,
+        conflict=conflict,
+        phase=phase,
     )
-    patch = DatabaseStatus(conditions=conditions)
-    # A phase given (Deleting) overrides a body that may predate it, Ready included.
-    if failed or conflict or phase is not None or not cond.is_true(conditions, cond.READY):
-        patch = DatabaseStatus(
-            conditions=cond.set_not_ready(
-                conditions, reason=reason, message=message, now=_now(), generation=generation
-            ),
-            phase=phase
-            if phase is not None
-            else Phase.FAILED
-            if failed
-            else (current.phase or Phase.PENDING),
-        )
     try:
         await _status_writer(runtime, kind, body)(patch)
     except KubeError as exc:
@@ -220,10 +225,7 @@ def budget_actuator(
     its reconcile holds), then the project's, it switches the endpoint and writes the status."""
 
     async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
-        assert runtime.kube is not None
-        await runtime.kube.patch_status(
-            plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
-        )
+        await write_database_status(runtime, kind, namespace, name, status)
 
     async def act(action: SuspendAction | ResumeAction) -> bool | None:
         assert runtime.neon is not None

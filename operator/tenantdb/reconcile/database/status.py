@@ -25,6 +25,7 @@ from tenantdb.reconcile.reasons import Reason
 __all__ = [
     "create_over",
     "deleting",
+    "failed",
     "mark_creating",
     "mark_deleting",
     "mark_ready",
@@ -106,6 +107,35 @@ def mark_deleting(
 ) -> list[Condition]:
     """Ready=False while the finalizer runs, with what it is doing (or what stops it)."""
     return cond.set_not_ready(conditions, reason=reason, message=message, now=now, generation=generation)
+
+
+def failed(
+    current: DatabaseStatus,
+    *,
+    reason: str,
+    message: str,
+    now: datetime.datetime,
+    generation: int,
+    for_good: bool,
+    conflict: bool = False,
+    phase: Phase | None = None,
+) -> DatabaseStatus:
+    """Why a reconcile (or the finalizer) stopped: in Synced, and in Ready unless the database
+    works. ``current`` is the status as it stands (the object's, with what this reconcile
+    already wrote). The phase is the last true one; ``Pending`` only when nothing exists yet;
+    ``Failed`` when only the user can fix it (``for_good``); a ``phase`` given (Deleting)
+    overrides a body that may predate it, Ready included."""
+    conditions = cond.set_sync_failed(
+        current.conditions, reason=reason, message=message, now=now, generation=generation
+    )
+    if not (for_good or conflict or phase is not None or not cond.is_true(conditions, cond.READY)):
+        return DatabaseStatus(conditions=conditions)
+    return DatabaseStatus(
+        conditions=cond.set_not_ready(
+            conditions, reason=reason, message=message, now=now, generation=generation
+        ),
+        phase=phase if phase is not None else Phase.FAILED if for_good else (current.phase or Phase.PENDING),
+    )
 
 
 # --- The statuses written on the way --------------------------------------------------------------
