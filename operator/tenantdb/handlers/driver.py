@@ -302,22 +302,7 @@ async def reconcile_object(
     reconcile in full only where it cannot vouch for the resource. Raises kopf's errors."""
     if body.metadata.get("deletionTimestamp"):
         return
-    try:
-        obj = decode(kind, body)
-    except pydantic.ValidationError as exc:
-        # The CRD schema rejects these on a real API server; this guards the rest.
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        await _record_failure(
-            runtime,
-            kind,
-            body,
-            current=DatabaseStatus.decode(body.status),
-            reason=Reason.INVALID_SPEC,
-            message=f"Invalid spec: {message}",
-            failed=True,
-        )
-        events.warning(Reason.INVALID_SPEC, f"Invalid spec: {message}")
-        raise kopf.PermanentError(f"Invalid spec: {message}") from None
+    obj = await _decoded_or_failed(runtime, kind, body, events)
     started = _now()
     writer = _status_writer(runtime, kind, body)
     # Every database with a project counts in its user's budget, even while its reconcile
@@ -346,6 +331,40 @@ async def reconcile_object(
             if isinstance(exc, NeedsUserAction):
                 events.warning(exc.reason, exc.message)
             raise as_kopf_error(exc) from None
+    _reconciled(runtime, kind, body, obj, status, started=started)
+
+
+async def _decoded_or_failed(runtime: Runtime, kind: Kind, body: kopf.Body, events: Events) -> DatabaseObject:
+    """The resource decoded; a spec that cannot be is said in status and an Event, for good."""
+    try:
+        return decode(kind, body)
+    except pydantic.ValidationError as exc:
+        # The CRD schema rejects these on a real API server; this guards the rest.
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        await _record_failure(
+            runtime,
+            kind,
+            body,
+            current=DatabaseStatus.decode(body.status),
+            reason=Reason.INVALID_SPEC,
+            message=f"Invalid spec: {message}",
+            failed=True,
+        )
+        events.warning(Reason.INVALID_SPEC, f"Invalid spec: {message}")
+        raise kopf.PermanentError(f"Invalid spec: {message}") from None
+
+
+def _reconciled(
+    runtime: Runtime,
+    kind: Kind,
+    body: kopf.Body,
+    obj: DatabaseObject,
+    status: DatabaseStatus,
+    *,
+    started: datetime.datetime,
+) -> None:
+    """A reconcile that ended well: the budget and the fleet know the resource as it is now,
+    and its first Ready is timed from its creation."""
     was_ready = obj.status.phase == Phase.READY
     register_for_budget(runtime, kind, obj, status)
     register_in_fleet(runtime, kind, obj, status)
