@@ -20,7 +20,7 @@ import pytest
 from kopf._cogs.clients import fetching
 
 from tenantdb.api import MANAGED_LABEL
-from tenantdb.handlers import fast_lane, main
+from tenantdb.handlers import fast_lane, main, standby
 from tenantdb.handlers import runtime as runtime_module
 from tenantdb.kube import CustomResources
 from tenantdb.testing.stack import LocalStack, eventually
@@ -211,7 +211,7 @@ async def test_a_standby_that_missed_the_event_still_forgets_what_the_active_one
     """A watch that restarts from now can miss the DELETED that says another replica took a
     signup up. The standby reads what it holds again now and then, or it would hold it (and
     read the peering object twice a second) until its next activation."""
-    monkeypatch.setattr(fast_lane, "_HELD_REVIEW_SECONDS", 1.0)
+    monkeypatch.setattr(standby, "_HELD_REVIEW_SECONDS", 1.0)
     lane = await _start_paused(stack)
     await stack.apply(global_database("user-theirs", "theirs"))
     await eventually(lambda: _async(bool(lane.held)), timeout=10, what="the standby holding the signup")

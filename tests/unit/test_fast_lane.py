@@ -79,10 +79,10 @@ async def test_a_standby_lane_stops_when_cancelled_as_it_holds_a_signup() -> Non
     follower ends (a swallowed cancellation kept a stopping replica alive until it was killed,
     and the handover waited for that)."""
     lane = _lane()
-    lane._runtime.gate = ActiveGate(identity="me", priority=50, peering_name="tenantdb", reader=_Paused())
-    follower = asyncio.create_task(lane._follow_the_gate())
+    gate = ActiveGate(identity="me", priority=50, peering_name="tenantdb", reader=_Paused())
+    follower = asyncio.create_task(lane.standby.follow_the_gate(gate))
     await asyncio.sleep(0.1)  # paused, waiting for its next check
-    lane._held_more.set()
+    lane.standby.more.set()
     follower.cancel()
     done, _ = await asyncio.wait({follower}, timeout=2.0)
     assert done, "the gate follower went on after it was cancelled"

@@ -23,13 +23,8 @@ reaches, outside kopf's own start-up list, a resource the lane saw, kopf watches
 and the lane stops for that kind. It acts only on the active replica, and never on what kopf
 already handled (a resource with kopf's diff-base annotation or a status).
 
-On a paused replica of a kopf peering (a hot standby) the lane keeps watching and holds what it
-sees: the active replica takes it up and labels it, and the watch then says it left the
-selection (DELETED), so the standby forgets it. When the active replica stops, the standby's
-kopf resumes with a list of the whole fleet, as at a start; its lane, already running, takes
-what it holds the moment the peering object says this replica is the one, so a signup made
-during a rolling restart never waits for a process to start. A replica paused again opens its
-lane again (kopf lists anew on every resume).
+On a paused replica of a kopf peering (a hot standby) the lane keeps watching, and what it
+sees is held by ``handlers/standby.py`` until this replica is the active one.
 """
 
 from __future__ import annotations
@@ -38,7 +33,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +43,7 @@ from tenantdb.handlers.background import wait_until_set
 from tenantdb.handlers.driver import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.handlers.standby import Standby
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.kube.watching import list_objects, watch_from_now
 
@@ -57,13 +52,6 @@ __all__ = ["FastLane", "LaneFailure"]
 _log = logging.getLogger(__name__)
 _KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
 _NOT_TAKEN = f"!{MANAGED_LABEL}"  # what the lane lists and watches: resources never taken up
-# A peered replica reads the peering object this often to find it was paused (the lane opens
-# again) and, while it holds signups, this often to take them the moment it is the active one.
-_GATE_CHECK_SECONDS = 5.0
-_HELD_GATE_CHECK_SECONDS = 0.5
-# What a paused replica holds is read again this often: a watch that restarted from now may
-# have missed the event that said another replica took it up.
-_HELD_REVIEW_SECONDS = 30.0
 # A held signup's take that loses its write to another replica's (409) reads it again this many
 # times: the other replica may have labelled it and stopped before anything else.
 _TAKE_ATTEMPTS = 3
@@ -103,18 +91,8 @@ class FastLane:
         self.watching: set[str] = set()  # kinds whose watch is open (for a test to wait on)
         self._open = asyncio.Event()  # the operator's clients are open: the takes' reconciles may go ahead
         self._listing: asyncio.Task[None] | None = None
-        # New resources seen while this replica was paused: taken when it is the active one,
-        # forgotten when another replica takes them up (they leave the watch's selection).
-        self.held: dict[str, tuple[Kind, dict[str, Any]]] = {}
-        # ... and those another replica took up (our label) while this one was paused, until
-        # they show that its reconcile began (a status, kopf's record). A replica stopped
-        # between its label write and its first status write leaves a signup nobody takes:
-        # kopf's cycle whose finalizer write lost the race to that label skips the handlers
-        # until the resource changes again, and nothing changes it. The one that becomes
-        # active takes these too.
-        self.taken_elsewhere: dict[str, tuple[Kind, dict[str, Any]]] = {}
-        self._held_more = asyncio.Event()  # the gate's check goes faster while something is held
-        self._left: set[str] = set()  # left the selection while its take asked the gate
+        # On a peered replica: what it holds while paused (handlers/standby.py).
+        self.standby = Standby(self)
 
     def clients_open(self) -> None:
         """The Neon client, the metadata DB and the budgets' state are ready: take what waits."""
@@ -191,36 +169,9 @@ class FastLane:
                     else:
                         group.create_task(self._watch_until_kopf_is_live(kind, namespace))
             if peered:
-                group.create_task(self._follow_the_gate())
+                group.create_task(self.standby.follow_the_gate(self._runtime.gate))
 
-    async def _follow_the_gate(self) -> None:
-        """A peered replica: found paused, the lane opens again (kopf lists the fleet anew when
-        it resumes); found active while it holds signups, it takes them."""
-        gate = self._runtime.gate
-        assert gate is not None
-        paused = False
-        reviewed = time.monotonic()
-        while True:
-            holding = self._holding()
-            try:
-                active = await gate.is_active(max_age=0.0 if holding else None)
-            except Exception as exc:  # the gate says why; try again at the next check
-                _log.warning("fast lane: cannot tell whether this replica is active: %r", exc)
-                active = False
-            if not active and not paused:
-                self._reopen()
-            paused = not active
-            if active and self._holding():
-                self._take_held()
-            elif self._holding() and time.monotonic() - reviewed >= _HELD_REVIEW_SECONDS:
-                await self._review_held()
-            if not self._holding():
-                reviewed = time.monotonic()
-            self._held_more.clear()
-            wait = _HELD_GATE_CHECK_SECONDS if self._holding() else _GATE_CHECK_SECONDS
-            await wait_until_set(self._held_more, wait)
-
-    def _reopen(self) -> None:
+    def reopen(self) -> None:
         """Paused: another replica acts, and this one's kopf lists the fleet again when it
         resumes. Until kopf comes for a signup outside that list, the lane takes them."""
         for live in self._kopf_live.values():
@@ -228,45 +179,22 @@ class FastLane:
         self._reached_by_kopf.clear()
         self._listed_by_kopf.clear()
 
-    def _holding(self) -> bool:
-        return bool(self.held or self.taken_elsewhere)
-
-    def _hold(self, kind: Kind, obj: dict[str, Any]) -> None:
-        uid = str((obj.get("metadata") or {}).get("uid"))
-        if uid in self._left:  # another replica took it up while this one asked the gate
-            self.taken_elsewhere[uid] = (kind, obj)
-        else:
-            self.held[uid] = (kind, obj)
-        self._held_more.set()
+    @property
+    def held(self) -> dict[str, tuple[Kind, dict[str, Any]]]:
+        """What a paused replica holds (``Standby.held``)."""
+        return self.standby.held
 
     def _left_selection(self, obj: Mapping[str, Any]) -> None:
         """The watch's DELETED: labelled (taken up by the active replica, or this one) or deleted."""
-        self._forget(obj)
+        self.standby.forget(obj)
 
-    def _forget(self, obj: Mapping[str, Any]) -> None:
-        uid = str((obj.get("metadata") or {}).get("uid"))
-        held = self.held.pop(uid, None)
-        if held is not None:
-            if _labelled(obj) and not (obj.get("metadata") or {}).get("deletionTimestamp"):
-                self.taken_elsewhere[uid] = held  # until its reconcile shows it began
-            else:
-                self._seen.discard(uid)  # a standby keeps nothing per signup it never took
-        elif uid in self._taking:
-            self._left.add(uid)  # until its take ends (this replica's own label write, too)
+    def forget_seen(self, uid: str) -> None:
+        self._seen.discard(uid)
 
-    async def _review_held(self) -> None:
-        """Forget what no longer waits (begun by another replica, deleted, changed), read from
-        the API server; what another replica labelled stays until its reconcile shows."""
-        for kind, obj in list(self.held.values()):
-            current = await self._still_waiting(kind, obj)
-            if current is None or _labelled(current):
-                self._forget(current or obj)
-        for uid, (kind, obj) in list(self.taken_elsewhere.items()):
-            if await self._still_waiting(kind, obj) is None:
-                del self.taken_elsewhere[uid]
-                self._seen.discard(uid)
+    def is_taking(self, uid: str) -> bool:
+        return uid in self._taking
 
-    async def _still_waiting(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def still_waiting(self, kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any] | None:
         """The resource as it is now, if nobody began its reconcile: there, at the same
         generation, and new (no status, no record of kopf's), our label or not."""
         meta: Mapping[str, Any] = obj.get("metadata") or {}
@@ -276,14 +204,6 @@ class FastLane:
         if current is None or not self.is_new(current):
             return None
         return current
-
-    def _take_held(self) -> None:
-        held = {**self.held, **self.taken_elsewhere}
-        self.held, self.taken_elsewhere = {}, {}
-        _log.info("fast lane: this replica is active; taking %d new resources held while paused", len(held))
-        for uid, (kind, obj) in held.items():
-            self._seen.discard(uid)
-            self._start_take(kind, obj, fresh=False)
 
     async def _watch_until_kopf_is_live(self, kind: Kind, namespace: str | None) -> None:
         live = self._kopf_live[kind.kind]
@@ -353,13 +273,13 @@ class FastLane:
 
     def _offer(self, kind: Kind, obj: dict[str, Any]) -> None:
         uid = str((obj.get("metadata") or {}).get("uid"))
-        if uid in self._seen or uid in self.held or not self.is_new(obj):
+        if uid in self._seen or self.standby.holds(uid) or not self.is_new(obj):
             return  # listed and watched both (made between the watch and the list), or old
         if self._kopf_live[kind.kind].is_set():
             return  # kopf watches live (a peered replica's lane stays open, and takes nothing)
-        self._start_take(kind, obj, fresh=True)
+        self.start_take(kind, obj, fresh=True)
 
-    def _start_take(self, kind: Kind, obj: dict[str, Any], *, fresh: bool) -> None:
+    def start_take(self, kind: Kind, obj: dict[str, Any], *, fresh: bool) -> None:
         """``fresh``: the object as the watch or list just gave it; else held a while (read
         again before the take writes anything)."""
         uid = str((obj.get("metadata") or {}).get("uid"))
@@ -373,7 +293,7 @@ class FastLane:
 
         def done(_: asyncio.Task[None]) -> None:
             self._taking.pop(uid, None)
-            self._left.discard(uid)
+            self.standby.take_ended(uid)
             self._kopf_came.pop(uid, None)
             if not first_try.done():
                 first_try.set_result(None)
@@ -402,14 +322,14 @@ class FastLane:
         # A peered replica reads the peering object now: a replica that was paused a moment ago
         # (a higher one just started) must not write; a paused one holds the signup.
         if not await gate.is_active(max_age=0.0 if gate.peered else None):
-            self._hold(kind, obj)
+            self.standby.hold(kind, obj)
             return
         # A held one is read again first: begun by the replica that was active (a status, or
         # kopf's record), deleted or changed, it is kopf's. Labelled by that replica and no
         # more (it stopped in between), it is still this one's to take.
         for attempt in range(_TAKE_ATTEMPTS):
             if not fresh or attempt:
-                current = await self._still_waiting(kind, obj)
+                current = await self.still_waiting(kind, obj)
                 if current is None:
                     return
                 obj = current
@@ -510,8 +430,3 @@ class FastLane:
         if meta.get("deletionTimestamp") or self._diffbase_key in annotations:
             return None
         return fresh if int(meta.get("generation") or 1) == generation else None
-
-
-def _labelled(obj: Mapping[str, Any]) -> bool:
-    """Carries our label: taken up by a replica (this one or another)."""
-    return MANAGED_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
