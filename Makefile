@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+BENCH_FULL ?=
 
 IMAGE ?= tenantdb
 TAG ?= $(shell $(PYTHON) -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
 
-.PHONY: help install demo test lint crds run lock bench e2e image chart-lint clean kube-assets
+.PHONY: help install demo test lint crds run lock bench bench-full e2e image chart-lint clean kube-assets
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,8 +66,15 @@ lock: ## re-resolve the pins into requirements.lock (needs uv)
 	uv export --format requirements-txt --no-emit-project --no-dev --no-header -o requirements-runtime.lock
 	uv export --format requirements-txt --no-emit-project --no-dev --extra testing --no-header -o requirements-emulator.lock
 
-bench: $(STAMP) ## benchmarks: write bench/results/*.json
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP) ## benchmarks, quick (~7-8 min in all): print the numbers, write bench/results/quick/ (BENCH_FULL=1: bench-full)
+	@all=$$(date +%s); for b in bench/[!_]*.py; do \
+	  echo "== $$b $(if $(BENCH_FULL),--full)"; one=$$(date +%s); \
+	  $(BIN)/python $$b $(if $(BENCH_FULL),--full) || exit 1; \
+	  echo "== $$b: $$(( $$(date +%s) - one )) s"; \
+	done; echo "== make bench$(if $(BENCH_FULL), (full size)): $$(( $$(date +%s) - all )) s in all"
+
+bench-full: ## benchmarks at full size (30,000 tenants; well over an hour): write bench/results/*.json to commit
+	@$(MAKE) --no-print-directory bench BENCH_FULL=1
 
 e2e: $(STAMP) ## real-cluster suite on a throwaway kind cluster: needs Docker and kind (see README)
 	TENANTDB_E2E=1 $(BIN)/pytest -m e2e tests/e2e

@@ -20,8 +20,9 @@ patches exactly, time by (B / sample)^2.
 CPU only: the in-memory API server answers at once. Against a real API server every patch also
 costs a round trip (a few ms): multiply the patch counts.
 
-Usage: ``.venv/bin/python bench/budget_startup.py [--n 2000] [--baseline-n 300]``; writes
-``bench/results/budget_startup.json``.
+Usage: ``.venv/bin/python bench/budget_startup.py [--n 2000] [--baseline-n 300] [--full]``;
+writes ``bench/results/quick/budget_startup.json``, with ``--full`` ``bench/results/budget_startup.json``.
+The defaults are already the full size (a few seconds: CPU only).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import _quick
 from tenantdb.config import Settings, Tier
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget import loop as budget_loop
@@ -234,9 +236,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="budgets (one user and one database each)")
     parser.add_argument("--baseline-n", type=int, default=300, help="budgets for the baseline sample")
-    args = parser.parse_args()
-    result = asyncio.run(main(args.n, args.baseline_n))
-    out = Path(__file__).parent / "results" / "budget_startup.json"
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={})  # a few seconds at full size: the same defaults
+    result = asyncio.run(main(args.n, args.baseline_n)) | _quick.commit()
+    out = _quick.output(args, "budget_startup.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     json.dump(result, sys.stdout, indent=2)
     print()

@@ -15,8 +15,10 @@ real PostgreSQL database and role. So the N projects are added straight to the e
 registry (a private attribute, ``NeonEmulator._state``) with the emulator's own
 ``build_project``; a few real creates are timed to show what N real ones would cost.
 
-Usage: ``.venv/bin/python bench/consumption.py [--n 10000]``; writes
-``bench/results/consumption.json``.
+Usage: ``.venv/bin/python bench/consumption.py [--n 1000] [--sample 50] [--full]``; quick by
+default (1,000 projects, a baseline sample of 50: about a minute and a half, the sample paced at
+Neon's 50 consumption calls a minute), writing ``bench/results/quick/consumption.json``;
+``--full`` is 10,000 projects and a sample of 120 and writes ``bench/results/consumption.json``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import _quick
 from tenantdb.billing import Prices, cost_cents
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
@@ -260,6 +263,7 @@ async def bench(n: int, sample: int, real_creates: int, output: Path) -> int:
             "(no public API for it); consumption reads only the registry"
         ),
         "real_create_seconds_per_project": None if create_seconds is None else round(create_seconds, 3),
+        **_quick.commit(),
     }
     await asyncio.to_thread(_write, output, result)
     say(f"wrote {output}")
@@ -305,16 +309,18 @@ def _no_event(*_: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=10_000, help="projects to sync (default 10000)")
-    parser.add_argument("--sample", type=int, default=120, help="baseline sample size (default 120)")
+    parser.add_argument("--n", type=int, default=1000, help="projects to sync (default 1000; --full 10000)")
+    parser.add_argument(
+        "--sample", type=int, default=50, help="baseline sample size (default 50; --full 120)"
+    )
     parser.add_argument(
         "--real-creates", type=int, default=5, help="real project creates to time (default 5)"
     )
-    parser.add_argument("--output", type=Path, default=Path("bench/results/consumption.json"))
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={"n": 10_000, "sample": 120})
     if args.n < 1 or args.sample < 1:
         parser.error("--n and --sample must be at least 1")
-    return asyncio.run(bench(args.n, args.sample, args.real_creates, args.output))
+    return asyncio.run(bench(args.n, args.sample, args.real_creates, _quick.output(args, "consumption.json")))
 
 
 if __name__ == "__main__":

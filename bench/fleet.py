@@ -62,9 +62,17 @@ Phases and figures (keys of ``bench/results/fleet.json``):
   standby, already running, takes them while its kopf lists the fleet; the replacement takes
   over when it is up. ``restart_with_standby`` has the details.
 
-Usage: ``.venv/bin/python bench/fleet.py [--n 30000] [--budgets 10000]``; a quick run:
-``--n 2000``. ``--output`` names another result file (the baseline of today's per-object
-timers was written as ``bench/results/fleet-baseline.json``).
+Usage: ``.venv/bin/python bench/fleet.py [--full] [--n 30000] [--budgets 10000]``. The defaults
+are a quick run (``make bench``: 300 databases, a 60 s interval, 5 signups a phase, a 60 s
+steady window, a 30 s restart window; about 4 minutes) that writes
+``bench/results/quick/fleet.json``; ``--full`` is the full size (30,000 databases, the 300 s
+interval, 20 signups a phase, a steady window of a whole consumption period, a 300 s restart
+window; about an hour) and writes ``bench/results/fleet.json``. The quick run is not shorter:
+its phases wait for fleet passes, which start every interval, and a pass is about half an
+interval of local checks plus the endpoint rotation; below a 60 s interval (or above about 300
+databases at it) passes leave no rest for the idle signups, and that phase waits three
+intervals for one. ``--output`` names another result file (the baseline of today's
+per-object timers was written as ``bench/results/fleet-baseline.json``).
 """
 
 from __future__ import annotations
@@ -85,7 +93,6 @@ import platform
 import secrets
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -1044,61 +1051,85 @@ def _window(neon: Any, since: float, until: float) -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    import _quick  # bench/ is on sys.path when run as a script (tests load this file alone)
+
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "commit": commit,
+        **_quick.commit(),
     }
 
 
+# What --full selects: the full-size run (about an hour on 2 vCPUs); the defaults below are quick.
+FULL = {
+    "n": 30_000,
+    "signups": 20,
+    "signup_timeout": 1800.0,
+    "interval": DEFAULT_INTERVAL,
+    "steady_seconds": None,
+    "restart_window": 300.0,
+    "settle": 30.0,
+    "startup_timeout": 7200.0,
+    "settle_timeout": 900.0,
+}
+
+
 def main() -> None:
+    import _quick
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=30_000, help="database resources (half of each kind)")
-    parser.add_argument("--budgets", type=int, default=None, help="DatabaseBudgets (default: n/3)")
-    parser.add_argument("--signups", type=int, default=20, help="signups per phase (idle, during restart)")
-    parser.add_argument("--signup-pace", type=float, default=1.0, help="seconds between two signups")
-    parser.add_argument("--signup-timeout", type=float, default=1800.0)
     parser.add_argument(
-        "--interval", type=float, default=DEFAULT_INTERVAL, help="TENANTDB_RESYNC_INTERVAL_SECONDS"
+        "--n", type=int, default=300, help="database resources (half of each kind); --full 30000"
+    )
+    parser.add_argument("--budgets", type=int, default=None, help="DatabaseBudgets (default: n/3)")
+    parser.add_argument(
+        "--signups", type=int, default=5, help="signups per phase (idle, during restart); --full 20"
+    )
+    parser.add_argument("--signup-pace", type=float, default=1.0, help="seconds between two signups")
+    parser.add_argument("--signup-timeout", type=float, default=300.0, help="--full 1800")
+    parser.add_argument(
+        "--interval", type=float, default=60.0, help="TENANTDB_RESYNC_INTERVAL_SECONDS; --full 300"
     )
     parser.add_argument("--steady-intervals", type=int, default=2)
     parser.add_argument(
         "--steady-seconds",
         type=float,
-        default=None,
-        help="steady window (default: the longer of the intervals and a 900 s consumption period)",
+        default=60.0,
+        help="steady window (default 60; --full: the longer of the intervals and a 900 s consumption period)",
     )
-    parser.add_argument("--restart-window", type=float, default=300.0, help="seconds of restart calls")
+    parser.add_argument(
+        "--restart-window", type=float, default=30.0, help="seconds of restart calls; --full 300"
+    )
     parser.add_argument(
         "--standby",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also a rolling restart of two peered replicas (the chart's hot standby)",
     )
-    parser.add_argument("--settle", type=float, default=30.0, help="seconds after start-up before RSS")
-    parser.add_argument("--startup-timeout", type=float, default=7200.0)
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds after start-up before RSS; --full 30"
+    )
+    parser.add_argument("--startup-timeout", type=float, default=600.0, help="--full 7200")
     parser.add_argument(
         "--settle-timeout",
         type=float,
-        default=900.0,
+        default=300.0,
         help="seconds from the start to wait for every retry to end; past it the run goes on "
-        "(settled_seconds null, the pending counts in settled_measure)",
+        "(settled_seconds null, the pending counts in settled_measure); --full 900",
     )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--log-dir", default="/tmp/tenantdb-fleet-bench")
     parser.add_argument("--note", default="", help="free text stored in the JSON (what was run, why)")
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "fleet.json")
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
     parser.add_argument(
         "--extrapolate-baseline",
         type=Path,
         default=None,
-        help="no run: add today's design's arithmetic at --n to this baseline result file",
+        help="no run: add today's design's arithmetic at --n (default 30000) to this baseline result file",
     )
-    args = parser.parse_args()
+    # The arithmetic is for the full size: --extrapolate-baseline selects its --n (30000) too.
+    args = _quick.parse(parser, full=FULL, implied_by=["extrapolate_baseline"])
     if args.extrapolate_baseline is not None:
         extrapolate_baseline(args.extrapolate_baseline, args.n)
         return
@@ -1119,9 +1150,9 @@ def main() -> None:
     if args.note:
         results["note"] = args.note
     print(json.dumps(results, indent=2))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    say(f"wrote {args.output}")
+    output = _quick.output(args, "fleet.json")
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    say(f"wrote {output}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ annotation, a Ready status, a Secret of ~10 keys):
   as the operator has kopf list (each page used to cost a scan of every stored object);
 - the emulator process's RSS.
 
-Usage: ``.venv/bin/python bench/kube_emulator_scale.py [--n 30000] [--concurrency 16]``; prints
-the figures and writes ``bench/results/kube_emulator_scale.json``.
+Usage: ``.venv/bin/python bench/kube_emulator_scale.py [--n 3000] [--concurrency 16] [--full]``;
+prints the figures and writes ``bench/results/quick/kube_emulator_scale.json``; ``--full`` is
+30,000 databases (about 4 minutes) and writes ``bench/results/kube_emulator_scale.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+import _quick
 
 GROUP_PATH = "/apis/tenantdb.io/v1alpha1/namespaces/default"
 PAGE_SIZE = 500  # TENANTDB_LIST_PAGE_SIZE's default: kopf's chunk_size
@@ -236,12 +239,12 @@ async def bench(n: int, concurrency: int, pid: int, url: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=30_000, help="databases (budgets: n/3, Secrets: n)")
-    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
-        "--output", type=Path, default=Path(__file__).parent / "results" / "kube_emulator_scale.json"
+        "--n", type=int, default=3000, help="databases (budgets: n/3, Secrets: n); default 3000, --full 30000"
     )
-    args = parser.parse_args()
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={"n": 30_000})
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
     child = multiprocessing.get_context("spawn").Process(target=_serve, args=(theirs,), daemon=True)
     child.start()
@@ -252,10 +255,10 @@ def main() -> None:
     finally:
         ours.send("stop")
         child.join(timeout=10)
-    results |= {"python": platform.python_version(), "concurrency": args.concurrency}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    say(f"wrote {args.output}")
+    results |= {"python": platform.python_version(), "concurrency": args.concurrency, **_quick.commit()}
+    output = _quick.output(args, "kube_emulator_scale.json")
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    say(f"wrote {output}")
 
 
 if __name__ == "__main__":

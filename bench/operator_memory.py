@@ -13,8 +13,9 @@ after a settle time (timers spawned, idle workers exited); start-up time; option
 (``--tracemalloc``) the top allocation sites. Run it twice (with and without ``--timers``)
 to see what the per-object timers cost.
 
-Usage: ``.venv/bin/python bench/operator_memory.py --n 3000 [--timers] [--tracemalloc]``;
-prints the figures and writes ``bench/results/operator_memory[-timers].json``.
+Usage: ``.venv/bin/python bench/operator_memory.py [--n 2000] [--timers] [--tracemalloc] [--full]``;
+prints the figures and writes ``bench/results/quick/operator_memory[-timers].json``; ``--full``
+is 30,000 databases and writes ``bench/results/operator_memory[-timers].json``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 
 import httpx
 
+import _quick
 from kube_emulator_scale import KINDS, STATUS, _serve, manifest, rss_mb, run_many, say
 
 FINALIZER = "tenantdb.io/finalizer"
@@ -186,15 +188,17 @@ async def fill(url: str, n: int, concurrency: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=30_000, help="databases (budgets: n/3, Secrets: n)")
+    parser.add_argument(
+        "--n", type=int, default=2000, help="databases (budgets: n/3, Secrets: n); default 2000, --full 30000"
+    )
     parser.add_argument("--timers", action="store_true", help="one kopf.timer per database, as today")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait after start-up")
     parser.add_argument("--worker-limit", type=int, default=None, help="settings.queueing.worker_limit")
     parser.add_argument("--idle-timeout", type=float, default=5.0, help="settings.queueing.idle_timeout")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={"n": 30_000})
     spawn = multiprocessing.get_context("spawn")
     ours, theirs = spawn.Pipe()
     kube = spawn.Process(target=_serve, args=(theirs,), daemon=True)
@@ -235,13 +239,13 @@ def main() -> None:
         **{k: v for k, v in figures.items() if k != "tracemalloc_top"},
         "kube_emulator_rss_mb": round(kube_rss, 1),
         "python": platform.python_version(),
+        **_quick.commit(),
     }
     for line in figures["tracemalloc_top"]:
         print(line)
     print(json.dumps(results, indent=2))
     name = "operator_memory-timers.json" if args.timers else "operator_memory.json"
-    output = args.output or Path(__file__).parent / "results" / name
-    output.parent.mkdir(parents=True, exist_ok=True)
+    output = _quick.output(args, name)
     output.write_text(json.dumps(results | {"tracemalloc_top": figures["tracemalloc_top"]}, indent=2) + "\n")
     say(f"wrote {output}")
 

@@ -14,7 +14,9 @@ A database stops burning when the operator disables its endpoint or its quota is
 The quota is compared with the project's real-time compute counter (Neon enforces quotas on
 its own accounting; only the reporting is late).
 
-Usage: ``.venv/bin/python bench/overspend.py``; writes ``bench/results/overspend.json``.
+Usage: ``.venv/bin/python bench/overspend.py [--full]``; writes ``bench/results/quick/overspend.json``,
+with ``--full`` ``bench/results/overspend.json``. The defaults are already the full size (a
+second or two).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import _quick
 from tenantdb.billing import Prices, cost_cents
 from tenantdb.config import Settings, Tier
 from tenantdb.metrics import Metrics
@@ -38,7 +41,6 @@ from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 from tenantdb.testing.neon.quota import over_compute_quota
 
-RESULTS = Path(__file__).parent / "results" / "overspend.json"
 START = datetime.datetime(2026, 12, 1, 0, 0, tzinfo=datetime.UTC)
 LOADS_CU = {"p-global": 4.0, "p-workspace": 2.0}
 STEP = 60  # seconds of simulated time per step
@@ -164,7 +166,8 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--delay", type=float, default=1800.0, help="Neon's reporting delay, seconds")
     parser.add_argument("--interval", type=float, default=900.0, help="sync interval, seconds")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours")
-    args = parser.parse_args(argv)
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={}, argv=argv)  # a second or two at full size: the same defaults
     limit = 500
     phases = [args.interval * k / 6 for k in range(6)]
     worst: dict[bool, dict[str, Any]] = {}
@@ -192,9 +195,10 @@ async def main(argv: list[str]) -> int:
         "syncs": with_stop["syncs"],
         "neon_calls_with_hard_stop": with_stop["calls"],
         "quota_writes_per_sync": round(with_stop["calls"]["quota"] / max(with_stop["syncs"], 1), 3),
+        **_quick.commit(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    written = _quick.output(args, "overspend.json")
+    written.write_text(json.dumps(result, indent=2) + "\n")
     print("SIMULATED TIME: a day stepped minute by minute through the operator's own sync code")
     print(
         f"limit {limit} cents; reporting delay {args.delay:.0f} s; sync every {args.interval:.0f} s; "
@@ -204,7 +208,7 @@ async def main(argv: list[str]) -> int:
         percent = result[f"overspend_percent_{label}_hard_stop"]
         print(f"worst overspend {label} the hard stop: {over[hard_stop]} cents ({percent}%)")
     print(f"Neon calls with the hard stop over {with_stop['syncs']} syncs: {with_stop['calls']}")
-    print(f"written to {RESULTS}")
+    print(f"written to {written}")
     return 0
 
 

@@ -14,8 +14,10 @@ Baseline, the seed's way: a platform request handler creating one database after
 synchronously (``httpx.Client``: ``POST /projects``, then poll its operations until they
 finish), on a smaller sample against the same emulator, before the operator starts.
 
-Usage: ``.venv/bin/python bench/provision.py [--n 200] [--baseline-n 20]``; prints the
-results and writes ``bench/results/provision.json``.
+Usage: ``.venv/bin/python bench/provision.py [--n 100] [--baseline-n 5] [--full]``; prints the
+results and writes ``bench/results/quick/provision.json``; ``--full`` is 200 databases and a
+baseline of 20 and writes ``bench/results/provision.json``. A quick run's throughput is partly
+the rate limiter's burst: the ceiling is a full-size figure.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 import httpx
 
+import _quick
 from tenantdb.testing.neon import EmulatorOptions
 from tenantdb.testing.stack import LocalStack, is_ready
 
@@ -209,22 +212,26 @@ async def run(n: int, baseline_n: int, operation_seconds: float, timeout: float)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, default=200, help="workspace databases to provision (200)")
-    parser.add_argument("--baseline-n", type=int, default=20, help="sequential creates in the baseline (20)")
+    parser.add_argument(
+        "--n", type=int, default=100, help="workspace databases to provision (100; --full 200)"
+    )
+    parser.add_argument(
+        "--baseline-n", type=int, default=5, help="sequential creates in the baseline (5; --full 20)"
+    )
     parser.add_argument(
         "--operation-seconds", type=float, default=1.0, help="how long Neon's operations run (1.0)"
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this long (600)")
-    parser.add_argument("--output", type=Path, default=Path("bench/results/provision.json"))
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={"n": 200, "baseline_n": 20})
     if args.n < 1 or args.baseline_n < 1:
         parser.error("--n and --baseline-n must be at least 1")
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    result = asyncio.run(run(args.n, args.baseline_n, args.operation_seconds, args.timeout))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    result = asyncio.run(run(args.n, args.baseline_n, args.operation_seconds, args.timeout)) | _quick.commit()
+    output = _quick.output(args, "provision.json")
+    output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
-    print(f"aim met: {result['aim_met']}; written to {args.output}")
+    print(f"aim met: {result['aim_met']}; written to {output}")
     return 0
 
 

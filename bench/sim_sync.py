@@ -15,7 +15,9 @@ Measured:
 * latency from Sim's commit of a new user to the sync's create calls, with the loop running at
   the default 1 s poll.
 
-Usage: ``.venv/bin/python bench/sim_sync.py [--users 100000]``; writes ``bench/results/sim_sync.json``.
+Usage: ``.venv/bin/python bench/sim_sync.py [--users 100000] [--full]``; writes
+``bench/results/quick/sim_sync.json``, with ``--full`` ``bench/results/sim_sync.json``. The
+defaults are already the full size (under a minute).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+import _quick
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.reconcile.sim_sync import SimSync
@@ -40,7 +43,6 @@ from tenantdb.store import MetadataStore
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.sim_schema import SimRows, create_sim_schema
 
-RESULTS = Path(__file__).parent / "results" / "sim_sync.json"
 PAGE = 500
 
 
@@ -230,11 +232,11 @@ async def main(users: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=100_000)
-    args = parser.parse_args()
-    results = asyncio.run(main(args.users))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=100_000, help="Sim users (default 100000)")
+    parser.add_argument("--output", type=Path, default=None, help="result file (default: see --full)")
+    args = _quick.parse(parser, full={})  # under a minute at full size: the same defaults
+    results = asyncio.run(main(args.users)) | _quick.commit()
+    _quick.output(args, "sim_sync.json").write_text(json.dumps(results, indent=2) + "\n")
     json.dump(results, sys.stdout, indent=2)
     print()
