@@ -2,16 +2,25 @@
 
 - Manifests as ``kubectl apply`` sends them: ``global_database``, ``workspace_database``,
   ``database_budget``; ``owner_of`` a stored object (its ``OwnerReference``).
+- The database reconcile's inputs: ``database_object`` (a decoded GlobalDatabase),
+  ``database_deps`` (stand-ins for the metadata DB and the Secrets: ``Claims``, ``NoSecret``),
+  ``RecordedEvents`` (the Events sink) and ``StatusWrites`` (the status writer), both recording.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec
+from tenantdb.config import Settings
+from tenantdb.crypto import EncryptionKey
 from tenantdb.kube import OwnerReference
+from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.naming import DatabaseIdentity
 
 API_VERSION = "tenantdb.io/v1alpha1"
+KEY = "ab" * 32  # the encryption key of the reconcile's deps
 
 Object = dict[str, Any]
 
@@ -54,3 +63,81 @@ def owner_of(obj: Mapping[str, Any]) -> OwnerReference:
         name=obj["metadata"]["name"],
         uid=obj["metadata"]["uid"],
     )
+
+
+# --- the database reconcile -------------------------------------------------------------------------
+def database_object(name: str = "g", *, uid: str, user_id: str, generation: int = 1) -> DatabaseObject:
+    """A GlobalDatabase in ``default`` as the handlers decode it, with no status yet."""
+    identity = DatabaseIdentity(
+        kind="GlobalDatabase", namespace="default", name=name, uid=uid, user_id=user_id
+    )
+    return DatabaseObject(
+        identity=identity,
+        generation=generation,
+        spec=GlobalDatabaseSpec.model_validate({"userId": user_id}),
+        status=DatabaseStatus(),
+        owner=OwnerReference(api_version=API_VERSION, kind="GlobalDatabase", name=name, uid=uid),
+    )
+
+
+class Claims:
+    """The metadata DB: every tenant claim is granted to whoever asks."""
+
+    async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Any) -> Any:
+        return claimant
+
+
+class NoSecret:
+    """The API server's Secrets: none exists yet."""
+
+    async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> None:
+        return None
+
+
+def database_deps(neon: Any = None, **parts: Any) -> DatabaseDeps:
+    """A reconcile's deps: ``neon`` (``object()`` when the test never reaches Neon), no Secret,
+    every claim granted, the key ``KEY``; ``parts`` replace any of them or add the rest."""
+    defaults: dict[str, Any] = {
+        "neon": object() if neon is None else neon,
+        "secrets": NoSecret(),
+        "metadata": Claims(),
+        "cipher": EncryptionKey(KEY),
+        "settings": Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
+    }
+    return DatabaseDeps(**(defaults | parts))
+
+
+class RecordedEvents:
+    """The Events a reconcile posts, recorded as (type, reason, message)."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str, str]] = []
+
+    def normal(self, reason: str, message: str) -> None:
+        self.posted.append(("Normal", reason, message))
+
+    def warning(self, reason: str, message: str) -> None:
+        self.posted.append(("Warning", reason, message))
+
+    @property
+    def reasons(self) -> list[str]:
+        return [reason for _, reason, _ in self.posted]
+
+
+class StatusWrites:
+    """A status writer that records every write: the status, and its patch as it was then.
+
+    With ``error``, the writes numbered in ``failing`` (1 is the first; every write when
+    ``failing`` is not given) raise it after being recorded."""
+
+    def __init__(self, error: Exception | None = None, *, failing: Collection[int] | None = None) -> None:
+        self.statuses: list[DatabaseStatus] = []
+        self.patches: list[dict[str, Any]] = []
+        self._error = error
+        self._failing = failing
+
+    async def __call__(self, status: DatabaseStatus) -> None:
+        self.statuses.append(status)
+        self.patches.append(status.to_patch())
+        if self._error is not None and (self._failing is None or len(self.statuses) in self._failing):
+            raise self._error
