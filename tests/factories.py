@@ -1,22 +1,29 @@
-"""What tests build again and again, written once.
+"""What tests build again and again, written once: manifests, the reconcile's inputs, stubs.
 
 - Manifests as ``kubectl apply`` sends them: ``global_database``, ``workspace_database``,
   ``database_budget``; ``owner_of`` a stored object (its ``OwnerReference``).
 - The database reconcile's inputs: ``database_object`` (a decoded GlobalDatabase),
   ``database_deps`` (stand-ins for the metadata DB and the Secrets: ``Claims``, ``NoSecret``),
   ``RecordedEvents`` (the Events sink) and ``StatusWrites`` (the status writer), both recording.
+- The budget sync's ports: ``Store`` (the metadata DB's rows), ``Endpoints`` (Neon's endpoints),
+  ``RecordingKube`` (budget status patches); ``add_user`` registers a user with one database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 from collections.abc import Collection, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec
-from tenantdb.config import Settings
+from tenantdb.config import Settings, Tier
 from tenantdb.crypto import EncryptionKey
 from tenantdb.kube import OwnerReference
+from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 from tenantdb.reconcile.naming import DatabaseIdentity
 
 API_VERSION = "tenantdb.io/v1alpha1"
@@ -141,3 +148,61 @@ class StatusWrites:
         self.patches.append(status.to_patch())
         if self._error is not None and (self._failing is None or len(self.statuses) in self._failing):
             raise self._error
+
+
+# --- the budget sync's ports ------------------------------------------------------------------------
+class Store:
+    """The metadata DB's cost and budget rows: written nowhere."""
+
+    async def set_database_costs(self, costs: Mapping[str, int], *, synced_at: datetime.datetime) -> int:
+        return len(costs)
+
+    async def update_budget_usage(self, **_: Any) -> None:
+        return None
+
+
+class Endpoints:
+    """One read-write endpoint per project (``ep-<project>``); ``disabled`` as last switched."""
+
+    def __init__(self) -> None:
+        self.disabled: dict[str, bool] = {}
+
+    async def list_endpoints(self, project_id: str) -> list[Any]:
+        return [
+            SimpleNamespace(id=f"ep-{project_id}", type="read_write", disabled=self.disabled.get(project_id))
+        ]
+
+    async def update_endpoint(self, project_id: str, endpoint_id: str, **changes: Any) -> list[Any]:
+        self.disabled[project_id] = bool(changes.get("disabled"))
+        return []
+
+    async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:
+        return None
+
+    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+
+class RecordingKube:
+    """The API server: the last DatabaseBudget status patch (``budget_status``)."""
+
+    def __init__(self) -> None:
+        self.budget_status: Mapping[str, Any] = {}
+
+    async def patch_status(
+        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        if plural == "databasebudgets":
+            self.budget_status = status
+
+
+def add_user(sync: BudgetSync, user: str, *, cost_cents: int) -> None:
+    """A free-tier budget and one GlobalDatabase (project ``p-<user>``) costing ``cost_cents``."""
+    sync.put_budget("default", f"budget-{user}", BudgetRecord(user_id=user, tier=Tier.FREE))
+    sync.put_database(
+        DatabaseRecord(
+            kind="GlobalDatabase", namespace="default", name=f"db-{user}", user_id=user,
+            project_id=f"p-{user}", endpoint_id=f"ep-{user}",
+        )
+    )  # fmt: skip
+    sync.costs[f"p-{user}"] = cost_cents
