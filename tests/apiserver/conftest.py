@@ -17,6 +17,7 @@ from tenantdb.testing.apiserver import KubeApiServer
 from tenantdb.testing.apiserver_stack import ApiServerStack
 from tenantdb.testing.manifests import load_manifests
 from tenantdb.testing.postgres import PostgresServer
+from tests import factories
 from tests.deploy.support import CHART, CRDS, NAMESPACE, render_chart
 
 pytestmark = pytest.mark.apiserver
@@ -201,18 +202,9 @@ def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def global_database(name: str, namespace: str, user_id: str, **spec: Any) -> Object:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "GlobalDatabase",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"userId": user_id, **spec},
-    }
+    """tests/factories.py's, with the namespace second: each test here has its own."""
+    return factories.global_database(name, user_id, namespace=namespace, **spec)
 
 
 def workspace_database(name: str, namespace: str, user_id: str, workspace_id: str, **spec: Any) -> Object:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "WorkspaceDatabase",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"userId": user_id, "workspaceId": workspace_id, **spec},
-    }
+    return factories.workspace_database(name, user_id, workspace_id, namespace=namespace, **spec)

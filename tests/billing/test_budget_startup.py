@@ -20,7 +20,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget import loop as budget_loop
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.enforcement import BudgetRecord
-from tests.billing.test_budget_sync import Endpoints, Store, add_user
+from tests.factories import Endpoints, Store, add_user
 
 B = 200
 SETTINGS = Settings(encryption_key="0" * 64)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 from collections.abc import Mapping
-from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.config import Settings, Tier
+from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
+from tests.factories import Endpoints, RecordingKube, Store, add_user
 
 
 class RefusingKube:
@@ -27,46 +25,6 @@ class RefusingKube:
         if name == self.refuse:
             raise RuntimeError("the API server refused the patch")
         self.patched.append(name)
-
-
-class Endpoints:
-    def __init__(self) -> None:
-        self.disabled: dict[str, bool] = {}
-
-    async def list_endpoints(self, project_id: str) -> list[Any]:
-        return [
-            SimpleNamespace(id=f"ep-{project_id}", type="read_write", disabled=self.disabled.get(project_id))
-        ]
-
-    async def update_endpoint(self, project_id: str, endpoint_id: str, **changes: Any) -> list[Any]:
-        self.disabled[project_id] = bool(changes.get("disabled"))
-        return []
-
-    async def wait_for_operations(self, project_id: str, operations: Any, *, timeout: float = 300.0) -> None:
-        return None
-
-    def serialised(self, project_id: str) -> contextlib.AbstractAsyncContextManager[None]:
-        return contextlib.nullcontext()
-
-
-class Store:
-    async def set_database_costs(self, costs: Mapping[str, int], *, synced_at: datetime.datetime) -> int:
-        return len(costs)
-
-    async def update_budget_usage(self, **_: Any) -> None:
-        return None
-
-
-def add_user(sync: BudgetSync, user: str, *, cost_cents: int) -> None:
-    """A free-tier budget and one GlobalDatabase (project ``p-<user>``) costing ``cost_cents``."""
-    sync.put_budget("default", f"budget-{user}", BudgetRecord(user_id=user, tier=Tier.FREE))
-    sync.put_database(
-        DatabaseRecord(
-            kind="GlobalDatabase", namespace="default", name=f"db-{user}", user_id=user,
-            project_id=f"p-{user}", endpoint_id=f"ep-{user}",
-        )
-    )  # fmt: skip
-    sync.costs[f"p-{user}"] = cost_cents
 
 
 async def test_a_refused_status_patch_does_not_stop_the_other_users_suspension() -> None:
@@ -97,14 +55,3 @@ async def test_a_condition_keeps_its_transition_time_until_its_status_changes() 
     assert seen[0] == seen[1]  # still within the limit: no transition
     assert seen[2] != seen[1]  # over it: a transition
     assert seen[3] == seen[2]
-
-
-class RecordingKube:
-    def __init__(self) -> None:
-        self.budget_status: Mapping[str, Any] = {}
-
-    async def patch_status(
-        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
-    ) -> None:
-        if plural == "databasebudgets":
-            self.budget_status = status

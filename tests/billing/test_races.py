@@ -12,17 +12,14 @@ import contextlib
 from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.api import DatabaseStatus, GlobalDatabaseSpec, Scope, Tenant
+from tenantdb.api import GlobalDatabaseSpec
 from tenantdb.config import Settings, Tier
-from tenantdb.kube import OwnerReference
 from tenantdb.metrics import Metrics
 from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject
 from tenantdb.reconcile.database.update import update_endpoint
 from tenantdb.reconcile.enforcement import BudgetRecord
-from tenantdb.reconcile.naming import DatabaseIdentity
-from tests.billing.test_budget_sync import RecordingKube, Store, add_user
+from tests.factories import RecordedEvents, RecordingKube, Store, add_user, database_deps, database_object
 
 SETTINGS = Settings(encryption_key="0" * 64)
 
@@ -48,43 +45,10 @@ class SerialEndpoints:
         return None
 
 
-class Events:
-    def __init__(self) -> None:
-        self.reasons: list[str] = []
-
-    def normal(self, reason: str, message: str) -> None:
-        self.reasons.append(reason)
-
-    def warning(self, reason: str, message: str) -> None:
-        self.reasons.append(reason)
-
-
-def _database() -> DatabaseObject:
-    identity = DatabaseIdentity(
-        kind="GlobalDatabase",
-        namespace="default",
-        name="db-ann",
-        uid="uid-1",
-        user_id="ann",
-        tenant=Tenant(Scope.GLOBAL, "ann"),
-    )
-    return DatabaseObject(
-        identity=identity,
-        generation=1,
-        spec=GlobalDatabaseSpec(userId="ann"),
-        status=DatabaseStatus(),
-        owner=OwnerReference(
-            api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="db-ann", uid="uid-1"
-        ),
-    )
-
-
 async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> None:
-    neon, events = SerialEndpoints(), Events()
-    deps = DatabaseDeps(
-        neon=neon, secrets=None, metadata=None, cipher=None, settings=SETTINGS,  # type: ignore[arg-type]
-        is_suspended=lambda user: user == "ann",  # the budget loop has suspended ann since
-    )  # fmt: skip
+    neon, events = SerialEndpoints(), RecordedEvents()
+    # The budget loop has suspended ann since.
+    deps = database_deps(neon, settings=SETTINGS, is_suspended=lambda user: user == "ann")
     spec = GlobalDatabaseSpec(userId="ann")
     endpoint = SimpleNamespace(
         id="ep-1",
@@ -93,7 +57,9 @@ async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> N
         autoscaling_limit_max_cu=spec.autoscaling.max_cu,
         suspend_timeout_seconds=spec.suspend_timeout_seconds,
     )
-    suspended = await update_endpoint(_database(), deps, events, "p-ann", endpoint)
+    suspended = await update_endpoint(
+        database_object("db-ann", uid="uid-1", user_id="ann"), deps, events, "p-ann", endpoint
+    )
     assert suspended is True
     assert neon.patches == [{"disabled": True}]
     assert "BudgetExceeded" in events.reasons

@@ -18,7 +18,7 @@ from tenantdb.handlers.background import ActiveGate, run_while_active
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
-from tests.billing.test_budget_sync import Endpoints, Store, add_user
+from tests.factories import Endpoints, Store, add_user
 
 NOW = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
 SETTINGS = Settings(encryption_key="0" * 64)

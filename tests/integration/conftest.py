@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from tenantdb.testing.neon.calls import CallRecord
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack
+from tests.factories import global_database, workspace_database
+
+# The manifests live in tests/factories.py; tests/integration/test_fast_lane.py still imports
+# global_database from here.
+__all__ = ["global_database", "one_by_one", "workspace_database"]
 
 FLEET_LIST_SEARCH = "tenantdb-"  # the fleet observation lists every project with our prefix
 
@@ -39,21 +43,3 @@ async def operator(stack: LocalStack) -> AsyncIterator[LocalStack]:
 @pytest.fixture(autouse=True)
 def _all_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-
-
-def global_database(name: str, user_id: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "GlobalDatabase",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"userId": user_id, **spec},
-    }
-
-
-def workspace_database(name: str, user_id: str, workspace_id: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "WorkspaceDatabase",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"userId": user_id, "workspaceId": workspace_id, **spec},
-    }

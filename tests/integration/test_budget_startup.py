@@ -22,7 +22,7 @@ import pytest
 from tenantdb.kube import KubeClient
 from tenantdb.store import MetadataStore
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.test_budgets import database_budget
+from tests.factories import database_budget
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

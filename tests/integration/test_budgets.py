@@ -27,20 +27,11 @@ from tenantdb.billing import billing_period
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import peers_allow
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, workspace_database
+from tests.factories import database_budget, global_database, workspace_database
 
 SYNC_SECONDS = 1.0
 HALF_A_BUDGET = 100_000  # CU-seconds: 295 cents each; two of them (590) exceed the free 500
 REFUSED = "not currently accepting connections"  # PostgreSQL's answer for a disabled endpoint
-
-
-def database_budget(name: str, user_id: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "DatabaseBudget",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"userId": user_id, "tier": "free", **spec},
-    }
 
 
 @pytest.fixture

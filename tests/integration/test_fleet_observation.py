@@ -14,7 +14,7 @@ import pytest
 
 from tenantdb.handlers import fleet as fleet_handlers
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database
+from tests.factories import global_database
 from tests.integration.test_neon_side import _metadata_db_reachable
 
 USERS = ("ann", "ben", "cat", "dan")

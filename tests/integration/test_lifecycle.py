@@ -16,7 +16,8 @@ import pytest
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, one_by_one, workspace_database
+from tests.factories import global_database, workspace_database
+from tests.integration.conftest import one_by_one
 
 
 def _env_vars(rows: list[tuple[Any, ...]]) -> dict[str, Any]:

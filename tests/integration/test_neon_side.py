@@ -14,7 +14,8 @@ import psycopg.sql
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, one_by_one, workspace_database
+from tests.factories import global_database, workspace_database
+from tests.integration.conftest import one_by_one
 
 
 def _condition(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from tenantdb.testing.stack import LocalStack
-from tests.integration.conftest import global_database, workspace_database
+from tests.factories import global_database, workspace_database
 
 
 async def test_no_password_key_or_connection_string_in_logs_events_or_status(

@@ -11,7 +11,7 @@ import pytest
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database
+from tests.factories import global_database
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, workspace_database
+from tests.factories import database_budget, global_database, workspace_database
 
 PLATFORM_SECRET = {"STRIPE_KEY": "sk_live_platform", "OIDC_SECRET": "oidc-platform-secret"}
 
@@ -271,28 +271,11 @@ async def test_when_the_holder_goes_the_next_claimant_proceeds_by_itself(operato
 
 
 async def test_a_second_budget_for_one_user_is_a_conflict(operator: LocalStack) -> None:
-    budget = {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "DatabaseBudget",
-        "metadata": {"namespace": "default"},
-    }
-    await operator.apply(
-        {
-            **budget,
-            "metadata": {**budget["metadata"], "name": "b-first"},
-            "spec": {"userId": "pat", "tier": "paid"},
-        }
-    )
+    await operator.apply(database_budget("b-first", "pat", tier="paid"))
     await eventually(
         lambda: _budget_tier(operator, "pat", "paid"), timeout=30, what="the first budget recorded"
     )
-    await operator.apply(
-        {
-            **budget,
-            "metadata": {**budget["metadata"], "name": "b-second"},
-            "spec": {"userId": "pat", "tier": "free"},
-        }
-    )
+    await operator.apply(database_budget("b-second", "pat", tier="free"))
     obj = await operator.wait_for("DatabaseBudget", "b-second", _ready_reason("Conflict"), what="Conflict")
     assert "b-first" in _condition(obj, "Ready")["message"]
     await asyncio.sleep(1.0)
@@ -301,13 +284,7 @@ async def test_a_second_budget_for_one_user_is_a_conflict(operator: LocalStack) 
     await operator.wait_gone("DatabaseBudget", "b-second")
     assert await _budget_tier(operator, "pat", "paid")  # nor did its delete
     # When the holder goes, a waiting budget takes over by itself.
-    await operator.apply(
-        {
-            **budget,
-            "metadata": {**budget["metadata"], "name": "b-third"},
-            "spec": {"userId": "pat", "tier": "enterprise"},
-        }
-    )
+    await operator.apply(database_budget("b-third", "pat", tier="enterprise"))
     await operator.wait_for("DatabaseBudget", "b-third", _ready_reason("Conflict"), what="Conflict")
     await operator.delete("DatabaseBudget", "b-first")
     await operator.wait_gone("DatabaseBudget", "b-first")

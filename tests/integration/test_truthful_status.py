@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from tenantdb.testing.stack import LocalStack
-from tests.integration.conftest import global_database
+from tests.factories import global_database
 
 
 def _condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:

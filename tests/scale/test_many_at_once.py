@@ -21,7 +21,7 @@ from tenantdb.testing.neon import EmulatorOptions
 from tenantdb.testing.neon.calls import DROPPED_STATUS
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import workspace_database
+from tests.factories import workspace_database
 from tests.scale.conftest import Watcher, all_events, apply_all, console_burst, operator_calls, percentile
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -15,9 +15,10 @@ import httpx
 import kmock
 import pytest
 
-from tenantdb.kube import CustomResources, KubeClient, KubeError, OwnerReference, SecretConflictError
+from tenantdb.kube import CustomResources, KubeClient, KubeError, SecretConflictError
 from tenantdb.testing.kube import KubernetesEmulator
 from tenantdb.testing.postgres import free_port
+from tests.factories import global_database, owner_of
 
 DATABASES = "/apis/tenantdb.io/v1alpha1/namespaces/default/globaldatabases"
 SECRETS = "/api/v1/namespaces/default/secrets"
@@ -31,13 +32,7 @@ class Cluster:
         self.kube = kube
 
     async def database(self, name: str, **spec: Any) -> dict[str, Any]:
-        body = {
-            "apiVersion": "tenantdb.io/v1alpha1",
-            "kind": "GlobalDatabase",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {"userId": name, **spec},
-        }
-        response = await self.http.post(DATABASES, json=body)
+        response = await self.http.post(DATABASES, json=global_database(name, name, **spec))
         response.raise_for_status()
         created: dict[str, Any] = response.json()
         return created
@@ -48,15 +43,6 @@ class Cluster:
             return None
         found: dict[str, Any] = response.json()
         return found
-
-
-def owner_of(obj: dict[str, Any]) -> OwnerReference:
-    return OwnerReference(
-        api_version=obj["apiVersion"],
-        kind=obj["kind"],
-        name=obj["metadata"]["name"],
-        uid=obj["metadata"]["uid"],
-    )
 
 
 def decoded(secret: dict[str, Any]) -> dict[str, str]:
@@ -175,12 +161,7 @@ async def test_uids_are_listed_and_a_missing_peering_is_none(cluster: Cluster) -
 
 async def test_custom_resources_create_get_list_patch_delete(cluster: Cluster) -> None:
     resources = CustomResources(cluster.kube)
-    body = {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "GlobalDatabase",
-        "metadata": {"name": "a", "namespace": "default"},
-        "spec": {"userId": "a"},
-    }
+    body = global_database("a", "a")
     assert await resources.create(plural="globaldatabases", namespace="default", body=body)
     assert not await resources.create(plural="globaldatabases", namespace="default", body=body)  # 409
     got = await resources.get(plural="globaldatabases", namespace="default", name="a")

@@ -12,6 +12,7 @@ import kmock
 import pytest
 
 from tenantdb.testing.kube import KubernetesEmulator
+from tests.factories import global_database
 
 DATABASES = "/apis/tenantdb.io/v1alpha1/namespaces/default/globaldatabases"
 SECRETS = "/api/v1/namespaces/default/secrets"
@@ -27,15 +28,6 @@ async def kube() -> AsyncIterator[tuple[KubernetesEmulator, httpx.AsyncClient]]:
         httpx.AsyncClient(base_url=str(server.url).rstrip("/")) as http,
     ):
         yield emulator, http
-
-
-def _database(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": "GlobalDatabase",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"userId": name},
-    }
 
 
 def _secret(name: str, *owners: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +52,7 @@ async def test_a_written_object_keeps_one_version_and_a_deleted_one_is_forgotten
     kube: tuple[KubernetesEmulator, httpx.AsyncClient],
 ) -> None:
     emulator, http = kube
-    (await http.post(DATABASES, json=_database("a"))).raise_for_status()
+    (await http.post(DATABASES, json=global_database("a", "a"))).raise_for_status()
     for generation in range(2, 12):
         patch = {"spec": {"userId": "a", "n": generation}}
         (await http.patch(f"{DATABASES}/a", json=patch, headers=MERGE)).raise_for_status()
@@ -72,7 +64,7 @@ async def test_a_written_object_keeps_one_version_and_a_deleted_one_is_forgotten
     (await http.delete(f"{DATABASES}/a")).raise_for_status()
     assert (await http.get(f"{DATABASES}/a")).status_code == 404
     assert len(emulator.objects) == 0  # no tombstone left behind
-    (await http.post(DATABASES, json=_database("a"))).raise_for_status()  # the name is free again
+    (await http.post(DATABASES, json=global_database("a", "a"))).raise_for_status()  # the name is free again
     assert (await http.get(f"{DATABASES}/a")).json()["metadata"]["generation"] == 1
 
 
@@ -81,11 +73,9 @@ async def test_objects_are_found_by_name_and_namespace(
 ) -> None:
     _, http = kube
     for name in ("a", "b", "c"):
-        (await http.post(DATABASES, json=_database(name))).raise_for_status()
+        (await http.post(DATABASES, json=global_database(name, name))).raise_for_status()
     other = "/apis/tenantdb.io/v1alpha1/namespaces/other/globaldatabases"
-    (
-        await http.post(other, json=_database("a") | {"metadata": {"name": "a", "namespace": "other"}})
-    ).raise_for_status()
+    (await http.post(other, json=global_database("a", "a", namespace="other"))).raise_for_status()
     assert (await http.get(f"{DATABASES}/b")).json()["metadata"]["name"] == "b"
     assert (await http.get(f"{other}/b")).status_code == 404
     assert len((await http.get(DATABASES)).json()["items"]) == 3
@@ -96,8 +86,8 @@ async def test_dependents_go_with_their_last_owner_and_cascade(
     kube: tuple[KubernetesEmulator, httpx.AsyncClient],
 ) -> None:
     _, http = kube
-    first = (await http.post(DATABASES, json=_database("first"))).json()
-    second = (await http.post(DATABASES, json=_database("second"))).json()
+    first = (await http.post(DATABASES, json=global_database("first", "first"))).json()
+    second = (await http.post(DATABASES, json=global_database("second", "second"))).json()
     both = (await http.post(SECRETS, json=_secret("both", first, second))).json()
     (await http.post(SECRETS, json=_secret("only-first", first))).raise_for_status()
     (await http.post(SECRETS, json=_secret("grandchild", both))).raise_for_status()
@@ -115,7 +105,7 @@ async def test_an_object_whose_owners_do_not_exist_is_collected(
     kube: tuple[KubernetesEmulator, httpx.AsyncClient],
 ) -> None:
     _, http = kube
-    ghost = _database("ghost") | {"metadata": {"name": "ghost", "uid": "no-such-uid"}}
+    ghost = global_database("ghost", "ghost") | {"metadata": {"name": "ghost", "uid": "no-such-uid"}}
     (await http.post(SECRETS, json=_secret("orphan", ghost))).raise_for_status()
     assert (await http.get(f"{SECRETS}/orphan")).status_code == 404
 
@@ -129,7 +119,7 @@ async def test_a_list_or_a_watch_with_a_label_selector_returns_only_the_matching
         ("taken", {"tenantdb.io/managed": "true"}),
         ("other", {"tier": "free"}),
     ):
-        body = _database(name)
+        body = global_database(name, name)
         body["metadata"]["labels"] = labels
         (await http.post(DATABASES, json=body)).raise_for_status()
 
@@ -149,13 +139,12 @@ async def test_a_list_or_a_watch_with_a_label_selector_returns_only_the_matching
     version = (await http.get(DATABASES)).json()["metadata"]["resourceVersion"]
     params = {"watch": "true", "resourceVersion": version, "labelSelector": "!tenantdb.io/managed"}
     async with http.stream("GET", DATABASES, params=params, timeout=5) as stream:
-        (
-            await http.post(DATABASES, json=_database("new") | {"metadata": {"name": "new", "labels": {}}})
-        ).raise_for_status()
-        labelled = _database("new-taken")
+        unlabelled = global_database("new", "new") | {"metadata": {"name": "new", "labels": {}}}
+        (await http.post(DATABASES, json=unlabelled)).raise_for_status()
+        labelled = global_database("new-taken", "new-taken")
         labelled["metadata"]["labels"] = {"tenantdb.io/managed": "true"}
         (await http.post(DATABASES, json=labelled)).raise_for_status()
-        (await http.post(DATABASES, json=_database("last"))).raise_for_status()
+        (await http.post(DATABASES, json=global_database("last", "last"))).raise_for_status()
         names = []
         async for line in stream.aiter_lines():
             if line.strip():
@@ -172,7 +161,7 @@ async def test_a_list_comes_in_pages_of_the_limit_asked_for_each_at_the_first_pa
     of 30,000 objects is tens of MB parsed in one go, blocking the operator's event loop."""
     _, http = kube
     for name in ("c", "a", "e", "b", "d"):
-        (await http.post(DATABASES, json=_database(name))).raise_for_status()
+        (await http.post(DATABASES, json=global_database(name, name))).raise_for_status()
     pages: list[list[str]] = []
     versions: set[str] = set()
     token = ""
@@ -182,7 +171,7 @@ async def test_a_list_comes_in_pages_of_the_limit_asked_for_each_at_the_first_pa
         pages.append([item["metadata"]["name"] for item in page["items"]])
         versions.add(page["metadata"]["resourceVersion"])
         if not pages[1:]:  # a write between two pages: the later pages keep the first one's version
-            (await http.post(DATABASES, json=_database("f"))).raise_for_status()
+            (await http.post(DATABASES, json=global_database("f", "f"))).raise_for_status()
         token = page["metadata"].get("continue", "")
         if not token:
             break
@@ -199,13 +188,13 @@ async def test_a_list_across_namespaces_pages_in_namespace_then_name_order_witho
     stored object per page): what was deleted is gone, what was created again is listed once."""
     _, http = kube
     for namespace, name in (("team-b", "a"), ("default", "z"), ("team-a", "m"), ("default", "b")):
-        body = _database(name) | {"metadata": {"name": name, "namespace": namespace}}
+        body = global_database(name, name, namespace=namespace)
         path = DATABASES.replace("/namespaces/default/", f"/namespaces/{namespace}/")
         (await http.post(path, json=body)).raise_for_status()
     (await http.delete(f"{DATABASES}/z")).raise_for_status()
     (await http.post(SECRETS, json=_secret("s"))).raise_for_status()  # another resource: not listed
     (await http.delete(f"{DATABASES}/b")).raise_for_status()
-    (await http.post(DATABASES, json=_database("b"))).raise_for_status()  # the name again
+    (await http.post(DATABASES, json=global_database("b", "b"))).raise_for_status()  # the name again
     everywhere = "/apis/tenantdb.io/v1alpha1/globaldatabases"
     listed: list[tuple[str, str]] = []
     token = ""
@@ -228,13 +217,13 @@ async def test_a_watch_with_a_label_selector_says_when_an_object_leaves_or_enter
     one whose labels now match as ADDED (a standby's fast lane forgets what another replica took
     up from the DELETED)."""
     _, http = kube
-    (await http.post(DATABASES, json=_database("before"))).raise_for_status()
+    (await http.post(DATABASES, json=global_database("before", "before"))).raise_for_status()
     version = (await http.get(DATABASES)).json()["metadata"]["resourceVersion"]
     params = {"watch": "true", "resourceVersion": version, "labelSelector": "!tenantdb.io/managed"}
     taken = {"metadata": {"labels": {"tenantdb.io/managed": "true"}}}
     events: list[tuple[str, str]] = []
     async with http.stream("GET", DATABASES, params=params, timeout=5) as stream:
-        (await http.post(DATABASES, json=_database("new"))).raise_for_status()
+        (await http.post(DATABASES, json=global_database("new", "new"))).raise_for_status()
         for name in ("new", "before"):  # made while watched, and before the watch
             (await http.patch(f"{DATABASES}/{name}", json=taken, headers=MERGE)).raise_for_status()
         changed = {"spec": {"userId": "x"}}

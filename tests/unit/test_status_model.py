@@ -8,18 +8,13 @@ from typing import Any
 
 import pytest
 
-from tenantdb.api import Condition, ConditionStatus, DatabaseStatus, Phase, Scope, Tenant
-from tenantdb.api.databases import GlobalDatabaseSpec
-from tenantdb.config import Settings
-from tenantdb.crypto import EncryptionKey
-from tenantdb.kube import OwnerReference
+from tenantdb.api import Condition, ConditionStatus, DatabaseStatus, Phase
 from tenantdb.neon.errors import NeonBadRequestError
 from tenantdb.reconcile import conditions as cond
-from tenantdb.reconcile.database import DatabaseDeps, DatabaseObject, reconcile_database
+from tenantdb.reconcile.database import reconcile_database
 from tenantdb.reconcile.errors import ReconcileError
-from tenantdb.reconcile.naming import DatabaseIdentity
+from tests.factories import RecordedEvents, StatusWrites, database_deps, database_object
 
-KEY = "ab" * 32
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
 
 WIRE: dict[str, Any] = {
@@ -114,59 +109,19 @@ def test_a_status_that_does_not_fit_keeps_what_does(raw: dict[str, Any], kept: d
     assert DatabaseStatus.decode(raw).to_patch() == kept
 
 
-class _Claims:
-    async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Any) -> Any:
-        return claimant
-
-
-class _NoSecret:
-    async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> None:
-        return None
-
-
 class _RefusingNeon:
     async def create_project(self, **_: Any) -> Any:
         raise NeonBadRequestError(status=400, code="", message="bad region", route="POST /projects")
 
 
-class _Events:
-    def normal(self, reason: str, message: str) -> None: ...
-    def warning(self, reason: str, message: str) -> None: ...
-
-
 async def test_a_refused_create_writes_its_attempt_then_clears_only_that() -> None:
-    identity = DatabaseIdentity(
-        kind="GlobalDatabase",
-        namespace="default",
-        name="g",
-        uid="uid-3",
-        user_id="u3",
-        tenant=Tenant(Scope.GLOBAL, "u3"),
-    )
-    obj = DatabaseObject(
-        identity=identity,
-        generation=4,
-        spec=GlobalDatabaseSpec.model_validate({"userId": "u3"}),
-        status=DatabaseStatus(),
-        owner=OwnerReference(
-            api_version="tenantdb.io/v1alpha1", kind="GlobalDatabase", name="g", uid="uid-3"
-        ),
-    )
-    deps = DatabaseDeps(
-        neon=_RefusingNeon(),  # type: ignore[arg-type]
-        secrets=_NoSecret(),  # type: ignore[arg-type]
-        metadata=_Claims(),  # type: ignore[arg-type]
-        cipher=EncryptionKey(KEY),
-        settings=Settings(encryption_key=KEY, neon_api_key="k", metadata_database_url="postgresql://x"),
-        clock=lambda: NOW,
-    )
-    writes: list[dict[str, Any]] = []
-
-    async def record(status: DatabaseStatus) -> None:
-        writes.append(status.to_patch())
+    obj = database_object(uid="uid-3", user_id="u3", generation=4)
+    deps = database_deps(_RefusingNeon(), clock=lambda: NOW)
+    record = StatusWrites()
+    writes = record.patches
 
     with pytest.raises(ReconcileError):
-        await reconcile_database(obj, deps, _Events(), record)
+        await reconcile_database(obj, deps, RecordedEvents(), record)
     assert writes == [
         {
             "phase": "Provisioning",
