@@ -10,11 +10,8 @@ import pytest
 from tenantdb.testing.neon.calls import CallRecord
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack
-from tests.factories import global_database, workspace_database
 
-# The manifests live in tests/factories.py; tests/integration/test_fast_lane.py still imports
-# global_database from here.
-__all__ = ["global_database", "one_by_one", "workspace_database"]
+__all__ = ["one_by_one"]
 
 FLEET_LIST_SEARCH = "tenantdb-"  # the fleet observation lists every project with our prefix
 

@@ -24,7 +24,8 @@ from tenantdb.handlers import fast_lane, main, standby
 from tenantdb.handlers import runtime as runtime_module
 from tenantdb.kube import CustomResources
 from tenantdb.testing.stack import LocalStack, eventually
-from tests.integration.conftest import global_database, one_by_one
+from tests.factories import global_database
+from tests.integration.conftest import one_by_one
 
 SLOW_LIST_SECONDS = 12.0  # kopf's start-up list of each kind, as long as a big fleet's
 PEERING = "tenantdb"
