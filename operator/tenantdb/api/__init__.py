@@ -21,6 +21,7 @@ from tenantdb.api.databases import (
 )
 from tenantdb.api.kinds import (
     DATABASE_BUDGET,
+    DATABASE_KINDS,
     GLOBAL_DATABASE,
     GROUP,
     KINDS,
@@ -28,11 +29,13 @@ from tenantdb.api.kinds import (
     VERSION,
     WORKSPACE_DATABASE,
     Kind,
+    kind_named,
 )
 from tenantdb.api.tenant import Scope, Tenant
 
 __all__ = [
     "DATABASE_BUDGET",
+    "DATABASE_KINDS",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
@@ -55,4 +58,5 @@ __all__ = [
     "Scope",
     "Tenant",
     "WorkspaceDatabaseSpec",
+    "kind_named",
 ]

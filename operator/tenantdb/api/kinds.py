@@ -131,3 +131,10 @@ DATABASE_BUDGET = Kind(
     description="A user's database budget: tier, limit and spend of all their databases.",
 )
 KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)
+DATABASE_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
+_BY_NAME = {kind.kind: kind for kind in KINDS}
+
+
+def kind_named(name: str) -> Kind:
+    """The kind called ``name`` ("GlobalDatabase", ...): its plural and the rest, in one place."""
+    return _BY_NAME[name]

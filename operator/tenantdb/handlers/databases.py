@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from tenantdb.api import GLOBAL_DATABASE, GROUP, MANAGED_LABEL, VERSION, WORKSPACE_DATABASE, Kind
+from tenantdb.api import DATABASE_KINDS, GROUP, MANAGED_LABEL, VERSION, Kind
 from tenantdb.handlers.driver import (
     KopfEvents,
     delete_object,
@@ -21,7 +21,7 @@ __all__ = ["register_database_handlers"]
 
 
 def register_database_handlers(registry: kopf.OperatorRegistry) -> None:
-    for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE):
+    for kind in DATABASE_KINDS:
         _register_kind(registry, kind)
 
 

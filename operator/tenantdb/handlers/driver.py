@@ -17,7 +17,7 @@ from typing import Any, cast
 import kopf
 import pydantic
 
-from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind, Phase
+from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.runtime import Runtime
@@ -58,8 +58,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-_PLURALS = {kind.kind: kind.plural for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 
 
 class KopfEvents:
@@ -141,12 +139,8 @@ async def write_database_status(
     failures, the budget's switch): only the fields set on the model (``to_patch``)."""
     assert runtime.kube is not None
     await runtime.kube.patch_status(
-        plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
+        plural=kind_named(kind).plural, namespace=namespace, name=name, status=status.to_patch()
     )
-
-
-def _status_writer(runtime: Runtime, kind: Kind, body: kopf.Body) -> StatusWriter:
-    return StatusWriter(runtime, kind, body)
 
 
 def _now() -> datetime.datetime:
@@ -183,7 +177,7 @@ async def _record_failure(
         phase=phase,
     )
     try:
-        await _status_writer(runtime, kind, body)(patch)
+        await StatusWriter(runtime, kind, body)(patch)
     except KubeError as exc:
         logging.getLogger(__name__).warning("could not record the failure in status: %s", exc)
 
@@ -304,7 +298,7 @@ async def reconcile_object(
         return
     obj = await _decoded_or_failed(runtime, kind, body, events)
     started = _now()
-    writer = _status_writer(runtime, kind, body)
+    writer = StatusWriter(runtime, kind, body)
     # Every database with a project counts in its user's budget, even while its reconcile
     # fails: known to the budget from its recorded status, before anything else is tried.
     register_for_budget(runtime, kind, obj, obj.status)
@@ -433,7 +427,7 @@ async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: E
                 obj,
                 runtime.database_deps(),
                 events,
-                _status_writer(runtime, kind, body),
+                StatusWriter(runtime, kind, body),
                 deletion_started=started,
             )
         except ReconcileError as exc:

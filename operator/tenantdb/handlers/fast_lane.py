@@ -38,7 +38,7 @@ from typing import Any
 
 import kopf
 
-from tenantdb.api import GLOBAL_DATABASE, MANAGED_LABEL, WORKSPACE_DATABASE, Kind
+from tenantdb.api import DATABASE_KINDS, MANAGED_LABEL, Kind
 from tenantdb.handlers.background import wait_until_set
 from tenantdb.handlers.driver import reconcile_new_database
 from tenantdb.handlers.events import PostedEvents, event_poster
@@ -50,7 +50,6 @@ from tenantdb.kube.watching import list_objects, watch_from_now
 __all__ = ["FastLane", "LaneFailure"]
 
 _log = logging.getLogger(__name__)
-_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
 _NOT_TAKEN = f"!{MANAGED_LABEL}"  # what the lane lists and watches: resources never taken up
 # A held signup's take that loses its write to another replica's (409) reads it again this many
 # times: the other replica may have labelled it and stopped before anything else.
@@ -83,7 +82,7 @@ class FastLane:
         self._failed: dict[str, LaneFailure] = {}
         self._listed_by_kopf: set[str] = set()  # ... and kopf found in its own start-up list
         self._reached_by_kopf: set[str] = set()  # kopf's create handler ran, outside its list
-        self._kopf_live = {kind.kind: asyncio.Event() for kind in _KINDS}
+        self._kopf_live = {kind.kind: asyncio.Event() for kind in DATABASE_KINDS}
         self._post = event_poster(runtime)
         self._taking: dict[str, asyncio.Task[None]] = {}  # the lane's reconciles in flight
         self._kopf_came: dict[str, asyncio.Event] = {}  # ... and kopf's handler came: no more retries
@@ -161,7 +160,7 @@ class FastLane:
         assert self._runtime.gate is not None
         peered = self._runtime.gate.peered
         async with asyncio.TaskGroup() as group:
-            for kind in _KINDS:
+            for kind in DATABASE_KINDS:
                 for namespace in scopes:
                     # A standby's lane never closes: it opens again at every pause.
                     if peered:
@@ -251,7 +250,7 @@ class FastLane:
         serve and parse, which every signup made during a restart waited for (and two lists of
         30,000 parsed side by side, the lane's and kopf's, left the process 150 MB larger)."""
         scopes: list[str | None] = list(self._runtime.settings.namespaces) or [None]
-        for kind in _KINDS:
+        for kind in DATABASE_KINDS:
             for namespace in scopes:
                 await self._list(kind, namespace)
 

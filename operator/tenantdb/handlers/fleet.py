@@ -22,7 +22,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
+from tenantdb.api import kind_named
 from tenantdb.handlers.background import ActiveGate, run_while_active
 from tenantdb.handlers.driver import observe_database
 from tenantdb.handlers.events import PostedEvents, event_poster
@@ -36,7 +36,6 @@ __all__ = ["FleetObservation", "start_fleet_observation"]
 
 _log = logging.getLogger(__name__)
 
-_KINDS: dict[str, Kind] = {kind.kind: kind for kind in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 _LOCAL_CONCURRENCY = 4
 
 
@@ -152,7 +151,7 @@ class FleetObservation:
         entry = runtime.fleet.get(uid)
         if entry is None:
             return  # deleted (or unsettled) since the pass began
-        kind = _KINDS[entry.kind]
+        kind = kind_named(entry.kind)
         try:
             body = await self._resources.get(plural=kind.plural, namespace=entry.namespace, name=entry.name)
         except Exception as exc:

@@ -27,9 +27,6 @@ class Loops:
         self.lane: FastLane | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def running(self, name: str) -> bool:
-        return name in self._tasks
-
     def start(self, name: str, loop: Coroutine[Any, Any, None]) -> None:
         """Run ``loop`` as the task ``name`` until ``close`` (once per process: kopf runs the
         start-up handler again after a temporary failure)."""

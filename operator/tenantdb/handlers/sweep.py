@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from tenantdb.api import KINDS
+from tenantdb.api import DATABASE_KINDS
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.reconcile.sweep import ProjectSweeper, sweep_once
 from tenantdb.store import StoreError
@@ -17,7 +17,7 @@ __all__ = ["OrphanSweep", "refresh_left_behind"]
 
 _log = logging.getLogger(__name__)
 
-_DATABASE_PLURALS = [kind.plural for kind in KINDS if kind.kind in ("GlobalDatabase", "WorkspaceDatabase")]
+_DATABASE_PLURALS = [kind.plural for kind in DATABASE_KINDS]
 
 
 async def refresh_left_behind(runtime: Runtime) -> None:

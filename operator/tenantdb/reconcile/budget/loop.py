@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from decimal import Decimal
 from typing import Any
 
-from tenantdb.api import GLOBAL_DATABASE, WORKSPACE_DATABASE, DatabaseStatus
+from tenantdb.api import DatabaseStatus, kind_named
 from tenantdb.billing import Prices
 from tenantdb.billing.period import billing_period
 from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, compute_quotas, needs_write
@@ -70,7 +70,6 @@ __all__ = ["BudgetLoop"]
 
 # The logger's name from before the loop had a module of its own: log filters keep working.
 _log = logging.getLogger("tenantdb.reconcile.budget_sync")
-_PLURALS = {k.kind: k.plural for k in (GLOBAL_DATABASE, WORKSPACE_DATABASE)}
 
 
 @dataclasses.dataclass
@@ -490,7 +489,7 @@ def _database_status_writer(kube: StatusPatcher) -> StatusWrite:
 
     async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
         await kube.patch_status(
-            plural=_PLURALS[kind], namespace=namespace, name=name, status=status.to_patch()
+            plural=kind_named(kind).plural, namespace=namespace, name=name, status=status.to_patch()
         )
 
     return write

@@ -18,13 +18,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, KINDS, WORKSPACE_DATABASE
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, kind_named
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey
 from tenantdb.reconcile.sim_sync.names import is_ours
 
 __all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan"]
-
-_PLURALS = {kind.kind: kind.plural for kind in KINDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +36,7 @@ class ClusterResource:
 
     @property
     def plural(self) -> str:
-        return _PLURALS[self.kind]
+        return kind_named(self.kind).plural
 
     @property
     def key(self) -> TenantKey:
