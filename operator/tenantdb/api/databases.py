@@ -24,7 +24,7 @@ _SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Presence of an immutable optional field may not change either (CEL on the spec).
 _PRESENCE_RULES: list[JsonValue] = [
     {"rule": f"has(self.{field}) == has(oldSelf.{field})", "message": f"{field} is immutable"}
-    for field in ("region", "pgVersion", "roleName")
+    for field in ("region", "pgVersion", "roleName", "projectId")
 ]
 # PostgreSQL names are at most 63 bytes; the default role '<databaseName>_owner' adds 6.
 _ROLE_SUFFIX = "_owner"
@@ -85,6 +85,17 @@ class DatabaseSpec(Resource):
         pattern=_SQL_NAME,
         max_length=63,
         json_schema_extra=immutable("roleName"),
+    )
+    project_id: str | None = Field(
+        default=None,
+        description="Take over this existing Neon project instead of creating one (as a PVC's "
+        "volumeName binds an existing volume). It must be in the operator's organisation and held by "
+        "no other resource; it is renamed to the operator's name for this resource, and from then on "
+        "is the operator's exactly as a created one (published, budgeted, deleted per deletionPolicy). "
+        "Set at creation only. Immutable.",
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=64,
+        json_schema_extra=immutable("projectId"),
     )
     autoscaling: AutoscalingSpec = Field(
         default_factory=AutoscalingSpec,
@@ -156,6 +167,14 @@ class DatabaseStatus(Resource):
         default=None,
         description="When a create was last sent whose outcome is not recorded yet (RFC 3339): "
         "until it can no longer land, the project is looked for by name, not created again.",
+    )
+    original_project_name: str | None = Field(
+        default=None,
+        description="For a project taken over (spec.projectId): its name before the operator renamed "
+        "it, recorded before the rename (to give the name back when leaving the operator).",
+    )
+    adopted_at: str | None = Field(
+        default=None, description="When the project named by spec.projectId was taken over (RFC 3339)."
     )
     branch_id: str | None = Field(default=None, description="Neon default branch id.")
     endpoint_id: str | None = Field(default=None, description="Neon read-write compute endpoint id.")

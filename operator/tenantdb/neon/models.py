@@ -43,6 +43,7 @@ class ProjectSummary(NeonModel):
     pg_version: int
     created_at: datetime
     recoverable_until: datetime | None = None  # deleted projects (``recoverable`` lists) only
+    org_id: str | None = None  # the organisation holding it (a take-over checks it is ours)
 
 
 class Endpoint(NeonModel):

@@ -37,14 +37,21 @@ class Reason(enum.StrEnum):
     NEON_UNAUTHORIZED = "NeonUnauthorized"
     PROJECT_MISSING = "ProjectMissing"
     TENANT_NOT_FOUND = "TenantNotFound"
+    # A row or env var the operator cannot read (not a JSON object, say): a data problem for a
+    # person to fix, not an outage; the row is never touched.
+    METADATA_UNREADABLE = "MetadataUnreadable"
 
     # Conflicts: the resource waits, nothing is created or overwritten.
     CONFLICT = "Conflict"  # another resource holds the tenant, its row or its env var
     SECRET_CONFLICT = "SecretConflict"
+    # The tenant's row records a database the user brought (ownership_type other than
+    # 'platform'): nothing is created, published or removed for it.
+    USER_OWNED = "UserOwned"
 
     # Which Neon project is this resource's.
     PROJECT_CREATED = "ProjectCreated"
     ADOPTED = "Adopted"
+    PROJECT_NOT_FOUND = "ProjectNotFound"  # spec.projectId names no project of the organisation
     CREATE_PENDING = "CreatePending"
     PROJECT_MISMATCH = "ProjectMismatch"
     PROJECT_DELETED = "ProjectDeleted"  # deleted outside the operator, or by its finalizer
@@ -56,6 +63,7 @@ class Reason(enum.StrEnum):
     SECRET_UPDATED = "SecretUpdated"
     SECRET_RESTORED = "SecretRestored"
     ENV_VAR_WRITTEN = "EnvVarWritten"
+    PASSWORD_RESET = "PasswordReset"  # a project taken over whose password Neon cannot reveal
     SETTINGS_UPDATED = "SettingsUpdated"
 
     # The finalizer.

@@ -171,6 +171,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             """,
         ),
     ),
+    Migration(
+        "0007_one_claim_per_project",
+        (
+            # A project is held by one resource at most: two resources taking over the same
+            # project (spec.projectId) at once cannot both pin their claims to it.
+            "CREATE UNIQUE INDEX IF NOT EXISTS tenantdb_tenant_claim_neon_project_id_unique "
+            "ON tenantdb_tenant_claim (neon_project_id) WHERE neon_project_id IS NOT NULL",
+        ),
+    ),
 )
 
 # Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).

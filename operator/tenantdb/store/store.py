@@ -243,6 +243,11 @@ class MetadataStore:
                 conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid, project_id=project_id
             )
 
+    async def project_holder(self, *, project_id: str) -> tuple[str, str, Claimant] | None:
+        """``(kind, tenant id, holder)`` of the claim pinned to a Neon project, if any."""
+        async with self._connection("project_holder") as conn:
+            return await claims.holder_of_project(conn, project_id=project_id)
+
     async def release_tenant_claim(self, *, kind: str, tenant_id: str, holder_uid: str) -> bool:
         async with self._connection("release_tenant_claim") as conn:
             return await claims.release(conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid)

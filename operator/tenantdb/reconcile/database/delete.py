@@ -256,8 +256,8 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids
     """
     tenant = obj.identity.tenant
     row = await deps.metadata.get_database(tenant)
-    if row is None or row.project_id not in project_ids:
-        return False  # absent, or another resource's: nothing of ours to remove
+    if row is None or row.project_id not in project_ids or getattr(row, "user_owned", False):
+        return False  # absent, another resource's or the user's own: nothing of ours to remove
     row_uri = decrypted(deps.cipher, row.encrypted_uri)
     # The env var first, the row last: a retry after a failure in between still knows, from
     # the row, which database the env var must reach to be ours.
