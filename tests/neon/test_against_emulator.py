@@ -184,7 +184,9 @@ async def test_adoption_finds_the_branch_roles_databases_and_password_of_an_app_
         await neon.list_roles(project_id, "br-none-00000000")
 
 
-async def test_a_password_reset_holds_once_its_operations_finish(neon: NeonClient, emulator: NeonEmulator) -> None:
+async def test_a_password_reset_holds_once_its_operations_finish(
+    neon: NeonClient, emulator: NeonEmulator
+) -> None:
     emulator.options.operation_seconds = 0.3
     created = await neon.create_project(**create_args(name="tenantdb-rotate-1"))
     project_id, branch_id = created.project.id, created.branch_id
@@ -239,7 +241,9 @@ async def test_a_lost_reset_answer_is_retried_and_the_password_read_is_the_one_t
     route = "POST /projects/{project_id}/branches/{branch_id}/roles/{role_name}/reset_password"
 
     async def heal() -> None:  # the network recovers once a reset was carried out unanswered
-        while not any(c.route == route and c.injected for c in emulator.calls()):
+        for _ in range(1000):
+            if any(c.route == route and c.injected for c in emulator.calls()):
+                break
             await asyncio.sleep(0.01)
         emulator.options.drop_rate = 0.0
 

@@ -84,7 +84,9 @@ PROJECT_CONSUMPTION = Route("GET", "/consumption_history/v2/projects")
 LIST_BRANCHES = Route("GET", "/projects/{project_id}/branches")
 LIST_ROLES = Route("GET", "/projects/{project_id}/branches/{branch_id}/roles")
 LIST_DATABASES = Route("GET", "/projects/{project_id}/branches/{branch_id}/databases")
-REVEAL_PASSWORD = Route("GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password")
+REVEAL_PASSWORD = Route(
+    "GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password"
+)
 # Retried like an idempotent call: a repeat only issues yet another password, and the answer
 # the client finally reads names the one that holds (a 423 keeps the repeat from overtaking
 # the first reset's operations).

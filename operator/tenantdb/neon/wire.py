@@ -101,7 +101,9 @@ class ResetPasswordAnswer(NeonModel):
     operations: list[Operation]
 
     def reset(self) -> PasswordReset:
-        return PasswordReset(role_name=self.role.name, password=self.role.password, operations=self.operations)
+        return PasswordReset(
+            role_name=self.role.name, password=self.role.password, operations=self.operations
+        )
 
 
 class OperationsAnswer(NeonModel):
