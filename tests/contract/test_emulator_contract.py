@@ -162,6 +162,39 @@ async def test_connection_uri(checked: CheckedClients) -> None:
     assert checked.statuses("getConnectionURI") == {200, 400, 404}
 
 
+async def test_branches_roles_and_databases(checked: CheckedClients) -> None:
+    api, neon = checked.api, checked.neon
+    created = await _create(api, name="roles", branch={"database_name": "simdb", "role_name": "sim"})
+    project_id = created["project"]["id"]
+    branch = f"/projects/{project_id}/branches/{created['branch']['id']}"
+    missing = f"/projects/{project_id}/branches/br-none-00000000"
+    await api.get(f"/projects/{project_id}/branches")
+    await api.get(f"/projects/{project_id}/branches", params={"search": "main"})
+    await api.get("/projects/no-such-project-1/branches")  # 404
+    await api.get(f"{branch}/roles")
+    await api.get(f"{missing}/roles")  # 404
+    await api.get(f"{branch}/roles/sim")
+    await api.get(f"{branch}/roles/nobody")  # 404
+    await api.get(f"{branch}/databases")
+    await api.get(f"{missing}/databases")  # 404
+    await api.get(f"{branch}/roles/sim/reveal_password")
+    await api.get(f"{branch}/roles/nobody/reveal_password")  # 404
+    unstored = await _create(api, name="unstored", store_passwords=False)
+    unstored_branch = f"/projects/{unstored['project']['id']}/branches/{unstored['branch']['id']}"
+    await api.get(f"{unstored_branch}/roles/neondb_owner/reveal_password")  # 412
+    await api.post(f"{branch}/roles/sim/reset_password")
+    await api.post(f"{branch}/roles/nobody/reset_password")  # 404
+    neon.options.operation_seconds = 60
+    await api.post(f"{unstored_branch}/roles/neondb_owner/reset_password")  # a long operation
+    await api.post(f"{unstored_branch}/roles/neondb_owner/reset_password")  # 423
+    assert checked.statuses("listProjectBranches") == {200, 404}
+    assert checked.statuses("listProjectBranchRoles") == {200, 404}
+    assert checked.statuses("getProjectBranchRole") == {200, 404}
+    assert checked.statuses("listProjectBranchDatabases") == {200, 404}
+    assert checked.statuses("getProjectBranchRolePassword") == {200, 404, 412}
+    assert checked.statuses("resetProjectBranchRolePassword") == {200, 404, 423}
+
+
 async def test_consumption(checked: CheckedClients) -> None:
     api, raw, neon = checked.api, checked.raw, checked.neon
     ids = [(await _create(api, name=f"c{n}"))["project"]["id"] for n in range(3)]

@@ -25,8 +25,9 @@ async def revealable_password(
     """Make sure Neon can hand out the role's password (reset it when it cannot)."""
     if await deps.neon.reveal_password(project_id, branch_id, plan.role_name) is not None:
         return
-    operations = await deps.neon.reset_password(project_id, branch_id, plan.role_name)
-    await deps.neon.wait_for_operations(project_id, operations)
+    reset = await deps.neon.reset_password(project_id, branch_id, plan.role_name)
+    # The new password holds once Neon's operations finish (the old one until then).
+    await deps.neon.wait_for_operations(project_id, reset.operations)
     events.normal(
         Reason.PASSWORD_RESET,
         f"Neon could not reveal the password of role {plan.role_name} of the project taken over "

@@ -70,7 +70,7 @@ async def _in_our_organisation(deps: DatabaseDeps, project_id: str) -> Any:
         project = await deps.neon.get_project(project_id)
     except NeonNotFoundError:
         project = None
-    project_org = getattr(project, "org_id", None)
+    project_org = getattr(project, "org_id", "")
     if project is None or (organisation and project_org and project_org != organisation):
         raise RetryLater(
             Reason.PROJECT_NOT_FOUND,

@@ -121,6 +121,10 @@ class NeonEmulator:
         await runner.cleanup()
         if self._state.inflight:  # creates whose clients left: let them land, then drop them too
             await asyncio.wait(set(self._state.inflight), timeout=_SHUTDOWN_SECONDS)
+        effects = list(self._state.effects)  # password resets not yet taken hold: moot now
+        for task in effects:
+            task.cancel()
+        await asyncio.gather(*effects, return_exceptions=True)
         registry, backing = self._state.registry, self._state.backing
         now = utcnow()
         leftovers = []
