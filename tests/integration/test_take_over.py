@@ -4,6 +4,7 @@ switching from in-app provisioning to the operator would."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -66,6 +67,11 @@ async def _notes(uri: str) -> list[str]:
     async with await psycopg.AsyncConnection.connect(uri, connect_timeout=5) as conn:
         cursor = await conn.execute("select body from notes")
         return [str(row[0]) for row in await cursor.fetchall()]
+
+
+async def _execute(stack: LocalStack, query: str, *params: Any) -> None:
+    async with await psycopg.AsyncConnection.connect(stack.metadata_url, autocommit=True) as conn:
+        await conn.execute(query.encode(), params)
 
 
 async def _reasons(stack: LocalStack, name: str) -> list[str]:
@@ -155,14 +161,16 @@ async def test_sims_in_app_rows_are_taken_over_as_they_are(operator: LocalStack)
     resource takes it over without a conflict with itself, and nothing the app reads changes."""
     project_id, branch_id, app_uri = await _app_project(operator, "sim-global-frank")
     key = EncryptionKey(operator.encryption_key)
-    await operator.metadata_query(
+    await _execute(
+        operator,
         "insert into user_global_database (id, user_id, ownership_type, neon_project_id, neon_branch_id, "
         "neon_connection_uri, database_name) values ('row-frank', 'frank', 'platform', %s, %s, %s, 'neondb')",
         project_id,
         branch_id,
         key.encrypt(app_uri),
     )
-    await operator.metadata_query(
+    await _execute(
+        operator,
         "insert into environment (id, user_id, variables) values ('env-frank', 'frank', %s)",
         json.dumps({"GLOBAL_DB_URL": key.encrypt(app_uri)}),
     )
@@ -186,13 +194,17 @@ async def test_a_database_the_user_brought_is_never_touched(operator: LocalStack
     own_uri = "postgresql://grace:own-secret@db.grace.example/grace"
     stored_uri = key.encrypt(own_uri)
     stored_env = json.dumps({"GLOBAL_DB_URL": stored_uri, "OTHER": "x"})
-    await operator.metadata_query(
+    await _execute(
+        operator,
         "insert into user_global_database (id, user_id, ownership_type, neon_project_id, neon_branch_id, "
-        "neon_connection_uri, database_name) values ('row-grace', 'grace', 'user', 'her-own', 'br', %s, 'grace')",
+        "neon_connection_uri, database_name) "
+        "values ('row-grace', 'grace', 'user', 'her-own', 'br', %s, 'grace')",
         stored_uri,
     )
-    await operator.metadata_query(
-        "insert into environment (id, user_id, variables) values ('env-grace', 'grace', %s)", stored_env
+    await _execute(
+        operator,
+        "insert into environment (id, user_id, variables) values ('env-grace', 'grace', %s)",
+        stored_env,
     )
     before = set(_live(operator))
 
@@ -220,7 +232,8 @@ async def test_a_database_the_user_brought_is_never_touched(operator: LocalStack
 async def test_an_env_var_row_the_operator_cannot_read_is_said_once_and_left_alone(
     operator: LocalStack,
 ) -> None:
-    await operator.metadata_query(
+    await _execute(
+        operator,
         "insert into workspace_environment (id, workspace_id, variables) values ('wenv-h', 'ws-h', %s)",
         json.dumps("not an object"),
     )
@@ -238,3 +251,31 @@ async def test_an_env_var_row_the_operator_cannot_read_is_said_once_and_left_alo
     )
     assert json.loads(rows[0][0]) == "not an object"
     assert (await _reasons(operator, "ws-h")).count("MetadataUnreadable") == 1
+
+
+async def test_take_overs_through_lost_answers_and_an_abrupt_restart_make_nothing_new(
+    operator: LocalStack,
+) -> None:
+    """Neon failing and losing answers after acting, and the operator killed mid-way: every
+    project named is taken over once, none is created, each keeps its data and old name."""
+    assert operator.neon is not None
+    made = {f"user-{n}": await _app_project(operator, f"app-made-{n}") for n in ("ivan", "judy", "ken")}
+    before = set(_live(operator))
+    options = operator.neon.options
+    options.error_rate, options.drop_rate, options.fault_after_processing = 0.25, 0.15, True
+    for name, (project_id, _branch, _uri) in made.items():
+        await operator.apply(global_database(name, name.removeprefix("user-"), projectId=project_id))
+    await asyncio.sleep(1.0)
+    await operator.stop_operator(abruptly=True)
+    await operator.start_operator()
+    await asyncio.sleep(1.0)
+    options.error_rate = options.drop_rate = 0.0
+
+    for name, (project_id, _branch, _uri) in made.items():
+        ready = await operator.wait_ready("GlobalDatabase", name, timeout=90)
+        assert ready["status"]["projectId"] == project_id
+        assert ready["status"]["originalProjectName"] == f"app-made-{name.removeprefix('user-')}"
+        assert await _notes(await _published_uri(operator, name)) == ["kept"]
+    live = _live(operator)
+    assert set(live) == before
+    assert all(not live[project_id].startswith("app-made-") for project_id, _b, _u in made.values())
