@@ -172,7 +172,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ),
     ),
     Migration(
-        "0007_one_claim_per_project",
+        "0008_one_claim_per_project",
         (
             # A project is held by one resource at most: two resources taking over the same
             # project (spec.projectId) at once cannot both pin their claims to it.
