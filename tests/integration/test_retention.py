@@ -4,6 +4,8 @@ TENANTDB_RETAINED_PROJECT_RETENTION_DAYS, and never one that is not ours or is h
 
 from __future__ import annotations
 
+import pytest
+
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.factories import global_database
 from tests.integration.test_neon_side import _neon_api
@@ -28,10 +30,16 @@ async def _backdate(stack: LocalStack, project_id: str, days: int) -> None:
     )
 
 
-async def test_a_retained_project_past_its_retention_is_deleted_and_no_other(stack: LocalStack) -> None:
+@pytest.mark.parametrize("sweep_action", ["auto", "off"], ids=["beside the sweep", "with the sweep off"])
+async def test_a_retained_project_past_its_retention_is_deleted_and_no_other(
+    stack: LocalStack, sweep_action: str
+) -> None:
     assert stack.neon is not None
     await stack.start_operator(
-        sweep_interval_seconds=1.0, create_landing_seconds=1.0, retained_project_retention_days=30
+        sweep_interval_seconds=1.0,
+        create_landing_seconds=1.0,
+        retained_project_retention_days=30,
+        sweep_action=sweep_action,
     )
     expired = await _kept(stack, "user-expired", "edith")
     young = await _kept(stack, "user-young", "yann")
