@@ -215,6 +215,14 @@ class Settings(BaseSettings):
         description="What the sweep does with a project whose resource is gone: delete, record "
         "(in tenantdb_orphaned_project), off, or auto (delete when cluster-wide, else record).",
     )
+    retained_project_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a Neon project kept by deletionPolicy: Retain (an archived Sim workspace's, "
+        "say) stays before the fleet sweep deletes it, counted from when it was kept. Empty: kept "
+        "for ever. Only projects named as the operator names them, held by no live resource, "
+        "metadata row or claim, are ever deleted.",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )
@@ -298,6 +306,7 @@ class Settings(BaseSettings):
         "tier_paid_limit_cents",
         "tier_enterprise_limit_cents",
         "create_landing_seconds",
+        "retained_project_retention_days",
         mode="before",
     )
     @classmethod

@@ -104,7 +104,9 @@ class Metrics:
         )
         self.swept_projects = Counter(
             "tenantdb_swept_projects_total",
-            "Projects of ours with no live owner that the fleet sweep found, by what it did.",
+            "Projects of ours with no live owner that the fleet sweep found, by what it did "
+            "(deleted, recorded; expired: a retained project deleted past "
+            "TENANTDB_RETAINED_PROJECT_RETENTION_DAYS).",
             ["action"],
             registry=r,
         )

@@ -154,6 +154,23 @@ async def test_find_projects_with_the_specs_example_and_a_cursor(
     assert [p.id for p in found[-2:]] == ["shiny-wind-028834", "winter-boat-259881"]
 
 
+async def test_list_projects_asks_for_every_project_of_the_organisation_page_by_page(
+    neon: NeonClient, recorder: Recorder, spec: NeonSpec
+) -> None:
+    example = _example(spec, "/projects", "get")
+    full_page = samples.projects_page([samples.project(f"p-{i}") for i in range(400)], cursor="c1")
+    queries: list[dict[str, str]] = []
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        queries.append(dict(request.url.params))
+        return httpx.Response(200, json=example if "cursor" in request.url.params else full_page)
+
+    recorder.on("GET", "/projects", pages)
+    found = await neon.list_projects()
+    assert len(found) == 400 + len(example["projects"])
+    assert [set(q) for q in queries] == [{"limit", "org_id"}, {"limit", "org_id", "cursor"}]  # no search
+
+
 async def test_get_project_reads_the_specs_example(
     neon: NeonClient, recorder: Recorder, spec: NeonSpec
 ) -> None:

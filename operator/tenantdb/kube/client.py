@@ -313,6 +313,24 @@ class KubeClient:
                 uids.update(str(item["metadata"]["uid"]) for item in items)
         return uids
 
+    async def list_holders(
+        self, *, plural: str, namespaces: list[str] | None = None
+    ) -> tuple[set[str], set[str]]:
+        """Every object of a database kind (in ``namespaces``, or all), paged: their uids, and
+        the Neon project ids they name in ``spec.projectId`` or ``status.projectId``."""
+        uids: set[str] = set()
+        projects: set[str] = set()
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for namespace in scopes:
+            async for items in list_pages(self._http, plural=plural, namespace=namespace):
+                for item in items:
+                    uids.add(str(item["metadata"]["uid"]))
+                    for part in ("spec", "status"):
+                        named = (item.get(part) or {}).get("projectId")
+                        if isinstance(named, str) and named:
+                            projects.add(named)
+        return uids, projects
+
     async def patch_status(
         self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:

@@ -273,13 +273,23 @@ class NeonClient:
         Raises ``NeonTransientError`` when Neon reports projects it could not describe in time
         (``unavailable_project_ids``): an incomplete answer must not pass for "not found".
         """
+        params: dict[str, str | int] = {"search": search}
+        if recoverable:
+            params["recoverable"] = "true"
+        return await self._list_projects(params)
+
+    async def list_projects(self) -> list[ProjectSummary]:
+        """Every live project of the organisation, whatever its name (one call per 400): what
+        a platform already has, before the operator takes it over (``tenantdb adopt``)."""
+        return await self._list_projects({})
+
+    async def _list_projects(self, query: dict[str, str | int]) -> list[ProjectSummary]:
+        """``GET /projects`` with ``query``, every page; an incomplete answer raises."""
         found: list[ProjectSummary] = []
         seen_cursors: set[str] = set()
         cursor = ""
         while True:
-            params: dict[str, str | int] = {"search": search, "limit": PROJECTS_PAGE}
-            if recoverable:
-                params["recoverable"] = "true"
+            params: dict[str, str | int] = {**query, "limit": PROJECTS_PAGE}
             if self.org_id:
                 params["org_id"] = self.org_id
             if cursor:

@@ -5,6 +5,7 @@ modules behind it hold one table family each (``databases``, ``env_vars``, ``bud
 ``orphans``), plus the pool, the migrations and the error tree.
 """
 
+from tenantdb.store.adoption import AdoptionInventory, EnvValue, RecordedDatabase, SimWorkspaceRow
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
 from tenantdb.store.env_vars import Cipher
@@ -21,14 +22,18 @@ from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
+    "AdoptionInventory",
     "BudgetRow",
     "Cipher",
     "DatabaseRow",
+    "EnvValue",
     "Fingerprint",
     "MetadataStore",
     "OrphanRow",
+    "RecordedDatabase",
     "SimSnapshot",
     "SimWorkspace",
+    "SimWorkspaceRow",
     "StoreError",
     "StoreIntegrityError",
     "StoreSchemaError",

@@ -172,6 +172,16 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ),
     ),
     Migration(
+        "0007_retained_project_kept_at",
+        (
+            # When deletionPolicy: Retain kept the project: what TENANTDB_RETAINED_PROJECT_RETENTION_DAYS
+            # counts from. Projects kept before this column existed were kept when first recorded.
+            "ALTER TABLE tenantdb_orphaned_project ADD COLUMN IF NOT EXISTS retained_at timestamp",
+            "UPDATE tenantdb_orphaned_project SET retained_at = created_at "
+            "WHERE disposition = 'retained' AND retained_at IS NULL",
+        ),
+    ),
+    Migration(
         "0008_one_claim_per_project",
         (
             # A project is held by one resource at most: two resources taking over the same

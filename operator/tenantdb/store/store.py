@@ -8,14 +8,15 @@ be atomic, and the table (for a tenant's row or env var, by the ``Tenant``'s sco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from tenantdb.api import Tenant
-from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, sim_tables
+from tenantdb.store import adoption, budgets, claims, credentials, databases, env_vars, orphans, sim_tables
+from tenantdb.store.adoption import AdoptionInventory
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
@@ -291,6 +292,18 @@ class MetadataStore:
     async def list_orphans(self) -> list[OrphanRow]:
         async with self._connection("list_orphans") as conn:
             return await orphans.list_all(conn)
+
+    async def held_projects(self, project_ids: Iterable[str]) -> set[str]:
+        """Those of ``project_ids`` a metadata row or a tenant claim names (a database in use)."""
+        async with self._connection("held_projects") as conn:
+            return await adoption.held_projects(conn, project_ids)
+
+    # -- adoption, read-only (``tenantdb adopt --dry-run``) ------------------------------------------
+    async def read_adoption_inventory(self) -> AdoptionInventory:
+        """Sim's users and workspaces, the recorded databases, their env vars and what the
+        operator left on record, in one READ ONLY snapshot (see ``tenantdb.store.adoption``)."""
+        async with self._connection("read_adoption_inventory") as conn:
+            return await adoption.read_inventory(conn)
 
     # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
     async def sim_fingerprint(self) -> Fingerprint:

@@ -20,19 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import KINDS
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.sim_sync.bucket import TokenBucket
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
-from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from tenantdb.reconcile.sim_sync.plan import (
     ClusterResource,
     SyncPlan,
     cluster_resource,
     index_cluster,
     make_plan,
+    manifest,
 )
 from tenantdb.store import Fingerprint, SimSnapshot, StoreError
 
@@ -267,17 +268,7 @@ class SimSync:
         return index_cluster(listing)
 
     def _body(self, want: DesiredResource) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": want.kind,
-            "metadata": {
-                "name": want.name,
-                "namespace": self._namespace,
-                "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
-                "annotations": {SIM_ID_ANNOTATION: want.sim_id},
-            },
-            "spec": dict(want.spec),
-        }
+        return manifest(want, self._namespace)
 
     async def _create(self, want: DesiredResource, result: PassResult) -> None:
         await self._bucket.take()

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, kind_named
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, kind_named
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey
-from tenantdb.reconcile.sim_sync.names import is_ours
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION, is_ours
 
-__all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan"]
+__all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan", "manifest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,21 @@ def index_cluster(listing: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[Tena
         if resource is not None:
             index.setdefault(resource.key, []).append(resource)
     return index
+
+
+def manifest(want: DesiredResource, namespace: str) -> dict[str, Any]:
+    """The object the sync creates for ``want`` (``tenantdb adopt`` creates the very same)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": want.kind,
+        "metadata": {
+            "name": want.name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+            "annotations": {SIM_ID_ANNOTATION: want.sim_id},
+        },
+        "spec": dict(want.spec),
+    }
 
 
 def _spec_patch(want: DesiredResource, have: ClusterResource) -> dict[str, Any]:
