@@ -168,7 +168,8 @@ async def test_a_row_the_user_brought_is_never_overwritten_nor_deleted(
     assert not await store.delete_database(tenant)
     assert not await store.delete_database_of_project(tenant, project_id="theirs")
     row = await store.get_database(tenant)
-    assert row is not None and row.user_owned
+    assert row is not None
+    assert row.user_owned
     assert (row.project_id, row.encrypted_uri, row.database_name) == ("theirs", own, "mine")
 
 
@@ -185,4 +186,5 @@ async def test_a_project_has_one_claim_at_most(store: MetadataStore) -> None:
             kind="GlobalDatabase", tenant_id="t2", holder_uid="b", project_id="p"
         )
     holder = await store.project_holder(project_id="p")
-    assert holder is not None and (holder[0], holder[1], holder[2].uid) == ("GlobalDatabase", "t1", "a")
+    assert holder is not None
+    assert (holder[0], holder[1], holder[2].uid) == ("GlobalDatabase", "t1", "a")
