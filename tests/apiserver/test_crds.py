@@ -140,6 +140,8 @@ def test_a_correct_object_passes_the_same_dry_run(http: httpx.Client, namespace:
         ("workspaceId", "ws-other"),
         ("region", "aws-eu-central-1"),
         ("pgVersion", 16),
+        # spec.projectId is set at creation or never: adding it later is refused too.
+        ("projectId", "wandering-fog-12345678"),
     ],
 )
 def test_changing_an_immutable_field_is_refused_with_the_cel_message(
