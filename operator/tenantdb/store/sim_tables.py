@@ -7,9 +7,9 @@ index of ours). Three kinds of reads:
   whenever a row the sync cares about is inserted, deleted or changed in a way it cares about:
   the row counts and largest ``created_at`` of ``user`` and ``workspace``, the number of archived
   workspaces, digests of the workspaces' organisations, of the subscriptions in force and of the
-  organisation memberships (small tables, or small parts of them), a sum of hashes of each
-  workspace's payer (whom Sim bills for it: a sum, so that the cheap path can add the new rows'
-  share and tell a new workspace from a payer that changed), and ``environment``'s largest
+  organisation memberships (small tables, or small parts of them), a sum of hashes of the
+  workspaces' payers (whom Sim bills for each: a sum, so that the cheap path can add the new
+  rows' share and tell a new workspace from a payer that changed), and ``environment``'s largest
   ``updated_at`` (a personal save that replaced the whole object shows there).
 * ``new_rows``: the users and workspaces created since the last poll, with the subscriptions and
   memberships their tiers need: the cheap path of a registration.
@@ -45,9 +45,11 @@ ENTITLED_SUBSCRIPTION_STATUSES: Final = ("active", "past_due")
 
 # Whom Sim bills for a workspace (lib/workspaces/utils.ts) is billed_account_user_id, which Sim
 # keeps NOT NULL; the owner for a row without one (a Sim from before the column was required).
-# The fingerprint sums one 64-bit hash of (workspace, payer) per row (numeric: no overflow): it
-# changes when any payer does, and the same sum over the new rows (``_NEW_WORKSPACES``, the
-# same expression) says how much of a change is theirs.
+# The fingerprint sums a hash of each row's payer (32-bit, summed as bigint): it changes when a
+# payer does, and the same sum over the new rows (``_NEW_WORKSPACES``, the same expression)
+# says how much of a change is theirs. The payer alone, not (workspace, payer): that halves what
+# the hash adds to the idle poll, and misses only two workspaces swapping payers within one poll
+# (the next full pass sees it).
 
 # One scan of each table (no index of ours is needed, and Sim has none on these columns).
 _FINGERPRINT: Final = """
@@ -56,8 +58,7 @@ WITH u AS (SELECT count(*) AS n, max(created_at) AS created FROM "user"),
         SELECT count(*) AS n, count(archived_at) AS archived, max(created_at) AS created,
                md5(coalesce(string_agg(id || ':' || organization_id, ',' ORDER BY id)
                             FILTER (WHERE organization_id IS NOT NULL), '')) AS organisations,
-               coalesce(sum(hashtextextended(id || ':' || coalesce(billed_account_user_id, owner_id), 0)),
-                        0) AS payers
+               coalesce(sum(hashtext(coalesce(billed_account_user_id, owner_id))), 0) AS payers
         FROM workspace
      ),
      s AS (
@@ -74,7 +75,7 @@ FROM u, w, s, m, e
 """
 _NEW_WORKSPACES: Final = """
 SELECT id, owner_id, organization_id, billed_account_user_id, archived_at IS NOT NULL,
-       hashtextextended(id || ':' || coalesce(billed_account_user_id, owner_id), 0)
+       hashtext(coalesce(billed_account_user_id, owner_id))
 FROM workspace WHERE %(after)s::timestamp IS NULL OR created_at > %(after)s::timestamp
 """
 
