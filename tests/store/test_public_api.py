@@ -19,6 +19,7 @@ def test_exports() -> None:
         "BudgetRow",
         "Cipher",
         "DatabaseRow",
+        "DecisionRow",
         "Fingerprint",
         "MetadataStore",
         "OrphanRow",
