@@ -404,12 +404,13 @@ class BudgetLoop:
             tenant=Tenant(Scope.GLOBAL, outcome.user_id),
             action=DecisionAction.HARD_STOP_ARMED if armed_now else DecisionAction.HARD_STOP_LIFTED,
             decided_by=DecidedBy.BUDGET_ENFORCEMENT,
-            reason=(
-                f"spent {outcome.total_cost_cents} of {limit}: what is left could be spent before the "
-                "next sync, so Neon stops the computes at the limit"
-                if armed_now
-                else f"spent {outcome.total_cost_cents} of {limit}: the limit is out of reach before "
-                "the next sync"
+            reason=f"spent {outcome.total_cost_cents} of {limit}: "
+            + (
+                "the limit is out of reach before the next sync"
+                if not armed_now
+                else "over the limit, Neon stops the computes"
+                if outcome.limit_cents is not None and outcome.total_cost_cents >= outcome.limit_cents
+                else "what is left could be spent before the next sync, so Neon stops the computes at the limit"
             ),
             at=self.registry.clock(),
             spend_cents=outcome.total_cost_cents,
