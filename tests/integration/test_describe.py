@@ -83,7 +83,8 @@ async def test_describe_tells_why_a_user_is_suspended_and_that_the_upgrade_resum
     assert "Suspended     yes, since" in text
     assert f"budget enforcement: spent {spent} of 500 cents this period" in text
     assert f"project {project_id}" in text
-    assert "endpoint ep-" in text and "disabled (suspended)" in text
+    assert "endpoint ep-" in text
+    assert "disabled (suspended)" in text
     assert "WorkspaceDatabase default/ws-alice" in text  # billed to alice: suspended with her
     assert "last rotated never (not recorded)" in text
     assert not [s for s in secrets if s in text]

@@ -39,11 +39,16 @@ async def test_without_a_metadata_db_the_kubernetes_side_is_shown_and_the_gap_sa
                 "lastTransitionTime": "2026-12-10T10:00:00Z",
                 "message": "User ann is over budget: connections are refused",
             },
-        ],  # fmt: skip
+        ],
     }
     budget = database_budget("budget-ann", "ann")
-    budget["status"] = {"tier": "free", "limitCents": 500, "totalCostCents": 612, "exceeded": True,
-                        "conditions": "not a list"}  # fmt: skip
+    budget["status"] = {
+        "tier": "free",
+        "limitCents": 500,
+        "totalCostCents": 612,
+        "exceeded": True,
+        "conditions": "not a list",
+    }
     other_user = global_database("user-bob", "bob")
 
     report = await describe_tenant(

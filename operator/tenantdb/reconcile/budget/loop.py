@@ -410,7 +410,7 @@ class BudgetLoop:
                 if not armed_now
                 else "over the limit, Neon stops the computes"
                 if outcome.limit_cents is not None and outcome.total_cost_cents >= outcome.limit_cents
-                else "what is left could be spent before the next sync, so Neon stops the computes at the limit"
+                else "what is left could be spent before the next sync: Neon stops the computes at the limit"
             ),
             at=self.registry.clock(),
             spend_cents=outcome.total_cost_cents,
