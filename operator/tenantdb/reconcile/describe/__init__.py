@@ -4,8 +4,16 @@
 (JSON and text), ``command`` is the CLI's entry (settings, clients, exit codes).
 """
 
-from tenantdb.reconcile.describe.command import describe_from_environment
+from tenantdb.reconcile.describe.command import describe_from_environment, describe_with
 from tenantdb.reconcile.describe.gather import SCOPES, describe_tenant
 from tenantdb.reconcile.describe.report import TenantReport, as_json, as_text
 
-__all__ = ["SCOPES", "TenantReport", "as_json", "as_text", "describe_from_environment", "describe_tenant"]
+__all__ = [
+    "SCOPES",
+    "TenantReport",
+    "as_json",
+    "as_text",
+    "describe_from_environment",
+    "describe_tenant",
+    "describe_with",
+]

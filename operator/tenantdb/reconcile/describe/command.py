@@ -10,6 +10,7 @@ which never repeat a URL, a token or a password.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,14 @@ from tenantdb.reconcile.describe.gather import SCOPES, describe_tenant
 from tenantdb.reconcile.describe.report import TenantReport, as_json, as_text
 from tenantdb.store import MetadataStore, StoreError
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "describe_from_environment"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "describe_from_environment",
+    "describe_with",
+]
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1  # the API server could not be read
@@ -66,6 +74,45 @@ def _known(report: TenantReport) -> bool:
     return bool(report.resources or report.budget or report.row or report.orphans or report.decisions)
 
 
+async def describe_with(
+    settings: Settings,
+    tenant: Tenant,
+    *,
+    login: Login | None = None,
+    kube_url: str | None = None,
+    decisions: int = 10,
+    problems: TextIO | None = None,
+) -> TenantReport:
+    """The report, with clients opened for it and closed after (``KubeError`` when the API
+    server cannot be read; a metadata DB that cannot be reached is said in the report)."""
+    kube = await KubeClient.connect(host=kube_url, login=login, timeout_seconds=30.0)
+    store: MetadataStore | None = None
+    unreachable: list[str] = []
+    try:
+        url = settings.metadata_database_url.get_secret_value().strip()
+        if url:
+            try:
+                store = await MetadataStore.open(url, cipher=_NoCipher(), max_size=1)
+            except StoreError as exc:
+                unreachable.append(f"the metadata DB could not be reached: {exc}")
+        report = await describe_tenant(
+            tenant,
+            kube=_Objects(kube, settings.namespaces),
+            store=store,
+            project_prefix=settings.project_name_prefix,
+            decisions=decisions,
+        )
+    finally:
+        if store is not None:
+            await store.close()
+        await kube.close()
+    if unreachable:  # not "not configured": configured, and down
+        report = dataclasses.replace(
+            report, problems=[*unreachable, *(p for p in report.problems if "not configured" not in p)]
+        )
+    return report
+
+
 async def describe_from_environment(
     scope: str,
     tenant_id: str,
@@ -91,32 +138,10 @@ async def describe_from_environment(
         return EXIT_CONFIG
     tenant = Tenant(SCOPES[scope], tenant_id)
     try:
-        kube = await KubeClient.connect(host=kube_url, login=login, timeout_seconds=30.0)
+        report = await describe_with(settings, tenant, login=login, kube_url=kube_url, decisions=decisions)
     except KubeError as exc:
         print(f"tenantdb describe: {exc}", file=err)
         return EXIT_FAILED
-    store: MetadataStore | None = None
-    try:
-        url = settings.metadata_database_url.get_secret_value().strip()
-        if url:
-            try:
-                store = await MetadataStore.open(url, cipher=_NoCipher(), max_size=1)
-            except StoreError as exc:
-                print(f"tenantdb describe: the metadata DB could not be reached: {exc}", file=err)
-        report = await describe_tenant(
-            tenant,
-            kube=_Objects(kube, settings.namespaces),
-            store=store,
-            project_prefix=settings.project_name_prefix,
-            decisions=decisions,
-        )
-    except KubeError as exc:
-        print(f"tenantdb describe: {exc}", file=err)
-        return EXIT_FAILED
-    finally:
-        if store is not None:
-            await store.close()
-        await kube.close()
     if output == "json":
         out.write(json.dumps(as_json(report), indent=2) + "\n")
     else:

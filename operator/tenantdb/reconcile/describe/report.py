@@ -70,6 +70,7 @@ class ResourceView:
     adopted_at: str | None
     original_project_name: str | None
     deleting: bool
+    created_at: str | None = None  # metadata.creationTimestamp
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ResourceView:
@@ -98,6 +99,7 @@ class ResourceView:
             adopted_at=_str(status.get("adoptedAt")),
             original_project_name=_str(status.get("originalProjectName")),
             deleting=bool(metadata.get("deletionTimestamp")),
+            created_at=_str(metadata.get("creationTimestamp")),
         )
 
     @property
@@ -368,7 +370,8 @@ def as_text(report: TenantReport) -> str:
         lines += [
             "",
             f"  {r.kind} {r.namespace}/{r.name}" + ("  [being deleted]" if r.deleting else ""),
-            f"    Phase        {state}",
+            f"    Created      {_ago(r.created_at, now)}",
+            f"    Phase        {state}" + (f" since {r.ready_since}" if r.ready_since else ""),
             f"    Neon         project {r.project_id or '-'} ({r.project_name or '-'}), "
             f"region {r.region or '-'}, PostgreSQL {r.pg_version or '-'}",
             f"    Compute      endpoint {r.endpoint_id or '-'}: {r.compute}",
@@ -393,7 +396,7 @@ def as_text(report: TenantReport) -> str:
     )
     for d in report.decisions:
         figures = ""
-        if d.spend_cents is not None:
+        if d.spend_cents is not None and f"spent {d.spend_cents} " not in d.reason:
             figures = f" [{d.spend_cents} of {_limit(d.limit_cents)}]"
         target = f" {d.project_id}" if d.project_id and d.action not in ("suspend", "resume") else ""
         lines.append(
