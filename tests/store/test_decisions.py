@@ -6,7 +6,14 @@ import datetime
 
 import pytest
 
+from tenantdb.config import Settings
+from tenantdb.crypto import EncryptionKey
+from tenantdb.handlers.decision_log import prune_decision_log
+from tenantdb.handlers.runtime import Runtime
+from tenantdb.metrics import Metrics
 from tenantdb.store import DecisionRow, MetadataStore, decisions
+
+from .conftest import KEY_HEX
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -79,3 +86,17 @@ async def test_prune_goes_in_batches_through_more_rows_than_one_batch(
         await store.record_decision(decision("alice", "resume", at=T0 + datetime.timedelta(minutes=minutes)))
     assert await store.prune_decisions(before=T0 + datetime.timedelta(hours=1)) == 5
     assert await store.list_decisions([("user", "alice")]) == []
+
+
+async def test_the_operators_hourly_prune_keeps_the_configured_days_and_counts_what_went(
+    store: MetadataStore,
+) -> None:
+    settings = Settings(encryption_key=KEY_HEX, decision_log_retention_days=30)
+    runtime = Runtime(settings=settings, cipher=EncryptionKey(KEY_HEX), metrics=Metrics(), store=store)
+    for days in (1, 29, 31, 400):
+        await store.record_decision(decision("alice", "suspend", at=T0 - datetime.timedelta(days=days)))
+
+    assert await prune_decision_log(runtime, now=T0) == 2
+    kept = await store.list_decisions([("user", "alice")])
+    assert sorted((T0 - d.decided_at).days for d in kept) == [1, 29]
+    assert runtime.metrics.registry.get_sample_value("tenantdb_decision_log_pruned_total") == 2
