@@ -291,11 +291,12 @@ class BudgetLoop:
                     )
         words_before = {user_id: registry.decisions.get(user_id) for user_id in decided}
         registry.record_decisions(decided)
-        await self._log_decisions(plan.outcomes, decided, words_before, tiers_before, now)
         actions: list[SuspendAction | ResumeAction] = [*plan.suspend, *plan.resume]
         for action in actions:
             async with _each_on_its_own(f"switching {action.namespace}/{action.name}"):
                 await self._switch(action, kube=kube, neon=neon, post_event=post_event)
+        # The record last: a period's turn resumes thousands at once, and none waits for it.
+        await self._log_decisions(plan.outcomes, decided, words_before, tiers_before, now)
 
     async def _log_decisions(
         self,
