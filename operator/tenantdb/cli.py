@@ -1,4 +1,4 @@
-"""The ``tenantdb`` command: run the operator, migrate, adopt, print CRDs, emulate Neon, demo."""
+"""The ``tenantdb`` command: run the operator, migrate, adopt, describe, print CRDs, emulate Neon, demo."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from tenantdb.handlers.kube_login import kube_credentials
+    from tenantdb.reconcile.describe import describe_from_environment
+
+    return asyncio.run(
+        describe_from_environment(
+            args.scope, args.id, output=args.output, decisions=args.decisions, login=kube_credentials
+        )
+    )
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from tenantdb.testing.neon.server import serve_from_cli
 
@@ -95,9 +106,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "tenantdb") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tenantdb",
+        prog=prog,
         description="Per-user and per-workspace Neon databases for an agent platform, as a "
         "Kubernetes operator.",
     )
@@ -142,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adopt.set_defaults(func=_cmd_adopt)
 
+    describe = commands.add_parser(
+        "describe",
+        help="one screen about a user or workspace: resources, Neon project, compute, tier, spend "
+        "and limit, suspended or not (why, since when), last sync, credentials, orphans, decisions",
+    )
+    describe.add_argument("scope", choices=["user", "workspace"])
+    describe.add_argument("id", help="the user's or workspace's id in Sim")
+    describe.add_argument("--output", "-o", choices=["text", "json"], default="text", help="text or json")
+    describe.add_argument("--decisions", type=int, default=10, help="how many recent decisions (default 10)")
+    describe.set_defaults(func=_cmd_describe)
+
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.add_argument("--output-dir", help="write one file per CRD into this folder instead")
     crds.set_defaults(func=_cmd_crds)
@@ -169,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Installed twice: as ``tenantdb`` and as the kubectl plugin ``kubectl-tenantdb``, which
+    # kubectl runs for ``kubectl tenantdb ...``.
+    plugin = os.path.basename(sys.argv[0]).startswith("kubectl-")
+    args = build_parser("kubectl tenantdb" if plugin else "tenantdb").parse_args(argv)
     code: int = args.func(args)
     return code
 

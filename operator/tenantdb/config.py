@@ -244,6 +244,13 @@ class Settings(BaseSettings):
         default=1, ge=1, le=28, description="Day of the month billing periods start (UTC)."
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
+    decision_log_retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="How long the decision log (tenantdb_decision_log: suspend, resume, hard "
+        "stop, delete, adoption, rotation) keeps a decision, in days; older ones are pruned "
+        "hourly. The default covers a yearly audit of last year's periods.",
+    )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------
     sim_sync: bool = Field(

@@ -23,6 +23,7 @@ WHOLE = {
     "emulator.postgres.resources",
     "metrics.service.annotations",
     "metrics.serviceMonitor.labels",
+    "metrics.dashboard.labels",
     "serviceAccount.annotations",
 }
 

@@ -102,6 +102,13 @@ async def test_a_project_named_by_the_spec_is_taken_over_with_its_data_not_creat
     # The connection string published reaches the user's own data.
     assert await _notes(await _published_uri(operator, "user-alice")) == ["kept"]
     assert "Adopted" in await _reasons(operator, "user-alice")
+    decided = await operator.metadata_query(
+        "select action, decided_by, project_id, details from tenantdb_decision_log where tenant_id = %s",
+        "alice",
+    )
+    assert decided == [
+        ("adopt", "take-over (spec.projectId)", project_id, {"originalProjectName": "app-made-for-alice"})
+    ]
 
     # From then on it is the operator's as a created one: deleted with the resource.
     await operator.delete("GlobalDatabase", "user-alice")

@@ -20,6 +20,7 @@ def test_exports() -> None:
         "BudgetRow",
         "Cipher",
         "DatabaseRow",
+        "DecisionRow",
         "EnvValue",
         "Fingerprint",
         "MetadataStore",

@@ -42,6 +42,7 @@ def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
     assert gate is not None
     post_event = event_poster(runtime)
     runtime.budgets.loop.actuator = budget_actuator(runtime, post_event)
+    runtime.budgets.loop.decision_log = store
 
     first = True  # the next sync is this activation's first
 

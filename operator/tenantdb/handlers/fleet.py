@@ -175,6 +175,7 @@ def start_fleet_observation(runtime: Runtime) -> Coroutine[Any, Any, None]:
     gate = runtime.gate
     observation = FleetObservation(runtime, CustomResources(runtime.kube), gate)
     interval = runtime.settings.resync_interval_seconds
+    runtime.metrics.fleet_pass_interval.set(interval)
 
     async def observe() -> None:
         await refresh_left_behind(runtime)  # at start-up: what earlier runs left on record

@@ -16,6 +16,7 @@ from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
+from tenantdb.handlers.decision_log import start_decision_log_retention
 from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.heap import trim_heap_periodically
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
@@ -131,6 +132,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
             loops.start("sim-sync", start_sim_sync(memo))
         loops.start("fleet-observation", start_fleet_observation(memo))
         loops.start("heap-trim", trim_heap_periodically())
+        loops.start("decision-log-retention", start_decision_log_retention(memo))
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

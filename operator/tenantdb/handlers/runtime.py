@@ -95,6 +95,9 @@ class Runtime:
     def __post_init__(self) -> None:
         # Read from the registry at each scrape: no copy of its size to keep in step.
         self.metrics.fleet_resources.set_function(lambda: len(self.fleet))
+        self.metrics.replica_active.set_function(
+            lambda: 1.0 if self.gate is not None and self.gate.last_answer else 0.0
+        )
         self.resume_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from tenantdb.api import Tenant
 from tenantdb.api.databases import DatabaseStatus
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.store.decisions import DecisionRow
 
 __all__ = ["Clock", "Events", "Metadata", "NeonLike", "SecretWriter", "StatusWriter"]
 
@@ -110,3 +111,5 @@ class Metadata(Protocol):
         disposition: str = "orphaned",
         project_name: str | None = None,
     ) -> None: ...
+    # The decision log (``reconcile.decisions.record_decision`` is the one way to write it).
+    async def record_decision(self, row: DecisionRow) -> None: ...

@@ -2,12 +2,13 @@
 
 psycopg is imported only inside this package. ``MetadataStore`` is the whole interface; the
 modules behind it hold one table family each (``databases``, ``env_vars``, ``budgets``,
-``orphans``), plus the pool, the migrations and the error tree.
+``orphans``, ``decisions``), plus the pool, the migrations and the error tree.
 """
 
 from tenantdb.store.adoption import AdoptionInventory, EnvValue, RecordedDatabase, SimWorkspaceRow
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.decisions import DecisionRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.errors import (
     StoreError,
@@ -26,6 +27,7 @@ __all__ = [
     "BudgetRow",
     "Cipher",
     "DatabaseRow",
+    "DecisionRow",
     "EnvValue",
     "Fingerprint",
     "MetadataStore",

@@ -190,6 +190,36 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "ON tenantdb_tenant_claim (neon_project_id) WHERE neon_project_id IS NOT NULL",
         ),
     ),
+    Migration(
+        "0009_decision_log",
+        (
+            # The operator's money and ownership decisions, for an auditor a month later: who or
+            # what decided, why, and the figures (see tenantdb.store.decisions). Kept for
+            # TENANTDB_DECISION_LOG_RETENTION_DAYS, pruned by the operator.
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_decision_log (
+                id text PRIMARY KEY,
+                decided_at timestamp NOT NULL DEFAULT now(),
+                scope text NOT NULL,
+                tenant_id text NOT NULL,
+                action text NOT NULL,
+                decided_by text NOT NULL,
+                reason text NOT NULL,
+                resource text,
+                project_id text,
+                spend_cents bigint,
+                limit_cents bigint,
+                details jsonb NOT NULL DEFAULT '{}'
+            )
+            """,
+            # tenantdb describe: one tenant's latest decisions.
+            "CREATE INDEX IF NOT EXISTS tenantdb_decision_log_tenant_idx "
+            "ON tenantdb_decision_log (scope, tenant_id, decided_at DESC)",
+            # The retention's prune: the oldest first.
+            "CREATE INDEX IF NOT EXISTS tenantdb_decision_log_decided_at_idx "
+            "ON tenantdb_decision_log (decided_at)",
+        ),
+    ),
 )
 
 # Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).

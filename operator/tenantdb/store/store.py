@@ -15,11 +15,22 @@ from types import TracebackType
 from typing import Self
 
 from tenantdb.api import Tenant
-from tenantdb.store import adoption, budgets, claims, credentials, databases, env_vars, orphans, sim_tables
+from tenantdb.store import (
+    adoption,
+    budgets,
+    claims,
+    credentials,
+    databases,
+    decisions,
+    env_vars,
+    orphans,
+    sim_tables,
+)
 from tenantdb.store.adoption import AdoptionInventory
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.decisions import DecisionRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
@@ -304,6 +315,24 @@ class MetadataStore:
         operator left on record, in one READ ONLY snapshot (see ``tenantdb.store.adoption``)."""
         async with self._connection("read_adoption_inventory") as conn:
             return await adoption.read_inventory(conn)
+
+    # -- the decision log -----------------------------------------------------------------------------
+    async def record_decision(self, row: DecisionRow) -> None:
+        """Add one decision to ``tenantdb_decision_log`` (see ``tenantdb.store.decisions``)."""
+        async with self._connection("record_decision") as conn:
+            await decisions.record(conn, row)
+
+    async def list_decisions(
+        self, tenants: Iterable[tuple[str, str]], *, limit: int = 20
+    ) -> list[DecisionRow]:
+        """The latest decisions about any of these ``(scope, tenant id)``, newest first."""
+        async with self._connection("list_decisions") as conn:
+            return await decisions.list_for(conn, tenants, limit=limit)
+
+    async def prune_decisions(self, *, before: datetime) -> int:
+        """Delete the decisions older than ``before``; how many went."""
+        async with self._connection("prune_decisions") as conn:
+            return await decisions.prune(conn, before=before)
 
     # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
     async def sim_fingerprint(self) -> Fingerprint:

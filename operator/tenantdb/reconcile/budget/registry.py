@@ -174,6 +174,8 @@ class BudgetRegistry:
             self.restored_totals[row.user_id] = row.total_cost_cents
             if self.restored_last_sync is None or row.last_sync > self.restored_last_sync:
                 self.restored_last_sync = row.last_sync
+        if self.restored_last_sync is not None and self.last_sync is None:
+            self.metrics.consumption_last_sync.set(self.restored_last_sync.timestamp())
         self._count_over_limit()
 
     def _count_over_limit(self) -> None:

@@ -29,6 +29,7 @@ from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database.claim import pin_to_project
 from tenantdb.reconcile.database.errors import CONFLICT_RETRY_SECONDS, outside_errors
 from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject, Plan, TakenOver
+from tenantdb.reconcile.decisions import DecidedBy, DecisionAction, record_decision
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.ports import Events, StatusWriter
@@ -120,6 +121,18 @@ async def _rename(
         Reason.ADOPTED,
         f"Took over the existing Neon project {project_id} (spec.projectId); renamed it from "
         f"{old_name!r} to {plan.name!r}",
+    )
+    identity = obj.identity
+    await record_decision(
+        deps.metadata,
+        tenant=identity.tenant,
+        action=DecisionAction.ADOPT,
+        decided_by=DecidedBy.TAKE_OVER,
+        reason=f"spec.projectId names it: renamed from {old_name!r} to {plan.name!r}",
+        at=deps.clock(),
+        resource=f"{identity.kind} {identity.namespace}/{identity.name}",
+        project_id=project_id,
+        details={"originalProjectName": old_name},
     )
 
 
