@@ -59,8 +59,11 @@ class Tier(enum.StrEnum):
     ENTERPRISE = "enterprise"
 
 
-# Sim's plan names (v0.8.9: free, pro, team, team_<n>, enterprise) -> our tiers.
-DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,team=paid,team_*=paid,enterprise=enterprise"
+# Sim's plan names -> our tiers, checked against Sim's plan-helpers.ts at commit 0b232eb8
+# (v0.8.9, August 2026): free; pro_6000 (Pro) and pro_25000 (Max); team_6000 and team_25000
+# (Pro and Max for Teams); enterprise; the legacy pro and team. The globs follow Sim's own
+# isPro / isTeam (a `pro_` or `team_` prefix): a credit tier Sim adds later is still paid.
+DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,pro_*=paid,team=paid,team_*=paid,enterprise=enterprise"
 
 
 def parse_plan_tiers(text: str) -> dict[str, Tier]:
@@ -276,7 +279,8 @@ class Settings(BaseSettings):
     sim_plan_tiers: str = Field(
         default=DEFAULT_SIM_PLAN_TIERS,
         description="Sim plan name (glob patterns allowed) -> tier, as comma-separated plan=tier "
-        "pairs; the first match wins. A plan matching none gets the default tier.",
+        "pairs; an exact name first, then the first matching pattern. A plan matching none gets the "
+        "default tier, with a Warning Event on the user's budget.",
     )
 
     # --- process -------------------------------------------------------------------------------

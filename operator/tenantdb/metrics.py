@@ -138,6 +138,13 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 180, 240, 300, 450, 600, 900, 1800),
             registry=r,
         )
+        self.sim_unclaimed_plan_users = Gauge(
+            "tenantdb_sim_unclaimed_plan_users",
+            "Sim users whose plan no tier claims (TENANTDB_SIM_PLAN_TIERS or a DatabaseTier's "
+            "simPlans): they get the default tier, and their budget a Warning Event naming the plan "
+            "(latest full reading of Sim's tables).",
+            registry=r,
+        )
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
         )

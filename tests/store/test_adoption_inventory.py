@@ -50,8 +50,8 @@ async def test_the_platforms_rows_and_only_our_env_var_keys_are_read(
                 (user, f"{user}@x"),
             )
         await conn.execute(
-            "INSERT INTO workspace (id, name, owner_id, archived_at) VALUES "
-            "('w1', 'live', 'u1', NULL), ('w2', 'gone', 'u1', now())"
+            "INSERT INTO workspace (id, name, owner_id, billed_account_user_id, archived_at) VALUES "
+            "('w1', 'live', 'u1', 'u1', NULL), ('w2', 'gone', 'u1', 'u1', now())"
         )
         await conn.execute(
             "INSERT INTO user_global_database (id, user_id, ownership_type, neon_project_id, "

@@ -84,6 +84,7 @@ INVALID_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("GlobalDatabase", {"userId": "has spaces"}, "id pattern"),
     ("GlobalDatabase", {"userId": "x" * 129}, "id length"),
     ("WorkspaceDatabase", {"userId": "u1"}, "workspaceId is required"),
+    ("WorkspaceDatabase", {"userId": "u1", "workspaceId": "w1", "billedUserId": "a b"}, "payer id pattern"),
     ("GlobalDatabase", {"userId": "u1", "deletionPolicy": "Orphan"}, "unknown deletion policy"),
     ("GlobalDatabase", {"userId": "u1", "pgVersion": 12}, "unsupported PostgreSQL"),
     ("GlobalDatabase", {"userId": "u1", "region": "mars-1"}, "region shape"),

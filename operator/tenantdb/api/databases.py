@@ -127,6 +127,11 @@ class DatabaseSpec(Resource):
             raise ValueError("must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)")
         return value
 
+    @property
+    def budget_user_id(self) -> str:
+        """The user whose budget the database counts against: its owner."""
+        return self.user_id
+
     @model_validator(mode="after")
     def _default_role_name_fits(self) -> Self:
         if self.role_name is None and len((self.database_name + _ROLE_SUFFIX).encode()) > _MAX_NAME:
@@ -151,6 +156,21 @@ class WorkspaceDatabaseSpec(DatabaseSpec):
         max_length=ID_MAX_LENGTH,
         json_schema_extra=immutable("workspaceId"),
     )
+    billed_user_id: str | None = Field(
+        default=None,
+        description="Id of the platform user whose budget the database counts against, when not "
+        "userId: whom the platform bills for the workspace (Sim's workspace.billed_account_user_id, "
+        "kept here by the Sim sync). May change: the database's spend this period then counts "
+        "against the new user's budget, and no longer against the old one's. Default: userId.",
+        pattern=ID_PATTERN,
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+    )
+
+    @property
+    def budget_user_id(self) -> str:
+        """The user whose budget the database counts against: ``billedUserId``, else its owner."""
+        return self.billed_user_id or self.user_id
 
 
 class DatabaseStatus(Resource):

@@ -102,6 +102,13 @@ WORKSPACE_DATABASE = Kind(
     printer_columns=(
         *_DATABASE_COLUMNS[:3],
         {"name": "Workspace", "type": "string", "jsonPath": ".spec.workspaceId", "priority": 1},
+        {
+            "name": "Billed",
+            "type": "string",
+            "jsonPath": ".spec.billedUserId",
+            "priority": 1,
+            "description": "The user whose budget it counts against, when not its owner",
+        },
         *_DATABASE_COLUMNS[3:],
     ),
     description="A workspace's agent Neon database; its URL reaches Sim Studio as AGENT_DB_URL.",

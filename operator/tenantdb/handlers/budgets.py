@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
@@ -15,7 +15,7 @@ from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
-from tenantdb.handlers.driver import budget_actuator
+from tenantdb.handlers.driver import budget_actuator, enforce_now
 from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
@@ -29,22 +29,6 @@ from tenantdb.store.claims import Claimant
 __all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
 
 _log = logging.getLogger(__name__)
-
-
-async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
-    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
-    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
-    assert runtime.store is not None
-    assert runtime.kube is not None
-    assert runtime.neon is not None
-    await runtime.budgets.enforce_users(
-        users,
-        store=runtime.store,
-        kube=runtime.kube,
-        neon=runtime.neon,
-        quotas=runtime.neon,
-        post_event=event_poster(runtime),
-    )
 
 
 def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:

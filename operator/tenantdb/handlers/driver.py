@@ -9,9 +9,10 @@ write its status through one writer, and turn the outcome into kopf's terms.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -20,6 +21,7 @@ import pydantic
 from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
+from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -48,6 +50,7 @@ __all__ = [
     "budget_actuator",
     "decode",
     "delete_object",
+    "enforce_now",
     "is_settled",
     "observe_database",
     "reconcile_new_database",
@@ -97,7 +100,7 @@ def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None
         namespace=str(meta.get("namespace")),
         name=str(meta.get("name")),
         uid=str(meta.get("uid")),
-        user_id=spec.user_id,
+        user_id=spec.budget_user_id,
         tenant=tenant,
     )
     owner = OwnerReference(api_version=kind.api_version, kind=kind.kind, name=identity.name, uid=identity.uid)
@@ -192,23 +195,52 @@ async def _write_final_status(writer: StatusWriter, status: DatabaseStatus) -> N
         ) from exc
 
 
-def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+def register_for_budget(
+    runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus
+) -> set[str]:
+    """The database as the budget counts it, under the user it counts against (its payer:
+    ``DatabaseIdentity.user_id``). Returns the two users between whom its spend moved when
+    its payer changed (their totals must be planned again, together), else nothing."""
     project_id = status.project_id or runtime.projects.get(obj.identity.uid)
     key = (kind.kind, obj.identity.namespace, obj.identity.name)
-    if not project_id and key in runtime.budgets.databases:
-        return  # keep what is known; a status without a project says nothing new
-    runtime.budgets.put_database(
-        DatabaseRecord(
+    known = runtime.budgets.databases.get(key)
+    if not project_id and known is not None:
+        # Keep what is known (a status without a project says nothing new) but whom it counts against.
+        if known.user_id == obj.identity.user_id:
+            return set()
+        record = dataclasses.replace(known, user_id=obj.identity.user_id)
+    else:
+        record = DatabaseRecord(
             kind=kind.kind,
             namespace=obj.identity.namespace,
             name=obj.identity.name,
-            user_id=obj.spec.user_id,
+            user_id=obj.identity.user_id,
             project_id=project_id,
             endpoint_id=status.endpoint_id,
             suspended_for_budget=status.phase == Phase.SUSPENDED,
             uid=obj.identity.uid,
             max_cu=obj.spec.autoscaling.max_cu,
         )
+    previous = runtime.budgets.put_database(record)
+    if previous is not None and previous.user_id != record.user_id:
+        return {previous.user_id, record.user_id}
+    return set()
+
+
+async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
+    """Re-plan these users' enforcement with the costs known now (a tier change, a database
+    changing payer, must not wait for a sync); handlers asking together share one pass
+    (``BudgetSync.enforce_users``)."""
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    await runtime.budgets.enforce_users(
+        users,
+        store=runtime.store,
+        kube=runtime.kube,
+        neon=runtime.neon,
+        quotas=runtime.neon,
+        post_event=event_poster(runtime),
     )
 
 
@@ -301,7 +333,19 @@ async def reconcile_object(
     writer = StatusWriter(runtime, kind, body)
     # Every database with a project counts in its user's budget, even while its reconcile
     # fails: known to the budget from its recorded status, before anything else is tried.
-    register_for_budget(runtime, kind, obj, obj.status)
+    moved = register_for_budget(runtime, kind, obj, obj.status)
+    if moved:
+        # Its spend changed hands: both users' totals and decisions now, in one pass (and
+        # before the lock: that pass may switch this very endpoint under it).
+        identity = obj.identity
+        _log.info(
+            "%s %s/%s now counts against user %s",
+            kind.kind,
+            identity.namespace,
+            identity.name,
+            identity.user_id,
+        )
+        await enforce_now(runtime, moved)
     deps = runtime.database_deps()
     async with runtime.locks[obj.identity.uid]:
         try:

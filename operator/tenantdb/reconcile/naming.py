@@ -19,8 +19,9 @@ _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseIdentity:
-    """Who a database resource is: kind, namespace, name, uid, the user who owns it (whose
-    budget it counts against) and the tenant it serves (that user, or one of their workspaces)."""
+    """Who a database resource is: kind, namespace, name, uid, the user whose budget it counts
+    against (its owner, or for a workspace's the user billed for it: ``spec.billedUserId``) and
+    the tenant it serves (a user, or a workspace)."""
 
     kind: str
     namespace: str

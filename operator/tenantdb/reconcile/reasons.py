@@ -87,3 +87,5 @@ class Reason(enum.StrEnum):
 
     # The Sim sync leaves a resource it did not make alone.
     NOT_MANAGED_BY_SIM_SYNC = "NotManagedBySimSync"
+    # The Sim sync read a Sim plan that no tier claims (the user gets the default tier).
+    UNCLAIMED_SIM_PLAN = "UnclaimedSimPlan"

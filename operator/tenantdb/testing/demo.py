@@ -221,8 +221,8 @@ async def _zero_code_demo(stack: LocalStack, key: EncryptionKey) -> bool:
     _say(f"  credential rows for it: {', '.join(members) or 'NONE'} (the owner and the member)")
     ok = ok and "AGENT_DB_URL" in keys and members == ["admin", "member"]
 
-    _say("zero-code Sim: the user subscribes to Sim's pro plan ...")
-    await sim.subscribe(user, "pro")
+    _say("zero-code Sim: the user subscribes to Sim's Pro plan (pro_6000) ...")
+    await sim.subscribe(user, "pro_6000")
     upgraded = await stack.wait_for(
         "DatabaseBudget", name, lambda o: ((o or {}).get("status") or {}).get("tier") == "paid", timeout=30
     )

@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from tenantdb.api import KINDS
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError
+from tenantdb.metrics import Metrics
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.sim_sync.bucket import TokenBucket
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
@@ -35,6 +36,7 @@ from tenantdb.reconcile.sim_sync.plan import (
     make_plan,
     manifest,
 )
+from tenantdb.reconcile.sim_sync.unclaimed import PostEvent, UnclaimedPlans
 from tenantdb.store import Fingerprint, SimSnapshot, StoreError
 
 __all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
@@ -78,9 +80,6 @@ class SyncResources(Protocol):
     async def delete(self, *, plural: str, namespace: str, name: str) -> None: ...
 
 
-PostEvent = Callable[[str, str, str, str], Awaitable[None]]  # kind, name, reason, message
-
-
 @dataclass(slots=True)
 class PassResult:
     full: bool
@@ -102,7 +101,11 @@ class SimSync:
         resources: SyncResources,
         post_event: PostEvent,
         clock: Callable[[], float] = time.monotonic,
+        plan_tiers: Callable[[], Mapping[str, str]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``plan_tiers``: Sim plan (glob) -> tier name, asked at every plan of the resources
+        (default: ``TENANTDB_SIM_PLAN_TIERS``)."""
         self._settings = settings
         self._tables = tables
         self._resources = resources
@@ -110,7 +113,9 @@ class SimSync:
         self._clock = clock
         self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
         self._namespace = settings.sim_namespace
-        self._plan_tiers = settings.plan_tiers()
+        settings_plan_tiers = settings.plan_tiers()
+        self._plan_tiers = plan_tiers or (lambda: settings_plan_tiers)
+        self._unclaimed = UnclaimedPlans(metrics or Metrics(), post_event, lambda: self._bucket.take())
         self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
         self._fingerprint: Fingerprint | None = None
         self._last_full = float("-inf")
@@ -158,9 +163,7 @@ class SimSync:
         if full or self._cluster is None:
             self._cluster = await self._list_cluster()
             self._last_full = self._clock()
-        desired = desired_resources(
-            snapshot, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
-        )
+        desired = self._desired(snapshot)
         plan = make_plan(
             desired,
             self._cluster,
@@ -177,6 +180,7 @@ class SimSync:
             len(plan.delete),
         )
         await self._apply(plan, result)
+        await self._unclaimed.tell(desired.values(), complete=True)
         # Remembered only once the plan is applied: a failed pass is retried on the next poll.
         self._fingerprint = fingerprint
         return result
@@ -199,12 +203,10 @@ class SimSync:
             return None
         if (users_found, workspaces_found) != (now.users - before.users, now.workspaces - before.workspaces):
             return None
-        if new.archived_workspace_ids:
+        if new.archived_workspace_ids or now.payers_changed(before, new):
             return None
         assert self._cluster is not None
-        desired = desired_resources(
-            new, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
-        )
+        desired = self._desired(new)
         plan = make_plan(
             desired,
             self._cluster,
@@ -213,7 +215,13 @@ class SimSync:
             delete_absent=False,
         )
         await self._apply(plan, result)
+        await self._unclaimed.tell(desired.values(), complete=False)
         return now
+
+    def _desired(self, snapshot: SimSnapshot) -> dict[TenantKey, DesiredResource]:
+        return desired_resources(
+            snapshot, plan_tiers=self._plan_tiers(), default_tier=str(self._settings.default_tier)
+        )
 
     @staticmethod
     def _inserts_only(now: Fingerprint, before: Fingerprint) -> bool:
