@@ -244,6 +244,12 @@ class Settings(BaseSettings):
         default=1, ge=1, le=28, description="Day of the month billing periods start (UTC)."
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
+    organization_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the NeonOrganization pool is read, each key checked (two calls per "
+        "organisation) and each status written.",
+    )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------
     sim_sync: bool = Field(

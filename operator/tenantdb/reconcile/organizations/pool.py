@@ -14,12 +14,13 @@ into one organisation past its ``maxProjects``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import pydantic
 
@@ -48,17 +49,17 @@ class OrganizationClient(Protocol):
     def calls_last_minute(self) -> int: ...
 
 
-ClientFactory = Callable[[NeonOrganizationSpec, str], OrganizationClient]
+C = TypeVar("C", bound=OrganizationClient)
 TenantCounter = Callable[[], Awaitable[dict[str, int]]]
 
 
 @dataclasses.dataclass
-class Member:
+class Member(Generic[C]):
     """One organisation as the pool knows it."""
 
     name: str
     spec: NeonOrganizationSpec
-    client: OrganizationClient | None
+    client: C | None
     key_digest: str = ""
     ready: bool = False
     reason: str = "NotChecked"
@@ -86,22 +87,47 @@ def _stamp(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class OrganizationPool:
+class OrganizationPool(Generic[C]):
     def __init__(
         self,
         *,
         source: OrganizationSource,
         count_tenants: TenantCounter,
-        make_client: ClientFactory,
+        make_client: Callable[[NeonOrganizationSpec, str], C],
         clock: Callable[[], datetime.datetime] = _now,
     ) -> None:
         self._source = source
         self._count_tenants = count_tenants
         self._make_client = make_client
         self._clock = clock
-        self.members: dict[str, Member] = {}
+        self.members: dict[str, Member[C]] = {}
+        # Placements counted since the refresh in progress read the table: its count may miss
+        # them (read before they were written), so they are added to it, not lost.
+        self._reserved_since_count: collections.Counter[str] = collections.Counter()
 
     # -- what placement asks ---------------------------------------------------------------
+    @property
+    def in_use(self) -> bool:
+        """Whether any NeonOrganization is defined (none: the implicit single organisation)."""
+        return bool(self.members)
+
+    def clients(self) -> dict[str, C]:
+        """Each organisation's client (those whose key could be read)."""
+        return {name: m.client for name, m in self.members.items() if m.client is not None}
+
+    def rejected(self, name: str) -> str | None:
+        """Why the organisation's key does not work now (None: it works, or is not known)."""
+        member = self.members.get(name)
+        if member is None or member.ready or member.reason == "NotChecked":
+            return None
+        return member.message or member.reason
+
+    def keeps_placed(self, name: str) -> bool:
+        """Whether a tenant placed here and not created yet still goes here: the organisation
+        is defined, its key works and Neon has not refused it for its project limit."""
+        member = self.members.get(name)
+        return member is not None and member.client is not None and member.ready and not member.full
+
     def choose(self) -> str | None:
         chosen = choose(member.candidate() for member in self.members.values())
         return chosen.name if chosen is not None else None
@@ -109,8 +135,9 @@ class OrganizationPool:
     def reserve(self, name: str) -> None:
         if (member := self.members.get(name)) is not None:
             member.held += 1
+            self._reserved_since_count[name] += 1
 
-    def client(self, name: str) -> OrganizationClient | None:
+    def client(self, name: str) -> C | None:
         member = self.members.get(name)
         return member.client if member is not None else None
 
@@ -127,6 +154,7 @@ class OrganizationPool:
     # -- the refresh -----------------------------------------------------------------------
     async def refresh(self) -> None:
         seen: set[str] = set()
+        self._reserved_since_count.clear()
         counts = await self._count_tenants()
         for item in await self._source.list_organizations():
             name = str(item.get("metadata", {}).get("name", ""))
@@ -134,21 +162,30 @@ class OrganizationPool:
                 continue
             seen.add(name)
             member = await self._refresh_one(name, item)
-            member.held = counts.get(name, 0)
+            # Over by the placements that were written before the count was read, at worst:
+            # the safe side, set right by the next refresh.
+            member.held = counts.get(name, 0) + self._reserved_since_count[name]
             await self._source.patch_organization_status(name=name, status=self.status_of(member, item))
         for gone in set(self.members) - seen:
             member = self.members.pop(gone)
             if member.client is not None:
                 await member.client.aclose()
 
-    async def _refresh_one(self, name: str, item: Mapping[str, Any]) -> Member:
+    async def close(self) -> None:
+        """Close every organisation's client."""
+        members, self.members = self.members, {}
+        for member in members.values():
+            if member.client is not None:
+                await member.client.aclose()
+
+    async def _refresh_one(self, name: str, item: Mapping[str, Any]) -> Member[C]:
         try:
             spec = NeonOrganizationSpec.model_validate(item.get("spec") or {})
         except pydantic.ValidationError:
-            member = self.members.setdefault(name, Member(name=name, spec=_EMPTY_SPEC, client=None))
+            member = self.members.setdefault(name, Member[C](name=name, spec=_EMPTY_SPEC, client=None))
             member.ready, member.reason, member.message = False, "InvalidSpec", "the spec does not validate"
             return member
-        member = self.members.setdefault(name, Member(name=name, spec=spec, client=None))
+        member = self.members.setdefault(name, Member[C](name=name, spec=spec, client=None))
         ref = spec.api_key_secret_ref
         secret = await self._source.read_secret(namespace=ref.namespace, name=ref.name)
         key = (secret or {}).get(ref.key, "")
@@ -176,7 +213,7 @@ class OrganizationPool:
             member.ready, member.reason, member.message = True, "KeyWorks", ""
         return member
 
-    def status_of(self, member: Member, item: Mapping[str, Any]) -> dict[str, Any]:
+    def status_of(self, member: Member[C], item: Mapping[str, Any]) -> dict[str, Any]:
         room = member.candidate().room
         now = _stamp(self._clock())
         message = member.message
