@@ -107,7 +107,7 @@ async def _place(runtime: Runtime, obj: DatabaseObject) -> str:
         await store.forget_tenant_organization(uid=identity.uid)
         _log.info("%s %s/%s: organisation %s takes no tenants now; placing it again",
                   identity.kind, identity.namespace, identity.name, recorded)  # fmt: skip
-    chosen = pool.choose()
+    chosen = pool.take()  # counted at once: the placements of a burst spread by the rule
     if chosen is None:
         raise RetryLater(
             Reason.NO_ORGANIZATION,
@@ -115,15 +115,19 @@ async def _place(runtime: Runtime, obj: DatabaseObject) -> str:
             "add one, raise a maxProjects or uncordon one",
             delay=_WAIT_SECONDS,
         )
-    placed = await store.place_tenant(
-        uid=identity.uid,
-        kind=identity.kind,
-        namespace=identity.namespace,
-        name=identity.name,
-        organization=chosen,
-    )
-    if placed == chosen:
-        pool.reserve(chosen)  # counted now: a burst before the next refresh spreads by the rule
+    try:
+        placed = await store.place_tenant(
+            uid=identity.uid,
+            kind=identity.kind,
+            namespace=identity.namespace,
+            name=identity.name,
+            organization=chosen,
+        )
+    except BaseException:
+        pool.release(chosen)
+        raise
+    if placed != chosen:  # another replica recorded it first: counted there already
+        pool.release(chosen)
     return placed
 
 

@@ -132,6 +132,21 @@ class OrganizationPool(Generic[C]):
         chosen = choose(member.candidate() for member in self.members.values())
         return chosen.name if chosen is not None else None
 
+    def take(self) -> str | None:
+        """``choose`` and ``reserve`` at once (no await between): concurrent placements of a
+        burst each see the ones before them, and spread by the rule."""
+        chosen = self.choose()
+        if chosen is not None:
+            self.reserve(chosen)
+        return chosen
+
+    def release(self, name: str) -> None:
+        """A reservation not used after all (the tenant was recorded elsewhere first)."""
+        if (member := self.members.get(name)) is not None and member.held > 0:
+            member.held -= 1
+            if self._reserved_since_count[name] > 0:
+                self._reserved_since_count[name] -= 1
+
     def reserve(self, name: str) -> None:
         if (member := self.members.get(name)) is not None:
             member.held += 1
