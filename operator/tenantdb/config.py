@@ -251,6 +251,12 @@ class Settings(BaseSettings):
         "stop, delete, adoption, rotation) keeps a decision, in days; older ones are pruned "
         "hourly. The default covers a yearly audit of last year's periods.",
     )
+    organization_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the NeonOrganization pool is read, each key checked (two calls per "
+        "organisation) and each status written.",
+    )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------
     sim_sync: bool = Field(

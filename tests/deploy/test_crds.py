@@ -17,6 +17,7 @@ def test_the_generated_crds_exist() -> None:
     assert GENERATED == [
         "databasebudgets.tenantdb.io.yaml",
         "globaldatabases.tenantdb.io.yaml",
+        "neonorganizations.tenantdb.io.yaml",
         "workspacedatabases.tenantdb.io.yaml",
     ]
 

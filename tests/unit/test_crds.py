@@ -42,10 +42,16 @@ def test_crds_have_the_names_users_type() -> None:
     assert all(n["categories"] == ["tenantdb"] for n in names.values())
     for crd in generate_crds():
         version = crd["spec"]["versions"][0]
-        assert crd["spec"]["scope"] == "Namespaced"
+        kind = crd["spec"]["names"]["kind"]
         assert version["subresources"] == {"status": {}}
         columns = {c["name"] for c in version["additionalPrinterColumns"]}
-        if crd["spec"]["names"]["kind"] == "DatabaseBudget":
+        if kind == "NeonOrganization":  # the pool of organisations: one per cluster, not per namespace
+            assert crd["spec"]["scope"] == "Cluster"
+            assert crd["spec"]["names"]["plural"] == "neonorganizations"
+            assert {"Organization", "Cordoned", "Projects", "Room", "Ready", "Age"} <= columns
+            continue
+        assert crd["spec"]["scope"] == "Namespaced"
+        if kind == "DatabaseBudget":
             assert {"Tier", "Limit", "Spent", "Exceeded", "Age"} <= columns
         else:
             assert {"Ready", "Phase", "Project", "Age"} <= columns

@@ -20,26 +20,31 @@ from tenantdb.api.databases import (
     WorkspaceDatabaseSpec,
 )
 from tenantdb.api.kinds import (
+    CLUSTER_KINDS,
     DATABASE_BUDGET,
     DATABASE_KINDS,
     GLOBAL_DATABASE,
     GROUP,
     KINDS,
     MANAGED_LABEL,
+    NEON_ORGANIZATION,
     VERSION,
     WORKSPACE_DATABASE,
     Kind,
     kind_named,
 )
+from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
 from tenantdb.api.tenant import Scope, Tenant
 
 __all__ = [
+    "CLUSTER_KINDS",
     "DATABASE_BUDGET",
     "DATABASE_KINDS",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
     "MANAGED_LABEL",
+    "NEON_ORGANIZATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "AutoscalingSpec",
@@ -54,6 +59,8 @@ __all__ = [
     "DeletionPolicy",
     "GlobalDatabaseSpec",
     "Kind",
+    "NeonOrganizationSpec",
+    "NeonOrganizationStatus",
     "Phase",
     "Scope",
     "Tenant",

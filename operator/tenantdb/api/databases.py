@@ -180,6 +180,11 @@ class DatabaseStatus(Resource):
         default=None, description="Pending, Provisioning, Ready, Suspended, Failed or Deleting."
     )
     project_id: str | None = Field(default=None, description="Neon project id (the external name).")
+    organization: str | None = Field(
+        default=None,
+        description="The NeonOrganization the tenant was placed in (absent with the implicit single "
+        "organisation of NEON_API_KEY); set once, never changed.",
+    )
     project_name: str | None = Field(
         default=None, description="Neon project name, derived from the resource's identity."
     )

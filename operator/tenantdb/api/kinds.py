@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
 
 __all__ = [
+    "CLUSTER_KINDS",
     "DATABASE_BUDGET",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
     "MANAGED_LABEL",
+    "NEON_ORGANIZATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "Kind",
@@ -68,6 +71,7 @@ class Kind:
     status: type[Resource]
     printer_columns: tuple[Mapping[str, object], ...]
     description: str
+    scope: str = "Namespaced"
 
     @property
     def api_version(self) -> str:
@@ -139,7 +143,28 @@ DATABASE_BUDGET = Kind(
 )
 KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)
 DATABASE_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
-_BY_NAME = {kind.kind: kind for kind in KINDS}
+# Cluster-scoped kinds, apart from KINDS (whose objects live in the watched namespaces).
+NEON_ORGANIZATION = Kind(
+    kind="NeonOrganization",
+    plural="neonorganizations",
+    singular="neonorganization",
+    short_name="norg",
+    spec=NeonOrganizationSpec,
+    status=NeonOrganizationStatus,
+    printer_columns=(
+        {"name": "Organization", "type": "string", "jsonPath": ".spec.organizationId"},
+        {"name": "Cordoned", "type": "boolean", "jsonPath": ".spec.cordoned"},
+        {"name": "Projects", "type": "integer", "jsonPath": ".status.projects"},
+        {"name": "Room", "type": "integer", "jsonPath": ".status.room"},
+        {"name": "Calls/min", "type": "integer", "jsonPath": ".status.callsPerMinute"},
+        _READY,
+        _AGE,
+    ),
+    description="A Neon organisation of the pool new tenants are placed in, with its own API key and limits.",
+    scope="Cluster",
+)
+CLUSTER_KINDS = (NEON_ORGANIZATION,)
+_BY_NAME = {kind.kind: kind for kind in (*KINDS, *CLUSTER_KINDS)}
 
 
 def kind_named(name: str) -> Kind:

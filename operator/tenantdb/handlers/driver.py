@@ -22,6 +22,8 @@ from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.events import event_poster
+from tenantdb.handlers.organization_router import OrganizationRouter
+from tenantdb.handlers.placement import forget_if_nothing_made, placement_for_delete, placement_of
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -42,6 +44,7 @@ from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLate
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.store import StoreError
 
 __all__ = [
     "KopfEvents",
@@ -202,6 +205,9 @@ def register_for_budget(
     ``DatabaseIdentity.user_id``). Returns the two users between whom its spend moved when
     its payer changed (their totals must be planned again, together), else nothing."""
     project_id = status.project_id or runtime.projects.get(obj.identity.uid)
+    organization = status.organization or obj.status.organization
+    if project_id and organization:
+        runtime.project_organizations[project_id] = organization
     key = (kind.kind, obj.identity.namespace, obj.identity.name)
     known = runtime.budgets.databases.get(key)
     if not project_id and known is not None:
@@ -234,12 +240,13 @@ async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
     assert runtime.store is not None
     assert runtime.kube is not None
     assert runtime.neon is not None
+    router = OrganizationRouter(runtime)
     await runtime.budgets.enforce_users(
         users,
         store=runtime.store,
         kube=runtime.kube,
-        neon=runtime.neon,
-        quotas=runtime.neon,
+        neon=router,
+        quotas=router,
         post_event=event_poster(runtime),
     )
 
@@ -259,7 +266,7 @@ def budget_actuator(
         async with lock:
             settled = await apply_budget(
                 action,
-                neon=runtime.neon,
+                neon=OrganizationRouter(runtime),
                 decision=lambda: runtime.budgets.is_suspended(action.user_id),
                 write_status=write,
                 post_event=post_event,
@@ -346,15 +353,34 @@ async def reconcile_object(
             identity.user_id,
         )
         await enforce_now(runtime, moved)
-    deps = runtime.database_deps()
     async with runtime.locks[obj.identity.uid]:
+        placement = None
         try:
-            if local_first and await _checked_locally(obj, deps, events):
+            # The tenant's organisation (placed now if it is new) and the client that acts there.
+            placement = await placement_of(runtime, obj, writer)
+            if placement.organization is not None and obj.status.organization != placement.organization:
+                # What the statuses this reconcile writes build on (a body from before a
+                # placement made again must not write the old organisation back).
+                obj = dataclasses.replace(
+                    obj, status=obj.status.merged(DatabaseStatus(organization=placement.organization))
+                )
+            deps = runtime.database_deps(placement.client)
+            if (
+                local_first
+                and not _organization_was_down(obj.status)
+                and await _checked_locally(obj, deps, events)
+            ):
                 runtime.fleet.checked(obj.identity.uid)
                 return
             status = await reconcile_database(obj, deps, events, writer)
             await _write_final_status(writer, status)
+            if placement.organization is not None and status.project_id:
+                runtime.project_organizations[status.project_id] = placement.organization
         except ReconcileError as exc:
+            if placement is not None:
+                exc = await forget_if_nothing_made(
+                    runtime, obj, placement, exc, project_written=bool(writer.written.project_id)
+                )
             runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
             await _record_failure(
                 runtime,
@@ -370,6 +396,13 @@ async def reconcile_object(
                 events.warning(exc.reason, exc.message)
             raise as_kopf_error(exc) from None
     _reconciled(runtime, kind, body, obj, status, started=started)
+
+
+def _organization_was_down(status: DatabaseStatus) -> bool:
+    """Synced says the tenant's organisation could not be used: a full reconcile, not the cheap
+    check (which writes nothing when it passes), sets it right once it can."""
+    synced = cond.get_condition(status.conditions, cond.SYNCED)
+    return synced is not None and synced.reason == Reason.ORGANIZATION_UNAVAILABLE
 
 
 async def _decoded_or_failed(runtime: Runtime, kind: Kind, body: kopf.Body, events: Events) -> DatabaseObject:
@@ -450,6 +483,16 @@ async def reconcile_new_database(
     await reconcile_object(runtime, kind, _as_body(body), events)
 
 
+async def _forget_placement(runtime: Runtime, obj: DatabaseObject) -> None:
+    """The resource is gone: it no longer counts against its organisation's room."""
+    if runtime.store is None or runtime.organizations is None or not runtime.organizations.in_use:
+        return
+    try:
+        await runtime.store.forget_tenant_organization(uid=obj.identity.uid)
+    except StoreError as exc:  # counted a little high until the row goes: logged, not fatal
+        _log.warning("could not drop the organisation of %s: %s", obj.identity.name, exc)
+
+
 def _as_body(body: Mapping[str, Any]) -> kopf.Body:
     """A resource read outside kopf (a list, a watch), as kopf hands it to a handler."""
     return kopf.Body(cast("kopf.RawBody", dict(body)))
@@ -467,9 +510,10 @@ async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: E
     started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
     async with runtime.locks[obj.identity.uid]:
         try:
+            placement = await placement_for_delete(runtime, obj)
             await delete_database(
                 obj,
-                runtime.database_deps(),
+                runtime.database_deps(placement.client),
                 events,
                 StatusWriter(runtime, kind, body),
                 deletion_started=started,
@@ -487,6 +531,7 @@ async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: E
             )
             events.warning(exc.reason, exc.message)
             raise as_kopf_error(exc) from None
+    await _forget_placement(runtime, obj)
     await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
     runtime.locks.pop(obj.identity.uid, None)
     runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)

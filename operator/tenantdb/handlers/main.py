@@ -21,6 +21,7 @@ from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.heap import trim_heap_periodically
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.loops import Loops
+from tenantdb.handlers.organizations import start_organization_refresh
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
 from tenantdb.metrics import Metrics
@@ -127,6 +128,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
         await lane.listed()
         await lane.taken(timeout=START_UP_TAKES_SECONDS)
         await memo.read_budget_resume_snapshot()
+        loops.start("organizations", start_organization_refresh(memo))
         loops.start("budget-sync", start_budget_loop(memo))
         if app_settings.sim_sync:
             loops.start("sim-sync", start_sim_sync(memo))

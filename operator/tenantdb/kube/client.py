@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import GROUP, KINDS, NEON_ORGANIZATION, VERSION
 from tenantdb.kube.transport import (
     MERGE_PATCH,
     KubeCredentials,
@@ -345,6 +345,28 @@ class KubeClient:
         )
         if response.status_code == 404:
             return  # the object is gone: nothing to record on it
+        check(action, response)
+
+    # -- the pool of Neon organisations (cluster-scoped) -----------------------------------------
+    async def list_organizations(self) -> list[Mapping[str, Any]]:
+        """Every NeonOrganization (a handful: one list a minute, paged all the same)."""
+        found: list[Mapping[str, Any]] = []
+        async for items in list_pages(self._http, plural=NEON_ORGANIZATION.plural, namespace=None):
+            found.extend(items)
+        return found
+
+    async def patch_organization_status(self, *, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch a NeonOrganization's status."""
+        action = "patching a NeonOrganization's status"
+        response = await self._http.request(
+            "PATCH",
+            custom_path(NEON_ORGANIZATION.plural, namespace=None, name=name, subresource="status"),
+            action=action,
+            body={"status": dict(status)},
+            content_type=MERGE_PATCH,
+        )
+        if response.status_code == 404:
+            return  # deleted meanwhile
         check(action, response)
 
     async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:

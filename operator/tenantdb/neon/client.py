@@ -155,6 +155,10 @@ class NeonClient:
             transport=transport,
         )
 
+    def calls_last_minute(self) -> int:
+        """Calls this client (its key, its limiter) made in the past 60 s."""
+        return self._session.limiter.calls_last_minute()
+
     def __repr__(self) -> str:
         return f"NeonClient(base_url={self.base_url!r}, org_id={self.org_id!r})"
 

@@ -58,6 +58,10 @@ class Reason(enum.StrEnum):
     PROJECT_RECOVERED = "ProjectRecovered"
     PROJECT_RECREATED = "ProjectRecreated"
 
+    # The NeonOrganization pool (reconcile/organizations).
+    NO_ORGANIZATION = "NoOrganization"  # no organisation takes new tenants: each full, cordoned or down
+    ORGANIZATION_UNAVAILABLE = "OrganizationUnavailable"  # the tenant's organisation's key is rejected
+
     # The connection string and the compute settings.
     SECRET_WRITTEN = "SecretWritten"
     SECRET_UPDATED = "SecretUpdated"

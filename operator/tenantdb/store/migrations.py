@@ -220,6 +220,26 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "ON tenantdb_decision_log (decided_at)",
         ),
     ),
+    Migration(
+        "0010_tenant_organization",
+        (
+            # Which Neon organisation (NeonOrganization name) each database resource was placed
+            # in: written once, before its project is created, and never changed (see
+            # tenantdb.store.organizations); counted per organisation for its room left.
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_tenant_organization (
+                holder_uid text PRIMARY KEY,
+                kind text NOT NULL,
+                holder_namespace text NOT NULL,
+                holder_name text NOT NULL,
+                organization text NOT NULL,
+                placed_at timestamp NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS tenantdb_tenant_organization_organization_idx "
+            "ON tenantdb_tenant_organization (organization)",
+        ),
+    ),
 )
 
 # Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).

@@ -23,6 +23,7 @@ from tenantdb.store import (
     databases,
     decisions,
     env_vars,
+    organizations,
     orphans,
     sim_tables,
 )
@@ -231,6 +232,26 @@ class MetadataStore:
     async def get_budget(self, *, user_id: str) -> BudgetRow | None:
         async with self._connection("get_budget") as conn:
             return await budgets.get(conn, user_id=user_id)
+
+    # -- organisations (see tenantdb.store.organizations) ---------------------------------------------
+    async def place_tenant(self, *, uid: str, kind: str, namespace: str, name: str, organization: str) -> str:
+        """Record the resource's organisation unless one is recorded; returns the recorded one."""
+        async with self._connection("recording a tenant's organisation") as conn:
+            return await organizations.place(
+                conn, uid=uid, kind=kind, namespace=namespace, name=name, organization=organization
+            )
+
+    async def tenant_organization(self, *, uid: str) -> str | None:
+        async with self._connection("reading a tenant's organisation") as conn:
+            return await organizations.get(conn, uid=uid)
+
+    async def tenants_per_organization(self) -> dict[str, int]:
+        async with self._connection("counting tenants per organisation") as conn:
+            return await organizations.counts(conn)
+
+    async def forget_tenant_organization(self, *, uid: str) -> bool:
+        async with self._connection("forgetting a tenant's organisation") as conn:
+            return await organizations.forget(conn, uid=uid)
 
     # -- claims ---------------------------------------------------------------------------------------
     async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Claimant) -> Claimant:

@@ -44,7 +44,7 @@ import jsonpatch
 import kmock
 from kmock._internal import aiobus, enums, rendering
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import CLUSTER_KINDS, GROUP, KINDS, VERSION
 from tenantdb.testing.kube_store import ObjectKey, OrderedStore, Page
 from tenantdb.testing.label_selectors import InvalidSelectorError, LabelSelector
 
@@ -57,7 +57,7 @@ _BUS_FLUSH_THRESHOLD = 1024
 
 
 def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
-    """Declare the standard resources and the three tenantdb kinds (as a CRD install would)."""
+    """Declare the standard resources and the tenantdb kinds (as a CRD install would)."""
     emulator.resources.load_bundled()
     for kind in KINDS:
         emulator.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = {
@@ -66,6 +66,16 @@ def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
             "shortnames": [kind.short_name],
             "categories": ["tenantdb"],
             "namespaced": True,
+            "verbs": _VERBS,
+            "subresources": ["status"],
+        }
+    for kind in CLUSTER_KINDS:
+        emulator.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = {
+            "kind": kind.kind,
+            "singular": kind.singular,
+            "shortnames": [kind.short_name],
+            "categories": ["tenantdb"],
+            "namespaced": False,
             "verbs": _VERBS,
             "subresources": ["status"],
         }
