@@ -228,7 +228,7 @@ async def _gone(resources: CustomResources, user_id: str) -> bool:
     return True
 
 
-async def _no_event(kind: str, name: str, reason: str, message: str) -> None:
+async def _no_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
     return None
 
 

@@ -227,7 +227,7 @@ class SyncAlone:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def _no_events(kind: str, name: str, reason: str, message: str) -> None:
+async def _no_events(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
     return None
 
 

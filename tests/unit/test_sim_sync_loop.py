@@ -6,6 +6,7 @@ import asyncio
 import copy
 import datetime
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ class Tables:
     def __init__(self) -> None:
         self.users: dict[str, datetime.datetime] = {}
         self.rows: dict[str, TenantRow] = {}
+        self.subscriptions: list[tuple[str, str]] = []
         self.on_fingerprint: list[Any] = []
         self.snapshot_started = asyncio.Event()
         self.snapshot_hangs = False
@@ -45,7 +47,12 @@ class Tables:
         self.snapshot_started.set()
         if self.snapshot_hangs:
             await asyncio.Event().wait()  # a connection that never answers
-        return self._fingerprint(), SimSnapshot(user_ids=set(self.users), user_database_rows=dict(self.rows))
+        snapshot = SimSnapshot(
+            user_ids=set(self.users),
+            user_database_rows=dict(self.rows),
+            subscriptions=list(self.subscriptions),
+        )
+        return self._fingerprint(), snapshot
 
     async def sim_new_rows(
         self, *, users_after: datetime.datetime | None, workspaces_after: datetime.datetime | None
@@ -106,7 +113,7 @@ class FakeClock:
         return self.now
 
 
-async def _no_events(kind: str, name: str, reason: str, message: str) -> None:
+async def _no_events(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
     return None
 
 
@@ -120,7 +127,7 @@ def _sync(
         resources=resources,
         post_event=_no_events,
         metrics=metrics or Metrics(),
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock or time.monotonic,
     )
 
 
@@ -232,6 +239,31 @@ async def test_a_pass_that_times_out_says_what_it_was_waiting_for(
     assert [r.getMessage() for r in caplog.records] == [
         "Sim sync pass failed, retrying: no answer within 0.2 s while reading a snapshot of Sim's tables"
     ]
+
+
+async def test_warnings_about_plans_no_tier_claims_take_a_second_of_a_pass_at_most() -> None:
+    tables, clock = Tables(), FakeClock()
+    warned: list[str] = []
+
+    async def post_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+        warned.append(name)
+        clock.now += 0.3  # a slow API server
+
+    settings = Settings(encryption_key="ab" * 32, sim_sync=True)
+    sync = SimSync(
+        settings=settings,
+        tables=tables,
+        resources=Resources(clock, seconds_per_write=0.05),
+        post_event=post_event,
+        clock=clock,
+    )
+    users = _users(tables, 10)
+    tables.subscriptions = [("business_50000", user) for user in users]  # a plan nobody claims
+    await sync.run_once()
+    assert len(warned) == 4  # 1 s: the rest at the next reading of Sim, none told twice
+    sync.forget()
+    await sync.run_once()
+    assert len(warned) == len(set(warned)) == 8
 
 
 # -- the metadata rows a platform had before the operator ---------------------------------------
