@@ -117,8 +117,8 @@ async def fill(url: str, users: int) -> None:
             (users,),
         )
         await conn.execute(
-            "INSERT INTO workspace (id, name, owner_id, created_at, updated_at) "
-            "SELECT gen_random_uuid()::text, 'w', id, now() - interval '1 day', now() - interval '1 day' "
+            "INSERT INTO workspace (id, name, owner_id, billed_account_user_id, created_at, updated_at) "
+            "SELECT gen_random_uuid()::text, 'w', id, id, now() - interval '1 day', now() - interval '1 day' "
             'FROM "user"'
         )
         await conn.execute(
