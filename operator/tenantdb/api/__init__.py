@@ -22,6 +22,7 @@ from tenantdb.api.databases import (
 from tenantdb.api.kinds import (
     DATABASE_BUDGET,
     DATABASE_KINDS,
+    DATABASE_TIER,
     GLOBAL_DATABASE,
     GROUP,
     KINDS,
@@ -32,10 +33,12 @@ from tenantdb.api.kinds import (
     kind_named,
 )
 from tenantdb.api.tenant import Scope, Tenant
+from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus, TierQuotas
 
 __all__ = [
     "DATABASE_BUDGET",
     "DATABASE_KINDS",
+    "DATABASE_TIER",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
@@ -51,12 +54,15 @@ __all__ = [
     "DatabaseBudgetStatus",
     "DatabaseSpec",
     "DatabaseStatus",
+    "DatabaseTierSpec",
+    "DatabaseTierStatus",
     "DeletionPolicy",
     "GlobalDatabaseSpec",
     "Kind",
     "Phase",
     "Scope",
     "Tenant",
+    "TierQuotas",
     "WorkspaceDatabaseSpec",
     "kind_named",
 ]

@@ -1,4 +1,4 @@
-"""Names of the three kinds, their CRD metadata and printer columns."""
+"""Names of the four kinds, their CRD metadata and printer columns."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus
 
 __all__ = [
     "DATABASE_BUDGET",
+    "DATABASE_KINDS",
+    "DATABASE_TIER",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
@@ -18,6 +21,7 @@ __all__ = [
     "VERSION",
     "WORKSPACE_DATABASE",
     "Kind",
+    "kind_named",
 ]
 
 GROUP = "tenantdb.io"
@@ -68,6 +72,9 @@ class Kind:
     status: type[Resource]
     printer_columns: tuple[Mapping[str, object], ...]
     description: str
+    namespaced: bool = True
+    # CEL rules on the whole object (``self.metadata.name`` is readable there).
+    object_rules: tuple[Mapping[str, str], ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -130,7 +137,51 @@ DATABASE_BUDGET = Kind(
     ),
     description="A user's database budget: tier, limit and spend of all their databases.",
 )
-KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)
+DATABASE_TIER = Kind(
+    kind="DatabaseTier",
+    plural="databasetiers",
+    singular="databasetier",
+    short_name="dbt",
+    spec=DatabaseTierSpec,
+    status=DatabaseTierStatus,
+    printer_columns=(
+        {
+            "name": "Limit",
+            "type": "integer",
+            "jsonPath": ".spec.limitCents",
+            "description": "Limit per user and billing period, in cents; empty is unlimited",
+        },
+        {"name": "MinCU", "type": "number", "jsonPath": ".spec.autoscaling.minCu"},
+        {"name": "MaxCU", "type": "number", "jsonPath": ".spec.autoscaling.maxCu"},
+        {
+            "name": "Databases",
+            "type": "integer",
+            "jsonPath": ".status.databases",
+            "description": "Databases whose user is on the tier",
+        },
+        {
+            "name": "Updated",
+            "type": "integer",
+            "jsonPath": ".status.updatedDatabases",
+            "description": "Databases with the tier's settings applied on Neon",
+        },
+        _READY,
+        {"name": "Suspend", "type": "integer", "jsonPath": ".spec.suspendTimeoutSeconds", "priority": 1},
+        {"name": "History", "type": "integer", "jsonPath": ".spec.historyRetentionSeconds", "priority": 1},
+        _AGE,
+    ),
+    description="A tier of service (like a StorageClass): the spending limit, compute size, idle "
+    "timeout, history and hard stops of the databases of every user whose DatabaseBudget names it.",
+    namespaced=False,
+    object_rules=(
+        {
+            # A budget's spec.tier names it, and that is a DNS-1123 label.
+            "rule": "size(self.metadata.name) <= 63 && !self.metadata.name.contains('.')",
+            "message": "a DatabaseTier's name must be a DNS-1123 label (no dots, at most 63 characters)",
+        },
+    ),
+)
+KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET, DATABASE_TIER)
 DATABASE_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
 _BY_NAME = {kind.kind: kind for kind in KINDS}
 

@@ -157,7 +157,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         await _hold_budget_claim(runtime, body, spec.user_id, logger)
         try:
             await runtime.store.upsert_budget(
-                user_id=spec.user_id, tier=spec.tier.value, custom_budget_cents=spec.custom_limit_cents
+                user_id=spec.user_id, tier=spec.tier, custom_budget_cents=spec.custom_limit_cents
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
@@ -186,7 +186,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             and runtime.budget_resume.recorded(
                 user_id=spec.user_id,
                 holder_uid=str(body.metadata.uid),
-                tier=spec.tier.value,
+                tier=spec.tier,
                 custom_budget_cents=spec.custom_limit_cents,
             )
         ):
@@ -205,7 +205,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             return
         users = {spec.user_id} | ({previous.user_id} if previous is not None else set())
         await enforce_now(runtime, users)
-        logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)
+        logger.info("budget of user %s: tier %s", spec.user_id, spec.tier)
 
     async def finalize(body: kopf.Body, memo: Runtime, **_: Any) -> None:
         runtime = memo

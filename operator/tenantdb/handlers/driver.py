@@ -34,12 +34,14 @@ from tenantdb.reconcile.database import (
     reconcile_database,
 )
 from tenantdb.reconcile.database import status as database_status
+from tenantdb.reconcile.database.model import own_compute
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.reconcile.tiers import SettingsWanted
 
 __all__ = [
     "KopfEvents",
@@ -197,6 +199,8 @@ def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, statu
     key = (kind.kind, obj.identity.namespace, obj.identity.name)
     if not project_id and key in runtime.budgets.databases:
         return  # keep what is known; a status without a project says nothing new
+    own = own_compute(obj.spec)
+    applied = SettingsWanted.from_status(status.applied)
     runtime.budgets.put_database(
         DatabaseRecord(
             kind=kind.kind,
@@ -207,7 +211,9 @@ def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, statu
             endpoint_id=status.endpoint_id,
             suspended_for_budget=status.phase == Phase.SUSPENDED,
             uid=obj.identity.uid,
-            max_cu=obj.spec.autoscaling.max_cu,
+            max_cu=applied.max_cu if applied is not None else own.max_cu,
+            own=own,
+            applied=applied,
         )
     )
 

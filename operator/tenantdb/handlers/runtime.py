@@ -176,6 +176,7 @@ class Runtime:
             settings=self.settings,
             clock=lambda: datetime.datetime.now(datetime.UTC),
             is_suspended=self.budgets.is_suspended,
+            user_tier=self.budgets.user_tier,
             known_projects=self.projects,
             create_attempts=self.create_attempts,
             pinned_claims=self.pinned_claims,

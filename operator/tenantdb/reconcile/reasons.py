@@ -71,6 +71,7 @@ class Reason(enum.StrEnum):
     # A DatabaseBudget: its Events, and its Synced and BudgetExceeded conditions.
     BUDGET_RESUMED = "BudgetResumed"
     TIER_CHANGED = "TierChanged"
+    TIER_NOT_FOUND = "TierNotFound"  # a budget naming a DatabaseTier that does not exist
     SYNCED = "Synced"
     CONFIGURED = "Configured"
     NOT_SYNCED_YET = "NotSyncedYet"

@@ -45,7 +45,7 @@ def tier_for_plan(plan: str, plan_tiers: Mapping[str, Tier]) -> Tier | None:
     return None
 
 
-def _user_tiers(snapshot: SimSnapshot, plan_tiers: Mapping[str, Tier], default: Tier) -> dict[str, Tier]:
+def _user_tiers(snapshot: SimSnapshot, plan_tiers: Mapping[str, Tier], default: str) -> dict[str, str]:
     """Each user's tier: the best plan in force for the user or for one of the user's
     organisations (the organisation of a workspace they own, or one they are a member of)."""
     organisations: defaultdict[str, set[str]] = defaultdict(set)
@@ -59,7 +59,7 @@ def _user_tiers(snapshot: SimSnapshot, plan_tiers: Mapping[str, Tier], default: 
         tier = tier_for_plan(plan, plan_tiers)
         if tier is not None:
             plan_by_reference[reference_id].append(tier)
-    tiers: dict[str, Tier] = {}
+    tiers: dict[str, str] = {}
     for user_id in snapshot.user_ids:
         candidates = list(plan_by_reference.get(user_id, ()))
         for organization_id in organisations.get(user_id, ()):
@@ -69,7 +69,7 @@ def _user_tiers(snapshot: SimSnapshot, plan_tiers: Mapping[str, Tier], default: 
 
 
 def desired_resources(
-    snapshot: SimSnapshot, *, plan_tiers: Mapping[str, Tier], default_tier: Tier
+    snapshot: SimSnapshot, *, plan_tiers: Mapping[str, Tier], default_tier: str
 ) -> dict[TenantKey, DesiredResource]:
     """Per user a GlobalDatabase and a DatabaseBudget; per live workspace a WorkspaceDatabase."""
     tiers = _user_tiers(snapshot, plan_tiers, default_tier)
@@ -94,7 +94,7 @@ def desired_resources(
                 name,
                 user_id,
                 user_id,
-                {"userId": user_id, "tier": tiers[user_id].value},
+                {"userId": user_id, "tier": str(tiers[user_id])},
             )
         )
     for workspace in snapshot.workspaces:
