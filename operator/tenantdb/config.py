@@ -239,7 +239,8 @@ class Settings(BaseSettings):
     tier_enterprise_limit_cents: int | None = Field(
         default=None,
         ge=0,
-        description="Limit of tier enterprise while the cluster has no DatabaseTier object. Empty: unlimited.",
+        description="Limit of tier enterprise while the cluster has no DatabaseTier object. "
+        "Empty: unlimited.",
     )
     price_compute_cu_hour_usd: Decimal = Field(default=Decimal("0.106"), ge=0)
     price_storage_gb_month_usd: Decimal = Field(default=Decimal("0.35"), ge=0)
@@ -249,6 +250,14 @@ class Settings(BaseSettings):
         default=1, ge=1, le=28, description="Day of the month billing periods start (UTC)."
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
+    tier_rollout_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        description="Most databases a tier's rollout brings to a changed tier per minute (one Neon "
+        "call each, two when the tier's history or quotas changed too), in the background share "
+        "of the Neon budget: 30,000 databases take about 17 hours at the default, a user's own "
+        "move to another tier goes first.",
+    )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------
     sim_sync: bool = Field(

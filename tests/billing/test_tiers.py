@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tenantdb.billing import Budget, TierDefinition, TierPolicy, UnknownTierError, is_exceeded, tier_for_sim_plan
+from tenantdb.billing import (
+    Budget,
+    TierDefinition,
+    TierPolicy,
+    UnknownTierError,
+    is_exceeded,
+    tier_for_sim_plan,
+)
 from tenantdb.config import Settings, Tier
 
 KEY = "0123456789abcdef" * 4

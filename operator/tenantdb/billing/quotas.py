@@ -90,7 +90,9 @@ def capped(quotas: Mapping[str, int], cap: int | None) -> dict[str, int]:
     """Each quota no higher than the tier's ``cap`` (``None`` or 0: no cap); unlimited becomes the cap."""
     if not cap:
         return dict(quotas)
-    return {project: cap if seconds == UNLIMITED else min(seconds, cap) for project, seconds in quotas.items()}
+    return {
+        project: cap if seconds == UNLIMITED else min(seconds, cap) for project, seconds in quotas.items()
+    }
 
 
 def needs_write(previous: int | None, new: int, *, tolerance: int) -> bool:

@@ -97,7 +97,9 @@ class TierPolicy:
         """Tiers that only set a limit (the settings' three, tests)."""
         return cls(
             default_tier=default_tier,
-            tiers={name: TierDefinition(name=name, limit_cents=limit) for name, limit in limits_cents.items()},
+            tiers={
+                name: TierDefinition(name=name, limit_cents=limit) for name, limit in limits_cents.items()
+            },
         )
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
@@ -15,7 +15,7 @@ from tenantdb.api import DATABASE_BUDGET, GROUP, VERSION
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
-from tenantdb.handlers.driver import budget_actuator
+from tenantdb.handlers.driver import budget_actuator, enforce_now
 from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
@@ -26,25 +26,9 @@ from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
 from tenantdb.store.claims import Claimant
 
-__all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
+__all__ = ["register_budget_handlers", "start_budget_loop"]
 
 _log = logging.getLogger(__name__)
-
-
-async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
-    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
-    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
-    assert runtime.store is not None
-    assert runtime.kube is not None
-    assert runtime.neon is not None
-    await runtime.budgets.enforce_users(
-        users,
-        store=runtime.store,
-        kube=runtime.kube,
-        neon=runtime.neon,
-        quotas=runtime.neon,
-        post_event=event_poster(runtime),
-    )
 
 
 def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
@@ -195,7 +179,11 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         runtime.budgets.seed_quotas(status.get("databases") or [])
         runtime.budgets.seed_state(namespace, name, status)
         runtime.budgets.seed_status(namespace, name, status)
+        tier_before = runtime.budgets.tier_name(spec.user_id)
         previous = runtime.budgets.put_budget(namespace, name, record)
+        if runtime.budgets.tier_name(spec.user_id) != tier_before:
+            # The user moved to another tier: their databases follow it, before any backlog.
+            runtime.tier_rollout.wake({spec.user_id})
         # A budget whose status records this generation and the limit in force (a resume at a
         # restart, mostly) has nothing to enforce that the next sync, which plans every user,
         # will not: enforcing it here would only rewrite its status without costs. A new or
@@ -224,6 +212,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
         users = {user_id} | ({dropped.user_id} if dropped is not None else set())
         await enforce_now(runtime, users)  # the user falls back to the default tier
+        runtime.tier_rollout.wake(users)
 
     async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         await reconcile(body, memo, logger, resuming=True)

@@ -9,9 +9,10 @@ write its status through one writer, and turn the outcome into kopf's terms.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -20,6 +21,7 @@ import pydantic
 from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
+from tenantdb.handlers.events import event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -36,11 +38,13 @@ from tenantdb.reconcile.database import (
 from tenantdb.reconcile.database import status as database_status
 from tenantdb.reconcile.database.model import own_compute
 from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.database_tier import apply_tier
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.reconcile.tier_rollout import Behind
 from tenantdb.reconcile.tiers import SettingsWanted
 
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "budget_actuator",
     "decode",
     "delete_object",
+    "enforce_now",
     "is_settled",
     "observe_database",
     "reconcile_new_database",
@@ -57,6 +62,7 @@ __all__ = [
     "register_for_budget",
     "register_in_fleet",
     "registered_if_settled",
+    "tier_actuator",
 ]
 
 _log = logging.getLogger(__name__)
@@ -240,6 +246,53 @@ def budget_actuator(
                 now=_now(),
             )
         return settled.suspended if settled.endpoint is not None else None
+
+    return act
+
+
+async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
+    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
+    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    await runtime.budgets.enforce_users(
+        users,
+        store=runtime.store,
+        kube=runtime.kube,
+        neon=runtime.neon,
+        quotas=runtime.neon,
+        post_event=event_poster(runtime),
+    )
+
+
+def tier_actuator(
+    runtime: Runtime, post_event: Callable[[str, str, str, str, str, str], None]
+) -> Callable[[Behind], Awaitable[int]]:
+    """The database path acting for a tier's rollout: under the resource's own lock (the one
+    its reconcile holds), the settings its tier gives, recorded on its status and known to the
+    budget's registry at once (the rollout's next look finds it done). Returns the Neon calls."""
+
+    async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
+        await write_database_status(runtime, kind, namespace, name, status)
+
+    async def act(behind: Behind) -> int:
+        assert runtime.neon is not None
+        record = behind.record
+        lock = runtime.locks[record.uid] if record.uid else asyncio.Lock()
+        async with lock:
+            current = runtime.budgets.databases.get((record.kind, record.namespace, record.name))
+            if (
+                current is None
+                or current.applied != record.applied
+                or current.project_id != record.project_id
+            ):
+                return 0  # reconciled (or gone) since the rollout looked: its next look decides
+            calls = await apply_tier(behind, neon=runtime.neon, write_status=write, post_event=post_event)
+            runtime.budgets.put_database(
+                dataclasses.replace(current, applied=behind.wanted, max_cu=behind.wanted.max_cu)
+            )
+        return calls
 
     return act
 

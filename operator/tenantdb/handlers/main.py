@@ -22,6 +22,8 @@ from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.loops import Loops
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
+from tenantdb.handlers.tier_rollout import start_tier_rollout
+from tenantdb.handlers.tiers import register_tier_handlers
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction, quiet_body_loggers
@@ -130,6 +132,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
         if app_settings.sim_sync:
             loops.start("sim-sync", start_sim_sync(memo))
         loops.start("fleet-observation", start_fleet_observation(memo))
+        loops.start("tier-rollout", start_tier_rollout(memo))
         loops.start("heap-trim", trim_heap_periodically())
         logger.info(
             "tenantdb started: Neon at %s, %s",
@@ -156,6 +159,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
 
     register_database_handlers(registry)
     register_budget_handlers(registry, settings=app_settings)
+    register_tier_handlers(registry)
     return registry
 
 

@@ -12,18 +12,21 @@ import socket
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
-from tenantdb.api import DATABASE_BUDGET, Kind
+from tenantdb.api import DATABASE_BUDGET, DATABASE_TIER, Kind
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
 from tenantdb.handlers.kube_login import kube_credentials
-from tenantdb.kube import KubeClient
+from tenantdb.kube import KubeClient, KubeError
+from tenantdb.kube.resources import CustomResources
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.reconcile.fleet import FleetRegistry
+from tenantdb.reconcile.tier_rollout import RolloutQueue
+from tenantdb.reconcile.tiers import tier_definition
 from tenantdb.store import MetadataStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,9 @@ class Runtime:
     # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
     create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
+    # What the handlers tell the tiers' rollout (handlers/tier_rollout.py): a tier or a user's
+    # tier changed.
+    tier_rollout: RolloutQueue = dataclasses.field(default_factory=RolloutQueue)
     # This replica's name in kopf's peering (passed to kopf, read back by the ActiveGate).
     identity: str = dataclasses.field(
         default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -142,6 +148,31 @@ class Runtime:
         # The budget's word on each user, as the last process left it, before any handler may
         # enable an endpoint (kopf runs the resource handlers only after start-up).
         await self.budgets.restore(self.store)
+        # And the tiers, before any budget is planned or database created (the fast lane takes
+        # signups before kopf's watch of the tiers has listed them): a budget planned with the
+        # settings' tiers while the cluster's differ could suspend a paying user.
+        await self.load_tiers()
+
+    async def load_tiers(self) -> None:
+        """Every DatabaseTier, listed once (kopf's watch keeps them current after)."""
+        assert self.kube is not None
+        try:
+            objects = await CustomResources(self.kube).list(plural=DATABASE_TIER.plural, namespace=None)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            # The kind is not installed (CRDs not upgraded yet): the settings' three tiers.
+            logger.warning(
+                "DatabaseTier is not installed: the tiers are the settings' free, paid, enterprise"
+            )
+            objects = []
+        definitions = []
+        for obj in objects:
+            definition = tier_definition(obj)
+            if definition is not None:
+                definitions.append(definition)
+        self.budgets.tiers.replace_all(definitions)
+        logger.info("tiers: %s", ", ".join(sorted(self.budgets.policy.tiers)) or "none")
 
     async def read_budget_resume_snapshot(self) -> None:
         """The budget rows and claims, for kopf's resumes of the budgets (before they start:

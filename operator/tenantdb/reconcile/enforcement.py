@@ -148,6 +148,7 @@ class EnforcementPlan:
 
 def strictest_by_user(budgets: Iterable[BudgetRecord], policy: TierPolicy) -> dict[str, BudgetRecord]:
     """The budget that counts for each user (two naming one user: the strictest)."""
+
     def rank(record: BudgetRecord) -> tuple[bool, bool, int]:
         if not policy.knows(record.budget):
             return (False, False, 0)  # an unknown tier holds everything: the strictest of all

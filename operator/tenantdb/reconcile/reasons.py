@@ -78,5 +78,9 @@ class Reason(enum.StrEnum):
     OVER_LIMIT = "OverLimit"
     WITHIN_LIMIT = "WithinLimit"
 
+    # A DatabaseTier's Ready: every database of its users follows it, or not yet.
+    ROLLED_OUT = "RolledOut"
+    ROLLING_OUT = "RollingOut"
+
     # The Sim sync leaves a resource it did not make alone.
     NOT_MANAGED_BY_SIM_SYNC = "NotManagedBySimSync"

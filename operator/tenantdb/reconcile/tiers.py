@@ -17,9 +17,12 @@ tier would give stays as last applied, so a typo changes nothing on Neon.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import pydantic
 
 from tenantdb.api import AutoscalingSpec, TierQuotas
 from tenantdb.api.databases import AppliedSettings
@@ -37,9 +40,11 @@ __all__ = [
     "definition_of",
     "desired_settings",
     "project_changes",
+    "tier_definition",
 ]
 
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
 
 # What a database gets when neither its spec nor its tier says (the CRD's defaults before).
 BASE_MIN_CU = 0.25
@@ -63,6 +68,19 @@ def definition_of(name: str, spec: DatabaseTierSpec, *, generation: int | None =
         sim_plans=tuple(spec.sim_plans),
         generation=generation,
     )
+
+
+def tier_definition(obj: Mapping[str, Any]) -> TierDefinition | None:
+    """A DatabaseTier object as listed or watched; ``None`` when its spec does not validate (the
+    CRD's schema refuses such a spec: only an API server without it lets one through)."""
+    metadata = obj.get("metadata") or {}
+    try:
+        spec = DatabaseTierSpec.model_validate(obj.get("spec") or {})
+    except pydantic.ValidationError:
+        _log.warning("DatabaseTier %s: its spec is not valid, left out", metadata.get("name"))
+        return None
+    generation = metadata.get("generation")
+    return definition_of(str(metadata.get("name")), spec, generation=int(generation) if generation else None)
 
 
 class TierCatalog:

@@ -11,7 +11,7 @@ A real API server also does what kopf and the operator rely on, so this subclass
 - the ``status`` subresource: writes to ``/status`` change only status, writes to the main
   resource never change status;
 - garbage collection of dependents (``ownerReferences``) when the owner is gone;
-- the three tenantdb custom resources and the CRD resources kopf watches, registered.
+- the four tenantdb custom resources and the CRD resources kopf watches, registered.
 
 Sized for a fleet (``bench/kube_emulator_scale.py``: 30,000 databases, 10,000 budgets and
 30,000 Secrets): kmock keeps every version of every object, finds an object by scanning all
@@ -57,7 +57,7 @@ _BUS_FLUSH_THRESHOLD = 1024
 
 
 def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
-    """Declare the standard resources and the three tenantdb kinds (as a CRD install would)."""
+    """Declare the standard resources and the four tenantdb kinds (as a CRD install would)."""
     emulator.resources.load_bundled()
     for kind in KINDS:
         emulator.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = {
@@ -65,7 +65,7 @@ def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
             "singular": kind.singular,
             "shortnames": [kind.short_name],
             "categories": ["tenantdb"],
-            "namespaced": True,
+            "namespaced": kind.namespaced,
             "verbs": _VERBS,
             "subresources": ["status"],
         }

@@ -34,14 +34,16 @@ from tenantdb.testing.sim_schema import SimRows, create_sim_schema
 
 __all__ = ["LocalStack", "OperatorReplica", "load_manifests"]
 
-_PLURALS = {kind.kind: kind.plural for kind in KINDS}
+_KINDS = {kind.kind: kind for kind in KINDS}
 
 
 def _path(kind: str, namespace: str, name: str | None = None) -> str:
     if kind == "Secret":
         base = f"/api/v1/namespaces/{namespace}/secrets"
+    elif not _KINDS[kind].namespaced:  # a DatabaseTier: no namespace, whatever is passed
+        base = f"/apis/{GROUP}/{VERSION}/{_KINDS[kind].plural}"
     else:
-        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_PLURALS[kind]}"
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_KINDS[kind].plural}"
     return f"{base}/{name}" if name else base
 
 

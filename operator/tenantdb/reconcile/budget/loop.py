@@ -418,7 +418,13 @@ class BudgetLoop:
         previous, registry.states[key] = registry.states.get(key), state
         limit = limit_text(outcome.limit_cents)
         post_state_events(
-            post_event, *key, previous=previous, state=state, total=total, limit=limit, found=outcome.tier_found
+            post_event,
+            *key,
+            previous=previous,
+            state=state,
+            total=total,
+            limit=limit,
+            found=outcome.tier_found,
         )
 
     async def _write_row(

@@ -169,10 +169,13 @@ class BudgetRegistry:
         """The user's tier; ``None`` when it does not exist (the user's settings then hold)."""
         return self.policy.tier(self.tier_name(user_id))
 
+    def known_users(self) -> set[str]:
+        """Every user with a budget or a database."""
+        return set(self._budget_keys) | set(self._database_keys)
+
     def users_on(self, tier: str) -> set[str]:
         """Every user known (by a budget or a database) whose tier is ``tier``."""
-        users = set(self._budget_keys) | set(self._database_keys)
-        return {user for user in users if self.tier_name(user) == tier}
+        return {user for user in self.known_users() if self.tier_name(user) == tier}
 
     def databases_of(self, users: Collection[str]) -> list[DatabaseRecord]:
         return [self.databases[key] for user in users for key in self._database_keys.get(user, ())]

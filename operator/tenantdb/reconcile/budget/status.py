@@ -25,8 +25,8 @@ __all__ = [
     "budget_conditions",
     "enforced",
     "limit_text",
-    "tier_not_found_text",
     "post_state_events",
+    "tier_not_found_text",
     "write_budget_status",
     "write_if_changed",
 ]

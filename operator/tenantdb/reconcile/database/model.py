@@ -135,7 +135,9 @@ class Plan:
     wanted: SettingsWanted
 
     @classmethod
-    def of(cls, obj: DatabaseObject, settings: Settings, tier: TierDefinition | None = _SETTINGS_ONLY) -> Plan:
+    def of(
+        cls, obj: DatabaseObject, settings: Settings, tier: TierDefinition | None = _SETTINGS_ONLY
+    ) -> Plan:
         status, spec = obj.status, obj.spec
         return cls(
             name=our_name(settings, obj.identity),
