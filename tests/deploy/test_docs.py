@@ -24,6 +24,7 @@ WHOLE = {
     "metrics.service.annotations",
     "metrics.serviceMonitor.labels",
     "serviceAccount.annotations",
+    "tiers",  # tier name -> DatabaseTier spec (the README's DatabaseTier section documents a spec)
 }
 
 
