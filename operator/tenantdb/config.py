@@ -253,10 +253,10 @@ class Settings(BaseSettings):
     tier_rollout_per_minute: float = Field(
         default=30.0,
         gt=0,
-        description="Most databases a tier's rollout brings to a changed tier per minute (one Neon "
-        "call each, two when the tier's history or quotas changed too), in the background share "
-        "of the Neon budget: 30,000 databases take about 17 hours at the default, a user's own "
-        "move to another tier goes first.",
+        description="Most Neon calls a minute of a tier's rollout (one per database whose compute "
+        "changes, one more when the tier's history or quotas changed too; none for a new tier "
+        "name alone), in the background share of the Neon budget: 30,000 databases take about "
+        "17 hours at the default; a user's own move to another tier goes first.",
     )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------

@@ -6,7 +6,8 @@ What is behind and in which order is ``reconcile.tier_rollout``'s; what one data
 
 - when: the handlers wake it (a tier changed, a user moved to another tier); it also looks
   once a minute, for databases registered since (a restart's resumes);
-- the pace: at most ``TENANTDB_TIER_ROLLOUT_PER_MINUTE`` databases a minute, their Neon calls
+- the pace: at most ``TENANTDB_TIER_ROLLOUT_PER_MINUTE`` Neon calls a minute (a database whose
+  tier's name alone changed costs none, and waits for no slot), their Neon calls
   background work (the limiter serves them from its background share, after what users wait
   for); a user's own move goes before the rest of a backlog, looked for again between two
   databases (a new move does not wait for a long rollout to end);
@@ -84,10 +85,12 @@ class TierRollout:
                 break
             item = pending.pop(0)
             queue.urgent.discard(item.record.user_id)
-            wait = next_slot - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            next_slot = max(next_slot, time.monotonic()) + interval
+            calls = item.neon_calls
+            if calls:  # a new tier name alone is a status write: no Neon slot to wait for
+                wait = next_slot - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                next_slot = max(next_slot, time.monotonic()) + interval * calls
             await self._one(item)
             if time.monotonic() - self._last_progress >= _PROGRESS_EVERY_SECONDS:
                 await self.write_progress()

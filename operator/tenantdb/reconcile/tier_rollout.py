@@ -36,6 +36,7 @@ from tenantdb.reconcile.tiers import (
     BASE_SUSPEND_TIMEOUT_SECONDS,
     SettingsWanted,
     desired_settings,
+    project_changes,
 )
 
 __all__ = [
@@ -69,6 +70,12 @@ class Behind:
     record: DatabaseRecord
     wanted: SettingsWanted
     applied: SettingsWanted
+
+    @property
+    def neon_calls(self) -> int:
+        """The Neon calls that bring it level: the endpoint's, the project's (0: a new name only)."""
+        retention, quotas = project_changes(self.wanted, self.applied)
+        return int(self.applied.compute != self.wanted.compute) + int(retention is not None or bool(quotas))
 
 
 def applied_or_assumed(record: DatabaseRecord, wanted: SettingsWanted) -> SettingsWanted:
