@@ -262,6 +262,8 @@ class SimSync:
     async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
         listing: list[tuple[str, Mapping[str, Any]]] = []
         for kind in KINDS:
+            if not kind.namespaced:
+                continue  # a DatabaseTier lives in no namespace, and the sync makes none
             for obj in await self._resources.list(plural=kind.plural, namespace=self._namespace):
                 listing.append((kind.kind, obj))
         return index_cluster(listing)
