@@ -11,7 +11,7 @@ BENCH_FULL ?=
 IMAGE ?= tenantdb
 TAG ?= $(shell $(PYTHON) -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
 
-.PHONY: help install demo test lint crds run lock bench bench-full e2e image chart-lint clean kube-assets
+.PHONY: help install demo test lint crds run lock bench bench-full e2e image chart-lint clean kube-assets promtool dashboard
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,15 +34,27 @@ test: $(STAMP) ## every tier but e2e: unit, integration (kopf on the emulator), 
 	  PATH="$$PATH:/usr/local/go/bin" tools/kube-assets/build.sh >/dev/null \
 	    || echo "make test: kube-assets could not be built; tests/apiserver will say why" >&2; \
 	fi
+	@# The alerts' unit tests run Prometheus' promtool: built once with Go (cached), else they skip.
+	@if [ -z "$${PROMTOOL:-}" ] && { command -v go >/dev/null || test -x /usr/local/go/bin/go; }; then \
+	  PATH="$$PATH:/usr/local/go/bin" tools/promtool/build.sh >/dev/null \
+	    || echo "make test: promtool could not be built; tests/deploy/test_alerts.py will say why" >&2; \
+	fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 kube-assets: ## build kube-apiserver, etcd, kube-controller-manager (pinned release, Go) into a cache; print the folder
 	@tools/kube-assets/build.sh
 
+promtool: ## build Prometheus' promtool (pinned release, Go) into a cache, for the alerts' tests; print its path
+	@tools/promtool/build.sh
+
+dashboard: $(STAMP) ## rebuild the chart's Grafana dashboard (charts/tenantdb/dashboards/) with Grafana's foundation SDK
+	$(BIN)/python tools/grafana/dashboard.py
+
 lint: $(STAMP) ## ruff, mypy --strict on operator/, import layers
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench tools/grafana
+	$(BIN)/ruff format --check operator tests bench tools/grafana
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tools/grafana/dashboard.py
 	$(BIN)/lint-imports
 
 crds: $(STAMP) ## regenerate crds/ and the chart's and Kustomize base's copies from the pydantic models

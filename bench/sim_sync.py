@@ -103,18 +103,18 @@ async def fill(url: str, users: int) -> None:
             (users,),
         )
         await conn.execute(
-            "INSERT INTO workspace (id, name, owner_id, created_at, updated_at) "
-            "SELECT gen_random_uuid()::text, 'w', id, now() - interval '1 day', now() - interval '1 day' "
+            "INSERT INTO workspace (id, name, owner_id, billed_account_user_id, created_at, updated_at) "
+            "SELECT gen_random_uuid()::text, 'w', id, id, now() - interval '1 day', now() - interval '1 day' "
             'FROM "user"'
         )
         await conn.execute(
-            "INSERT INTO workspace (id, name, owner_id, archived_at) "
-            "SELECT gen_random_uuid()::text, 'old', id, now() - interval '1 hour' FROM \"user\" "
+            "INSERT INTO workspace (id, name, owner_id, billed_account_user_id, archived_at) "
+            "SELECT gen_random_uuid()::text, 'old', id, id, now() - interval '1 hour' FROM \"user\" "
             "WHERE random() < 0.05"
         )
         await conn.execute(
             "INSERT INTO subscription (id, plan, reference_id, status) "
-            "SELECT gen_random_uuid()::text, 'pro', id, 'active' FROM \"user\" WHERE random() < 0.10"
+            "SELECT gen_random_uuid()::text, 'pro_6000', id, 'active' FROM \"user\" WHERE random() < 0.10"
         )
         await conn.execute(
             "INSERT INTO organization (id, name, slug) "
@@ -126,7 +126,7 @@ async def fill(url: str, users: int) -> None:
         )
         await conn.execute(
             "INSERT INTO subscription (id, plan, reference_id, status) "
-            "SELECT gen_random_uuid()::text, 'team_5', id, 'active' FROM organization"
+            "SELECT gen_random_uuid()::text, 'team_6000', id, 'active' FROM organization"
         )
         await conn.execute(
             "INSERT INTO environment (id, user_id, variables) "
@@ -163,7 +163,9 @@ async def main(users: int) -> dict[str, Any]:
             cluster = Cluster()
             events: list[str] = []
 
-            async def post_event(kind: str, name: str, reason: str, message: str) -> None:
+            async def post_event(
+                kind: str, name: str, reason: str, message: str, *, type_: str = "Normal"
+            ) -> None:
                 events.append(reason)
 
             sync = SimSync(settings=settings, tables=store, resources=cluster, post_event=post_event)

@@ -99,10 +99,13 @@ def database_object(name: str = "g", *, uid: str, user_id: str, generation: int 
 
 
 class Claims:
-    """The metadata DB: every tenant claim is granted to whoever asks."""
+    """The metadata DB: every tenant claim is granted to whoever asks; no tenant has a row yet."""
 
     async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Any) -> Any:
         return claimant
+
+    async def get_database(self, tenant: Any) -> None:
+        return None
 
 
 class NoSecret:

@@ -1,4 +1,4 @@
-"""The ``tenantdb`` command: run the operator, migrate, print CRDs, emulate Neon, demo."""
+"""The ``tenantdb`` command: run the operator, migrate, adopt, describe, print CRDs, emulate Neon, demo."""
 
 from __future__ import annotations
 
@@ -67,6 +67,33 @@ def _cmd_orphans(args: argparse.Namespace) -> int:
     return asyncio.run(orphans_from_environment(as_json=args.json, disposition=args.disposition))
 
 
+def _cmd_adopt(args: argparse.Namespace) -> int:
+    from tenantdb.handlers.kube_login import kube_credentials
+    from tenantdb.reconcile.adoption import adopt_from_environment
+
+    return asyncio.run(
+        adopt_from_environment(
+            dry=args.dry_run,
+            json_output=args.output == "json",
+            login=kube_credentials,
+            interval=args.progress_seconds,
+            wait_ready=not args.no_wait,
+            timeout=args.timeout,
+        )
+    )
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from tenantdb.handlers.kube_login import kube_credentials
+    from tenantdb.reconcile.describe import describe_from_environment
+
+    return asyncio.run(
+        describe_from_environment(
+            args.scope, args.id, output=args.output, decisions=args.decisions, login=kube_credentials
+        )
+    )
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from tenantdb.testing.neon.server import serve_from_cli
 
@@ -79,9 +106,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "tenantdb") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tenantdb",
+        prog=prog,
         description="Per-user and per-workspace Neon databases for an agent platform, as a "
         "Kubernetes operator.",
     )
@@ -101,6 +128,41 @@ def build_parser() -> argparse.ArgumentParser:
     orphans.add_argument("--json", action="store_true", help="one JSON object per line")
     orphans.add_argument("--disposition", choices=["orphaned", "retained"], help="only these")
     orphans.set_defaults(func=_cmd_orphans)
+
+    adopt = commands.add_parser(
+        "adopt",
+        help="switch a platform that made its own databases over: with --dry-run, say what would be "
+        "adopted, created, left alone and what is inconsistent (writes nothing); without, create the "
+        "resources the Sim sync would create, with progress",
+    )
+    adopt.add_argument(
+        "--dry-run", action="store_true", help="read Sim's rows, env vars and Neon's projects; write nothing"
+    )
+    adopt.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or JSON")
+    adopt.add_argument(
+        "--progress-seconds", type=float, default=10.0, help="seconds between progress lines (default 10)"
+    )
+    adopt.add_argument(
+        "--no-wait", action="store_true", help="stop once everything exists, without waiting for Ready"
+    )
+    adopt.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="stop after this many seconds (exit 3; run again to go on)",
+    )
+    adopt.set_defaults(func=_cmd_adopt)
+
+    describe = commands.add_parser(
+        "describe",
+        help="one screen about a user or workspace: resources, Neon project, compute, tier, spend "
+        "and limit, suspended or not (why, since when), last sync, credentials, orphans, decisions",
+    )
+    describe.add_argument("scope", choices=["user", "workspace"])
+    describe.add_argument("id", help="the user's or workspace's id in Sim")
+    describe.add_argument("--output", "-o", choices=["text", "json"], default="text", help="text or json")
+    describe.add_argument("--decisions", type=int, default=10, help="how many recent decisions (default 10)")
+    describe.set_defaults(func=_cmd_describe)
 
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.add_argument("--output-dir", help="write one file per CRD into this folder instead")
@@ -129,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Installed twice: as ``tenantdb`` and as the kubectl plugin ``kubectl-tenantdb``, which
+    # kubectl runs for ``kubectl tenantdb ...``.
+    plugin = os.path.basename(sys.argv[0]).startswith("kubectl-")
+    args = build_parser("kubectl tenantdb" if plugin else "tenantdb").parse_args(argv)
     code: int = args.func(args)
     return code
 

@@ -63,8 +63,11 @@ class Tier(enum.StrEnum):
     ENTERPRISE = "enterprise"
 
 
-# Sim's plan names (v0.8.9: free, pro, team, team_<n>, enterprise) -> our tiers.
-DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,team=paid,team_*=paid,enterprise=enterprise"
+# Sim's plan names -> our tiers, checked against Sim's plan-helpers.ts at commit 0b232eb8
+# (v0.8.9, August 2026): free; pro_6000 (Pro) and pro_25000 (Max); team_6000 and team_25000
+# (Pro and Max for Teams); enterprise; the legacy pro and team. The globs follow Sim's own
+# isPro / isTeam (a `pro_` or `team_` prefix): a credit tier Sim adds later is still paid.
+DEFAULT_SIM_PLAN_TIERS = "free=free,pro=paid,pro_*=paid,team=paid,team_*=paid,enterprise=enterprise"
 
 
 def parse_plan_tiers(text: str) -> dict[str, Tier]:
@@ -219,6 +222,14 @@ class Settings(BaseSettings):
         description="What the sweep does with a project whose resource is gone: delete, record "
         "(in tenantdb_orphaned_project), off, or auto (delete when cluster-wide, else record).",
     )
+    retained_project_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Days a Neon project kept by deletionPolicy: Retain (an archived Sim workspace's, "
+        "say) stays before the fleet sweep deletes it, counted from when it was kept. Empty: kept "
+        "for ever. Only projects named as the operator names them, held by no live resource, "
+        "metadata row or claim, are ever deleted.",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )
@@ -258,6 +269,19 @@ class Settings(BaseSettings):
         "name alone), in the background share of the Neon budget: 30,000 databases take about "
         "17 hours at the default; a user's own move to another tier goes first.",
     )
+    decision_log_retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="How long the decision log (tenantdb_decision_log: suspend, resume, hard "
+        "stop, delete, adoption, rotation) keeps a decision, in days; older ones are pruned "
+        "hourly. The default covers a yearly audit of last year's periods.",
+    )
+    organization_refresh_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the NeonOrganization pool is read, each key checked (two calls per "
+        "organisation) and each status written.",
+    )
 
     # --- following Sim's tables (zero-code Sim) -----------------------------------------------
     sim_sync: bool = Field(
@@ -293,7 +317,8 @@ class Settings(BaseSettings):
     sim_plan_tiers: str = Field(
         default=DEFAULT_SIM_PLAN_TIERS,
         description="Sim plan name (glob patterns allowed) -> tier, as comma-separated plan=tier "
-        "pairs; the first match wins. A plan matching none gets the default tier.",
+        "pairs; an exact name first, then the first matching pattern. A plan matching none gets the "
+        "default tier, with a Warning Event on the user's budget.",
     )
 
     # --- process -------------------------------------------------------------------------------
@@ -323,6 +348,7 @@ class Settings(BaseSettings):
         "tier_paid_limit_cents",
         "tier_enterprise_limit_cents",
         "create_landing_seconds",
+        "retained_project_retention_days",
         mode="before",
     )
     @classmethod

@@ -86,6 +86,11 @@ class Metrics:
             "Neon calls that set a project's compute quota (the hard stop between syncs).",
             registry=r,
         )
+        self.quota_write_failures = Counter(
+            "tenantdb_compute_quota_write_failures_total",
+            "Compute quota writes Neon did not take: a hard stop that may not be in force.",
+            registry=r,
+        )
         self._spend_ratios = _SpendRatios()
         r.register(self._spend_ratios)
         # Read from tenantdb_orphaned_project (at start-up, after each delete, each sweep):
@@ -104,7 +109,9 @@ class Metrics:
         )
         self.swept_projects = Counter(
             "tenantdb_swept_projects_total",
-            "Projects of ours with no live owner that the fleet sweep found, by what it did.",
+            "Projects of ours with no live owner that the fleet sweep found, by what it did "
+            "(deleted, recorded; expired: a retained project deleted past "
+            "TENANTDB_RETAINED_PROJECT_RETENTION_DAYS).",
             ["action"],
             registry=r,
         )
@@ -136,8 +143,39 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 180, 240, 300, 450, 600, 900, 1800),
             registry=r,
         )
+        self.sim_unclaimed_plan_users = Gauge(
+            "tenantdb_sim_unclaimed_plan_users",
+            "Sim users whose plan no tier claims (TENANTDB_SIM_PLAN_TIERS or a DatabaseTier's "
+            "simPlans): they get the default tier, and their budget a Warning Event naming the plan "
+            "(latest full reading of Sim's tables).",
+            registry=r,
+        )
+        self.fleet_pass_interval = Gauge(
+            "tenantdb_fleet_pass_interval_seconds",
+            "The fleet observation's interval (TENANTDB_RESYNC_INTERVAL_SECONDS): a pass longer "
+            "than this leaves part of the fleet unchecked for longer than promised.",
+            registry=r,
+        )
+        self.replica_active = Gauge(
+            "tenantdb_replica_active",
+            "1 while this replica is the one that acts (kopf's peering has not paused it), else "
+            "0; standalone: 1. Summed over the replicas: how many act.",
+            registry=r,
+        )
+        self.decision_log_pruned = Counter(
+            "tenantdb_decision_log_pruned_total",
+            "Decisions deleted from tenantdb_decision_log past their retention time.",
+            registry=r,
+        )
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
+        )
+        self.consumption_last_sync = Gauge(
+            "tenantdb_consumption_last_sync_timestamp_seconds",
+            "When the last consumption sync that reached Neon ended (Unix time; the last process's, "
+            "as recorded in user_db_budget, until this one syncs). Only the active replica syncs: "
+            "take the max over the replicas.",
+            registry=r,
         )
 
     def set_spend(self, *, total_cents: int, ratios: Iterable[float]) -> None:

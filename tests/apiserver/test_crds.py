@@ -159,6 +159,8 @@ def test_a_correct_object_passes_the_same_dry_run(http: httpx.Client, namespace:
         ("workspaceId", "ws-other"),
         ("region", "aws-eu-central-1"),
         ("pgVersion", 16),
+        # spec.projectId is set at creation or never: adding it later is refused too.
+        ("projectId", "wandering-fog-12345678"),
     ],
 )
 def test_changing_an_immutable_field_is_refused_with_the_cel_message(
@@ -181,6 +183,22 @@ def test_changing_an_immutable_field_is_refused_with_the_cel_message(
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert allowed.status_code == 200, allowed.text
+
+
+def test_whom_a_workspace_database_counts_against_may_change(http: httpx.Client, namespace: str) -> None:
+    """``billedUserId`` is the one identity field that moves: the platform's payer may change."""
+    body = workspace_database("ws-paid", namespace, "u1", "ws-1", billedUserId="u2")
+    created = http.post(_collection("WorkspaceDatabase", namespace), json=body)
+    assert created.status_code == 201, created.text
+    url = f"{_collection('WorkspaceDatabase', namespace)}/ws-paid"
+    merge = {"Content-Type": "application/merge-patch+json"}
+    for value in ("u3", None):
+        response = http.patch(url, json={"spec": {"billedUserId": value}}, headers=merge)
+        assert response.status_code == 200, response.text
+        assert response.json()["spec"].get("billedUserId") == value
+    added = http.patch(url, json={"spec": {"billedUserId": "u4"}}, headers=merge)
+    assert added.status_code == 200, added.text
+    assert added.json()["spec"]["userId"] == "u1"
 
 
 def test_kubectl_explain_shows_the_field_documentation(api_server: KubeApiServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.enforcement import BudgetRecord
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 from tests.factories import Endpoints, RecordingKube, Store, add_user
 
 
@@ -94,3 +95,36 @@ async def test_a_budget_naming_a_tier_that_does_not_exist_suspends_and_resumes_n
     await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
     assert sync.is_suspended("bob") is False
     assert "p-bob" not in neon.disabled or neon.disabled["p-bob"] is False
+
+
+async def test_a_database_that_changes_payer_counts_once_for_the_new_payer_only() -> None:
+    """Registered again under another user, a database's spend leaves the first user's total
+    whole and joins the other's: one pass over both users adds up to the same spend."""
+    sync = BudgetSync(settings=Settings(encryption_key="0" * 64), metrics=Metrics())
+    add_user(sync, "ann", cost_cents=300)
+    add_user(sync, "bob", cost_cents=100)
+    workspace = DatabaseRecord(
+        kind="WorkspaceDatabase", namespace="default", name="ws", user_id="ann",
+        project_id="p-ws", endpoint_id="ep-ws",
+    )  # fmt: skip
+    sync.put_database(workspace)
+    sync.costs["p-ws"] = 300
+    sync.last_sync = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)  # every cost known
+    neon, events = Endpoints(), []
+    await sync.enforce(store=Store(), kube=RecordingKube(), neon=neon, post_event=lambda *e: events.append(e))
+    assert neon.disabled == {"p-ann": True, "p-ws": True}  # ann: 600 of 500
+
+    known = sync.databases[("WorkspaceDatabase", "default", "ws")]  # as suspended for ann's budget
+    previous = sync.put_database(dataclasses.replace(known, user_id="bob"))
+    assert previous is not None
+    assert previous.user_id == "ann"
+    _, databases = sync.registered(["ann", "bob"])
+    assert sorted(d.name for d in databases) == ["db-ann", "db-bob", "ws"]  # each once
+    assert [d.name for d in sync.registered(["ann"])[1]] == ["db-ann"]
+    await sync.enforce(
+        store=Store(), kube=RecordingKube(), neon=neon, post_event=lambda *e: None, users=["ann", "bob"]
+    )
+    assert sync.is_suspended("ann") is False
+    assert sync.is_suspended("bob") is False  # 400 of 500
+    assert neon.disabled == {"p-ann": False, "p-ws": False}
+    assert sync.metrics.registry.get_sample_value("tenantdb_spend_cents") == 700  # as before the move

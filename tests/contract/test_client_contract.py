@@ -151,6 +151,23 @@ async def test_find_projects_with_the_specs_example_and_a_cursor(
     assert [p.id for p in found[-2:]] == ["shiny-wind-028834", "winter-boat-259881"]
 
 
+async def test_list_projects_asks_for_every_project_of_the_organisation_page_by_page(
+    neon: NeonClient, recorder: Recorder, spec: NeonSpec
+) -> None:
+    example = _example(spec, "/projects", "get")
+    full_page = samples.projects_page([samples.project(f"p-{i}") for i in range(400)], cursor="c1")
+    queries: list[dict[str, str]] = []
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        queries.append(dict(request.url.params))
+        return httpx.Response(200, json=example if "cursor" in request.url.params else full_page)
+
+    recorder.on("GET", "/projects", pages)
+    found = await neon.list_projects()
+    assert len(found) == 400 + len(example["projects"])
+    assert [set(q) for q in queries] == [{"limit", "org_id"}, {"limit", "org_id", "cursor"}]  # no search
+
+
 async def test_get_project_reads_the_specs_example(
     neon: NeonClient, recorder: Recorder, spec: NeonSpec
 ) -> None:
@@ -257,6 +274,57 @@ async def test_get_connection_uri(neon: NeonClient, recorder: Recorder, pooled: 
     assert await neon.get_connection_uri(PID, database_name="appdb", role_name="appdb_owner", pooled=pooled)
 
 
+BID = samples.BRANCH_ID
+BRANCH = "/projects/{project_id}/branches/{branch_id}"
+ROLE = BRANCH + "/roles/{role_name}"
+
+
+async def test_rename_project(neon: NeonClient, recorder: Recorder, spec: NeonSpec) -> None:
+    recorder.on("PATCH", f"/projects/{PID}", _example(spec, "/projects/{project_id}", "patch"))
+    renamed = await neon.rename_project(PID, "tenantdb-ws-abc")
+    assert renamed.id == "shiny-wind-028834"  # the example's
+    with pytest.raises(ValueError, match="1 to 256"):
+        await neon.rename_project(PID, "")
+
+
+async def test_list_branches_roles_and_databases(
+    neon: NeonClient, recorder: Recorder, spec: NeonSpec
+) -> None:
+    recorder.on("GET", f"/projects/{PID}/branches", _example(spec, "/projects/{project_id}/branches", "get"))
+    branches = await neon.list_branches(PID)
+    # (The example marks both branches default; a project has one default branch.)
+    assert [b.id for b in branches][:2] == ["br-aged-salad-637688", "br-sweet-breeze-497520"]
+    assert branches[0].default
+    recorder.on("GET", f"/projects/{PID}/branches/{BID}/roles", _example(spec, BRANCH + "/roles", "get"))
+    assert [r.name for r in await neon.list_roles(PID, BID)] == ["casey", "thomas"]
+    recorder.on(
+        "GET", f"/projects/{PID}/branches/{BID}/databases", _example(spec, BRANCH + "/databases", "get")
+    )
+    assert [(d.name, d.owner_name) for d in await neon.list_databases(PID, BID)] == [
+        ("main", "casey"),
+        ("mydb", "casey"),
+    ]
+
+
+async def test_reveal_password(neon: NeonClient, recorder: Recorder, spec: NeonSpec) -> None:
+    path = f"/projects/{PID}/branches/{BID}/roles/app user/reveal_password"  # decoded: sent as app%20user
+    recorder.on("GET", path, _example(spec, ROLE + "/reveal_password", "get"))
+    password = await neon.reveal_password(PID, BID, "app user")
+    assert password is not None
+    assert password.get_secret_value() == "mypass"  # the example's
+    recorder.on("GET", path, {"code": "", "message": "storing passwords is disabled"}, status=412)
+    assert await neon.reveal_password(PID, BID, "app user") is None
+
+
+async def test_reset_password(neon: NeonClient, recorder: Recorder, spec: NeonSpec) -> None:
+    example = _example(spec, ROLE + "/reset_password", "post")
+    recorder.on("POST", f"/projects/{PID}/branches/{BID}/roles/sally/reset_password", example)
+    reset = await neon.reset_password(PID, BID, "sally")
+    assert reset.role_name == "sally"
+    assert reset.password.get_secret_value() == "ClfD0aVuK3eK"  # the example's
+    assert [op.action for op in reset.operations] == ["apply_config", "suspend_compute"]
+
+
 async def test_consumption(neon: NeonClient, recorder: Recorder) -> None:
     ids = [f"proj-{i:03d}" for i in range(130)]
 
@@ -309,7 +377,13 @@ def test_the_samples_the_unit_tests_use_are_valid_answers(spec: NeonSpec) -> Non
 
 
 def test_every_route_the_client_knows_is_in_the_spec(spec: NeonSpec) -> None:
-    ids = {"project_id": PID, "endpoint_id": EID, "operation_id": samples.OP_TIMELINE}
+    ids = {
+        "project_id": PID,
+        "endpoint_id": EID,
+        "operation_id": samples.OP_TIMELINE,
+        "branch_id": BID,
+        "role_name": "appdb_owner",
+    }
     routes = [value for value in vars(neon_client).values() if isinstance(value, Route)]
     operations = {spec.operation_of(route.method, route.path(ids)) for route in routes}
     assert operations == {
@@ -326,4 +400,9 @@ def test_every_route_the_client_knows_is_in_the_spec(spec: NeonSpec) -> None:
         "getProjectOperation",
         "getConnectionURI",
         "getConsumptionHistoryPerProjectV2",
+        "listProjectBranches",
+        "listProjectBranchRoles",
+        "listProjectBranchDatabases",
+        "getProjectBranchRolePassword",
+        "resetProjectBranchRolePassword",
     }

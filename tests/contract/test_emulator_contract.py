@@ -162,6 +162,39 @@ async def test_connection_uri(checked: CheckedClients) -> None:
     assert checked.statuses("getConnectionURI") == {200, 400, 404}
 
 
+async def test_branches_roles_and_databases(checked: CheckedClients) -> None:
+    api, neon = checked.api, checked.neon
+    created = await _create(api, name="roles", branch={"database_name": "simdb", "role_name": "sim"})
+    project_id = created["project"]["id"]
+    branch = f"/projects/{project_id}/branches/{created['branch']['id']}"
+    missing = f"/projects/{project_id}/branches/br-none-00000000"
+    await api.get(f"/projects/{project_id}/branches")
+    await api.get(f"/projects/{project_id}/branches", params={"search": "main"})
+    await api.get("/projects/no-such-project-1/branches")  # 404
+    await api.get(f"{branch}/roles")
+    await api.get(f"{missing}/roles")  # 404
+    await api.get(f"{branch}/roles/sim")
+    await api.get(f"{branch}/roles/nobody")  # 404
+    await api.get(f"{branch}/databases")
+    await api.get(f"{missing}/databases")  # 404
+    await api.get(f"{branch}/roles/sim/reveal_password")
+    await api.get(f"{branch}/roles/nobody/reveal_password")  # 404
+    unstored = await _create(api, name="unstored", store_passwords=False)
+    unstored_branch = f"/projects/{unstored['project']['id']}/branches/{unstored['branch']['id']}"
+    await api.get(f"{unstored_branch}/roles/neondb_owner/reveal_password")  # 412
+    await api.post(f"{branch}/roles/sim/reset_password")
+    await api.post(f"{branch}/roles/nobody/reset_password")  # 404
+    neon.options.operation_seconds = 60
+    await api.post(f"{unstored_branch}/roles/neondb_owner/reset_password")  # a long operation
+    await api.post(f"{unstored_branch}/roles/neondb_owner/reset_password")  # 423
+    assert checked.statuses("listProjectBranches") == {200, 404}
+    assert checked.statuses("listProjectBranchRoles") == {200, 404}
+    assert checked.statuses("getProjectBranchRole") == {200, 404}
+    assert checked.statuses("listProjectBranchDatabases") == {200, 404}
+    assert checked.statuses("getProjectBranchRolePassword") == {200, 404, 412}
+    assert checked.statuses("resetProjectBranchRolePassword") == {200, 404, 423}
+
+
 async def test_consumption(checked: CheckedClients) -> None:
     api, raw, neon = checked.api, checked.raw, checked.neon
     ids = [(await _create(api, name=f"c{n}"))["project"]["id"] for n in range(3)]
@@ -247,3 +280,36 @@ async def test_the_start_up_checks_answer_as_the_spec_says(checked: CheckedClien
     await checked.raw.get("/auth", headers={"Authorization": "Bearer wrong"})  # 401
     assert checked.statuses("getAuthDetails") == {200, 401}
     assert checked.statuses("getCurrentUserOrganizations") == {200}
+
+
+async def test_several_organisations_answer_as_the_spec_says(checked: CheckedClients) -> None:
+    """Each organisation key sees its own organisation; the transfer endpoint's answers."""
+    api, raw, neon = checked.api, checked.raw, checked.neon
+    other = neon.add_organization("org-second", max_projects=1)
+    neon.options.account_key = "account-key"
+    second = {"Authorization": f"Bearer {other.api_key}"}
+    account = {"Authorization": "Bearer account-key"}
+    organizations = (await api.get("/users/me/organizations", headers=second)).json()["organizations"]
+    assert [org["id"] for org in organizations] == ["org-second"]
+    reached = (await api.get("/users/me/organizations", headers=account)).json()["organizations"]
+    assert sorted(org["id"] for org in reached) == sorted([neon.org_id, "org-second"])
+    moved, kept = (await _create(api, name="moved")), (await _create(api, name="kept"))
+    path = f"/organizations/{neon.org_id}/projects/transfer"
+    both = [moved["project"]["id"], kept["project"]["id"]]
+    # An organisation key reaches its own organisation only: 404 for the destination.
+    await api.post(path, json={"destination_org_id": "org-second", "project_ids": both[:1]})  # 404
+    # Two projects into an organisation limited to one: 406 naming projects_count.
+    refused = await api.post(
+        path, json={"destination_org_id": "org-second", "project_ids": both}, headers=account
+    )
+    assert refused.status_code == 406
+    assert refused.json()["limits"][0]["name"] == "projects_count"
+    ok = await api.post(
+        path, json={"destination_org_id": "org-second", "project_ids": both[:1]}, headers=account
+    )
+    assert ok.status_code == 200
+    await raw.post(path, json={"destination_org_id": "org-second", "project_ids": []}, headers=account)  # 400
+    assert checked.statuses("transferProjectsFromOrgToOrg") == {200, 400, 404, 406}
+    assert [p["id"] for p in neon.projects("org-second")] == both[:1]
+    assert (await api.get(f"/projects/{both[0]}", headers=second)).json()["project"]["org_id"] == "org-second"
+    assert (await api.get(f"/projects/{both[0]}")).status_code == 404  # the first key no longer sees it

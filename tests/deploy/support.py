@@ -38,6 +38,7 @@ NAMESPACE = "tenantdb-system"
 # Kinds whose CRDs are not ours: checked structurally (see validate_object).
 EXTERNAL_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("argoproj.io/v1alpha1", "Application"),
 }
 

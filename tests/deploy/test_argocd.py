@@ -22,6 +22,7 @@ SCRIPTS = {
     "WorkspaceDatabase": HEALTH / "database.lua",
     "DatabaseBudget": HEALTH / "budget.lua",
     "DatabaseTier": HEALTH / "tier.lua",
+    "NeonOrganization": HEALTH / "organization.lua",
 }
 ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
@@ -398,3 +399,42 @@ def test_helm_application_values_pass_the_chart_schema(chart: helm.Chart) -> Non
     chart.render(
         source["helm"]["valuesObject"], name=source["helm"]["releaseName"], namespace="tenantdb-system"
     )
+
+
+def _organization(status: dict[str, Any] | None, *, cordoned: bool = False) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "NeonOrganization",
+        "metadata": {"name": "org-a", "generation": 1},
+        "spec": {
+            "organizationId": "org-a",
+            "apiKeySecretRef": {"name": "neon-org-a", "namespace": "tenantdb"},
+            "cordoned": cordoned,
+        },
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("status", "cordoned", "expected", "fragment"),
+    [
+        (None, False, "Progressing", "check its API key"),
+        ({"conditions": [condition("Ready", "False", "KeyRejected", "Neon rejected the key")]},
+         False, "Degraded", "rejected"),
+        ({"projects": 3, "room": 7, "conditions": [condition("Ready", "True", "KeyWorks", "")]},
+         False, "Healthy", "room for 7"),
+        ({"projects": 3, "conditions": [condition("Ready", "True", "KeyWorks", "")]},
+         True, "Healthy", "cordoned"),
+    ],
+    ids=["unchecked", "key revoked", "room left", "cordoned"],
+)  # fmt: skip
+def test_organization_health(
+    status: dict[str, Any] | None, cordoned: bool, expected: str, fragment: str
+) -> None:
+    obj = _organization(status, cordoned=cordoned)
+    _valid_against_crd(obj)
+    got, message = health(SCRIPTS["NeonOrganization"], obj)
+    assert got == expected, message
+    assert fragment in message

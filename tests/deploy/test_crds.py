@@ -18,6 +18,7 @@ def test_the_generated_crds_exist() -> None:
         "databasebudgets.tenantdb.io.yaml",
         "databasetiers.tenantdb.io.yaml",
         "globaldatabases.tenantdb.io.yaml",
+        "neonorganizations.tenantdb.io.yaml",
         "workspacedatabases.tenantdb.io.yaml",
     ]
 

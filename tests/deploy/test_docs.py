@@ -23,6 +23,7 @@ WHOLE = {
     "emulator.postgres.resources",
     "metrics.service.annotations",
     "metrics.serviceMonitor.labels",
+    "metrics.dashboard.labels",
     "serviceAccount.annotations",
     "tiers",  # tier name -> DatabaseTier spec (the README's DatabaseTier section documents a spec)
 }

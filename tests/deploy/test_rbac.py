@@ -28,8 +28,12 @@ WORKLOAD = (
 TIERS = grants("tenantdb.io", ["databasetiers"], "get list watch") | grants(
     "tenantdb.io", ["databasetiers/status"], "get patch"
 )
-# kopf: discovering the served resources (always cluster-scoped).
-DISCOVERY = grants("apiextensions.k8s.io", ["customresourcedefinitions"], "list watch")
+# kopf: discovering the served resources (always cluster-scoped); and the pool of Neon
+# organisations, a cluster-scoped kind, read with its status written in every mode.
+DISCOVERY = grants("apiextensions.k8s.io", ["customresourcedefinitions"], "list watch") | (
+    grants("tenantdb.io", ["neonorganizations"], "get list watch")
+    | grants("tenantdb.io", ["neonorganizations/status"], "get patch")
+)
 # kopf: resolving namespaces when it does not watch the whole cluster.
 NAMESPACES = grants("", ["namespaces"], "list watch")
 CLUSTER_PEERING = grants("kopf.dev", ["clusterkopfpeerings"], "get list watch patch")

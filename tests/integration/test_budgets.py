@@ -211,6 +211,55 @@ async def test_over_budget_suspends_every_database_of_the_user_and_an_upgrade_re
     assert _failed_syncs(caplog) == []
 
 
+def _totals(stack_objects: dict[str, dict[str, Any] | None]) -> dict[str, tuple[int | None, list[str]]]:
+    return {
+        user: (
+            ((obj or {}).get("status") or {}).get("totalCostCents"),
+            sorted(d["name"] for d in ((obj or {}).get("status") or {}).get("databases", [])),
+        )
+        for user, obj in stack_objects.items()
+    }
+
+
+async def test_a_workspace_database_that_changes_payer_takes_its_whole_spend_along(
+    budgets: LocalStack,
+) -> None:
+    """Whom a workspace's database counts against is ``spec.billedUserId`` (default: its owner):
+    when it changes, the database's spend this period leaves one budget for the other, whole,
+    counted once, and the budgets' decisions follow."""
+    stack = budgets
+    assert stack.neon is not None
+    await stack.apply(database_budget("user-bob", "bob"))
+    await stack.apply(global_database("user-bob", "bob"))
+    ready = await _alice_over_budget(stack)
+    bob = await stack.wait_ready("GlobalDatabase", "user-bob")
+    stack.neon.set_usage(bob["status"]["projectId"], compute_unit_seconds=3600)  # 11 cents
+    for obj in ready.values():
+        await stack.wait_for(obj["kind"], obj["metadata"]["name"], _suspended, timeout=10)
+
+    # Bob pays for Alice's workspace from now on: Alice is within her limit again, Bob too.
+    await stack.patch("WorkspaceDatabase", "ws-alice", {"spec": {"billedUserId": "bob"}})
+    for obj in ready.values():
+        await stack.wait_for(obj["kind"], obj["metadata"]["name"], _resumed, timeout=15, what="resumed")
+
+    async def moved() -> bool:
+        budgets = {u: await stack.get("DatabaseBudget", f"user-{u}") for u in ("alice", "bob")}
+        return _totals(budgets) == {
+            "alice": (295, ["user-alice"]),
+            "bob": (306, ["user-bob", "ws-alice"]),
+        }
+
+    await eventually(moved, timeout=15, what="the workspace's 295 cents on Bob's budget, off Alice's")
+    rows = {user: (await _budget_row(stack, user))[2] for user in ("alice", "bob")}
+    assert rows == {"alice": 295, "bob": 306}  # 601 in all, as before the move: counted once
+
+    # Back to Alice: her budget is over again, and every database of hers is suspended.
+    await stack.patch("WorkspaceDatabase", "ws-alice", {"spec": {"billedUserId": "alice"}})
+    for obj in ready.values():
+        await stack.wait_for(obj["kind"], obj["metadata"]["name"], _suspended, timeout=15, what="suspended")
+    assert _resumed(await stack.get("GlobalDatabase", "user-bob"))
+
+
 async def _refused(uris: Any) -> None:
     for uri in uris:
         error = await _connect_error(uri)

@@ -223,6 +223,12 @@ async def test_delete_removes_project_rows_and_only_our_env_var(operator: LocalS
     # The user's global database is untouched.
     assert (await operator.get("GlobalDatabase", "user-dave")) is not None
     assert len(operator.neon.projects()) == 1
+    # The decision, for an auditor long after the Events expired.
+    assert await operator.metadata_query(
+        "select scope, action, decided_by, project_id, resource from tenantdb_decision_log "
+        "where tenant_id = %s",
+        "ws-dave",
+    ) == [("workspace", "delete", "finalizer", project_id, "WorkspaceDatabase default/ws-dave")]
 
 
 async def test_retain_policy_keeps_the_project_but_removes_rows(operator: LocalStack) -> None:
@@ -236,6 +242,9 @@ async def test_retain_policy_keeps_the_project_but_removes_rows(operator: LocalS
         await operator.metadata_query("select 1 from workspace_database where workspace_id = %s", "ws-keep")
         == []
     )
+    assert await operator.metadata_query(
+        "select action, project_id from tenantdb_decision_log where tenant_id = %s", "ws-keep"
+    ) == [("retain", obj["status"]["projectId"])]
 
 
 class DropCreateAnswers(httpx.AsyncBaseTransport):
@@ -422,6 +431,9 @@ async def test_delete_gives_up_after_the_configured_time_and_records_an_orphan(s
     await stack.wait_gone("WorkspaceDatabase", "ws-orphan", timeout=90)
     orphans = await stack.metadata_query("select neon_project_id, name from tenantdb_orphaned_project")
     assert orphans == [(obj["status"]["projectId"], "ws-orphan")]
+    assert await stack.metadata_query(
+        "select action, project_id from tenantdb_decision_log where tenant_id = %s", "ws-orphan"
+    ) == [("orphan", obj["status"]["projectId"])]
     reasons = {e["reason"] for e in await stack.events_for("ws-orphan")}
     assert "ProjectOrphaned" in reasons
     assert stack.metrics.registry.get_sample_value("tenantdb_orphaned_projects") == 1  # alerts see it

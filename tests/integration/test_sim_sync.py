@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -67,8 +67,9 @@ async def test_a_user_and_a_workspace_get_their_databases_env_vars_and_budget(si
         "AGENT_DB_URL": {(user, "admin"), (member, "member")}
     }
 
-    # A plan change in Sim: the budget's tier follows, and back when the subscription ends.
-    subscription = await sim.sim.subscribe(user, "pro")
+    # A plan change in Sim (its Pro plan): the budget's tier follows, and back when the
+    # subscription ends.
+    subscription = await sim.sim.subscribe(user, "pro_6000")
     await sim.wait_for(
         "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "paid", timeout=15, what="tier paid"
     )
@@ -77,13 +78,26 @@ async def test_a_user_and_a_workspace_get_their_databases_env_vars_and_budget(si
         "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "free", timeout=15, what="tier free"
     )
 
-    # A team plan is the organisation's: the owner of a workspace of that organisation gets it.
+    # A team plan is the organisation's: each member of the organisation gets it.
     organization = await sim.sim.create_organization()
-    await sim.sim.attach_workspace_to_organization(workspace, organization)
-    await sim.sim.subscribe(organization, "team_5")
+    await sim.sim.add_org_member(organization, user, role="owner")
+    await sim.sim.subscribe(organization, "team_25000", seats=2)
     await sim.wait_for(
         "DatabaseBudget", name, lambda o: _spec(o).get("tier") == "paid", timeout=15, what="team tier"
     )
+
+    # A plan no tier claims: the default tier, and a Warning on the budget naming the plan.
+    newcomer = await sim.sim.register_user(name="Cy")
+    await sim.sim.subscribe(newcomer, "scale_100000")
+
+    async def warned() -> bool:
+        events = await sim.events_for(f"user-{newcomer}")
+        return any(e.get("reason") == "UnclaimedSimPlan" and e.get("type") == "Warning" for e in events)
+
+    await eventually(warned, timeout=15, what="a Warning about the unclaimed plan")
+    cy_budget = await sim.get("DatabaseBudget", f"user-{newcomer}")
+    assert _spec(cy_budget)["tier"] == "free"
+    assert sim.metrics.registry.get_sample_value("tenantdb_sim_unclaimed_plan_users") == 1
 
     # An archive is a delete for Sim: the resource goes, its Neon project kept (the default).
     await sim.sim.archive_workspace(workspace)
@@ -127,3 +141,41 @@ async def test_a_user_sim_does_not_have_is_tenant_not_found(sim: LocalStack) -> 
     assert obj is not None
     message = next(c["message"] for c in obj["status"]["conditions"] if c.get("reason") == "TenantNotFound")
     assert "no user or workspace" in message
+
+
+def _budget_lists(database: str) -> Callable[[dict[str, Any] | None], bool]:
+    def lists(obj: dict[str, Any] | None) -> bool:
+        entries = ((obj or {}).get("status") or {}).get("databases") or []
+        return any(entry.get("name") == database for entry in entries)
+
+    return lists
+
+
+async def test_a_workspace_counts_against_whom_sim_bills_and_follows_its_departing_owner(
+    sim: LocalStack,
+) -> None:
+    ada = await sim.sim.register_user(name="Ada")
+    bob = await sim.sim.register_user(name="Bob")
+    workspace = await sim.sim.create_workspace(ada)
+    await sim.sim.add_member(workspace, bob, permission="admin")
+    ws_name = f"workspace-{workspace}"
+    await sim.wait_ready("WorkspaceDatabase", ws_name, timeout=60)
+    await sim.wait_for("DatabaseBudget", f"user-{bob}", lambda o: o is not None, timeout=15)
+
+    # Ada deletes her account: Sim bills the workspace to Bob, then hands it to him.
+    await sim.sim.delete_account(ada)
+    assert await sim.sim.workspace_payer(workspace) == (bob, bob)
+    await sim.wait_gone("DatabaseBudget", f"user-{ada}", timeout=60)
+
+    # The workspace's database counts against Bob's budget, at once (no consumption sync is due).
+    budget = await sim.wait_for(
+        "DatabaseBudget", f"user-{bob}", _budget_lists(ws_name), timeout=30, what="Bob pays for it"
+    )
+    assert budget is not None
+    ws = await sim.get("WorkspaceDatabase", ws_name)
+    assert _spec(ws)["billedUserId"] == bob
+    assert _spec(ws)["userId"] == ada  # immutable: who it was made for
+    assert ((ws or {}).get("status") or {}).get("phase") == "Ready"
+    assert sim.runtime is not None
+    _, databases = sim.runtime.budgets.registered([ada])
+    assert databases == []  # nothing left counting against the departed owner

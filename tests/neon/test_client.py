@@ -180,6 +180,19 @@ async def test_ids_that_could_change_the_path_are_refused(client: NeonClient, sc
     assert script.requests == []
 
 
+async def test_role_names_are_escaped_in_the_path_and_never_climb_it(
+    client: NeonClient, script: Script
+) -> None:
+    script.then(answer(200, {"password": samples.PASSWORD}))
+    await client.reveal_password(samples.PROJECT_ID, samples.BRANCH_ID, "../a b?c")
+    (request,) = script.requests
+    assert request.url.raw_path.decode().endswith("/roles/..%2Fa%20b%3Fc/reveal_password")
+    for bad in ("", ".", ".."):
+        with pytest.raises(ValueError, match="not a usable name"):
+            await client.reset_password(samples.PROJECT_ID, samples.BRANCH_ID, bad)
+    assert len(script.requests) == 1
+
+
 # --- endpoints and operations -------------------------------------------------------------------
 
 

@@ -7,10 +7,12 @@ import tenantdb.neon
 
 def test_the_package_exports_exactly_its_interface() -> None:
     assert sorted(tenantdb.neon.__all__) == [
+        "Branch",
         "ConnectionDetails",
         "ConsumptionTimeframe",
         "CreatedProject",
         "CredentialCheck",
+        "Database",
         "Endpoint",
         "NeonAPIError",
         "NeonAuthError",
@@ -23,11 +25,13 @@ def test_the_package_exports_exactly_its_interface() -> None:
         "NeonOperationFailedError",
         "NeonTransientError",
         "Operation",
+        "PasswordReset",
         "Priority",
         "ProjectConsumption",
         "ProjectSummary",
         "Rate",
         "RateLimiter",
+        "Role",
         "Timing",
         "Transport",
         "background_calls",

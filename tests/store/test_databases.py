@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
 from tenantdb.store import DatabaseRow, MetadataStore
+from tenantdb.store.claims import Claimant
+from tenantdb.store.errors import StoreProjectClaimedError
 
 from .conftest import Database
 
@@ -143,3 +147,44 @@ async def test_set_database_costs_with_nothing_to_set_updates_nothing(store: Met
 async def test_database_row_repr_leaves_out_the_encrypted_uri() -> None:
     row = DatabaseRow("p", "b", "neondb", "iv:ciphertext:tag", 0, None)
     assert "ciphertext" not in repr(row)
+
+
+async def test_a_row_the_user_brought_is_never_overwritten_nor_deleted(
+    store: MetadataStore, database: Database, key: EncryptionKey
+) -> None:
+    tenant = Tenant(Scope.WORKSPACE, "ws-own")
+    own = key.encrypt("postgresql://me@my.host/mine")
+    async with await database.connect() as conn:
+        await conn.execute(
+            "INSERT INTO workspace_database (id, workspace_id, ownership_type, neon_project_id, "
+            "neon_branch_id, neon_connection_uri, database_name) "
+            "VALUES ('r1', 'ws-own', 'user', 'theirs', 'b', %s, 'mine')",
+            (own,),
+        )
+        await conn.commit()
+    await store.upsert_database(
+        tenant, project_id="ours", branch_id="br", encrypted_uri=key.encrypt("x"), database_name="neondb"
+    )
+    assert not await store.delete_database(tenant)
+    assert not await store.delete_database_of_project(tenant, project_id="theirs")
+    row = await store.get_database(tenant)
+    assert row is not None
+    assert row.user_owned
+    assert (row.project_id, row.encrypted_uri, row.database_name) == ("theirs", own, "mine")
+
+
+async def test_a_project_has_one_claim_at_most(store: MetadataStore) -> None:
+    born = datetime(2026, 1, 1, tzinfo=UTC)
+    for uid, tenant in (("a", "t1"), ("b", "t2")):
+        claimant = Claimant(uid=uid, namespace="ns", name=uid, created_at=born)
+        await store.claim_tenant(kind="GlobalDatabase", tenant_id=tenant, claimant=claimant)
+    assert await store.record_claim_project(
+        kind="GlobalDatabase", tenant_id="t1", holder_uid="a", project_id="p"
+    )
+    with pytest.raises(StoreProjectClaimedError):
+        await store.record_claim_project(
+            kind="GlobalDatabase", tenant_id="t2", holder_uid="b", project_id="p"
+        )
+    holder = await store.project_holder(project_id="p")
+    assert holder is not None
+    assert (holder[0], holder[1], holder[2].uid) == ("GlobalDatabase", "t1", "a")

@@ -135,6 +135,7 @@ async def test_standalone_migrate_creates_the_tables_sim_reads_with_its_column_n
         "updated_at",
         "disposition",
         "project_name",
+        "retained_at",
     }
     async with await database.connect() as conn:
         cursor = await conn.execute("SELECT name FROM tenantdb_schema_migrations ORDER BY name")

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tenantdb.api import Scope, Tenant
+from tenantdb.crypto import EncryptionKey
 from tenantdb.store import MetadataStore, OrphanRow
+from tenantdb.store.claims import Claimant
 from tenantdb.store.report import orphans_from_environment
 
 from .conftest import KEY_HEX, Database
@@ -91,3 +94,83 @@ async def test_cli_orphans_lists_what_was_left_behind_without_the_db_url(
     assert await orphans_from_environment(as_json=True, disposition="retained") == 0
     (only,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (only["projectId"], only["projectName"]) == ("p-kept", "tenantdb-g-kept-uid1")
+    assert only["retainedAt"] is not None
+
+
+async def _retained_at(store: MetadataStore, project_id: str) -> datetime | None:
+    return {o.project_id: o for o in await store.list_orphans()}[project_id].retained_at
+
+
+async def test_when_a_project_was_kept_is_recorded_once_and_survives_a_retried_finalizer(
+    store: MetadataStore, database: Database
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    await store.record_orphan(
+        kind="WorkspaceDatabase", namespace="ns", name="ws", project_id="p-kept", reason="Retain",
+        disposition="retained", project_name="tenantdb-w-ws-uid1",
+    )  # fmt: skip
+    kept_at = await _retained_at(store, "p-kept")
+    assert kept_at is not None
+    assert before <= kept_at <= datetime.now(UTC)
+    # A finalizer retried after a crash records it again: the count does not restart.
+    async with await database.connect() as conn:
+        await conn.execute(
+            "UPDATE tenantdb_orphaned_project SET retained_at = retained_at - interval '3 days'"
+        )
+    await store.record_orphan(
+        kind="WorkspaceDatabase", namespace="ns", name="ws", project_id="p-kept", reason="Retain",
+        disposition="retained",
+    )  # fmt: skip
+    assert await _retained_at(store, "p-kept") == kept_at - timedelta(days=3)
+    # A project orphaned (a delete given up on) was never kept on purpose.
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="g", project_id="p-lost", reason="x"
+    )
+    assert await _retained_at(store, "p-lost") is None
+    # Recorded as retained later on (orphaned first): kept from then on.
+    await store.record_orphan(
+        kind="GlobalDatabase", namespace="ns", name="g", project_id="p-lost", reason="Retain",
+        disposition="retained",
+    )  # fmt: skip
+    assert await _retained_at(store, "p-lost") is not None
+
+
+async def test_projects_kept_before_the_column_existed_count_from_when_they_were_recorded(
+    database: Database, key: EncryptionKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenantdb.store import migrations
+
+    before = [m for m in migrations.MIGRATIONS if m.name != "0007_retained_project_kept_at"]
+    async with await MetadataStore.open(database.url, cipher=key, standalone_env_tables=True) as old:
+        with monkeypatch.context() as patched:
+            patched.setattr(migrations, "MIGRATIONS", tuple(before))
+            await old.migrate()
+        async with await database.connect() as conn:
+            await conn.execute(
+                "INSERT INTO tenantdb_orphaned_project (id, neon_project_id, kind, namespace, name, reason, "
+                "disposition, created_at, updated_at) VALUES "
+                "('1', 'p-kept', 'GlobalDatabase', 'ns', 'g', 'Retain', 'retained', "
+                "now() - interval '40 days', now()), "
+                "('2', 'p-lost', 'GlobalDatabase', 'ns', 'h', '409', 'orphaned', now(), now())"
+            )
+        assert await old.migrate() == ["0007_retained_project_kept_at"]
+        rows = {o.project_id: o for o in await old.list_orphans()}
+    assert rows["p-kept"].retained_at == rows["p-kept"].recorded_at
+    assert rows["p-lost"].retained_at is None
+
+
+async def test_held_projects_are_those_a_row_or_a_claim_names(store: MetadataStore) -> None:
+    tenant = Tenant(Scope.WORKSPACE, "ws-1")
+    await store.upsert_database(
+        tenant, project_id="p-row", branch_id="b", encrypted_uri="x:y:z", database_name="neondb"
+    )
+    await store.claim_tenant(
+        kind="GlobalDatabase",
+        tenant_id="u-1",
+        claimant=Claimant(uid="uid-1", namespace="ns", name="g", created_at=datetime.now(UTC)),
+    )
+    await store.record_claim_project(
+        kind="GlobalDatabase", tenant_id="u-1", holder_uid="uid-1", project_id="p-claim"
+    )
+    assert await store.held_projects(["p-row", "p-claim", "p-free"]) == {"p-row", "p-claim"}
+    assert await store.held_projects([]) == set()

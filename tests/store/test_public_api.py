@@ -16,14 +16,19 @@ STORE_DIR = Path(tenantdb.store.__file__).parent
 
 def test_exports() -> None:
     assert sorted(tenantdb.store.__all__) == [
+        "AdoptionInventory",
         "BudgetRow",
         "Cipher",
         "DatabaseRow",
+        "DecisionRow",
+        "EnvValue",
         "Fingerprint",
         "MetadataStore",
         "OrphanRow",
+        "RecordedDatabase",
         "SimSnapshot",
         "SimWorkspace",
+        "SimWorkspaceRow",
         "StoreError",
         "StoreIntegrityError",
         "StoreSchemaError",

@@ -45,10 +45,15 @@ def test_crds_have_the_names_users_type() -> None:
     for crd in generate_crds():
         version = crd["spec"]["versions"][0]
         kind = crd["spec"]["names"]["kind"]
-        # A tier is cluster-wide, like a StorageClass; the rest live in the tenants' namespaces.
-        assert crd["spec"]["scope"] == ("Cluster" if kind == "DatabaseTier" else "Namespaced")
         assert version["subresources"] == {"status": {}}
         columns = {c["name"] for c in version["additionalPrinterColumns"]}
+        if kind == "NeonOrganization":  # the pool of organisations: one per cluster, not per namespace
+            assert crd["spec"]["scope"] == "Cluster"
+            assert crd["spec"]["names"]["plural"] == "neonorganizations"
+            assert {"Organization", "Cordoned", "Projects", "Room", "Ready", "Age"} <= columns
+            continue
+        # A tier is cluster-wide, like a StorageClass; the rest live in the tenants' namespaces.
+        assert crd["spec"]["scope"] == ("Cluster" if kind == "DatabaseTier" else "Namespaced")
         if kind == "DatabaseBudget":
             assert {"Tier", "Limit", "Spent", "Exceeded", "Age"} <= columns
         elif kind == "DatabaseTier":
@@ -84,6 +89,7 @@ INVALID_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("GlobalDatabase", {"userId": "has spaces"}, "id pattern"),
     ("GlobalDatabase", {"userId": "x" * 129}, "id length"),
     ("WorkspaceDatabase", {"userId": "u1"}, "workspaceId is required"),
+    ("WorkspaceDatabase", {"userId": "u1", "workspaceId": "w1", "billedUserId": "a b"}, "payer id pattern"),
     ("GlobalDatabase", {"userId": "u1", "deletionPolicy": "Orphan"}, "unknown deletion policy"),
     ("GlobalDatabase", {"userId": "u1", "pgVersion": 12}, "unsupported PostgreSQL"),
     ("GlobalDatabase", {"userId": "u1", "region": "mars-1"}, "region shape"),

@@ -50,14 +50,16 @@ def test_each_user_gets_a_database_and_a_budget_and_each_live_workspace_a_databa
     assert desired[("WorkspaceDatabase", W1)].spec == {"userId": U1, "workspaceId": W1}
 
 
-def test_the_tier_is_the_best_plan_of_the_user_or_of_the_organisation_of_their_workspace() -> None:
+def test_the_tier_is_the_best_plan_of_the_user_or_of_an_organisation_they_are_a_member_of() -> None:
     snapshot = SimSnapshot(
         user_ids={U1, U2},
-        workspaces=[SimWorkspace(W1, U1, "org-1")],
+        workspaces=[SimWorkspace(W1, U2, "org-1")],
         subscriptions=[("pro", U2), ("enterprise", "org-1"), ("business", U1)],
+        memberships=[(U1, "org-1")],
     )
     desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
     assert desired[("DatabaseBudget", U1)].spec["tier"] == "enterprise"
+    # Owning a workspace of the organisation is not membership (Sim reads ``member`` only).
     assert desired[("DatabaseBudget", U2)].spec["tier"] == "paid"
     lonely = SimSnapshot(user_ids={U1}, subscriptions=[("business", U1)])
     assert (

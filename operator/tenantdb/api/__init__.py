@@ -20,6 +20,7 @@ from tenantdb.api.databases import (
     WorkspaceDatabaseSpec,
 )
 from tenantdb.api.kinds import (
+    CLUSTER_KINDS,
     DATABASE_BUDGET,
     DATABASE_KINDS,
     DATABASE_TIER,
@@ -27,15 +28,18 @@ from tenantdb.api.kinds import (
     GROUP,
     KINDS,
     MANAGED_LABEL,
+    NEON_ORGANIZATION,
     VERSION,
     WORKSPACE_DATABASE,
     Kind,
     kind_named,
 )
+from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus, TierQuotas
 
 __all__ = [
+    "CLUSTER_KINDS",
     "DATABASE_BUDGET",
     "DATABASE_KINDS",
     "DATABASE_TIER",
@@ -43,6 +47,7 @@ __all__ = [
     "GROUP",
     "KINDS",
     "MANAGED_LABEL",
+    "NEON_ORGANIZATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "AutoscalingSpec",
@@ -59,6 +64,8 @@ __all__ = [
     "DeletionPolicy",
     "GlobalDatabaseSpec",
     "Kind",
+    "NeonOrganizationSpec",
+    "NeonOrganizationStatus",
     "Phase",
     "Scope",
     "Tenant",

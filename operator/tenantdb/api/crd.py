@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tenantdb.api.kinds import CATEGORY, GROUP, KINDS, VERSION, Kind
+from tenantdb.api.kinds import CATEGORY, CLUSTER_KINDS, GROUP, KINDS, VERSION, Kind
 
 __all__ = ["generate_crd", "generate_crds", "render_crd_yaml"]
 
@@ -104,7 +104,7 @@ def generate_crd(kind: Kind) -> dict[str, Any]:
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced" if kind.namespaced else "Cluster",
+            "scope": kind.scope,
             "names": {
                 "kind": kind.kind,
                 "listKind": f"{kind.kind}List",
@@ -128,7 +128,7 @@ def generate_crd(kind: Kind) -> dict[str, Any]:
 
 
 def generate_crds() -> list[dict[str, Any]]:
-    return [generate_crd(kind) for kind in KINDS]
+    return [generate_crd(kind) for kind in (*KINDS, *CLUSTER_KINDS)]
 
 
 def render_crd_yaml(crd: dict[str, Any]) -> str:

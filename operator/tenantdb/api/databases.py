@@ -27,7 +27,7 @@ _SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Presence of an immutable optional field may not change either (CEL on the spec).
 _PRESENCE_RULES: list[JsonValue] = [
     {"rule": f"has(self.{field}) == has(oldSelf.{field})", "message": f"{field} is immutable"}
-    for field in ("region", "pgVersion", "roleName")
+    for field in ("region", "pgVersion", "roleName", "projectId")
 ]
 # PostgreSQL names are at most 63 bytes; the default role '<databaseName>_owner' adds 6.
 _ROLE_SUFFIX = "_owner"
@@ -84,6 +84,17 @@ class DatabaseSpec(Resource):
         max_length=63,
         json_schema_extra=immutable("roleName"),
     )
+    project_id: str | None = Field(
+        default=None,
+        description="Take over this existing Neon project instead of creating one (as a PVC's "
+        "volumeName binds an existing volume). It must be in the operator's organisation and held by "
+        "no other resource; it is renamed to the operator's name for this resource, and from then on "
+        "is the operator's exactly as a created one (published, budgeted, deleted per deletionPolicy). "
+        "Set at creation only. Immutable.",
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=64,
+        json_schema_extra=immutable("projectId"),
+    )
     # No default on either: left out, they come from the user's DatabaseTier (and follow it).
     autoscaling: AutoscalingSpec | None = Field(
         default=None,
@@ -114,6 +125,11 @@ class DatabaseSpec(Resource):
     def _neon_accepts_the_suspend_timeout(cls, value: int | None) -> int | None:
         return neon_suspend_timeout(value)
 
+    @property
+    def budget_user_id(self) -> str:
+        """The user whose budget the database counts against: its owner."""
+        return self.user_id
+
     @model_validator(mode="after")
     def _default_role_name_fits(self) -> Self:
         if self.role_name is None and len((self.database_name + _ROLE_SUFFIX).encode()) > _MAX_NAME:
@@ -138,6 +154,21 @@ class WorkspaceDatabaseSpec(DatabaseSpec):
         max_length=ID_MAX_LENGTH,
         json_schema_extra=immutable("workspaceId"),
     )
+    billed_user_id: str | None = Field(
+        default=None,
+        description="Id of the platform user whose budget the database counts against, when not "
+        "userId: whom the platform bills for the workspace (Sim's workspace.billed_account_user_id, "
+        "kept here by the Sim sync). May change: the database's spend this period then counts "
+        "against the new user's budget, and no longer against the old one's. Default: userId.",
+        pattern=ID_PATTERN,
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+    )
+
+    @property
+    def budget_user_id(self) -> str:
+        """The user whose budget the database counts against: ``billedUserId``, else its owner."""
+        return self.billed_user_id or self.user_id
 
 
 class AppliedSettings(Resource):
@@ -162,6 +193,11 @@ class DatabaseStatus(Resource):
         default=None, description="Pending, Provisioning, Ready, Suspended, Failed or Deleting."
     )
     project_id: str | None = Field(default=None, description="Neon project id (the external name).")
+    organization: str | None = Field(
+        default=None,
+        description="The NeonOrganization the tenant was placed in (absent with the implicit single "
+        "organisation of NEON_API_KEY); set once, never changed.",
+    )
     project_name: str | None = Field(
         default=None, description="Neon project name, derived from the resource's identity."
     )
@@ -169,6 +205,14 @@ class DatabaseStatus(Resource):
         default=None,
         description="When a create was last sent whose outcome is not recorded yet (RFC 3339): "
         "until it can no longer land, the project is looked for by name, not created again.",
+    )
+    original_project_name: str | None = Field(
+        default=None,
+        description="For a project taken over (spec.projectId): its name before the operator renamed "
+        "it, recorded before the rename (to give the name back when leaving the operator).",
+    )
+    adopted_at: str | None = Field(
+        default=None, description="When the project named by spec.projectId was taken over (RFC 3339)."
     )
     branch_id: str | None = Field(default=None, description="Neon default branch id.")
     endpoint_id: str | None = Field(default=None, description="Neon read-write compute endpoint id.")

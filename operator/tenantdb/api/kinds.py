@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
+from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
 from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus
 
 __all__ = [
+    "CLUSTER_KINDS",
     "DATABASE_BUDGET",
     "DATABASE_KINDS",
     "DATABASE_TIER",
@@ -18,6 +20,7 @@ __all__ = [
     "GROUP",
     "KINDS",
     "MANAGED_LABEL",
+    "NEON_ORGANIZATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "Kind",
@@ -72,7 +75,7 @@ class Kind:
     status: type[Resource]
     printer_columns: tuple[Mapping[str, object], ...]
     description: str
-    namespaced: bool = True
+    scope: str = "Namespaced"
     # CEL rules on the whole object (``self.metadata.name`` is readable there).
     object_rules: tuple[Mapping[str, str], ...] = ()
 
@@ -105,6 +108,13 @@ WORKSPACE_DATABASE = Kind(
     printer_columns=(
         *_DATABASE_COLUMNS[:3],
         {"name": "Workspace", "type": "string", "jsonPath": ".spec.workspaceId", "priority": 1},
+        {
+            "name": "Billed",
+            "type": "string",
+            "jsonPath": ".spec.billedUserId",
+            "priority": 1,
+            "description": "The user whose budget it counts against, when not its owner",
+        },
         *_DATABASE_COLUMNS[3:],
     ),
     description="A workspace's agent Neon database; its URL reaches Sim Studio as AGENT_DB_URL.",
@@ -172,7 +182,7 @@ DATABASE_TIER = Kind(
     ),
     description="A tier of service (like a StorageClass): the spending limit, compute size, idle "
     "timeout, history and hard stops of the databases of every user whose DatabaseBudget names it.",
-    namespaced=False,
+    scope="Cluster",
     object_rules=(
         {
             # A budget's spec.tier names it, and that is a DNS-1123 label.
@@ -181,9 +191,30 @@ DATABASE_TIER = Kind(
         },
     ),
 )
-KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET, DATABASE_TIER)
+KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)
 DATABASE_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
-_BY_NAME = {kind.kind: kind for kind in KINDS}
+# Cluster-scoped kinds, apart from KINDS (whose objects live in the watched namespaces).
+NEON_ORGANIZATION = Kind(
+    kind="NeonOrganization",
+    plural="neonorganizations",
+    singular="neonorganization",
+    short_name="norg",
+    spec=NeonOrganizationSpec,
+    status=NeonOrganizationStatus,
+    printer_columns=(
+        {"name": "Organization", "type": "string", "jsonPath": ".spec.organizationId"},
+        {"name": "Cordoned", "type": "boolean", "jsonPath": ".spec.cordoned"},
+        {"name": "Projects", "type": "integer", "jsonPath": ".status.projects"},
+        {"name": "Room", "type": "integer", "jsonPath": ".status.room"},
+        {"name": "Calls/min", "type": "integer", "jsonPath": ".status.callsPerMinute"},
+        _READY,
+        _AGE,
+    ),
+    description="A Neon organisation of the pool new tenants are placed in, with its own API key and limits.",
+    scope="Cluster",
+)
+CLUSTER_KINDS = (NEON_ORGANIZATION, DATABASE_TIER)
+_BY_NAME = {kind.kind: kind for kind in (*KINDS, *CLUSTER_KINDS)}
 
 
 def kind_named(name: str) -> Kind:

@@ -73,6 +73,14 @@ class ActiveGate:
     def peered(self) -> bool:
         return bool(self.peering_name)
 
+    @property
+    def last_answer(self) -> bool:
+        """What the latest ``is_active`` said (standalone: always true; not asked yet: false),
+        for the ``tenantdb_replica_active`` gauge: a paused replica asks every few seconds."""
+        if not self.peering_name:
+            return True
+        return self._answer is not None and self._answer[1]
+
     async def is_active(self, *, max_age: float | None = None) -> bool:
         """``max_age``: the oldest answer that will do (seconds; default ``answer_ttl_seconds``),
         0 to read the peering object now (a take that must not act on a paused replica)."""

@@ -17,6 +17,7 @@ from tenantdb.config import Settings
 from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.driver import budget_actuator, enforce_now
 from tenantdb.handlers.events import event_poster
+from tenantdb.handlers.organization_router import OrganizationRouter
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import KubeError
 from tenantdb.reconcile import conditions as cond
@@ -38,10 +39,11 @@ def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
     assert runtime.neon is not None
     settings = runtime.settings
 
-    store, kube, neon, gate = runtime.store, runtime.kube, runtime.neon, runtime.gate
+    store, kube, gate = runtime.store, runtime.kube, runtime.gate
     assert gate is not None
     post_event = event_poster(runtime)
     runtime.budgets.loop.actuator = budget_actuator(runtime, post_event)
+    runtime.budgets.loop.decision_log = store
 
     first = True  # the next sync is this activation's first
 
@@ -71,8 +73,10 @@ def start_budget_loop(runtime: Runtime) -> Coroutine[Any, Any, None]:
             if wait > 0:  # inside the step: a pause meanwhile cancels the wait and the sync
                 _log.info("consumption sync: the last one was recent, the next is due in %.0fs", wait)
                 await asyncio.sleep(wait)
+        # Every organisation's projects, each asked with its own key (handlers/organization_router).
+        router = OrganizationRouter(runtime)
         await runtime.budgets.sync_round(
-            source=neon, store=store, kube=kube, neon=neon, quotas=neon, post_event=post_event
+            source=router, store=store, kube=kube, neon=router, quotas=router, post_event=post_event
         )
 
     return run_while_active(

@@ -22,6 +22,8 @@ from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.events import event_poster
+from tenantdb.handlers.organization_router import OrganizationRouter
+from tenantdb.handlers.placement import forget_if_nothing_made, placement_for_delete, placement_of
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import refresh_left_behind
 from tenantdb.kube import KubeError, OwnerReference
@@ -46,6 +48,7 @@ from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.tier_rollout import Behind
 from tenantdb.reconcile.tiers import SettingsWanted
+from tenantdb.store import StoreError
 
 __all__ = [
     "KopfEvents",
@@ -105,7 +108,7 @@ def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None
         namespace=str(meta.get("namespace")),
         name=str(meta.get("name")),
         uid=str(meta.get("uid")),
-        user_id=spec.user_id,
+        user_id=spec.budget_user_id,
         tenant=tenant,
     )
     owner = OwnerReference(api_version=kind.api_version, kind=kind.kind, name=identity.name, uid=identity.uid)
@@ -200,19 +203,31 @@ async def _write_final_status(writer: StatusWriter, status: DatabaseStatus) -> N
         ) from exc
 
 
-def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus) -> None:
+def register_for_budget(
+    runtime: Runtime, kind: Kind, obj: DatabaseObject, status: DatabaseStatus
+) -> set[str]:
+    """The database as the budget counts it, under the user it counts against (its payer:
+    ``DatabaseIdentity.user_id``). Returns the two users between whom its spend moved when
+    its payer changed (their totals must be planned again, together), else nothing."""
     project_id = status.project_id or runtime.projects.get(obj.identity.uid)
+    organization = status.organization or obj.status.organization
+    if project_id and organization:
+        runtime.project_organizations[project_id] = organization
     key = (kind.kind, obj.identity.namespace, obj.identity.name)
-    if not project_id and key in runtime.budgets.databases:
-        return  # keep what is known; a status without a project says nothing new
-    own = own_compute(obj.spec)
-    applied = SettingsWanted.from_status(status.applied)
-    runtime.budgets.put_database(
-        DatabaseRecord(
+    known = runtime.budgets.databases.get(key)
+    if not project_id and known is not None:
+        # Keep what is known (a status without a project says nothing new) but whom it counts against.
+        if known.user_id == obj.identity.user_id:
+            return set()
+        record = dataclasses.replace(known, user_id=obj.identity.user_id)
+    else:
+        own = own_compute(obj.spec)
+        applied = SettingsWanted.from_status(status.applied)
+        record = DatabaseRecord(
             kind=kind.kind,
             namespace=obj.identity.namespace,
             name=obj.identity.name,
-            user_id=obj.spec.user_id,
+            user_id=obj.identity.user_id,
             project_id=project_id,
             endpoint_id=status.endpoint_id,
             suspended_for_budget=status.phase == Phase.SUSPENDED,
@@ -221,6 +236,27 @@ def register_for_budget(runtime: Runtime, kind: Kind, obj: DatabaseObject, statu
             own=own,
             applied=applied,
         )
+    previous = runtime.budgets.put_database(record)
+    if previous is not None and previous.user_id != record.user_id:
+        return {previous.user_id, record.user_id}
+    return set()
+
+
+async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
+    """Re-plan these users' enforcement with the costs known now (a tier change, a database
+    changing payer, must not wait for a sync); handlers asking together share one pass
+    (``BudgetSync.enforce_users``)."""
+    assert runtime.store is not None
+    assert runtime.kube is not None
+    assert runtime.neon is not None
+    router = OrganizationRouter(runtime)
+    await runtime.budgets.enforce_users(
+        users,
+        store=runtime.store,
+        kube=runtime.kube,
+        neon=router,
+        quotas=router,
+        post_event=event_poster(runtime),
     )
 
 
@@ -239,7 +275,7 @@ def budget_actuator(
         async with lock:
             settled = await apply_budget(
                 action,
-                neon=runtime.neon,
+                neon=OrganizationRouter(runtime),
                 decision=lambda: runtime.budgets.is_suspended(action.user_id),
                 write_status=write,
                 post_event=post_event,
@@ -248,22 +284,6 @@ def budget_actuator(
         return settled.suspended if settled.endpoint is not None else None
 
     return act
-
-
-async def enforce_now(runtime: Runtime, users: Iterable[str]) -> None:
-    """Re-plan these users' enforcement with the costs known now (a tier change must not wait
-    for a sync); handlers asking together share one pass (``BudgetSync.enforce_users``)."""
-    assert runtime.store is not None
-    assert runtime.kube is not None
-    assert runtime.neon is not None
-    await runtime.budgets.enforce_users(
-        users,
-        store=runtime.store,
-        kube=runtime.kube,
-        neon=runtime.neon,
-        quotas=runtime.neon,
-        post_event=event_poster(runtime),
-    )
 
 
 def tier_actuator(
@@ -288,7 +308,10 @@ def tier_actuator(
                 or current.project_id != record.project_id
             ):
                 return 0  # reconciled (or gone) since the rollout looked: its next look decides
-            calls = await apply_tier(behind, neon=runtime.neon, write_status=write, post_event=post_event)
+            # The key of the project's own organisation (the implicit one's without a pool).
+            organization = runtime.project_organizations.get(record.project_id or "")
+            neon = (runtime.client_of(organization) if organization else None) or runtime.neon
+            calls = await apply_tier(behind, neon=neon, write_status=write, post_event=post_event)
             runtime.budgets.put_database(
                 dataclasses.replace(current, applied=behind.wanted, max_cu=behind.wanted.max_cu)
             )
@@ -360,16 +383,47 @@ async def reconcile_object(
     writer = StatusWriter(runtime, kind, body)
     # Every database with a project counts in its user's budget, even while its reconcile
     # fails: known to the budget from its recorded status, before anything else is tried.
-    register_for_budget(runtime, kind, obj, obj.status)
-    deps = runtime.database_deps()
+    moved = register_for_budget(runtime, kind, obj, obj.status)
+    if moved:
+        # Its spend changed hands: both users' totals and decisions now, in one pass (and
+        # before the lock: that pass may switch this very endpoint under it).
+        identity = obj.identity
+        _log.info(
+            "%s %s/%s now counts against user %s",
+            kind.kind,
+            identity.namespace,
+            identity.name,
+            identity.user_id,
+        )
+        await enforce_now(runtime, moved)
     async with runtime.locks[obj.identity.uid]:
+        placement = None
         try:
-            if local_first and await _checked_locally(obj, deps, events):
+            # The tenant's organisation (placed now if it is new) and the client that acts there.
+            placement = await placement_of(runtime, obj, writer)
+            if placement.organization is not None and obj.status.organization != placement.organization:
+                # What the statuses this reconcile writes build on (a body from before a
+                # placement made again must not write the old organisation back).
+                obj = dataclasses.replace(
+                    obj, status=obj.status.merged(DatabaseStatus(organization=placement.organization))
+                )
+            deps = runtime.database_deps(placement.client)
+            if (
+                local_first
+                and not _organization_was_down(obj.status)
+                and await _checked_locally(obj, deps, events)
+            ):
                 runtime.fleet.checked(obj.identity.uid)
                 return
             status = await reconcile_database(obj, deps, events, writer)
             await _write_final_status(writer, status)
+            if placement.organization is not None and status.project_id:
+                runtime.project_organizations[status.project_id] = placement.organization
         except ReconcileError as exc:
+            if placement is not None:
+                exc = await forget_if_nothing_made(
+                    runtime, obj, placement, exc, project_written=bool(writer.written.project_id)
+                )
             runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
             await _record_failure(
                 runtime,
@@ -385,6 +439,13 @@ async def reconcile_object(
                 events.warning(exc.reason, exc.message)
             raise as_kopf_error(exc) from None
     _reconciled(runtime, kind, body, obj, status, started=started)
+
+
+def _organization_was_down(status: DatabaseStatus) -> bool:
+    """Synced says the tenant's organisation could not be used: a full reconcile, not the cheap
+    check (which writes nothing when it passes), sets it right once it can."""
+    synced = cond.get_condition(status.conditions, cond.SYNCED)
+    return synced is not None and synced.reason == Reason.ORGANIZATION_UNAVAILABLE
 
 
 async def _decoded_or_failed(runtime: Runtime, kind: Kind, body: kopf.Body, events: Events) -> DatabaseObject:
@@ -465,6 +526,16 @@ async def reconcile_new_database(
     await reconcile_object(runtime, kind, _as_body(body), events)
 
 
+async def _forget_placement(runtime: Runtime, obj: DatabaseObject) -> None:
+    """The resource is gone: it no longer counts against its organisation's room."""
+    if runtime.store is None or runtime.organizations is None or not runtime.organizations.in_use:
+        return
+    try:
+        await runtime.store.forget_tenant_organization(uid=obj.identity.uid)
+    except StoreError as exc:  # counted a little high until the row goes: logged, not fatal
+        _log.warning("could not drop the organisation of %s: %s", obj.identity.name, exc)
+
+
 def _as_body(body: Mapping[str, Any]) -> kopf.Body:
     """A resource read outside kopf (a list, a watch), as kopf hands it to a handler."""
     return kopf.Body(cast("kopf.RawBody", dict(body)))
@@ -482,9 +553,10 @@ async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: E
     started = datetime.datetime.fromisoformat(str(deletion).replace("Z", "+00:00")) if deletion else None
     async with runtime.locks[obj.identity.uid]:
         try:
+            placement = await placement_for_delete(runtime, obj)
             await delete_database(
                 obj,
-                runtime.database_deps(),
+                runtime.database_deps(placement.client),
                 events,
                 StatusWriter(runtime, kind, body),
                 deletion_started=started,
@@ -502,6 +574,7 @@ async def delete_object(runtime: Runtime, kind: Kind, body: kopf.Body, events: E
             )
             events.warning(exc.reason, exc.message)
             raise as_kopf_error(exc) from None
+    await _forget_placement(runtime, obj)
     await refresh_left_behind(runtime)  # orphaned and retained counts, from the table
     runtime.locks.pop(obj.identity.uid, None)
     runtime.budgets.drop_database(kind.kind, obj.identity.namespace, obj.identity.name)

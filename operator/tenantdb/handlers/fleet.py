@@ -29,7 +29,7 @@ from tenantdb.handlers.events import PostedEvents, event_poster
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sweep import OrphanSweep, refresh_left_behind
 from tenantdb.kube.resources import CustomResources
-from tenantdb.neon import background_calls
+from tenantdb.neon import NeonClient, background_calls
 from tenantdb.reconcile.fleet import compare_with_list
 
 __all__ = ["FleetObservation", "start_fleet_observation"]
@@ -107,19 +107,32 @@ class FleetObservation:
         mark = runtime.fleet.mark()
         if not await self._gate.is_active():
             raise _PausedError
+        # Every organisation's projects, each listed with its own key: a project missing from
+        # the implicit organisation's list may be in a NeonOrganization's.
+        # An organisation whose key is rejected is not listed: its tenants, checked in full,
+        # say so (OrganizationUnavailable) without a call.
+        pool = runtime.organizations
+        clients: list[NeonClient] = [runtime.neon]
+        if pool is not None:
+            clients.extend(client for name, client in pool.clients().items() if pool.rejected(name) is None)
+        search = f"{settings.project_name_prefix}-"
         try:
             with background_calls():
-                listed = await runtime.neon.find_projects(search=f"{settings.project_name_prefix}-")
+                lists = await asyncio.gather(*(client.find_projects(search=search) for client in clients))
         except Exception as exc:  # an outage delays the observation, never ends it
+            # One organisation's list missing would make each of its tenants look lost: no
+            # comparison at all this pass, rather than thousands of needless full checks.
             runtime.metrics.fleet_checks.labels(check="listed", result="failed").inc()
             _log.warning("fleet observation: could not list the Neon projects: %s", exc)
             return {}
         runtime.metrics.fleet_checks.labels(check="listed", result="ok").inc()
+        listed = [project for projects in lists for project in projects]
         findings = compare_with_list(
             runtime.fleet, listed, prefix=settings.project_name_prefix, listed_after=mark
         )
         runtime.projects.update(findings.proven)
-        await self._orphans.maybe_run(listed)
+        # The orphan sweep deletes with the implicit organisation's key: its list only.
+        await self._orphans.maybe_run(lists[0])
         return findings.suspect
 
     async def _local_round(self, uids: list[str], rate: float, *, deadline: float) -> None:
@@ -175,6 +188,7 @@ def start_fleet_observation(runtime: Runtime) -> Coroutine[Any, Any, None]:
     gate = runtime.gate
     observation = FleetObservation(runtime, CustomResources(runtime.kube), gate)
     interval = runtime.settings.resync_interval_seconds
+    runtime.metrics.fleet_pass_interval.set(interval)
 
     async def observe() -> None:
         await refresh_left_behind(runtime)  # at start-up: what earlier runs left on record

@@ -16,10 +16,12 @@ from tenantdb.config import LogFormat, Settings
 from tenantdb.crypto import EncryptionKey, InvalidKeyError
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
+from tenantdb.handlers.decision_log import start_decision_log_retention
 from tenantdb.handlers.fleet import start_fleet_observation
 from tenantdb.handlers.heap import trim_heap_periodically
 from tenantdb.handlers.kube_login import login_in_cluster_or_kubeconfig
 from tenantdb.handlers.loops import Loops
+from tenantdb.handlers.organizations import start_organization_refresh
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
 from tenantdb.handlers.tier_rollout import start_tier_rollout
@@ -128,12 +130,14 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
         await lane.listed()
         await lane.taken(timeout=START_UP_TAKES_SECONDS)
         await memo.read_budget_resume_snapshot()
+        loops.start("organizations", start_organization_refresh(memo))
         loops.start("budget-sync", start_budget_loop(memo))
         if app_settings.sim_sync:
             loops.start("sim-sync", start_sim_sync(memo))
         loops.start("fleet-observation", start_fleet_observation(memo))
         loops.start("tier-rollout", start_tier_rollout(memo))
         loops.start("heap-trim", trim_heap_periodically())
+        loops.start("decision-log-retention", start_decision_log_retention(memo))
         logger.info(
             "tenantdb started: Neon at %s, %s",
             app_settings.neon_api_url,

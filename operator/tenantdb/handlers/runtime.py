@@ -13,6 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Protocol
 
 from tenantdb.api import DATABASE_BUDGET, DATABASE_TIER, Kind
+from tenantdb.api.organization import NeonOrganizationSpec
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
@@ -25,6 +26,8 @@ from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
 from tenantdb.reconcile.budget_sync import BudgetSync
 from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.reconcile.fleet import FleetRegistry
+from tenantdb.reconcile.organizations import OrganizationPool
+from tenantdb.reconcile.organizations.clients import organization_client
 from tenantdb.reconcile.tier_rollout import RolloutQueue
 from tenantdb.reconcile.tiers import tier_definition
 from tenantdb.store import MetadataStore, StoreError
@@ -74,6 +77,12 @@ class Runtime:
     # What the handlers tell the tiers' rollout (handlers/tier_rollout.py): a tier or a user's
     # tier changed.
     tier_rollout: RolloutQueue = dataclasses.field(default_factory=RolloutQueue)
+    # The NeonOrganization pool (reconcile/organizations): empty when none is defined, and
+    # then every tenant is in the implicit organisation of NEON_API_KEY / NEON_ORG_ID (``neon``).
+    organizations: OrganizationPool[NeonClient] | None = None
+    # Neon project id -> its NeonOrganization (absent: the implicit organisation), from each
+    # resource's status.organization: which key the budget path and the fleet use for it.
+    project_organizations: dict[str, str] = dataclasses.field(default_factory=dict)
     # This replica's name in kopf's peering (passed to kopf, read back by the ActiveGate).
     identity: str = dataclasses.field(
         default_factory=lambda: os.environ.get("POD_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -101,6 +110,9 @@ class Runtime:
     def __post_init__(self) -> None:
         # Read from the registry at each scrape: no copy of its size to keep in step.
         self.metrics.fleet_resources.set_function(lambda: len(self.fleet))
+        self.metrics.replica_active.set_function(
+            lambda: 1.0 if self.gate is not None and self.gate.last_answer else 0.0
+        )
         self.resume_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
@@ -148,6 +160,10 @@ class Runtime:
         # The budget's word on each user, as the last process left it, before any handler may
         # enable an endpoint (kopf runs the resource handlers only after start-up).
         await self.budgets.restore(self.store)
+        # The pool as it stands, before any handler places a tenant (then once a minute: loops).
+        assert self.kube is not None
+        self.organizations = self._organization_pool(self.kube, self.store)
+        await self.refresh_organizations()
         # And the tiers, before any budget is planned or database created (the fast lane takes
         # signups before kopf's watch of the tiers has listed them): a budget planned with the
         # settings' tiers while the cluster's differ could suspend a paying user.
@@ -174,6 +190,32 @@ class Runtime:
         self.budgets.tiers.replace_all(definitions)
         logger.info("tiers: %s", ", ".join(sorted(self.budgets.policy.tiers)) or "none")
 
+    def _organization_pool(self, kube: KubeClient, store: MetadataStore) -> OrganizationPool[NeonClient]:
+        def make_client(spec: NeonOrganizationSpec, api_key: str) -> NeonClient:
+            return organization_client(
+                spec, api_key, settings=self.settings, metrics=self.metrics, transport=self.neon_transport
+            )
+
+        return OrganizationPool(
+            source=kube, count_tenants=store.tenants_per_organization, make_client=make_client
+        )
+
+    async def refresh_organizations(self) -> None:
+        """Read the NeonOrganization objects, check their keys, write their status. An outage
+        leaves the pool as it was (the last word stands until the next refresh)."""
+        if self.organizations is None:
+            return
+        try:
+            await self.organizations.refresh()
+        except (KubeError, StoreError) as exc:
+            logger.warning("could not refresh the NeonOrganization pool: %s", exc)
+
+    def client_of(self, organization: str | None) -> NeonClient | None:
+        """The Neon client of a tenant's organisation (None: the implicit one, ``neon``)."""
+        if organization is None:
+            return self.neon
+        return self.organizations.client(organization) if self.organizations is not None else None
+
     async def read_budget_resume_snapshot(self) -> None:
         """The budget rows and claims, for kopf's resumes of the budgets (before they start:
         kopf runs the resource handlers only after its start-up handlers)."""
@@ -186,8 +228,11 @@ class Runtime:
     async def close(self) -> None:
         """The clients (the loops that use them were stopped first: ``Loops.close``)."""
         # Each once: a start that fails for good closes what it opened, and kopf may too.
-        neon, store, kube = self.neon, self.store, self.kube
+        neon, store, kube, pool = self.neon, self.store, self.kube, self.organizations
         self.neon = self.store = self.kube = None
+        self.organizations = None
+        if pool is not None:
+            await pool.close()
         if neon is not None:
             await neon.aclose()
         if store is not None:
@@ -195,12 +240,13 @@ class Runtime:
         if kube is not None:
             await kube.close()
 
-    def database_deps(self) -> DatabaseDeps:
+    def database_deps(self, neon: NeonClient | None = None) -> DatabaseDeps:
+        """``neon``: the client of the resource's organisation (default: the implicit one)."""
         assert self.neon is not None
         assert self.store is not None
         assert self.kube is not None
         return DatabaseDeps(
-            neon=self.neon,
+            neon=neon or self.neon,
             secrets=self.kube,
             metadata=self.store,
             cipher=self.cipher,

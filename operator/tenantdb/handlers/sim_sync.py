@@ -27,14 +27,14 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
     kube = runtime.kube
     namespace = runtime.settings.sim_namespace
 
-    async def post_event(kind: str, name: str, reason: str, message: str) -> None:
+    async def post_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
         try:
             await kube.create_event(
                 api_version=GLOBAL_DATABASE.api_version,
                 kind=kind,
                 namespace=namespace,
                 name=name,
-                type_="Normal",
+                type_=type_,
                 reason=reason,
                 message=message,
             )
@@ -46,6 +46,7 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
         tables=runtime.store,
         resources=CustomResources(kube),
         post_event=post_event,
+        metrics=runtime.metrics,
     )
 
 

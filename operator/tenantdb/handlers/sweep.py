@@ -1,17 +1,21 @@
-"""The fleet sweep (run by the fleet observation's pass), and the left-behind metrics read
-from the orphan table."""
+"""The fleet sweep (run by the fleet observation's pass): projects of ours whose resource is
+gone, and retained projects past their retention; and the left-behind metrics read from the
+orphan table."""
 
 from __future__ import annotations
 
 import datetime
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tenantdb.api import DATABASE_KINDS
 from tenantdb.handlers.runtime import Runtime
+from tenantdb.neon import background_calls
+from tenantdb.reconcile.retention import LiveHolders, RetentionResult, expire_retained
 from tenantdb.reconcile.sweep import ProjectSweeper, sweep_once
-from tenantdb.store import StoreError
+from tenantdb.store import OrphanRow, StoreError
 
 __all__ = ["OrphanSweep", "refresh_left_behind"]
 
@@ -47,18 +51,32 @@ class _AlreadyListed:
         return await self._neon.delete_project(project_id)
 
 
-class OrphanSweep:
-    """Projects of ours whose resource is gone, found in the fleet observation's project list
-    (no list of its own), at most once per ``TENANTDB_SWEEP_INTERVAL_SECONDS``; the first one
-    interval after start-up. Runs inside the observation's pass: only on the active replica."""
+def retention_deletes_per_round(runtime: Runtime) -> int:
+    """About a minute of the background share of Neon's budget per sweep round (70 calls at
+    Neon's 700/min and the default 0.1): a backlog of kept projects drains over several rounds
+    without holding the fleet observation's pass for long."""
+    settings = runtime.settings
+    return max(1, int(settings.neon_rate_limit_per_minute * settings.neon_background_share))
 
-    def __init__(self, runtime: Runtime) -> None:
+
+class OrphanSweep:
+    """In the fleet observation's project list (no list of its own), at most once per
+    ``TENANTDB_SWEEP_INTERVAL_SECONDS`` (the first one interval after start-up): projects of
+    ours whose resource is gone (``TENANTDB_SWEEP_ACTION``), and retained projects past
+    ``TENANTDB_RETAINED_PROJECT_RETENTION_DAYS``. Runs inside the observation's pass: only on
+    the active replica."""
+
+    def __init__(self, runtime: Runtime, *, clock: Callable[[], datetime.datetime] | None = None) -> None:
         self._runtime = runtime
         self._last = time.monotonic()
+        # The retention's clock (tests move it on by days).
+        self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
 
     async def maybe_run(self, listed: list[Any]) -> None:
         runtime, settings = self._runtime, self._runtime.settings
-        if settings.effective_sweep_action.value == "off":
+        sweeping = settings.effective_sweep_action.value != "off"
+        expiring = settings.retained_project_retention_days is not None
+        if not (sweeping or expiring):
             return
         if time.monotonic() - self._last < settings.sweep_interval_seconds:
             return
@@ -66,31 +84,85 @@ class OrphanSweep:
         assert runtime.kube is not None
         assert runtime.neon is not None
         store, kube = runtime.store, runtime.kube
+        namespaces = settings.namespaces or None
 
         async def live_uids() -> set[str]:
             uids: set[str] = set()
             for plural in _DATABASE_PLURALS:
-                uids |= await kube.list_uids(plural=plural, namespaces=settings.namespaces or None)
+                uids |= await kube.list_uids(plural=plural, namespaces=namespaces)
             return uids
 
-        async def left_behind() -> dict[str, str]:
-            return {row.project_id: row.disposition for row in await store.list_orphans()}
+        async def live_holders() -> LiveHolders:
+            holders = LiveHolders(uids=set(), project_ids=set())
+            for plural in _DATABASE_PLURALS:
+                uids, projects = await kube.list_holders(plural=plural, namespaces=namespaces)
+                holders.uids.update(uids)
+                holders.project_ids.update(projects)
+            return holders
 
-        try:
-            result = await sweep_once(
-                neon=_AlreadyListed(runtime.neon, listed),
-                store=store,
-                live_uids=live_uids,
-                left_behind=left_behind,
-                settings=settings,
-                now=datetime.datetime.now(datetime.UTC),
-            )
-        except Exception as exc:  # an outage delays the sweep, never ends it
-            _log.warning("fleet sweep failed, retrying at the next pass: %s", exc)
-            return
-        self._last = time.monotonic()
-        if result.deleted:
-            runtime.metrics.swept_projects.labels(action="deleted").inc(len(result.deleted))
-        if result.recorded:
-            runtime.metrics.swept_projects.labels(action="recorded").inc(len(result.recorded))
+        rows: list[OrphanRow] = []
+
+        async def left_behind() -> dict[str, str]:
+            rows[:] = await store.list_orphans()
+            return {row.project_id: row.disposition for row in rows}
+
+        done = True
+        if sweeping:
+            try:
+                result = await sweep_once(
+                    neon=_AlreadyListed(runtime.neon, listed),
+                    store=store,
+                    live_uids=live_uids,
+                    left_behind=left_behind,
+                    settings=settings,
+                    now=datetime.datetime.now(datetime.UTC),
+                )
+            except Exception as exc:  # an outage delays the sweep, never ends it
+                _log.warning("fleet sweep failed, retrying at the next pass: %s", exc)
+                done = False
+            else:
+                if result.deleted:
+                    runtime.metrics.swept_projects.labels(action="deleted").inc(len(result.deleted))
+                if result.recorded:
+                    runtime.metrics.swept_projects.labels(action="recorded").inc(len(result.recorded))
+        if expiring:
+            try:
+                if not sweeping or not rows:
+                    rows[:] = await store.list_orphans()
+                with background_calls():  # nobody waits for a kept project to go
+                    expired = await expire_retained(
+                        neon=runtime.neon,
+                        store=store,
+                        rows=rows,
+                        listed=listed,
+                        live_holders=live_holders,
+                        prefix=settings.project_name_prefix,
+                        days=settings.retained_project_retention_days,
+                        now=self._clock(),
+                        per_round=retention_deletes_per_round(runtime),
+                    )
+            except Exception as exc:
+                _log.warning("retained projects' retention failed, retrying at the next pass: %s", exc)
+                done = False
+            else:
+                self._said(expired)
+        if done:
+            self._last = time.monotonic()
         await refresh_left_behind(runtime)
+
+    def _said(self, result: RetentionResult) -> None:
+        """Every delete logged and counted, as the sweep's are."""
+        days = self._runtime.settings.retained_project_retention_days
+        for project_id in result.deleted:
+            _log.warning(
+                "deleted Neon project %s: kept by deletionPolicy: Retain for more than %s days "
+                "(TENANTDB_RETAINED_PROJECT_RETENTION_DAYS); its record leaves tenantdb_orphaned_project",
+                project_id,
+                days,
+            )
+        for project_id in result.gone:
+            _log.info("retained Neon project %s no longer exists in Neon: record forgotten", project_id)
+        for project_id, why in result.kept.items():
+            _log.info("not deleting retained Neon project %s past its retention: %s", project_id, why)
+        if result.deleted:
+            self._runtime.metrics.swept_projects.labels(action="expired").inc(len(result.deleted))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import GROUP, KINDS, NEON_ORGANIZATION, VERSION
 from tenantdb.kube.transport import (
     MERGE_PATCH,
     KubeCredentials,
@@ -313,6 +313,24 @@ class KubeClient:
                 uids.update(str(item["metadata"]["uid"]) for item in items)
         return uids
 
+    async def list_holders(
+        self, *, plural: str, namespaces: list[str] | None = None
+    ) -> tuple[set[str], set[str]]:
+        """Every object of a database kind (in ``namespaces``, or all), paged: their uids, and
+        the Neon project ids they name in ``spec.projectId`` or ``status.projectId``."""
+        uids: set[str] = set()
+        projects: set[str] = set()
+        scopes: list[str | None] = list(namespaces) if namespaces else [None]
+        for namespace in scopes:
+            async for items in list_pages(self._http, plural=plural, namespace=namespace):
+                for item in items:
+                    uids.add(str(item["metadata"]["uid"]))
+                    for part in ("spec", "status"):
+                        named = (item.get(part) or {}).get("projectId")
+                        if isinstance(named, str) and named:
+                            projects.add(named)
+        return uids, projects
+
     async def patch_status(
         self, *, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]
     ) -> None:
@@ -328,6 +346,28 @@ class KubeClient:
         )
         if response.status_code == 404:
             return  # the object is gone: nothing to record on it
+        check(action, response)
+
+    # -- the pool of Neon organisations (cluster-scoped) -----------------------------------------
+    async def list_organizations(self) -> list[Mapping[str, Any]]:
+        """Every NeonOrganization (a handful: one list a minute, paged all the same)."""
+        found: list[Mapping[str, Any]] = []
+        async for items in list_pages(self._http, plural=NEON_ORGANIZATION.plural, namespace=None):
+            found.extend(items)
+        return found
+
+    async def patch_organization_status(self, *, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch a NeonOrganization's status."""
+        action = "patching a NeonOrganization's status"
+        response = await self._http.request(
+            "PATCH",
+            custom_path(NEON_ORGANIZATION.plural, namespace=None, name=name, subresource="status"),
+            action=action,
+            body={"status": dict(status)},
+            content_type=MERGE_PATCH,
+        )
+        if response.status_code == 404:
+            return  # deleted meanwhile
         check(action, response)
 
     async def read_peering(self, *, name: str, namespace: str | None = None) -> dict[str, Any] | None:

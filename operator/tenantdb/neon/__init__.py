@@ -28,14 +28,18 @@ from tenantdb.neon.errors import (
 )
 from tenantdb.neon.limiter import Rate, RateLimiter
 from tenantdb.neon.models import (
+    Branch,
     ConnectionDetails,
     ConsumptionTimeframe,
     CreatedProject,
     CredentialCheck,
+    Database,
     Endpoint,
     Operation,
+    PasswordReset,
     ProjectConsumption,
     ProjectSummary,
+    Role,
 )
 from tenantdb.neon.priority import Priority, background_calls, current_priority
 from tenantdb.neon.retry import Timing
@@ -45,10 +49,12 @@ Transport: TypeAlias = httpx.AsyncBaseTransport
 outside ``tenantdb.neon`` can annotate it without importing httpx themselves."""
 
 __all__ = [
+    "Branch",
     "ConnectionDetails",
     "ConsumptionTimeframe",
     "CreatedProject",
     "CredentialCheck",
+    "Database",
     "Endpoint",
     "NeonAPIError",
     "NeonAuthError",
@@ -61,11 +67,13 @@ __all__ = [
     "NeonOperationFailedError",
     "NeonTransientError",
     "Operation",
+    "PasswordReset",
     "Priority",
     "ProjectConsumption",
     "ProjectSummary",
     "Rate",
     "RateLimiter",
+    "Role",
     "Timing",
     "Transport",
     "background_calls",

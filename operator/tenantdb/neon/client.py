@@ -21,33 +21,44 @@ from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import (
     NeonAuthError,
+    NeonClientError,
     NeonNotFoundError,
     NeonOperationFailedError,
     NeonTransientError,
 )
 from tenantdb.neon.limiter import RateLimiter
 from tenantdb.neon.models import (
+    Branch,
     CreatedProject,
     CredentialCheck,
+    Database,
     Endpoint,
     Operation,
+    PasswordReset,
     ProjectConsumption,
     ProjectSummary,
+    Role,
 )
 from tenantdb.neon.retry import Timing
 from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.neon.session import QueryParams, Route, Session, parse
 from tenantdb.neon.wire import (
     AuthAnswer,
+    BranchesAnswer,
     ConnectionURIAnswer,
     ConsumptionAnswer,
     CreatedProjectAnswer,
+    DatabasesAnswer,
     EndpointsAnswer,
     OperationAnswer,
     OperationsAnswer,
     OrganizationsAnswer,
+    PasswordAnswer,
     ProjectAnswer,
     ProjectsAnswer,
+    ResetPasswordAnswer,
+    RolesAnswer,
+    UpdatedProjectAnswer,
     consumption_by_project,
 )
 
@@ -70,6 +81,19 @@ UPDATE_ENDPOINT = Route("PATCH", "/projects/{project_id}/endpoints/{endpoint_id}
 GET_OPERATION = Route("GET", "/projects/{project_id}/operations/{operation_id}")
 GET_CONNECTION_URI = Route("GET", "/projects/{project_id}/connection_uri")
 PROJECT_CONSUMPTION = Route("GET", "/consumption_history/v2/projects")
+LIST_BRANCHES = Route("GET", "/projects/{project_id}/branches")
+LIST_ROLES = Route("GET", "/projects/{project_id}/branches/{branch_id}/roles")
+LIST_DATABASES = Route("GET", "/projects/{project_id}/branches/{branch_id}/databases")
+REVEAL_PASSWORD = Route(
+    "GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password"
+)
+# Retried like an idempotent call: a repeat only issues yet another password, and the answer
+# the client finally reads names the one that holds (a 423 keeps the repeat from overtaking
+# the first reset's operations).
+RESET_PASSWORD = Route("POST", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reset_password")
+
+# Neon's answer to reveal_password when it keeps no password it could show.
+_PASSWORD_NOT_STORED = 412
 
 PROJECTS_PAGE = 400  # Neon's maximum page for GET /projects
 CONSUMPTION_BATCH = 100  # Neon's maximum of project_ids (and of limit) per consumption call
@@ -130,6 +154,10 @@ class NeonClient:
             metrics=metrics,
             transport=transport,
         )
+
+    def calls_last_minute(self) -> int:
+        """Calls this client (its key, its limiter) made in the past 60 s."""
+        return self._session.limiter.calls_last_minute()
 
     def __repr__(self) -> str:
         return f"NeonClient(base_url={self.base_url!r}, org_id={self.org_id!r})"
@@ -258,13 +286,23 @@ class NeonClient:
         Raises ``NeonTransientError`` when Neon reports projects it could not describe in time
         (``unavailable_project_ids``): an incomplete answer must not pass for "not found".
         """
+        params: dict[str, str | int] = {"search": search}
+        if recoverable:
+            params["recoverable"] = "true"
+        return await self._list_projects(params)
+
+    async def list_projects(self) -> list[ProjectSummary]:
+        """Every live project of the organisation, whatever its name (one call per 400): what
+        a platform already has, before the operator takes it over (``tenantdb adopt``)."""
+        return await self._list_projects({})
+
+    async def _list_projects(self, query: dict[str, str | int]) -> list[ProjectSummary]:
+        """``GET /projects`` with ``query``, every page; an incomplete answer raises."""
         found: list[ProjectSummary] = []
         seen_cursors: set[str] = set()
         cursor = ""
         while True:
-            params: dict[str, str | int] = {"search": search, "limit": PROJECTS_PAGE}
-            if recoverable:
-                params["recoverable"] = "true"
+            params: dict[str, str | int] = {**query, "limit": PROJECTS_PAGE}
             if self.org_id:
                 params["org_id"] = self.org_id
             if cursor:
@@ -351,6 +389,62 @@ class NeonClient:
         async with self._mutation(project_id):
             response = await self._session.call(RECOVER_PROJECT, ids={"project_id": project_id})
         return parse(ProjectAnswer, response, RECOVER_PROJECT).project
+
+    async def rename_project(self, project_id: str, name: str) -> ProjectSummary:
+        """Give the project a new name (1 to 256 characters); returns it renamed."""
+        if not 1 <= len(name) <= 256:
+            raise ValueError(f"a project name has 1 to 256 characters, got {len(name)}")
+        async with self._mutation(project_id):
+            response = await self._session.call(
+                UPDATE_PROJECT, ids={"project_id": project_id}, json={"project": {"name": name}}
+            )
+            answer = parse(UpdatedProjectAnswer, response, UPDATE_PROJECT)
+            self._serial.started(project_id, answer.operations)
+        return answer.project
+
+    # --- branches, roles and databases ----------------------------------------------------------
+
+    async def list_branches(self, project_id: str) -> list[Branch]:
+        """The project's branches; the one marked ``default`` is what its connection URI reaches."""
+        response = await self._session.call(LIST_BRANCHES, ids={"project_id": project_id})
+        return parse(BranchesAnswer, response, LIST_BRANCHES).branches
+
+    async def list_roles(self, project_id: str, branch_id: str) -> list[Role]:
+        ids = {"project_id": project_id, "branch_id": branch_id}
+        return parse(RolesAnswer, await self._session.call(LIST_ROLES, ids=ids), LIST_ROLES).roles
+
+    async def list_databases(self, project_id: str, branch_id: str) -> list[Database]:
+        ids = {"project_id": project_id, "branch_id": branch_id}
+        response = await self._session.call(LIST_DATABASES, ids=ids)
+        return parse(DatabasesAnswer, response, LIST_DATABASES).databases
+
+    async def reveal_password(self, project_id: str, branch_id: str, role_name: str) -> SecretStr | None:
+        """The role's current password, or None when Neon keeps none it could show (412: the
+        project was made with ``store_passwords: false``); ``reset_password`` then gives one."""
+        try:
+            response = await self._session.call(
+                REVEAL_PASSWORD,
+                ids={"project_id": project_id, "branch_id": branch_id},
+                names={"role_name": role_name},
+            )
+        except NeonClientError as exc:
+            if exc.status == _PASSWORD_NOT_STORED:
+                return None
+            raise
+        return parse(PasswordAnswer, response, REVEAL_PASSWORD).password
+
+    async def reset_password(self, project_id: str, branch_id: str, role_name: str) -> PasswordReset:
+        """A new password for the role. It holds once ``operations`` finish: the old one works
+        until then and the new one does not, and Neon then drops the compute's connections."""
+        async with self._mutation(project_id):
+            response = await self._session.call(
+                RESET_PASSWORD,
+                ids={"project_id": project_id, "branch_id": branch_id},
+                names={"role_name": role_name},
+            )
+            reset = parse(ResetPasswordAnswer, response, RESET_PASSWORD).reset()
+            self._serial.started(project_id, reset.operations)
+        return reset
 
     # --- one mutation at a time per project -----------------------------------------------------
 

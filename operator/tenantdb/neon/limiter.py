@@ -163,6 +163,7 @@ class RateLimiter:
         self._last_background_slot = -math.inf
         self._last_slot = -math.inf
         self._not_before = -math.inf
+        self._granted: deque[float] = deque()  # when each call of the last minute was let through
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
@@ -219,6 +220,19 @@ class RateLimiter:
         self._admit(slot, buckets)
         return slot - now
 
+    def _count_call(self) -> None:
+        now = self._clock()
+        self._granted.append(now)
+        while self._granted and self._granted[0] <= now - 60.0:
+            self._granted.popleft()
+
+    def calls_last_minute(self) -> int:
+        """Calls asked for in the past 60 s (a NeonOrganization's ``callsPerMinute``)."""
+        now = self._clock()
+        while self._granted and self._granted[0] <= now - 60.0:
+            self._granted.popleft()
+        return len(self._granted)
+
     async def acquire(self, route: str, priority: Priority | None = None) -> float:
         """Wait for this call's slot; returns the seconds waited.
 
@@ -226,6 +240,7 @@ class RateLimiter:
         calls are always background: at 50 a minute, a backlog of them in the interactive
         queue (where nobody overtakes) would hold every later call behind it.
         """
+        self._count_call()
         if (priority or current_priority()) is Priority.BACKGROUND or _is_consumption(route):
             return await self._acquire_background(route)
         delay = self._reserve(route)

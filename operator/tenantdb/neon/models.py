@@ -12,14 +12,18 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
+    "Branch",
     "ConnectionDetails",
     "ConsumptionTimeframe",
     "CreatedProject",
     "CredentialCheck",
+    "Database",
     "Endpoint",
     "Operation",
+    "PasswordReset",
     "ProjectConsumption",
     "ProjectSummary",
+    "Role",
 ]
 
 # Operation states after which nothing will change. ``skipped`` means Neon found the work
@@ -43,6 +47,29 @@ class ProjectSummary(NeonModel):
     pg_version: int
     created_at: datetime
     recoverable_until: datetime | None = None  # deleted projects (``recoverable`` lists) only
+    org_id: str = ""  # Neon leaves it out for a project of a personal account
+    store_passwords: bool = True  # False: ``reveal_password`` cannot answer, only a reset can
+
+
+class Branch(NeonModel):
+    id: str
+    name: str = ""
+    default: bool = False  # the branch a project's connection URI leads to
+
+
+class Role(NeonModel):
+    """A Postgres role of a branch (never with its password: see ``reveal_password``)."""
+
+    name: str
+    branch_id: str
+    protected: bool = False  # Neon's own system roles
+
+
+class Database(NeonModel):
+    id: int
+    name: str
+    owner_name: str
+    branch_id: str
 
 
 class Endpoint(NeonModel):
@@ -71,6 +98,18 @@ class Operation(NeonModel):
     @property
     def failed(self) -> bool:
         return self.status in FAILED_STATUSES
+
+
+class PasswordReset(NeonModel):
+    """A role's new password, which holds only once ``operations`` have finished.
+
+    Until then the old password still works and the new one does not: wait for the
+    operations (``wait_for_operations``) before publishing or using it.
+    """
+
+    role_name: str
+    password: SecretStr
+    operations: list[Operation]
 
 
 class ConnectionDetails(NeonModel):

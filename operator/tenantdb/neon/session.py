@@ -13,6 +13,7 @@ import re
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -49,11 +50,21 @@ class Route:
     def label(self) -> str:
         return f"{self.method} {self.template}"
 
-    def path(self, ids: Mapping[str, str]) -> str:
+    def path(self, ids: Mapping[str, str], names: Mapping[str, str] | None = None) -> str:
+        """The path with ``ids`` (checked) and ``names`` (percent-encoded) filled in.
+
+        Names (a role's, a database's) are whatever Postgres allows, so they are escaped, not
+        refused; only the empty name and the two that would climb the path are refused.
+        """
         for name, value in ids.items():
             if not _ID.fullmatch(value):
                 raise ValueError(f"{name} is not a Neon id: {value!r}")
-        return self.template.format_map(ids)
+        segments = dict(ids)
+        for name, value in (names or {}).items():
+            if value in ("", ".", ".."):
+                raise ValueError(f"{name} is not a usable name: {value!r}")
+            segments[name] = quote(value, safe="")
+        return self.template.format_map(segments)
 
 
 class _BearerAuth(httpx.Auth):
@@ -104,11 +115,12 @@ class Session:
         route: Route,
         *,
         ids: Mapping[str, str] | None = None,
+        names: Mapping[str, str] | None = None,
         params: QueryParams | None = None,
         json: Any = None,
     ) -> httpx.Response:
         """Send the request until it succeeds (2xx), fails for good, or the deadline passes."""
-        url = route.path(ids or {})
+        url = route.path(ids or {}, names)
         # A tuple of pairs keeps repeated keys (project_ids=a&project_ids=b) and their order.
         query = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         deadline = self.timing.clock() + self.timing.retry_deadline

@@ -15,27 +15,37 @@ from pydantic import Field, SecretStr
 
 from tenantdb.neon.models import (
     DEFAULT_PORT,
+    Branch,
     ConnectionDetails,
     ConsumptionTimeframe,
     CreatedProject,
+    Database,
     Endpoint,
     NeonModel,
     Operation,
+    PasswordReset,
     ProjectConsumption,
     ProjectSummary,
+    Role,
 )
 
 __all__ = [
     "AuthAnswer",
+    "BranchesAnswer",
     "ConnectionURIAnswer",
     "ConsumptionAnswer",
     "CreatedProjectAnswer",
+    "DatabasesAnswer",
     "EndpointsAnswer",
     "OperationAnswer",
     "OperationsAnswer",
     "OrganizationsAnswer",
+    "PasswordAnswer",
     "ProjectAnswer",
     "ProjectsAnswer",
+    "ResetPasswordAnswer",
+    "RolesAnswer",
+    "UpdatedProjectAnswer",
     "consumption_by_project",
 ]
 
@@ -55,8 +65,45 @@ class ProjectAnswer(NeonModel):
     project: ProjectSummary
 
 
+class UpdatedProjectAnswer(NeonModel):
+    project: ProjectSummary
+    operations: list[Operation]
+
+
 class EndpointsAnswer(NeonModel):
     endpoints: list[Endpoint]
+
+
+class BranchesAnswer(NeonModel):
+    branches: list[Branch]
+    pagination: Pagination | None = None
+
+
+class RolesAnswer(NeonModel):
+    roles: list[Role]
+
+
+class DatabasesAnswer(NeonModel):
+    databases: list[Database]
+
+
+class PasswordAnswer(NeonModel):
+    password: SecretStr
+
+
+class RoleWithPassword(NeonModel):
+    name: str
+    password: SecretStr
+
+
+class ResetPasswordAnswer(NeonModel):
+    role: RoleWithPassword
+    operations: list[Operation]
+
+    def reset(self) -> PasswordReset:
+        return PasswordReset(
+            role_name=self.role.name, password=self.role.password, operations=self.operations
+        )
 
 
 class OperationsAnswer(NeonModel):
@@ -125,10 +172,6 @@ class ConnectionURI(NeonModel):
             password=params.password,
             port=port or DEFAULT_PORT,
         )
-
-
-class Branch(NeonModel):
-    id: str
 
 
 class CreatedProjectAnswer(NeonModel):

@@ -40,6 +40,7 @@ __all__ = [
     "ConsumptionSnapshot",
     "ConsumptionSource",
     "ConsumptionSyncError",
+    "PartialConsumption",
     "ProjectConsumptionLike",
     "merge_costs",
     "sync_consumption",
@@ -75,6 +76,16 @@ class ConsumptionSource(Protocol):
         granularity: str,
         metrics: Sequence[str],
     ) -> Sequence[ProjectConsumptionLike]: ...
+
+
+class PartialConsumption(list[ProjectConsumptionLike]):
+    """An answer that could not cover every project asked about (one organisation of the pool
+    unreachable, or its key rejected): those in ``unavailable`` keep their previous cost, as
+    a malformed answer does, instead of counting as no usage."""
+
+    def __init__(self, items: Sequence[ProjectConsumptionLike], unavailable: frozenset[str]) -> None:
+        super().__init__(items)
+        self.unavailable = unavailable
 
 
 class ConsumptionSyncError(Exception):
@@ -148,6 +159,7 @@ async def sync_consumption(
     granularity = "monthly" if period.is_calendar_month else "daily"
 
     answers: dict[str, list[Mapping[str, int]]] = {}
+    unavailable: set[str] = set()
     batches = _batches(wanted, batch_size)
     for number, batch in enumerate(batches, start=1):
         try:
@@ -163,6 +175,8 @@ async def sync_consumption(
                 batch_number=number, batch_count=len(batches), project_ids=batch
             ) from exc
         requested = set(batch)
+        if isinstance(answer, PartialConsumption):
+            unavailable.update(answer.unavailable & requested)
         for project in answer:
             # A project we did not ask about in this batch is not ours to price.
             if project.project_id in requested:
@@ -172,6 +186,9 @@ async def sync_consumption(
     compute: dict[str, int] = {}
     malformed: set[str] = set()
     for project_id in wanted:
+        if project_id in unavailable:
+            malformed.add(project_id)  # not asked for real: keeps its previous cost
+            continue
         entries = answers.get(project_id, [])
         try:
             # Absent from a successful answer: Neon had no usage to report for it.

@@ -12,15 +12,16 @@ import re
 
 from tenantdb.api import Tenant
 
-__all__ = ["DatabaseIdentity", "project_name"]
+__all__ = ["DatabaseIdentity", "project_name", "tenant_project_prefix"]
 
 _UNSAFE = re.compile(r"[^a-z0-9-]+")
 
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseIdentity:
-    """Who a database resource is: kind, namespace, name, uid, the user who owns it (whose
-    budget it counts against) and the tenant it serves (that user, or one of their workspaces)."""
+    """Who a database resource is: kind, namespace, name, uid, the user whose budget it counts
+    against (its owner, or for a workspace's the user billed for it: ``spec.billedUserId``) and
+    the tenant it serves (a user, or a workspace)."""
 
     kind: str
     namespace: str
@@ -35,6 +36,10 @@ class DatabaseIdentity:
 
 def project_name(prefix: str, identity: DatabaseIdentity) -> str:
     """``<prefix>-<g|w>-<tenant id>-<uid>``: readable, unique, and searchable by uid."""
-    tenant = identity.tenant
+    return f"{tenant_project_prefix(prefix, identity.tenant)}{identity.uid}"[:256]
+
+
+def tenant_project_prefix(prefix: str, tenant: Tenant) -> str:
+    """``<prefix>-<g|w>-<tenant id>-``: how every project name of the tenant's resources begins."""
     tenant_part = _UNSAFE.sub("-", tenant.id.lower()).strip("-")[:64]
-    return f"{prefix}-{tenant.scope.letter}-{tenant_part}-{identity.uid}"[:256]
+    return f"{prefix}-{tenant.scope.letter}-{tenant_part}-"

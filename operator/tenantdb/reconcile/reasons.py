@@ -37,25 +37,37 @@ class Reason(enum.StrEnum):
     NEON_UNAUTHORIZED = "NeonUnauthorized"
     PROJECT_MISSING = "ProjectMissing"
     TENANT_NOT_FOUND = "TenantNotFound"
+    # A row or env var the operator cannot read (not a JSON object, say): a data problem for a
+    # person to fix, not an outage; the row is never touched.
+    METADATA_UNREADABLE = "MetadataUnreadable"
 
     # Conflicts: the resource waits, nothing is created or overwritten.
     CONFLICT = "Conflict"  # another resource holds the tenant, its row or its env var
     SECRET_CONFLICT = "SecretConflict"
+    # The tenant's row records a database the user brought (ownership_type other than
+    # 'platform'): nothing is created, published or removed for it.
+    USER_OWNED = "UserOwned"
 
     # Which Neon project is this resource's.
     PROJECT_CREATED = "ProjectCreated"
     ADOPTED = "Adopted"
+    PROJECT_NOT_FOUND = "ProjectNotFound"  # spec.projectId names no project of the organisation
     CREATE_PENDING = "CreatePending"
     PROJECT_MISMATCH = "ProjectMismatch"
     PROJECT_DELETED = "ProjectDeleted"  # deleted outside the operator, or by its finalizer
     PROJECT_RECOVERED = "ProjectRecovered"
     PROJECT_RECREATED = "ProjectRecreated"
 
+    # The NeonOrganization pool (reconcile/organizations).
+    NO_ORGANIZATION = "NoOrganization"  # no organisation takes new tenants: each full, cordoned or down
+    ORGANIZATION_UNAVAILABLE = "OrganizationUnavailable"  # the tenant's organisation's key is rejected
+
     # The connection string and the compute settings.
     SECRET_WRITTEN = "SecretWritten"
     SECRET_UPDATED = "SecretUpdated"
     SECRET_RESTORED = "SecretRestored"
     ENV_VAR_WRITTEN = "EnvVarWritten"
+    PASSWORD_RESET = "PasswordReset"  # a project taken over whose password Neon cannot reveal
     SETTINGS_UPDATED = "SettingsUpdated"
 
     # The finalizer.
@@ -84,3 +96,5 @@ class Reason(enum.StrEnum):
 
     # The Sim sync leaves a resource it did not make alone.
     NOT_MANAGED_BY_SIM_SYNC = "NotManagedBySimSync"
+    # The Sim sync read a Sim plan that no tier claims (the user gets the default tier).
+    UNCLAIMED_SIM_PLAN = "UnclaimedSimPlan"

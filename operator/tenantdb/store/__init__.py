@@ -2,11 +2,13 @@
 
 psycopg is imported only inside this package. ``MetadataStore`` is the whole interface; the
 modules behind it hold one table family each (``databases``, ``env_vars``, ``budgets``,
-``orphans``), plus the pool, the migrations and the error tree.
+``orphans``, ``decisions``), plus the pool, the migrations and the error tree.
 """
 
+from tenantdb.store.adoption import AdoptionInventory, EnvValue, RecordedDatabase, SimWorkspaceRow
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.decisions import DecisionRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.errors import (
     StoreError,
@@ -21,14 +23,19 @@ from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
+    "AdoptionInventory",
     "BudgetRow",
     "Cipher",
     "DatabaseRow",
+    "DecisionRow",
+    "EnvValue",
     "Fingerprint",
     "MetadataStore",
     "OrphanRow",
+    "RecordedDatabase",
     "SimSnapshot",
     "SimWorkspace",
+    "SimWorkspaceRow",
     "StoreError",
     "StoreIntegrityError",
     "StoreSchemaError",

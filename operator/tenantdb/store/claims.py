@@ -15,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg.errors
+
+from tenantdb.store.errors import StoreProjectClaimedError
 from tenantdb.store.pool import Connection
 from tenantdb.store.timestamps import from_db, to_db
 
-__all__ = ["Claimant", "claim", "get", "holders", "record_project", "release"]
+__all__ = ["Claimant", "claim", "get", "holder_of_project", "holders", "record_project", "release"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +104,37 @@ async def holders(conn: Connection, *, kind: str) -> dict[str, str]:
 async def record_project(
     conn: Connection, *, kind: str, tenant_id: str, holder_uid: str, project_id: str
 ) -> bool:
-    """Pin the claim to the holder's Neon project; False when ``holder_uid`` no longer holds it."""
-    cursor = await conn.execute(
-        """
-        UPDATE tenantdb_tenant_claim SET neon_project_id = %s
-        WHERE kind = %s AND tenant_id = %s AND holder_uid = %s
-        """,
-        (project_id, kind, tenant_id, holder_uid),
-    )
+    """Pin the claim to the holder's Neon project; False when ``holder_uid`` no longer holds it.
+
+    ``StoreProjectClaimedError`` when another tenant's claim holds the project (one holder per
+    project: a unique index, so two resources taking one project over at once cannot both win)."""
+    try:
+        cursor = await conn.execute(
+            """
+            UPDATE tenantdb_tenant_claim SET neon_project_id = %s
+            WHERE kind = %s AND tenant_id = %s AND holder_uid = %s
+            """,
+            (project_id, kind, tenant_id, holder_uid),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise StoreProjectClaimedError(
+            f"record_project: Neon project {project_id} is held by another claim"
+        ) from exc
     return cursor.rowcount > 0
+
+
+async def holder_of_project(conn: Connection, *, project_id: str) -> tuple[str, str, Claimant] | None:
+    """``(kind, tenant id, holder)`` of the claim pinned to the project, if any."""
+    cursor = await conn.execute(
+        "SELECT kind, tenant_id, holder_uid, holder_namespace, holder_name, holder_created_at, "
+        "neon_project_id FROM tenantdb_tenant_claim WHERE neon_project_id = %s",
+        (project_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    kind, tenant_id, *holder = row
+    return str(kind), str(tenant_id), _claimant(tuple(holder))
 
 
 async def release(conn: Connection, *, kind: str, tenant_id: str, holder_uid: str) -> bool:

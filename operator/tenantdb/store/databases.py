@@ -55,6 +55,13 @@ class DatabaseRow:
     encrypted_uri: str = field(repr=False)
     current_period_cost_cents: int
     last_consumption_sync: datetime | None
+    # 'platform' (made by the platform: the operator's once it holds the project) or anything
+    # else: a database the user brought, never written or removed by the operator.
+    ownership_type: str = "platform"
+
+    @property
+    def user_owned(self) -> bool:
+        return self.ownership_type != "platform"
 
 
 def _names(table: DatabaseTable) -> dict[str, sql.Composable]:
@@ -71,7 +78,8 @@ async def upsert(
     encrypted_uri: str,
     database_name: str,
 ) -> None:
-    # The WHERE keeps a resync that changes nothing from writing a new row version and bumping
+    # A row the user brought (ownership_type other than 'platform') is never overwritten, whoever
+    # asks. The WHERE keeps a resync that changes nothing from writing a new row version and bumping
     # updated_at. The URI ciphertext differs on every encryption (fresh IV), so it counts as a
     # change only when the caller re-encrypted, which it does when the URI changed.
     query = sql.SQL(
@@ -85,7 +93,8 @@ async def upsert(
             neon_connection_uri = EXCLUDED.neon_connection_uri,
             database_name = EXCLUDED.database_name,
             updated_at = now()
-        WHERE (t.neon_project_id, t.neon_branch_id, t.neon_connection_uri, t.database_name)
+        WHERE t.ownership_type = 'platform'
+          AND (t.neon_project_id, t.neon_branch_id, t.neon_connection_uri, t.database_name)
               IS DISTINCT FROM (EXCLUDED.neon_project_id, EXCLUDED.neon_branch_id,
                                 EXCLUDED.neon_connection_uri, EXCLUDED.database_name)
         """
@@ -98,14 +107,17 @@ async def upsert(
 async def delete(
     conn: Connection, table: DatabaseTable, *, owner_id: str, project_id: str | None = None
 ) -> bool:
-    """Delete the tenant's row; with ``project_id``, only while the row holds that project."""
+    """Delete the tenant's row; with ``project_id``, only while the row holds that project.
+    A row the user brought (ownership_type other than 'platform') is never deleted."""
     if project_id is None:
-        query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s").format(**_names(table))
-        cursor = await conn.execute(query, (owner_id,))
-    else:
-        query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s AND neon_project_id = %s").format(
+        query = sql.SQL("DELETE FROM {table} WHERE {owner} = %s AND ownership_type = 'platform'").format(
             **_names(table)
         )
+        cursor = await conn.execute(query, (owner_id,))
+    else:
+        query = sql.SQL(
+            "DELETE FROM {table} WHERE {owner} = %s AND neon_project_id = %s AND ownership_type = 'platform'"
+        ).format(**_names(table))
         cursor = await conn.execute(query, (owner_id, project_id))
     return cursor.rowcount > 0
 
@@ -114,7 +126,7 @@ async def get(conn: Connection, table: DatabaseTable, *, owner_id: str) -> Datab
     query = sql.SQL(
         """
         SELECT neon_project_id, neon_branch_id, database_name, neon_connection_uri,
-               current_period_cost_cents, last_consumption_sync
+               current_period_cost_cents, last_consumption_sync, ownership_type
         FROM {table} WHERE {owner} = %s
         """
     ).format(**_names(table))
@@ -122,7 +134,7 @@ async def get(conn: Connection, table: DatabaseTable, *, owner_id: str) -> Datab
     row = await cursor.fetchone()
     if row is None:
         return None
-    project_id, branch_id, database_name, encrypted_uri, cost_cents, synced = row
+    project_id, branch_id, database_name, encrypted_uri, cost_cents, synced, ownership = row
     return DatabaseRow(
         project_id=project_id,
         branch_id=branch_id,
@@ -130,6 +142,7 @@ async def get(conn: Connection, table: DatabaseTable, *, owner_id: str) -> Datab
         encrypted_uri=encrypted_uri,
         current_period_cost_cents=cost_cents,
         last_consumption_sync=from_db(synced),
+        ownership_type=ownership,
     )
 
 

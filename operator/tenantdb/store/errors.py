@@ -8,7 +8,8 @@ StoreError                    anything the metadata store could not do
 │                             not run, and no standalone tables asked for)
 └── StoreIntegrityError       the data contradicts the request: a constraint was violated, a
     │                         stored value cannot be decrypted or is not a JSON object
-    └── StoreTenantNotFoundError  Sim has no such user or workspace (a foreign key violation)
+    ├── StoreTenantNotFoundError  Sim has no such user or workspace (a foreign key violation)
+    └── StoreProjectClaimedError  another resource's claim already holds that Neon project
 ```
 
 Free of psycopg, so that callers (the reconcilers) can catch these without importing the
@@ -20,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "StoreError",
     "StoreIntegrityError",
+    "StoreProjectClaimedError",
     "StoreSchemaError",
     "StoreTenantNotFoundError",
     "StoreUnavailableError",
@@ -44,3 +46,7 @@ class StoreTenantNotFoundError(StoreIntegrityError):
 
 class StoreSchemaError(StoreError):
     """The metadata DB lacks tables the operator needs; the message says what to do."""
+
+
+class StoreProjectClaimedError(StoreIntegrityError):
+    """Another resource's claim already holds the Neon project: a project has one holder."""

@@ -171,6 +171,75 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             """,
         ),
     ),
+    Migration(
+        "0007_retained_project_kept_at",
+        (
+            # When deletionPolicy: Retain kept the project: what TENANTDB_RETAINED_PROJECT_RETENTION_DAYS
+            # counts from. Projects kept before this column existed were kept when first recorded.
+            "ALTER TABLE tenantdb_orphaned_project ADD COLUMN IF NOT EXISTS retained_at timestamp",
+            "UPDATE tenantdb_orphaned_project SET retained_at = created_at "
+            "WHERE disposition = 'retained' AND retained_at IS NULL",
+        ),
+    ),
+    Migration(
+        "0008_one_claim_per_project",
+        (
+            # A project is held by one resource at most: two resources taking over the same
+            # project (spec.projectId) at once cannot both pin their claims to it.
+            "CREATE UNIQUE INDEX IF NOT EXISTS tenantdb_tenant_claim_neon_project_id_unique "
+            "ON tenantdb_tenant_claim (neon_project_id) WHERE neon_project_id IS NOT NULL",
+        ),
+    ),
+    Migration(
+        "0009_decision_log",
+        (
+            # The operator's money and ownership decisions, for an auditor a month later: who or
+            # what decided, why, and the figures (see tenantdb.store.decisions). Kept for
+            # TENANTDB_DECISION_LOG_RETENTION_DAYS, pruned by the operator.
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_decision_log (
+                id text PRIMARY KEY,
+                decided_at timestamp NOT NULL DEFAULT now(),
+                scope text NOT NULL,
+                tenant_id text NOT NULL,
+                action text NOT NULL,
+                decided_by text NOT NULL,
+                reason text NOT NULL,
+                resource text,
+                project_id text,
+                spend_cents bigint,
+                limit_cents bigint,
+                details jsonb NOT NULL DEFAULT '{}'
+            )
+            """,
+            # tenantdb describe: one tenant's latest decisions.
+            "CREATE INDEX IF NOT EXISTS tenantdb_decision_log_tenant_idx "
+            "ON tenantdb_decision_log (scope, tenant_id, decided_at DESC)",
+            # The retention's prune: the oldest first.
+            "CREATE INDEX IF NOT EXISTS tenantdb_decision_log_decided_at_idx "
+            "ON tenantdb_decision_log (decided_at)",
+        ),
+    ),
+    Migration(
+        "0010_tenant_organization",
+        (
+            # Which Neon organisation (NeonOrganization name) each database resource was placed
+            # in: written once, before its project is created, and never changed (see
+            # tenantdb.store.organizations); counted per organisation for its room left.
+            """
+            CREATE TABLE IF NOT EXISTS tenantdb_tenant_organization (
+                holder_uid text PRIMARY KEY,
+                kind text NOT NULL,
+                holder_namespace text NOT NULL,
+                holder_name text NOT NULL,
+                organization text NOT NULL,
+                placed_at timestamp NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS tenantdb_tenant_organization_organization_idx "
+            "ON tenantdb_tenant_organization (organization)",
+        ),
+    ),
 )
 
 # Sim's two env var tables, for a metadata DB without Sim (TENANTDB_STANDALONE_ENV_TABLES=true).

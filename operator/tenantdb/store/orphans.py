@@ -5,6 +5,11 @@
 project with no live owner; ``retained`` when ``deletionPolicy: Retain`` kept it on purpose.
 An administrator lists them with ``tenantdb orphans``. Recording the same project again
 updates the row instead of duplicating it, so a retry after a crash is harmless.
+
+``retained_at`` is when a retained project was kept: set when it is first recorded as retained
+and kept through every later record of it as retained (a finalizer retried after a crash does
+not restart the count), cleared when it is recorded otherwise. The optional retention
+(``TENANTDB_RETAINED_PROJECT_RETENTION_DAYS``, ``tenantdb.reconcile.retention``) counts from it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class OrphanRow:
     recorded_at: datetime  # when first recorded
     disposition: str = ORPHANED  # orphaned | retained
     project_name: str | None = None
+    retained_at: datetime | None = None  # when deletionPolicy: Retain kept it (retained only)
 
 
 async def record(
@@ -51,14 +57,31 @@ async def record(
         """
         INSERT INTO tenantdb_orphaned_project AS o
             (id, neon_project_id, kind, namespace, name, reason, disposition, project_name,
-             created_at, updated_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), now())
+             retained_at, created_at, updated_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s,
+                CASE WHEN %s::text = 'retained' THEN now() END, now(), now())
         ON CONFLICT (neon_project_id) DO UPDATE SET
             kind = EXCLUDED.kind, namespace = EXCLUDED.namespace, name = EXCLUDED.name,
             reason = EXCLUDED.reason, disposition = EXCLUDED.disposition,
-            project_name = COALESCE(EXCLUDED.project_name, o.project_name), updated_at = now()
+            project_name = COALESCE(EXCLUDED.project_name, o.project_name),
+            retained_at = CASE
+                WHEN EXCLUDED.disposition <> 'retained' THEN NULL
+                WHEN o.disposition = 'retained' THEN COALESCE(o.retained_at, EXCLUDED.retained_at)
+                ELSE EXCLUDED.retained_at
+            END,
+            updated_at = now()
         """,
-        (str(uuid.uuid4()), project_id, kind, namespace, name, reason, disposition, project_name),
+        (
+            str(uuid.uuid4()),
+            project_id,
+            kind,
+            namespace,
+            name,
+            reason,
+            disposition,
+            project_name,
+            disposition,
+        ),
     )
 
 
@@ -84,7 +107,8 @@ async def count(conn: Connection) -> dict[str, int]:
 async def list_all(conn: Connection) -> list[OrphanRow]:
     cursor = await conn.execute(
         """
-        SELECT kind, namespace, name, neon_project_id, reason, created_at, disposition, project_name
+        SELECT kind, namespace, name, neon_project_id, reason, created_at, disposition, project_name,
+               retained_at
         FROM tenantdb_orphaned_project ORDER BY created_at, neon_project_id
         """
     )
@@ -98,10 +122,21 @@ async def list_all(conn: Connection) -> list[OrphanRow]:
         created_at,
         disposition,
         project_name,
+        retained_at,
     ) in await cursor.fetchall():
         recorded_at = from_db(created_at)
         assert recorded_at is not None  # NOT NULL column
         orphans.append(
-            OrphanRow(kind, namespace, name, project_id, reason, recorded_at, disposition, project_name)
+            OrphanRow(
+                kind,
+                namespace,
+                name,
+                project_id,
+                reason,
+                recorded_at,
+                disposition,
+                project_name,
+                from_db(retained_at),
+            )
         )
     return orphans

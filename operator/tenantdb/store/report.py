@@ -48,6 +48,8 @@ def _as_json(row: OrphanRow) -> dict[str, str | None]:
         "name": row.name,
         "reason": row.reason,
         "recordedAt": row.recorded_at.isoformat(),
+        # When deletionPolicy: Retain kept it (what the retention counts from); null otherwise.
+        "retainedAt": row.retained_at.isoformat() if row.retained_at else None,
     }
 
 

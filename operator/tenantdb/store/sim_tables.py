@@ -6,13 +6,15 @@ index of ours). Three kinds of reads:
 * ``fingerprint``: one statement, run every poll interval (1 s by default), whose result changes
   whenever a row the sync cares about is inserted, deleted or changed in a way it cares about:
   the row counts and largest ``created_at`` of ``user`` and ``workspace``, the number of archived
-  workspaces, digests of the workspaces' organisations, of the live subscriptions and of the
-  organisation memberships (small tables, or small parts of them), and ``environment``'s largest
+  workspaces, digests of the workspaces' organisations, of the subscriptions in force and of the
+  organisation memberships (small tables, or small parts of them), a sum of hashes of the
+  workspaces' payers (whom Sim bills for each: a sum, so that the cheap path can add the new
+  rows' share and tell a new workspace from a payer that changed), and ``environment``'s largest
   ``updated_at`` (a personal save that replaced the whole object shows there).
 * ``new_rows``: the users and workspaces created since the last poll, with the subscriptions and
   memberships their tiers need: the cheap path of a registration.
-* ``snapshot``: what Sim says should exist (every user, every live workspace with its owner and
-  organisation, every live subscription, every organisation membership), read in one
+* ``snapshot``: what Sim says should exist (every user, every live workspace with its owner,
+  payer and organisation, every subscription in force, every organisation membership), read in one
   REPEATABLE READ transaction so that the parts agree. Run when a change is more than new rows,
   and for every full comparison; its cost at 100,000 users is in ``bench/sim_sync.py`` and the
   README.
@@ -27,7 +29,7 @@ from typing import Final
 from tenantdb.store.pool import Connection
 
 __all__ = [
-    "LIVE_SUBSCRIPTION_STATUSES",
+    "ENTITLED_SUBSCRIPTION_STATUSES",
     "Fingerprint",
     "SimSnapshot",
     "SimWorkspace",
@@ -37,8 +39,17 @@ __all__ = [
     "users_missing_key",
 ]
 
-# Stripe's statuses in which a plan is in force (Sim's own checks use the same two).
-LIVE_SUBSCRIPTION_STATUSES: Final = ("active", "trialing")
+# Stripe's statuses in which Sim counts a plan as in force: its ENTITLED_SUBSCRIPTION_STATUSES
+# (apps/sim/lib/billing/subscriptions/utils.ts). A trial is not one of them.
+ENTITLED_SUBSCRIPTION_STATUSES: Final = ("active", "past_due")
+
+# Whom Sim bills for a workspace (lib/workspaces/utils.ts) is billed_account_user_id, which Sim
+# keeps NOT NULL; the owner for a row without one (a Sim from before the column was required).
+# The fingerprint sums a hash of each row's payer (32-bit, summed as bigint): it changes when a
+# payer does, and the same sum over the new rows (``_NEW_WORKSPACES``, the same expression)
+# says how much of a change is theirs. The payer alone, not (workspace, payer): that halves what
+# the hash adds to the idle poll, and misses only two workspaces swapping payers within one poll
+# (the next full pass sees it).
 
 # One scan of each table (no index of ours is needed, and Sim has none on these columns).
 _FINGERPRINT: Final = """
@@ -46,20 +57,38 @@ WITH u AS (SELECT count(*) AS n, max(created_at) AS created FROM "user"),
      w AS (
         SELECT count(*) AS n, count(archived_at) AS archived, max(created_at) AS created,
                md5(coalesce(string_agg(id || ':' || organization_id, ',' ORDER BY id)
-                            FILTER (WHERE organization_id IS NOT NULL), '')) AS organisations
+                            FILTER (WHERE organization_id IS NOT NULL), '')) AS organisations,
+               coalesce(sum(hashtext(coalesce(billed_account_user_id, owner_id))), 0) AS payers
         FROM workspace
      ),
      s AS (
         SELECT md5(coalesce(string_agg(id || ':' || plan || ':' || reference_id || ':' || status, ','
                                        ORDER BY id), '')) AS digest
-        FROM subscription WHERE status = ANY(%(live)s)
+        FROM subscription WHERE status = ANY(%(entitled)s)
      ),
      m AS (SELECT md5(coalesce(string_agg(user_id || ':' || organization_id, ',' ORDER BY id), '')) AS digest
            FROM member),
      e AS (SELECT max(updated_at) AS updated FROM environment)
-SELECT u.n, u.created, w.n, w.archived, w.created, w.organisations, s.digest, m.digest, e.updated
+SELECT u.n, u.created, w.n, w.archived, w.created, w.organisations, s.digest, m.digest, e.updated,
+       w.payers
 FROM u, w, s, m, e
 """
+_NEW_WORKSPACES: Final = """
+SELECT id, owner_id, organization_id, billed_account_user_id, archived_at IS NOT NULL,
+       hashtext(coalesce(billed_account_user_id, owner_id))
+FROM workspace WHERE %(after)s::timestamp IS NULL OR created_at > %(after)s::timestamp
+"""
+
+
+# Sim reads an organisation's plan only for an organisation that exists
+# (getHighestPrioritySubscription): the foreign key's cascade makes that so, the join says it.
+_MEMBERSHIPS: Final = (
+    "SELECT m.user_id, m.organization_id FROM member m JOIN organization o ON o.id = m.organization_id"
+)
+_MEMBERSHIPS_OF: Final = (
+    "SELECT m.user_id, m.organization_id FROM member m JOIN organization o ON o.id = m.organization_id "
+    "WHERE m.user_id = ANY(%s)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +104,23 @@ class Fingerprint:
     subscriptions: str
     memberships: str
     environment_updated: datetime | None
+    # The sum of the workspaces' payer hashes (see the module's doc).
+    workspace_payers: int = 0
 
     def changes_besides_inserts(self, before: Fingerprint) -> bool:
-        """Whether something other than new users and workspaces may have changed."""
+        """Whether something other than new users and workspaces may have changed. (The
+        payers are not compared here: new workspaces change them too; ``payers_changed``
+        tells, once the new rows are known.)"""
         return (
             self.workspace_organisations,
             self.subscriptions,
             self.memberships,
         ) != (before.workspace_organisations, before.subscriptions, before.memberships)
+
+    def payers_changed(self, before: Fingerprint, new: SimSnapshot) -> bool:
+        """Whether a payer changed besides those of ``new``'s workspaces (the rows created
+        since ``before``, read with this fingerprint)."""
+        return self.workspace_payers != before.workspace_payers + new.new_workspace_payers
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +128,30 @@ class SimWorkspace:
     id: str
     owner_id: str
     organization_id: str | None
+    # Whom Sim bills for the workspace (``billed_account_user_id``); ``None``: its owner.
+    billed_account_user_id: str | None = None
+
+    @property
+    def payer_id(self) -> str:
+        """The user Sim bills for this workspace."""
+        return self.billed_account_user_id or self.owner_id
 
 
 @dataclass(slots=True)
 class SimSnapshot:
-    """Sim's live users and workspaces, live subscriptions and organisation memberships."""
+    """Sim's live users and workspaces, subscriptions in force and organisation memberships."""
 
     user_ids: set[str] = field(default_factory=set)
     workspaces: list[SimWorkspace] = field(default_factory=list)
     # Workspaces Sim archived (``archived_at`` set): gone for Sim, as a removed row is.
     archived_workspace_ids: set[str] = field(default_factory=set)
-    # (plan, reference_id): reference_id is a user id or an organisation id.
+    # (plan, reference_id) of each subscription in force (ENTITLED_SUBSCRIPTION_STATUSES):
+    # reference_id is a user id or an organisation id.
     subscriptions: list[tuple[str, str]] = field(default_factory=list)
-    # (user_id, organization_id)
+    # (user_id, organization_id) of each membership of an organisation that exists.
     memberships: list[tuple[str, str]] = field(default_factory=list)
+    # ``new_rows`` only: the sum of the payer hashes of the workspaces read (archived or not).
+    new_workspace_payers: int = 0
 
 
 async def fingerprint(conn: Connection) -> Fingerprint:
@@ -114,10 +162,22 @@ async def fingerprint(conn: Connection) -> Fingerprint:
     between a separate fingerprint and the rows (a user registered, then deleted again before
     the next poll) would look like no change at all.
     """
-    cursor = await conn.execute(_FINGERPRINT, {"live": list(LIVE_SUBSCRIPTION_STATUSES)})
+    cursor = await conn.execute(_FINGERPRINT, {"entitled": list(ENTITLED_SUBSCRIPTION_STATUSES)})
     row = await cursor.fetchone()
     assert row is not None
-    return Fingerprint(*row)
+    users, users_created, workspaces, archived, created, organisations, plans, members, env, payers = row
+    return Fingerprint(
+        users,
+        users_created,
+        workspaces,
+        archived,
+        created,
+        organisations,
+        plans,
+        members,
+        env,
+        workspace_payers=int(payers),
+    )
 
 
 async def new_rows(
@@ -134,24 +194,18 @@ async def new_rows(
             {"after": users_after},
         )
         result.user_ids = {row[0] for row in await cursor.fetchall()}
-        cursor = await conn.execute(
-            "SELECT id, owner_id, organization_id, archived_at IS NOT NULL FROM workspace "
-            "WHERE %(after)s::timestamp IS NULL OR created_at > %(after)s::timestamp",
-            {"after": workspaces_after},
-        )
+        cursor = await conn.execute(_NEW_WORKSPACES, {"after": workspaces_after})
         rows = await cursor.fetchall()
-        result.workspaces = [SimWorkspace(row[0], row[1], row[2]) for row in rows if not row[3]]
-        result.archived_workspace_ids = {row[0] for row in rows if row[3]}
+        result.workspaces = [SimWorkspace(*row[:4]) for row in rows if not row[4]]
+        result.archived_workspace_ids = {row[0] for row in rows if row[4]}
+        result.new_workspace_payers = sum(int(row[5]) for row in rows)
         owners = sorted(result.user_ids)
-        cursor = await conn.execute(
-            "SELECT user_id, organization_id FROM member WHERE user_id = ANY(%s)", (owners,)
-        )
+        cursor = await conn.execute(_MEMBERSHIPS_OF, (owners,))
         result.memberships = [(row[0], row[1]) for row in await cursor.fetchall()]
         references = set(owners) | {org for _, org in result.memberships}
-        references |= {w.organization_id for w in result.workspaces if w.organization_id}
         cursor = await conn.execute(
             "SELECT plan, reference_id FROM subscription WHERE status = ANY(%s) AND reference_id = ANY(%s)",
-            (list(LIVE_SUBSCRIPTION_STATUSES), sorted(references)),
+            (list(ENTITLED_SUBSCRIPTION_STATUSES), sorted(references)),
         )
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
     return seen, result, len(result.user_ids), len(rows)
@@ -167,17 +221,18 @@ async def snapshot(conn: Connection) -> tuple[Fingerprint, SimSnapshot]:
         cursor = await conn.execute('SELECT id FROM "user"')
         result.user_ids = {row[0] for row in await cursor.fetchall()}
         cursor = await conn.execute(
-            "SELECT id, owner_id, organization_id FROM workspace WHERE archived_at IS NULL"
+            "SELECT id, owner_id, organization_id, billed_account_user_id FROM workspace "
+            "WHERE archived_at IS NULL"
         )
         result.workspaces = [SimWorkspace(*row) for row in await cursor.fetchall()]
         cursor = await conn.execute("SELECT id FROM workspace WHERE archived_at IS NOT NULL")
         result.archived_workspace_ids = {row[0] for row in await cursor.fetchall()}
         cursor = await conn.execute(
             "SELECT plan, reference_id FROM subscription WHERE status = ANY(%s)",
-            (list(LIVE_SUBSCRIPTION_STATUSES),),
+            (list(ENTITLED_SUBSCRIPTION_STATUSES),),
         )
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
-        cursor = await conn.execute("SELECT user_id, organization_id FROM member")
+        cursor = await conn.execute(_MEMBERSHIPS)
         result.memberships = [(row[0], row[1]) for row in await cursor.fetchall()]
     return seen, result
 

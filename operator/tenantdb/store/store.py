@@ -8,17 +8,30 @@ be atomic, and the table (for a tenant's row or env var, by the ``Tenant``'s sco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from tenantdb.api import Tenant
-from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, sim_tables
+from tenantdb.store import (
+    adoption,
+    budgets,
+    claims,
+    credentials,
+    databases,
+    decisions,
+    env_vars,
+    organizations,
+    orphans,
+    sim_tables,
+)
+from tenantdb.store.adoption import AdoptionInventory
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
+from tenantdb.store.decisions import DecisionRow
 from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
@@ -220,6 +233,26 @@ class MetadataStore:
         async with self._connection("get_budget") as conn:
             return await budgets.get(conn, user_id=user_id)
 
+    # -- organisations (see tenantdb.store.organizations) ---------------------------------------------
+    async def place_tenant(self, *, uid: str, kind: str, namespace: str, name: str, organization: str) -> str:
+        """Record the resource's organisation unless one is recorded; returns the recorded one."""
+        async with self._connection("recording a tenant's organisation") as conn:
+            return await organizations.place(
+                conn, uid=uid, kind=kind, namespace=namespace, name=name, organization=organization
+            )
+
+    async def tenant_organization(self, *, uid: str) -> str | None:
+        async with self._connection("reading a tenant's organisation") as conn:
+            return await organizations.get(conn, uid=uid)
+
+    async def tenants_per_organization(self) -> dict[str, int]:
+        async with self._connection("counting tenants per organisation") as conn:
+            return await organizations.counts(conn)
+
+    async def forget_tenant_organization(self, *, uid: str) -> bool:
+        async with self._connection("forgetting a tenant's organisation") as conn:
+            return await organizations.forget(conn, uid=uid)
+
     # -- claims ---------------------------------------------------------------------------------------
     async def claim_tenant(self, *, kind: str, tenant_id: str, claimant: Claimant) -> Claimant:
         """Claim a tenant for a resource; returns the holder (see ``tenantdb.store.claims``)."""
@@ -242,6 +275,11 @@ class MetadataStore:
             return await claims.record_project(
                 conn, kind=kind, tenant_id=tenant_id, holder_uid=holder_uid, project_id=project_id
             )
+
+    async def project_holder(self, *, project_id: str) -> tuple[str, str, Claimant] | None:
+        """``(kind, tenant id, holder)`` of the claim pinned to a Neon project, if any."""
+        async with self._connection("project_holder") as conn:
+            return await claims.holder_of_project(conn, project_id=project_id)
 
     async def release_tenant_claim(self, *, kind: str, tenant_id: str, holder_uid: str) -> bool:
         async with self._connection("release_tenant_claim") as conn:
@@ -286,6 +324,36 @@ class MetadataStore:
     async def list_orphans(self) -> list[OrphanRow]:
         async with self._connection("list_orphans") as conn:
             return await orphans.list_all(conn)
+
+    async def held_projects(self, project_ids: Iterable[str]) -> set[str]:
+        """Those of ``project_ids`` a metadata row or a tenant claim names (a database in use)."""
+        async with self._connection("held_projects") as conn:
+            return await adoption.held_projects(conn, project_ids)
+
+    # -- adoption, read-only (``tenantdb adopt --dry-run``) ------------------------------------------
+    async def read_adoption_inventory(self) -> AdoptionInventory:
+        """Sim's users and workspaces, the recorded databases, their env vars and what the
+        operator left on record, in one READ ONLY snapshot (see ``tenantdb.store.adoption``)."""
+        async with self._connection("read_adoption_inventory") as conn:
+            return await adoption.read_inventory(conn)
+
+    # -- the decision log -----------------------------------------------------------------------------
+    async def record_decision(self, row: DecisionRow) -> None:
+        """Add one decision to ``tenantdb_decision_log`` (see ``tenantdb.store.decisions``)."""
+        async with self._connection("record_decision") as conn:
+            await decisions.record(conn, row)
+
+    async def list_decisions(
+        self, tenants: Iterable[tuple[str, str]], *, limit: int = 20
+    ) -> list[DecisionRow]:
+        """The latest decisions about any of these ``(scope, tenant id)``, newest first."""
+        async with self._connection("list_decisions") as conn:
+            return await decisions.list_for(conn, tenants, limit=limit)
+
+    async def prune_decisions(self, *, before: datetime) -> int:
+        """Delete the decisions older than ``before``; how many went."""
+        async with self._connection("prune_decisions") as conn:
+            return await decisions.prune(conn, before=before)
 
     # -- Sim's own tables, read-only (the Sim sync) ---------------------------------------------------
     async def sim_fingerprint(self) -> Fingerprint:

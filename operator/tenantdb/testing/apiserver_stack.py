@@ -212,8 +212,7 @@ class ApiServerStack(LocalStack):
 
     # -- clean-up: leave the shared API server as it was found ---------------------------------------
     def _plurals(self) -> list[str]:
-        """The namespaced kinds (a namespace holds no DatabaseTier; the tests' own clean those)."""
-        return [kind.plural for kind in KINDS if kind.namespaced]
+        return [kind.plural for kind in KINDS]
 
     async def _delete_everything(self, timeout: float = 30.0) -> None:
         """Delete this namespace's resources while the operator still runs (it releases them)."""

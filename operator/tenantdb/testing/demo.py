@@ -5,7 +5,8 @@ Kubernetes API emulator, and the real operator (kopf) in between. The samples in
 ``manifests/samples/`` are applied as ``kubectl apply`` would; then the demo proves each
 connection string works and that deleting a workspace removes everything it had; then it
 spends past the user's budget (usage set on the emulator), shows the databases suspended and
-their connection strings refused, upgrades the tier and shows them back.
+their connection strings refused, upgrades the tier and shows them back. It ends with
+``tenantdb describe user`` of the samples' user: that story, from the operator's own record.
 
 The metadata DB is Sim-shaped (``tenantdb.testing.sim_schema``) and the Sim sync is on: the
 samples' users and workspaces are first written into Sim's tables as Sim writes them (the samples,
@@ -29,7 +30,9 @@ from typing import Any
 
 import psycopg
 
+from tenantdb.api import Scope, Tenant
 from tenantdb.crypto import EncryptionKey
+from tenantdb.reconcile.describe import as_text, describe_with
 from tenantdb.redact import install_redaction
 from tenantdb.testing.manifests import load_manifests
 from tenantdb.testing.neon import EmulatorOptions
@@ -223,8 +226,8 @@ async def _zero_code_demo(stack: LocalStack, key: EncryptionKey) -> bool:
     ok = ok and "AGENT_DB_URL" in keys and members == ["admin", "member"]
 
     before = await _compute(stack, "GlobalDatabase", name)
-    _say("zero-code Sim: the user subscribes to Sim's pro plan ...")
-    await sim.subscribe(user, "pro")
+    _say("zero-code Sim: the user subscribes to Sim's Pro plan (pro_6000) ...")
+    await sim.subscribe(user, "pro_6000")
     upgraded = await stack.wait_for(
         "DatabaseBudget", name, lambda o: ((o or {}).get("status") or {}).get("tier") == "paid", timeout=30
     )
@@ -254,6 +257,23 @@ async def _compute(stack: LocalStack, kind: str, name: str, *, tier: str | None 
     assert obj is not None
     applied = obj["status"]["applied"]
     return f"{applied['minCu']:g}-{applied['maxCu']:g} CU (tier {applied.get('tier')})"
+
+
+async def _describe_demo(stack: LocalStack, user_id: str) -> bool:
+    """The demo's story as an on-call person reads it, from the operator's own record: created,
+    suspended over budget, resumed on the upgrade (``tenantdb describe user``)."""
+    _say(f"$ tenantdb describe user {user_id}   (or: kubectl tenantdb describe user {user_id})")
+    report = await describe_with(stack.settings(), Tenant(Scope.GLOBAL, user_id), kube_url=stack.kube_url)
+    print("\n" + as_text(report), flush=True)
+    told = [d.action for d in report.decisions if d.action in ("suspend", "resume")]
+    ok = (
+        told[:2] == ["resume", "suspend"]
+        and not report.suspension.suspended
+        and any(r.kind == "GlobalDatabase" and r.project_id for r in report.resources)
+    )
+    if not ok:
+        _say(f"  describe did NOT tell the story: decisions {told}, suspended {report.suspension.suspended}")
+    return ok
 
 
 async def _eventually_keys(read: Any, owner: str, wanted: str, timeout: float = 15.0) -> set[str]:
@@ -403,6 +423,8 @@ async def _demo() -> int:
         ok = await _zero_code_demo(stack, key) and ok
         calls = len(stack.neon.calls())
         _say(f"Neon API calls made in all: {calls}")
+        if budget is not None:
+            ok = await _describe_demo(stack, budget["spec"]["userId"]) and ok
         _say("stopping ...")
     if ok:
         _say("demo finished: every step checked out")

@@ -45,7 +45,7 @@ import jsonpatch
 import kmock
 from kmock._internal import aiobus, enums, rendering
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import CLUSTER_KINDS, GROUP, KINDS, VERSION
 from tenantdb.testing.kube_store import ObjectKey, OrderedStore, Page
 from tenantdb.testing.label_selectors import InvalidSelectorError, LabelSelector
 
@@ -58,7 +58,7 @@ _BUS_FLUSH_THRESHOLD = 1024
 
 
 def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
-    """Declare the standard resources and the four tenantdb kinds (as a CRD install would)."""
+    """Declare the standard resources and the tenantdb kinds (as a CRD install would)."""
     emulator.resources.load_bundled()
     for kind in KINDS:
         emulator.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = {
@@ -66,7 +66,17 @@ def register_tenantdb_resources(emulator: kmock.KubernetesEmulator) -> None:
             "singular": kind.singular,
             "shortnames": [kind.short_name],
             "categories": ["tenantdb"],
-            "namespaced": kind.namespaced,
+            "namespaced": True,
+            "verbs": _VERBS,
+            "subresources": ["status"],
+        }
+    for kind in CLUSTER_KINDS:
+        emulator.resources[f"{GROUP}/{VERSION}/{kind.plural}"] = {
+            "kind": kind.kind,
+            "singular": kind.singular,
+            "shortnames": [kind.short_name],
+            "categories": ["tenantdb"],
+            "namespaced": False,
             "verbs": _VERBS,
             "subresources": ["status"],
         }
@@ -188,8 +198,8 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
 
     async def _handle_like_an_api_server(self, request: rendering.Request) -> Any:
         if request.resource is not None and request.namespace and not self._namespaced(request):
-            # A real API server serves a cluster-scoped kind (a DatabaseTier) under no namespace:
-            # a namespaced path to it is a 404, not an empty list.
+            # A real API server serves a cluster-scoped kind (a DatabaseTier, a NeonOrganization)
+            # under no namespace: a namespaced path to it is a 404, not an empty list.
             return await self._render_error(
                 kmock.KubernetesError(status=404, reason="NotFound", message="404 page not found")
             )

@@ -1,7 +1,8 @@
 """A Sim-Studio-shaped schema of our own, for tests and the demo.
 
-Written from the facts in ``shared/reference/sim-studio.md`` (Sim release v0.8.9), not copied
-from Sim's migrations: the columns, keys, foreign keys and unique constraints of the Sim tables
+Written from the facts in ``shared/reference/sim-studio.md`` and Sim's ``packages/db/schema.ts``
+(commit 0b232eb8, tag v0.8.9, August 2026), not copied from Sim's migrations: the columns, keys,
+foreign keys, unique and check constraints of the Sim tables
 the operator reads (``user``, ``workspace``, ``permissions``, ``subscription``,
 ``organization``, ``member``) or writes (``environment``, ``workspace_environment``,
 ``credential``, ``credential_member``). Columns the operator never touches are left out, except
@@ -57,13 +58,18 @@ CREATE TABLE member (
     role text NOT NULL,
     created_at timestamp NOT NULL DEFAULT now()
 );
+-- A user belongs to one organisation at most.
+CREATE UNIQUE INDEX member_user_id_unique ON member (user_id);
+CREATE INDEX member_organization_id_idx ON member (organization_id);
 
 CREATE TABLE workspace (
     id text PRIMARY KEY,
     name text NOT NULL,
     owner_id text NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
     organization_id text REFERENCES organization(id) ON DELETE SET NULL,
-    billed_account_user_id text REFERENCES "user"(id),
+    -- Whom Sim bills for the workspace. NO ACTION: Sim hands it to another user before it
+    -- deletes an account (reassignBilledAccountForUser).
+    billed_account_user_id text NOT NULL REFERENCES "user"(id) ON DELETE NO ACTION,
     archived_at timestamp,
     created_at timestamp NOT NULL DEFAULT now(),
     updated_at timestamp NOT NULL DEFAULT now()
@@ -90,7 +96,15 @@ CREATE TABLE subscription (
     period_start timestamp,
     period_end timestamp,
     cancel_at_period_end boolean,
-    seats integer
+    cancel_at timestamp,
+    canceled_at timestamp,
+    ended_at timestamp,
+    seats integer,
+    trial_start timestamp,
+    trial_end timestamp,
+    billing_interval text,
+    metadata json,
+    CONSTRAINT check_enterprise_metadata CHECK (plan != 'enterprise' OR metadata IS NOT NULL)
 );
 CREATE INDEX subscription_reference_status_idx ON subscription (reference_id, status);
 
@@ -144,6 +158,29 @@ CREATE TABLE credential_member (
 CREATE UNIQUE INDEX credential_member_unique ON credential_member (credential_id, user_id);
 """
 
+# Sim's account deletion hands each workspace over to another user (lib/workspaces/utils.ts).
+_BILL_TO_ANOTHER: Final = """
+UPDATE workspace SET updated_at = now(), billed_account_user_id = coalesce(
+    CASE WHEN owner_id <> %(user)s THEN owner_id END,
+    (SELECT p.user_id FROM permissions p WHERE p.entity_type = 'workspace' AND p.entity_id = workspace.id
+        AND p.permission_type = 'admin' AND p.user_id <> %(user)s ORDER BY p.created_at, p.id LIMIT 1),
+    billed_account_user_id)
+WHERE billed_account_user_id = %(user)s
+"""
+_HAND_TO_ANOTHER: Final = """
+WITH handed AS (
+    SELECT w.id, coalesce(
+        CASE WHEN w.billed_account_user_id <> %(user)s THEN w.billed_account_user_id END,
+        (SELECT p.user_id FROM permissions p WHERE p.entity_type = 'workspace' AND p.entity_id = w.id
+            AND p.permission_type = 'admin' AND p.user_id <> %(user)s ORDER BY p.created_at, p.id LIMIT 1)
+    ) AS new_owner
+    FROM workspace w WHERE w.owner_id = %(user)s
+)
+UPDATE workspace SET owner_id = handed.new_owner, updated_at = now()
+FROM handed WHERE workspace.id = handed.id AND handed.new_owner IS NOT NULL
+RETURNING workspace.id, workspace.owner_id
+"""
+
 
 async def create_sim_schema(conn: psycopg.AsyncConnection[Any]) -> None:
     """Create the Sim-shaped tables in ``conn``'s database (its first ``search_path`` schema)."""
@@ -179,7 +216,68 @@ class SimRows:
         return user_id
 
     async def delete_user(self, user_id: str) -> None:
+        """The user row alone (its own workspaces go with it, by cascade)."""
         await self._execute('DELETE FROM "user" WHERE id = %s', user_id)
+
+    async def delete_account(self, user_id: str) -> None:
+        """Sim's account deletion (``lib/workspaces/utils.ts``), in one transaction: each
+        workspace billed to the user is billed to its owner, else to another admin
+        (``reassignBilledAccountForUser``); each workspace the user owns goes to its billed
+        account, else to another admin, who is made admin (``reassignOwnedWorkspacesForUser``);
+        then the user row. Sim refuses the deletion when a workspace has nobody to take it:
+        so does this (the foreign key on ``billed_account_user_id``)."""
+        async with (
+            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            # reassignBilledAccountForUser: the owner, else another admin.
+            await conn.execute(_BILL_TO_ANOTHER, {"user": user_id})
+            # reassignOwnedWorkspacesForUser: the billed account (just rewritten), else another admin.
+            cursor = await conn.execute(_HAND_TO_ANOTHER, {"user": user_id})
+            for workspace_id, new_owner in await cursor.fetchall():
+                await conn.execute(
+                    "INSERT INTO permissions (id, user_id, entity_type, entity_id, permission_type) "
+                    "VALUES (%s, %s, 'workspace', %s, 'admin') ON CONFLICT (user_id, entity_type, entity_id) "
+                    "DO UPDATE SET permission_type = 'admin', updated_at = now()",
+                    (new_id(), new_owner, workspace_id),
+                )
+            await conn.execute('DELETE FROM "user" WHERE id = %s', (user_id,))
+
+    async def transfer_workspace(
+        self, workspace_id: str, new_owner_id: str, *, billing_too: bool = True
+    ) -> None:
+        """A workspace handed to another user: owner and (as Sim's transfer does when the payer
+        leaves with it) billed account; the new owner made admin."""
+        async with (
+            await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn,
+            conn.transaction(),
+        ):
+            await conn.execute(
+                "UPDATE workspace SET owner_id = %(owner)s, updated_at = now(), billed_account_user_id = "
+                "CASE WHEN %(billing)s THEN %(owner)s ELSE billed_account_user_id END WHERE id = %(id)s",
+                {"owner": new_owner_id, "billing": billing_too, "id": workspace_id},
+            )
+            await conn.execute(
+                "INSERT INTO permissions (id, user_id, entity_type, entity_id, permission_type) "
+                "VALUES (%s, %s, 'workspace', %s, 'admin') ON CONFLICT (user_id, entity_type, entity_id) "
+                "DO UPDATE SET permission_type = 'admin', updated_at = now()",
+                (new_id(), new_owner_id, workspace_id),
+            )
+
+    async def set_billed_account(self, workspace_id: str, user_id: str) -> None:
+        """Sim's workspace billing settings: another user pays for the workspace."""
+        await self._execute(
+            "UPDATE workspace SET billed_account_user_id = %s, updated_at = now() WHERE id = %s",
+            user_id,
+            workspace_id,
+        )
+
+    async def workspace_payer(self, workspace_id: str) -> tuple[str, str]:
+        """(owner_id, billed_account_user_id) of a workspace."""
+        rows = await self._execute(
+            "SELECT owner_id, billed_account_user_id FROM workspace WHERE id = %s", workspace_id
+        )
+        return rows[0][0], rows[0][1]
 
     async def create_workspace(
         self, owner_id: str, *, name: str = "My workspace", workspace_id: str | None = None
@@ -218,17 +316,32 @@ class SimRows:
     async def delete_workspace(self, workspace_id: str) -> None:
         await self._execute("DELETE FROM workspace WHERE id = %s", workspace_id)
 
-    async def subscribe(self, reference_id: str, plan: str, *, status: str = "active") -> str:
+    async def subscribe(
+        self, reference_id: str, plan: str, *, status: str = "active", seats: int | None = None
+    ) -> str:
+        """A subscription row as Stripe's webhook leaves it; an enterprise plan gets the metadata
+        Sim requires of it (``check_enterprise_metadata``)."""
         subscription_id = new_id()
+        metadata = None
+        if plan == "enterprise":
+            metadata = Json(
+                {"plan": "enterprise", "referenceId": reference_id, "seats": seats or 10, "monthlyPrice": 200}
+            )
         await self._execute(
-            "INSERT INTO subscription (id, plan, reference_id, status, period_start, period_end) "
-            "VALUES (%s, %s, %s, %s, now(), now() + interval '30 days')",
+            "INSERT INTO subscription (id, plan, reference_id, status, seats, metadata, period_start, "
+            "period_end) VALUES (%s, %s, %s, %s, %s, %s, now(), now() + interval '30 days')",
             subscription_id,
             plan,
             reference_id,
             status,
+            seats,
+            metadata,
         )
         return subscription_id
+
+    async def change_plan(self, subscription_id: str, plan: str) -> None:
+        """Sim's ``syncSubscriptionPlan``: Stripe moved the subscription to another price."""
+        await self._execute("UPDATE subscription SET plan = %s WHERE id = %s", plan, subscription_id)
 
     async def set_subscription_status(self, subscription_id: str, status: str) -> None:
         await self._execute("UPDATE subscription SET status = %s WHERE id = %s", status, subscription_id)

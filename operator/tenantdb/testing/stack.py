@@ -21,7 +21,7 @@ import httpx
 import kmock
 import psycopg
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import CLUSTER_KINDS, GROUP, KINDS, VERSION
 from tenantdb.config import Settings
 from tenantdb.handlers.main import build_runtime, operate
 from tenantdb.handlers.runtime import Runtime
@@ -34,16 +34,17 @@ from tenantdb.testing.sim_schema import SimRows, create_sim_schema
 
 __all__ = ["LocalStack", "OperatorReplica", "load_manifests"]
 
-_KINDS = {kind.kind: kind for kind in KINDS}
+_PLURALS = {kind.kind: kind.plural for kind in (*KINDS, *CLUSTER_KINDS)}
+_CLUSTER_SCOPED = {kind.kind for kind in CLUSTER_KINDS}
 
 
 def _path(kind: str, namespace: str, name: str | None = None) -> str:
     if kind == "Secret":
         base = f"/api/v1/namespaces/{namespace}/secrets"
-    elif not _KINDS[kind].namespaced:  # a DatabaseTier: no namespace, whatever is passed
-        base = f"/apis/{GROUP}/{VERSION}/{_KINDS[kind].plural}"
+    elif kind in _CLUSTER_SCOPED:  # NeonOrganization, DatabaseTier: no namespace
+        base = f"/apis/{GROUP}/{VERSION}/{_PLURALS[kind]}"
     else:
-        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_KINDS[kind].plural}"
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_PLURALS[kind]}"
     return f"{base}/{name}" if name else base
 
 

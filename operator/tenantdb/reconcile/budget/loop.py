@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from decimal import Decimal
 from typing import Any
 
-from tenantdb.api import DatabaseStatus, kind_named
+from tenantdb.api import DatabaseStatus, Scope, Tenant, kind_named
 from tenantdb.billing import Prices
 from tenantdb.billing.period import billing_period
 from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, capped, compute_quotas, needs_write
@@ -56,6 +56,7 @@ from tenantdb.reconcile.budget.status import (
 from tenantdb.reconcile.consumption import ConsumptionSnapshot, ConsumptionSource, sync_consumption
 from tenantdb.reconcile.database.status import period_cost
 from tenantdb.reconcile.database_budget import StatusWrite, apply_budget
+from tenantdb.reconcile.decisions import DecidedBy, DecisionAction, DecisionLog, record_decision
 from tenantdb.reconcile.enforcement import (
     BudgetOutcome,
     BudgetRecord,
@@ -78,6 +79,9 @@ class BudgetLoop:
     # The database path, asked to act on a suspend or resume. None: ``apply_budget`` without
     # the resource's lock (tests).
     actuator: DatabaseActuator | None = None
+    # Where each suspend, resume and hard-stop change is recorded (the metadata DB's decision
+    # log; ``reconcile.decisions``). None: not recorded (tests of other concerns).
+    decision_log: DecisionLog | None = None
     # How long a handler's request for enforcement waits for others to join its pass.
     coalesce_seconds: float = 0.05
     _lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -144,6 +148,7 @@ class BudgetLoop:
         snapshot = await self._measure(source, now or registry.clock())
         async with self._lock:
             registry.record_consumption(snapshot)
+        registry.metrics.consumption_last_sync.set(snapshot.synced_at.timestamp())
         if registry.costs:
             await store.set_database_costs(registry.costs, synced_at=snapshot.synced_at)
         await self._write_costs(kube, snapshot.synced_at)
@@ -262,6 +267,7 @@ class BudgetLoop:
         # sync of this process: a quota from unknown costs could be far too generous.
         if quotas is not None and registry.last_sync is not None:
             await self._set_quotas(plan.outcomes.values(), quotas)
+        tiers_before = {key: registry.states.get(key) for key in budget_keys}
         # One user's failure (the API server refusing a status patch, say) must not hold back
         # every other user's suspend or resume: each step stands alone, and the next round
         # plans again from what is known then.
@@ -283,11 +289,50 @@ class BudgetLoop:
                         store=store,
                         post_event=post_event,
                     )
+        words_before = {user_id: registry.decisions.get(user_id) for user_id in decided}
         registry.record_decisions(decided)
         actions: list[SuspendAction | ResumeAction] = [*plan.suspend, *plan.resume]
         for action in actions:
             async with _each_on_its_own(f"switching {action.namespace}/{action.name}"):
                 await self._switch(action, kube=kube, neon=neon, post_event=post_event)
+        # The record last: a period's turn resumes thousands at once, and none waits for it.
+        await self._log_decisions(plan.outcomes, decided, words_before, tiers_before, now)
+
+    async def _log_decisions(
+        self,
+        outcomes: Mapping[str, BudgetOutcome],
+        decided: Mapping[str, bool],
+        before: Mapping[str, bool | None],
+        tiers_before: Mapping[BudgetKey, tuple[str, bool | None] | None],
+        now: datetime.datetime,
+    ) -> None:
+        """A suspend or a resume in the decision log, once per change of a user's word."""
+        registry = self.registry
+        for user_id, suspended in decided.items():
+            was = before.get(user_id)
+            if suspended is was or (not suspended and was is None):
+                continue  # no change; a user first known within the limit was never suspended
+            outcome = outcomes[user_id]
+            earlier = [
+                state[0]
+                for key, state in tiers_before.items()
+                if state is not None and getattr(registry.budgets.get(key), "user_id", None) == user_id
+            ]
+            tier = outcome.tier
+            why = f"spent {outcome.total_cost_cents} of {limit_text(outcome.limit_cents)} this period"
+            if earlier and earlier[0] != tier:
+                why = f"tier {earlier[0]} -> {tier}: {why}"
+            await record_decision(
+                self.decision_log,
+                tenant=Tenant(Scope.GLOBAL, user_id),
+                action=DecisionAction.SUSPEND if suspended else DecisionAction.RESUME,
+                decided_by=DecidedBy.BUDGET_ENFORCEMENT,
+                reason=why,
+                at=now,
+                spend_cents=outcome.total_cost_cents,
+                limit_cents=outcome.limit_cents,
+                details={"tier": tier, "databases": len(outcome.databases)},
+            )
 
     def _plan(
         self, users: Collection[str] | None
@@ -336,13 +381,45 @@ class BudgetLoop:
                 continue
             wanted = self._wanted_quotas(outcome, entries, price)
             tolerance = _quota_tolerance(outcome.limit_cents, price, len(entries))
+            armed_before = _stop_armed(registry.quotas, wanted)
             for project_id, seconds in wanted.items():
                 if not needs_write(registry.quotas.get(project_id), seconds, tolerance=tolerance):
                     continue
                 async with _each_on_its_own(f"setting the compute quota of project {project_id}"):
-                    await quotas.set_compute_quota(project_id, seconds)
+                    try:
+                        await quotas.set_compute_quota(project_id, seconds)
+                    except Exception:
+                        registry.metrics.quota_write_failures.inc()
+                        raise
                     registry.quotas[project_id] = seconds
                     registry.metrics.quota_writes.inc()
+            armed_after = _stop_armed(registry.quotas, wanted)
+            if armed_after != armed_before:
+                await self._log_hard_stop(outcome, armed_after, {p: registry.quotas.get(p) for p in wanted})
+
+    async def _log_hard_stop(
+        self, outcome: BudgetOutcome, armed_now: bool, quotas: Mapping[str, int | None]
+    ) -> None:
+        """The hard stop armed (quotas set from what is left of the limit) or lifted."""
+        limit = limit_text(outcome.limit_cents)
+        await record_decision(
+            self.decision_log,
+            tenant=Tenant(Scope.GLOBAL, outcome.user_id),
+            action=DecisionAction.HARD_STOP_ARMED if armed_now else DecisionAction.HARD_STOP_LIFTED,
+            decided_by=DecidedBy.BUDGET_ENFORCEMENT,
+            reason=f"spent {outcome.total_cost_cents} of {limit}: "
+            + (
+                "the limit is out of reach before the next sync"
+                if not armed_now
+                else "over the limit, Neon stops the computes"
+                if outcome.limit_cents is not None and outcome.total_cost_cents >= outcome.limit_cents
+                else "what is left could be spent before the next sync: Neon stops the computes at the limit"
+            ),
+            at=self.registry.clock(),
+            spend_cents=outcome.total_cost_cents,
+            limit_cents=outcome.limit_cents,
+            details={"computeQuotaSeconds": {p: s for p, s in quotas.items() if s is not None}},
+        )
 
     def _wanted_quotas(
         self, outcome: BudgetOutcome, entries: list[Mapping[str, Any]], price: Decimal
@@ -509,6 +586,11 @@ def _database_status_writer(kube: StatusPatcher) -> StatusWrite:
         )
 
     return write
+
+
+def _stop_armed(quotas: Mapping[str, int], projects: Iterable[str]) -> bool:
+    """Whether any of these projects has a compute quota in force (not unlimited)."""
+    return any(quotas.get(p, UNLIMITED) != UNLIMITED for p in projects)
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

@@ -99,13 +99,16 @@ class BudgetRegistry:
         self.conditions.pop(key, None)
         return previous
 
-    def put_database(self, record: DatabaseRecord) -> None:
+    def put_database(self, record: DatabaseRecord) -> DatabaseRecord | None:
+        """Register a database under the user it counts against; returns what it replaces (its
+        user may have been another: the whole of its spend moves, counted for one user only)."""
         key = (record.kind, record.namespace, record.name)
         previous = self.databases.get(key)
         if previous is not None and previous.user_id != record.user_id:
             _discard(self._database_keys, previous.user_id, key)
         self.databases[key] = record
         self._database_keys.setdefault(record.user_id, set()).add(key)
+        return previous
 
     def drop_database(self, kind: str, namespace: str, name: str) -> None:
         key = (kind, namespace, name)
@@ -205,6 +208,8 @@ class BudgetRegistry:
             self.restored_totals[row.user_id] = row.total_cost_cents
             if self.restored_last_sync is None or row.last_sync > self.restored_last_sync:
                 self.restored_last_sync = row.last_sync
+        if self.restored_last_sync is not None and self.last_sync is None:
+            self.metrics.consumption_last_sync.set(self.restored_last_sync.timestamp())
         self._count_over_limit()
 
     def _count_over_limit(self) -> None:

@@ -15,9 +15,14 @@ from tenantdb.kube import SecretConflictError
 from tenantdb.reconcile.claims import hold_claim, pin_claim
 from tenantdb.reconcile.database.errors import outside_errors
 from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.errors import RetryLater
+from tenantdb.reconcile.reasons import Reason
 from tenantdb.store.claims import Claimant
 
-__all__ = ["claim_tenant", "pin_to_project"]
+__all__ = ["USER_OWNED_RETRY_SECONDS", "claim_tenant", "pin_to_project"]
+
+# A row the user brought changes only by a person's hand: looked at again this rarely.
+USER_OWNED_RETRY_SECONDS = 600.0
 
 
 def _claimant(obj: DatabaseObject) -> Claimant:
@@ -28,11 +33,30 @@ def _claimant(obj: DatabaseObject) -> Claimant:
 
 
 async def claim_tenant(obj: DatabaseObject, deps: DatabaseDeps, secret_name: str) -> Claimed:
-    """The tenant's claim (held, or as this process saw it pinned) and our Secret's state.
+    """The tenant's claim (held, or as this process saw it pinned), its metadata row and our
+    Secret's state.
 
-    A Secret of that name that is not ours is a conflict: nothing is written before this."""
+    A Secret of that name that is not ours is a conflict, and a row recording a database the
+    user brought (``ownership_type`` other than 'platform') is the user's: nothing is created,
+    written or removed for it. Both are found before anything is written."""
     claim = await _hold(obj, deps)
-    return Claimed(claim=claim, secret=await _our_secret(obj, deps, secret_name))
+    row = await _platform_row(obj, deps)
+    return Claimed(claim=claim, secret=await _our_secret(obj, deps, secret_name), row=row)
+
+
+async def _platform_row(obj: DatabaseObject, deps: DatabaseDeps) -> Any:
+    tenant = obj.identity.tenant
+    async with outside_errors("reading the metadata row"):
+        row = await deps.metadata.get_database(tenant)
+    if row is not None and getattr(row, "user_owned", False):
+        raise RetryLater(
+            Reason.USER_OWNED,
+            f"the metadata row of {tenant.label} records a database the user brought "
+            f"(ownership_type {row.ownership_type!r}): this resource creates, publishes and removes "
+            f"nothing for it; delete the resource, or the row, to change that",
+            delay=USER_OWNED_RETRY_SECONDS,
+        )
+    return row
 
 
 async def _hold(obj: DatabaseObject, deps: DatabaseDeps) -> Claimant:

@@ -20,6 +20,7 @@ from tenantdb.reconcile.database.errors import outside_errors
 from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted
 from tenantdb.reconcile.database.rows import read_env_var
 from tenantdb.reconcile.database.status import deleting, mark_deleting
+from tenantdb.reconcile.decisions import DecidedBy, DecisionAction, record_decision
 from tenantdb.reconcile.errors import ReconcileError, RetryLater
 from tenantdb.reconcile.ownership import env_var_is_ours
 from tenantdb.reconcile.ports import Events, StatusWriter
@@ -142,6 +143,11 @@ async def _release_projects(
                 if deleted
                 else f"Neon project {project_id} was already gone",
             )
+            if deleted:  # once: a retry finds it gone
+                await _decided(
+                    obj, deps, DecisionAction.DELETE, project_id, "the resource was deleted "
+                    "(deletionPolicy: Delete): its Neon project and data with it",
+                )  # fmt: skip
         progress.done.append(project_id)
 
 
@@ -162,6 +168,33 @@ async def _keep_project(
         Reason.PROJECT_RETAINED,
         f"Kept Neon project {project_id} (deletionPolicy: Retain); "
         "recorded in tenantdb_orphaned_project as retained",
+    )
+    await _decided(
+        obj, deps, DecisionAction.RETAIN, project_id,
+        "the resource was deleted with deletionPolicy: Retain: the project is kept (tenantdb orphans)",
+    )  # fmt: skip
+
+
+async def _decided(
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    action: DecisionAction,
+    project_id: str,
+    reason: str,
+    **details: object,
+) -> None:
+    """The finalizer's decision about one project, in the decision log."""
+    identity = obj.identity
+    await record_decision(
+        deps.metadata,
+        tenant=identity.tenant,
+        action=action,
+        decided_by=DecidedBy.FINALIZER,
+        reason=reason,
+        at=deps.clock(),
+        resource=f"{identity.kind} {identity.namespace}/{identity.name}",
+        project_id=project_id,
+        details=details,
     )
 
 
@@ -231,6 +264,12 @@ async def _record_orphans(
         f"Gave up deleting Neon project {', '.join(left) or name} after {int(waited)}s "
         f"({exc.reason}); recorded in tenantdb_orphaned_project for manual clean-up",
     )
+    for project_id in left or [f"unknown-{identity.uid}"]:
+        await _decided(
+            obj, deps, DecisionAction.ORPHAN, project_id,
+            f"gave up deleting after {int(waited)}s ({exc.reason}): left for manual clean-up",
+            waitedSeconds=int(waited),
+        )  # fmt: skip
 
 
 async def _unpublish(obj: DatabaseObject, deps: DatabaseDeps, events: Events, projects: set[str]) -> None:
@@ -256,8 +295,8 @@ async def _remove_published(obj: DatabaseObject, deps: DatabaseDeps, project_ids
     """
     tenant = obj.identity.tenant
     row = await deps.metadata.get_database(tenant)
-    if row is None or row.project_id not in project_ids:
-        return False  # absent, or another resource's: nothing of ours to remove
+    if row is None or row.project_id not in project_ids or getattr(row, "user_owned", False):
+        return False  # absent, another resource's or the user's own: nothing of ours to remove
     row_uri = decrypted(deps.cipher, row.encrypted_uri)
     # The env var first, the row last: a retry after a failure in between still knows, from
     # the row, which database the env var must reach to be ours.

@@ -17,15 +17,33 @@ from tenantdb.neon.errors import (
 )
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.reasons import Reason
-from tenantdb.store.errors import StoreError, StoreTenantNotFoundError
+from tenantdb.store.errors import (
+    StoreError,
+    StoreIntegrityError,
+    StoreProjectClaimedError,
+    StoreTenantNotFoundError,
+)
 
-__all__ = ["CONFLICT_REASONS", "CONFLICT_RETRY_SECONDS", "outside_errors"]
+__all__ = [
+    "CONFLICT_REASONS",
+    "CONFLICT_RETRY_SECONDS",
+    "UNREADABLE_RETRY_SECONDS",
+    "WARN_ONCE_REASONS",
+    "outside_errors",
+]
 
 # A conflict waits for the other side to let go: retried, not failed.
 CONFLICT_RETRY_SECONDS = 30.0
 # Reasons that mean the resource cannot be used as written while they last (Ready=False), though
 # nothing is broken: another resource holds the tenant, or the Secret is not ours.
-CONFLICT_REASONS = frozenset({Reason.CONFLICT, Reason.SECRET_CONFLICT})
+CONFLICT_REASONS = frozenset(
+    {Reason.CONFLICT, Reason.SECRET_CONFLICT, Reason.PROJECT_NOT_FOUND, Reason.USER_OWNED}
+)
+# Said with one Warning event when they begin (or change), not at every retry: a person must act.
+WARN_ONCE_REASONS = CONFLICT_REASONS | {Reason.METADATA_UNREADABLE}
+# Data a person must fix (a row the operator cannot read) is looked at again this rarely: a
+# retry every 15 s cannot help and would fill the log.
+UNREADABLE_RETRY_SECONDS = 3600.0
 
 
 @asynccontextmanager
@@ -63,6 +81,21 @@ async def outside_errors(action: str) -> AsyncIterator[None]:
             f"{action}: Sim's database has no user or workspace with this resource's userId / "
             f"workspaceId (check the spec, or wait for Sim to create it): {exc}",
             delay=300,
+        ) from exc
+    except StoreProjectClaimedError as exc:
+        raise RetryLater(
+            Reason.CONFLICT,
+            f"{action}: the Neon project is already held by another resource: left as it is",
+            delay=CONFLICT_RETRY_SECONDS,
+        ) from exc
+    except StoreIntegrityError as exc:
+        # Not an outage: the data contradicts what the operator can use. Left untouched, for a
+        # person to fix; looked at again rarely.
+        raise RetryLater(
+            Reason.METADATA_UNREADABLE,
+            f"{action}: the metadata DB holds data the operator cannot use (left as it is; fix it "
+            f"and the operator picks it up within the hour, or at the resource's next change): {exc}",
+            delay=UNREADABLE_RETRY_SECONDS,
         ) from exc
     except StoreError as exc:
         raise RetryLater(

@@ -2,17 +2,22 @@
 
     claim → observe → create (or take what observe found) → record → update → publish → status
 
+A resource naming an existing project (``spec.projectId``) takes it over instead of observing
+and creating (``take_over``); the other phases are the same.
+
 Each phase hands the next a typed value (``model``): ``Claimed``, an ``Observation``, the
 ``Owned`` project, ``Updated``. The finalizer is ``delete``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from tenantdb.api import DatabaseStatus
 from tenantdb.reconcile import conditions as cond
 from tenantdb.reconcile.database.claim import claim_tenant
 from tenantdb.reconcile.database.create import create
-from tenantdb.reconcile.database.errors import CONFLICT_REASONS
+from tenantdb.reconcile.database.errors import WARN_ONCE_REASONS
 from tenantdb.reconcile.database.model import (
     Absent,
     Created,
@@ -26,6 +31,7 @@ from tenantdb.reconcile.database.observe import observe
 from tenantdb.reconcile.database.publish import publish
 from tenantdb.reconcile.database.record import record
 from tenantdb.reconcile.database.status import mark_creating, reconciled
+from tenantdb.reconcile.database.take_over import take_over
 from tenantdb.reconcile.database.update import update
 from tenantdb.reconcile.errors import RetryLater
 from tenantdb.reconcile.ports import Events, StatusWriter
@@ -45,11 +51,18 @@ async def reconcile_database(
     try:
         return await _reconcile(obj, deps, events, write_status)
     except RetryLater as exc:
-        if exc.reason in CONFLICT_REASONS:
-            ready = cond.get_condition(obj.status.conditions, cond.READY)
-            if ready is None or ready.reason != exc.reason or ready.message != exc.message:
-                events.warning(exc.reason, exc.message)
+        if exc.reason in WARN_ONCE_REASONS and not _already_said(obj, exc):
+            events.warning(exc.reason, exc.message)
         raise
+
+
+def _already_said(obj: DatabaseObject, exc: RetryLater) -> bool:
+    """Whether status already tells this (Ready for a conflict, Synced for the rest)."""
+    for kind in (cond.READY, cond.SYNCED):
+        condition = cond.get_condition(obj.status.conditions, kind)
+        if condition is not None and condition.reason == exc.reason and condition.message == exc.message:
+            return True
+    return False
 
 
 async def _reconcile(
@@ -59,10 +72,13 @@ async def _reconcile(
     plan = Plan.of(obj, deps.settings, deps.user_tier(obj.identity.user_id))
     # The tenant and the Secret's name are ours: checked before anything is created.
     claimed = await claim_tenant(obj, deps, plan.secret_name)
-    observed = await observe(obj, deps, events, plan.name)
     conditions = list(obj.status.conditions)
     project: Owned
-    if isinstance(observed, Replaced | Absent):
+    if obj.spec.project_id is not None:
+        # An existing project named by the spec: taken over, never created.
+        project = await take_over(obj, deps, events, write_status, plan=plan, claimed=claimed)
+        plan = dataclasses.replace(plan, database_name=project.database_name, role_name=project.role_name)
+    elif isinstance(observed := await observe(obj, deps, events, plan.name), Replaced | Absent):
         # Ready=False, Creating: written with the attempt, and where the final Ready moves from.
         conditions = mark_creating(conditions, now=now, generation=obj.generation)
         project = await create(
@@ -80,8 +96,8 @@ async def _reconcile(
         events,
         project_id=project.project_id,
         branch_id=updated.branch_id,
-        secret=claimed.secret,
-        secret_name=plan.secret_name,
+        claimed=claimed,
+        plan=plan,
         created=project.answer if isinstance(project, Created) else None,
         host=updated.endpoint.host,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "Plan",
     "Recovered",
     "Replaced",
+    "TakenOver",
     "Updated",
     "decrypted",
     "own_compute",
@@ -129,6 +130,10 @@ class Plan:
     name: str
     region: str
     pg_version: int
+    # The database and role the connection string names: the spec's, except for a project
+    # taken over (spec.projectId), whose own may differ (``take_over`` resolves them once and
+    # status records them).
+    database_name: str
     role_name: str
     secret_name: str
     # The compute and project settings on Neon: the spec's, else the user's tier's.
@@ -139,11 +144,13 @@ class Plan:
         cls, obj: DatabaseObject, settings: Settings, tier: TierDefinition | None = _SETTINGS_ONLY
     ) -> Plan:
         status, spec = obj.status, obj.spec
+        taken_over = spec.project_id is not None and status.project_id == spec.project_id
         return cls(
             name=our_name(settings, obj.identity),
             region=status.region or spec.region or settings.neon_default_region,
             pg_version=status.pg_version or spec.pg_version or settings.neon_default_pg_version,
-            role_name=role_name(spec),
+            database_name=(taken_over and status.database_name) or spec.database_name,
+            role_name=(taken_over and status.role_name) or role_name(spec),
             secret_name=secret_name(obj),
             wanted=wanted_settings(obj, tier),
         )
@@ -167,6 +174,8 @@ class Claimed:
 
     claim: Claimant
     secret: Any
+    # The tenant's metadata row as the claim found it (``None``: none yet).
+    row: Any = None
 
 
 # --- What observe found ---------------------------------------------------------------------------
@@ -221,8 +230,18 @@ class Created:
     answer: Any
 
 
+@dataclasses.dataclass(frozen=True)
+class TakenOver:
+    """The existing project spec.projectId names, now this resource's (renamed to its name),
+    with the database and role its connection string names."""
+
+    project_id: str
+    database_name: str
+    role_name: str
+
+
 # This resource's project, however the reconcile came by it.
-Owned: TypeAlias = Found | Adopted | Recovered | Created
+Owned: TypeAlias = Found | Adopted | Recovered | Created | TakenOver
 
 
 @dataclasses.dataclass(frozen=True)

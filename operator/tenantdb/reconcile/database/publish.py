@@ -14,13 +14,7 @@ from tenantdb.api import Phase, Tenant
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.database.claim import claim_tenant
 from tenantdb.reconcile.database.errors import CONFLICT_RETRY_SECONDS, outside_errors
-from tenantdb.reconcile.database.model import (
-    DatabaseDeps,
-    DatabaseObject,
-    decrypted,
-    role_name,
-    secret_name,
-)
+from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject, Plan, decrypted
 from tenantdb.reconcile.database.rows import read_env_var
 from tenantdb.reconcile.database.uri import connection_uri
 from tenantdb.reconcile.errors import RetryLater
@@ -40,27 +34,36 @@ async def publish(
     *,
     project_id: str,
     branch_id: str,
-    secret: Any,
-    secret_name: str,
+    claimed: Claimed,
+    plan: Plan,
     created: Any,
     host: str | None,
 ) -> None:
     """Secret, metadata row and env var, each written only when missing or different; the
-    row and env var only while they are ours (else a conflict, left as they are)."""
-    tenant = obj.identity.tenant
+    row and env var only while they are ours (else a conflict, left as they are). The row is
+    the one the claim read (``claimed.row``)."""
+    tenant, secret, row = obj.identity.tenant, claimed.secret, claimed.row
     async with outside_errors("publishing the connection string"):
-        row = await deps.metadata.get_database(tenant)
         _check_row(tenant, row, {project_id, obj.status.project_id or project_id})
         row_uri = decrypted(deps.cipher, row.encrypted_uri) if row is not None else None
         uri, pooled_uri = await connection_uri(
-            obj, deps, project_id, secret=secret, created=created, host=host, row_uri=row_uri
+            obj,
+            deps,
+            project_id,
+            plan,
+            events,
+            branch_id=branch_id,
+            secret=secret,
+            created=created,
+            host=host,
+            row_uri=row_uri,
         )
         await _write_secret(
             obj,
             deps,
             events,
             project_id,
-            secret_name=secret_name,
+            plan,
             existing=secret.data if secret is not None else None,
             uri=uri,
             pooled_uri=pooled_uri,
@@ -72,7 +75,7 @@ async def publish(
                 project_id=project_id,
                 branch_id=branch_id,
                 encrypted_uri=deps.cipher.encrypt(uri),
-                database_name=obj.spec.database_name,
+                database_name=plan.database_name,
             )
         await _write_env_var(deps, events, tenant, uri, row_uri)
 
@@ -97,10 +100,10 @@ async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Event
         return False
     assert status.project_id is not None
     assert status.host is not None
-    name = secret_name(obj)
-    if status.secret_name != name:
+    plan = Plan.of(obj, deps.settings)
+    if status.secret_name != plan.secret_name:
         return False  # the Secret's name changed without a spec generation? reconcile in full
-    claimed = await claim_tenant(obj, deps, name)
+    claimed = await claim_tenant(obj, deps, plan.secret_name)
     if claimed.claim.project_id != status.project_id:
         return False
     deps.pinned_claims[identity.uid] = status.project_id
@@ -110,8 +113,8 @@ async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Event
         events,
         project_id=status.project_id,
         branch_id=status.branch_id or "",
-        secret=claimed.secret,
-        secret_name=name,
+        claimed=claimed,
+        plan=plan,
         created=None,
         host=None,  # status.host is a hint: a cached URI must match our own row instead
     )
@@ -133,20 +136,20 @@ async def _write_secret(
     deps: DatabaseDeps,
     events: Events,
     project_id: str,
+    plan: Plan,
     *,
-    secret_name: str,
     existing: Mapping[str, str] | None,
     uri: str,
     pooled_uri: str | None,
 ) -> None:
     """The Secret (read, and checked to be ours, at the start): rewritten only when it is
     missing or says something else (fresh IVs would otherwise make every resync a write)."""
-    identity, spec = obj.identity, obj.spec
+    identity, spec, secret_name = obj.identity, obj.spec, plan.secret_name
     include_plaintext = spec.connection_secret.include_plaintext
     # A pooled URI comes from the create answer or a checked Secret (``connection_uri``), else Neon.
     if include_plaintext and pooled_uri is None:
         pooled_uri = await deps.neon.get_connection_uri(
-            project_id, database_name=spec.database_name, role_name=role_name(spec), pooled=True
+            project_id, database_name=plan.database_name, role_name=plan.role_name, pooled=True
         )
     if _secret_matches(existing, deps, uri, include_plaintext):
         return

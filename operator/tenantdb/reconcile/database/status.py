@@ -159,7 +159,7 @@ def project_identity(obj: DatabaseObject, plan: Plan, project_id: str) -> Databa
         create_attempted_at=None,  # the attempt's outcome is on record
         region=plan.region,
         pg_version=plan.pg_version,
-        database_name=obj.spec.database_name,
+        database_name=plan.database_name,
         role_name=plan.role_name,
     )
 

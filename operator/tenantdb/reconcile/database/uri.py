@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, decrypted, role_name
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, Plan, decrypted
+from tenantdb.reconcile.database.password import revealable_password
 from tenantdb.reconcile.ownership import same_database, uri_is_for
+from tenantdb.reconcile.ports import Events
 
 __all__ = ["connection_uri"]
 
@@ -17,7 +19,10 @@ async def connection_uri(
     obj: DatabaseObject,
     deps: DatabaseDeps,
     project_id: str,
+    plan: Plan,
+    events: Events,
     *,
+    branch_id: str,
     secret: Any,
     created: Any,
     host: str | None,
@@ -28,27 +33,28 @@ async def connection_uri(
     if created is not None:
         connection = created.connection
         return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()
-    cached = _from_secret(obj, deps, secret, host, row_uri)
+    cached = _from_secret(obj, deps, plan, secret, host, row_uri)
     if cached is not None:
         return cached
     # Our own row (checked by the caller to hold this project) is the other cache: a deleted
     # Secret is put back from it without asking Neon. Its host is checked when Neon just told
     # it (``host``); the fleet's check (``host=None``: status.host is anyone's to write) takes
     # the row as it is, since only the operator writes a row holding a project proven its own.
-    spec = obj.spec
     if row_uri and (
         host is None
-        or uri_is_for(row_uri, host=host, database_name=spec.database_name, role_name=role_name(spec))
+        or uri_is_for(row_uri, host=host, database_name=plan.database_name, role_name=plan.role_name)
     ):
         return row_uri, None
+    if obj.spec.project_id is not None and branch_id:
+        await revealable_password(obj, deps, events, project_id, branch_id, plan)
     uri = await deps.neon.get_connection_uri(
-        project_id, database_name=spec.database_name, role_name=role_name(spec)
+        project_id, database_name=plan.database_name, role_name=plan.role_name
     )
     return uri, None
 
 
 def _from_secret(
-    obj: DatabaseObject, deps: DatabaseDeps, secret: Any, host: str | None, row_uri: str | None
+    obj: DatabaseObject, deps: DatabaseDeps, plan: Plan, secret: Any, host: str | None, row_uri: str | None
 ) -> tuple[str, str | None] | None:
     """The URIs our own Secret holds, when they are this project's.
 
@@ -62,11 +68,10 @@ def _from_secret(
         return None
     # Written with another key or tampered with (None): fetch it again from Neon.
     cached = decrypted(deps.cipher, existing["DATABASE_URL_ENCRYPTED"])
-    spec = obj.spec
     if not cached or not (
         (
             host is not None
-            and uri_is_for(cached, host=host, database_name=spec.database_name, role_name=role_name(spec))
+            and uri_is_for(cached, host=host, database_name=plan.database_name, role_name=plan.role_name)
         )
         or same_database(cached, row_uri)
     ):

@@ -15,25 +15,28 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tenantdb.api import GROUP, KINDS, VERSION
+from tenantdb.api import KINDS
 from tenantdb.config import Settings
 from tenantdb.kube import KubeError
+from tenantdb.metrics import Metrics
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.sim_sync.bucket import TokenBucket
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey, desired_resources
-from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from tenantdb.reconcile.sim_sync.plan import (
     ClusterResource,
     SyncPlan,
     cluster_resource,
     index_cluster,
     make_plan,
+    manifest,
 )
+from tenantdb.reconcile.sim_sync.unclaimed import PostEvent, UnclaimedPlans
 from tenantdb.store import Fingerprint, SimSnapshot, StoreError
 
 __all__ = ["PassResult", "SimSync", "SimTables", "SyncResources"]
@@ -77,9 +80,6 @@ class SyncResources(Protocol):
     async def delete(self, *, plural: str, namespace: str, name: str) -> None: ...
 
 
-PostEvent = Callable[[str, str, str, str], Awaitable[None]]  # kind, name, reason, message
-
-
 @dataclass(slots=True)
 class PassResult:
     full: bool
@@ -101,7 +101,11 @@ class SimSync:
         resources: SyncResources,
         post_event: PostEvent,
         clock: Callable[[], float] = time.monotonic,
+        plan_tiers: Callable[[], Mapping[str, str]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``plan_tiers``: Sim plan (glob) -> tier name, asked at every plan of the resources
+        (default: ``TENANTDB_SIM_PLAN_TIERS``)."""
         self._settings = settings
         self._tables = tables
         self._resources = resources
@@ -109,7 +113,9 @@ class SimSync:
         self._clock = clock
         self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
         self._namespace = settings.sim_namespace
-        self._plan_tiers = settings.plan_tiers()
+        settings_plan_tiers = settings.plan_tiers()
+        self._plan_tiers = plan_tiers or (lambda: settings_plan_tiers)
+        self._unclaimed = UnclaimedPlans(metrics or Metrics(), post_event, lambda: self._bucket.take())
         self._cluster: dict[TenantKey, list[ClusterResource]] | None = None
         self._fingerprint: Fingerprint | None = None
         self._last_full = float("-inf")
@@ -157,9 +163,7 @@ class SimSync:
         if full or self._cluster is None:
             self._cluster = await self._list_cluster()
             self._last_full = self._clock()
-        desired = desired_resources(
-            snapshot, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
-        )
+        desired = self._desired(snapshot)
         plan = make_plan(
             desired,
             self._cluster,
@@ -176,6 +180,7 @@ class SimSync:
             len(plan.delete),
         )
         await self._apply(plan, result)
+        await self._unclaimed.tell(desired.values(), complete=True)
         # Remembered only once the plan is applied: a failed pass is retried on the next poll.
         self._fingerprint = fingerprint
         return result
@@ -198,12 +203,10 @@ class SimSync:
             return None
         if (users_found, workspaces_found) != (now.users - before.users, now.workspaces - before.workspaces):
             return None
-        if new.archived_workspace_ids:
+        if new.archived_workspace_ids or now.payers_changed(before, new):
             return None
         assert self._cluster is not None
-        desired = desired_resources(
-            new, plan_tiers=self._plan_tiers, default_tier=self._settings.default_tier
-        )
+        desired = self._desired(new)
         plan = make_plan(
             desired,
             self._cluster,
@@ -212,7 +215,13 @@ class SimSync:
             delete_absent=False,
         )
         await self._apply(plan, result)
+        await self._unclaimed.tell(desired.values(), complete=False)
         return now
+
+    def _desired(self, snapshot: SimSnapshot) -> dict[TenantKey, DesiredResource]:
+        return desired_resources(
+            snapshot, plan_tiers=self._plan_tiers(), default_tier=str(self._settings.default_tier)
+        )
 
     @staticmethod
     def _inserts_only(now: Fingerprint, before: Fingerprint) -> bool:
@@ -262,24 +271,12 @@ class SimSync:
     async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
         listing: list[tuple[str, Mapping[str, Any]]] = []
         for kind in KINDS:
-            if not kind.namespaced:
-                continue  # a DatabaseTier lives in no namespace, and the sync makes none
             for obj in await self._resources.list(plural=kind.plural, namespace=self._namespace):
                 listing.append((kind.kind, obj))
         return index_cluster(listing)
 
     def _body(self, want: DesiredResource) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": want.kind,
-            "metadata": {
-                "name": want.name,
-                "namespace": self._namespace,
-                "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
-                "annotations": {SIM_ID_ANNOTATION: want.sim_id},
-            },
-            "spec": dict(want.spec),
-        }
+        return manifest(want, self._namespace)
 
     async def _create(self, want: DesiredResource, result: PassResult) -> None:
         await self._bucket.take()

@@ -6,7 +6,9 @@ applies the plan. Rules:
 * a resource the sync did not make (no ``tenantdb.io/managed-by: sim-sync`` label) is never
   changed or deleted, and the sync makes no second resource for the same user or workspace:
   the one applied by hand or by GitOps wins (``yielded``: the loop says so in an Event, once);
-* a resource of ours is patched only in what the sync decides (a budget's tier);
+* a resource of ours is patched only in what the sync decides: a budget's tier, and whom a
+  workspace's database counts against (``billedUserId``: Sim's payer of the workspace, which may
+  change after the resource was made; ``userId`` is immutable and stays its first owner);
 * a resource of ours that Sim no longer wants is deleted; for a workspace Sim archived, its
   ``deletionPolicy`` is first set to the configured one for archived workspaces;
 * a resource already being deleted is left to its finalizer.
@@ -18,11 +20,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, kind_named
+from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, kind_named
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey
-from tenantdb.reconcile.sim_sync.names import is_ours
+from tenantdb.reconcile.sim_sync.names import MANAGED_BY_LABEL, MANAGED_BY_VALUE, SIM_ID_ANNOTATION, is_ours
 
-__all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan"]
+__all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan", "manifest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +90,30 @@ def index_cluster(listing: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[Tena
     return index
 
 
+def manifest(want: DesiredResource, namespace: str) -> dict[str, Any]:
+    """The object the sync creates for ``want`` (``tenantdb adopt`` creates the very same)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": want.kind,
+        "metadata": {
+            "name": want.name,
+            "namespace": namespace,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+            "annotations": {SIM_ID_ANNOTATION: want.sim_id},
+        },
+        "spec": dict(want.spec),
+    }
+
+
 def _spec_patch(want: DesiredResource, have: ClusterResource) -> dict[str, Any]:
     if want.kind == DATABASE_BUDGET.kind and have.spec.get("tier") != want.spec["tier"]:
         return {"tier": want.spec["tier"]}
+    if want.kind == WORKSPACE_DATABASE.kind:
+        # Compared as payers, not as fields: a resource whose owner is its payer needs no
+        # billedUserId, and one made for an owner who has left keeps that owner in userId.
+        payer = want.spec.get("billedUserId", want.spec["userId"])
+        if have.spec.get("billedUserId", have.spec.get("userId")) != payer:
+            return {"billedUserId": payer}
     return {}
 
 

@@ -6,7 +6,7 @@ are separate servers). A disabled endpoint is ``ALLOW_CONNECTIONS false`` plus i
 terminated, so new and existing connections really fail. A deleted project is put away the
 same way (and its role made ``NOLOGIN``) until its recovery window ends; then it is dropped.
 
-Passwords travel to the server inside ``CREATE ROLE`` (DDL takes no bind parameters) as a
+Passwords travel to the server inside ``CREATE ROLE``/``ALTER ROLE`` (DDL takes no bind parameters) as a
 quoted literal; nothing here logs a statement.
 """
 
@@ -99,6 +99,19 @@ class PostgresBacking:
                     " WHERE datname = %s AND pid <> pg_backend_pid()",
                     (database,),
                 )
+
+    async def set_password(self, *, database: str, role: str, password: str) -> None:
+        """A new password for the role, and the project's open sessions ended (as Neon drops
+        its compute's connections): the old password is refused from now on."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(role), sql.Literal(password))
+            )
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE (datname = %s OR usename = %s) AND pid <> pg_backend_pid()",
+                (database, role),
+            )
 
     async def put_away(self, *, database: str, role: str) -> None:
         """A deleted project, kept for recovery: nobody connects (open sessions end), data kept."""

@@ -15,7 +15,8 @@ import datetime
 from typing import Any
 
 from tenantdb.testing.neon import ids
-from tenantdb.testing.neon.errors import ApiError, bad_request
+from tenantdb.testing.neon.callers import Caller, check_org
+from tenantdb.testing.neon.errors import bad_request
 from tenantdb.testing.neon.model import Branch, Database, Endpoint, Project, Role
 from tenantdb.testing.neon.options import EmulatorOptions
 from tenantdb.testing.neon.parsing import (
@@ -29,7 +30,6 @@ from tenantdb.testing.neon.parsing import (
 __all__ = [
     "CreateRequest",
     "build_project",
-    "check_org",
     "parse_create_request",
     "parse_endpoint_limits",
     "parse_settings",
@@ -84,13 +84,6 @@ class CreateRequest:
     store_passwords: bool
 
 
-def check_org(org_id: str | None, options: EmulatorOptions) -> str:
-    """The organisation asked for: the key's own (the default), or 404 for any other."""
-    if org_id is not None and org_id != options.org_id:
-        raise ApiError(404, f"organization {org_id!r} not found or not accessible with this API key")
-    return options.org_id
-
-
 def parse_settings(project: dict[str, Any], *, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """``project.settings`` over ``base`` (the defaults when creating); quota values checked."""
     given = optional_object(project, "settings")
@@ -131,7 +124,7 @@ def _name(branch: dict[str, Any], field: str, default: str) -> str:
     return value
 
 
-def parse_create_request(project: dict[str, Any], options: EmulatorOptions) -> CreateRequest:
+def parse_create_request(project: dict[str, Any], options: EmulatorOptions, caller: Caller) -> CreateRequest:
     """The ``project`` object of a create body, with Neon's defaults filled in."""
     region_id = project.get("region_id", options.regions[0] if options.regions else "aws-us-east-2")
     if region_id not in options.regions:
@@ -162,7 +155,7 @@ def parse_create_request(project: dict[str, Any], options: EmulatorOptions) -> C
     org_id = project.get("org_id")
     return CreateRequest(
         name=optional_str(project, "name"),
-        org_id=check_org(org_id if isinstance(org_id, str) else None, options),
+        org_id=check_org(org_id if isinstance(org_id, str) else None, caller),
         region_id=region_id,
         pg_version=pg_version,
         branch_name=optional_str(branch, "name") or "main",

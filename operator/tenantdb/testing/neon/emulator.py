@@ -35,7 +35,7 @@ from tenantdb.testing.neon.backing import PostgresBacking
 from tenantdb.testing.neon.calls import CallRecord
 from tenantdb.testing.neon.clock import utcnow
 from tenantdb.testing.neon.model import Project
-from tenantdb.testing.neon.options import CONSUMPTION_METRICS, EmulatorOptions
+from tenantdb.testing.neon.options import CONSUMPTION_METRICS, EmulatorOptions, OrganizationOptions
 from tenantdb.testing.neon.quota import apply_quota_stop, over_compute_quota
 from tenantdb.testing.neon.routing import API_PREFIX
 from tenantdb.testing.neon.state import EmulatorState
@@ -89,6 +89,24 @@ class NeonEmulator:
     def org_id(self) -> str:
         return self._state.options.org_id
 
+    def add_organization(
+        self,
+        org_id: str,
+        *,
+        api_key: str | None = None,
+        rate_limit_per_minute: int | None = None,
+        max_projects: int | None = None,
+    ) -> OrganizationOptions:
+        """Serve one more organisation with its own key (by default ``<org_id>-key``) and limits."""
+        organization = OrganizationOptions(
+            org_id=org_id,
+            api_key=api_key or f"{org_id}-key",
+            rate_limit_per_minute=rate_limit_per_minute,
+            max_projects=max_projects,
+        )
+        self._state.options.organizations.append(organization)
+        return organization
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Open the PostgreSQL pool and listen; returns the base URL (``.../api/v2``)."""
@@ -121,6 +139,10 @@ class NeonEmulator:
         await runner.cleanup()
         if self._state.inflight:  # creates whose clients left: let them land, then drop them too
             await asyncio.wait(set(self._state.inflight), timeout=_SHUTDOWN_SECONDS)
+        effects = list(self._state.effects)  # password resets not yet taken hold: moot now
+        for task in effects:
+            task.cancel()
+        await asyncio.gather(*effects, return_exceptions=True)
         registry, backing = self._state.registry, self._state.backing
         now = utcnow()
         leftovers = []
@@ -145,10 +167,15 @@ class NeonEmulator:
         await self.stop()
 
     # -- inspection and set-up for tests -----------------------------------------------------
-    def projects(self) -> list[dict[str, Any]]:
-        """Live projects, newest first, as ``GET /projects/{id}`` shows them."""
+    def projects(self, org_id: str | None = None) -> list[dict[str, Any]]:
+        """Live projects (of every organisation, or of ``org_id``), newest first, as
+        ``GET /projects/{id}`` shows them."""
         now = utcnow()
-        return [project_view(p, self._state.address, now) for p in self._state.registry.live()]
+        return [
+            project_view(p, self._state.address, now)
+            for p in self._state.registry.live()
+            if org_id is None or p.org_id == org_id
+        ]
 
     def deleted_projects(self) -> list[dict[str, Any]]:
         """Deleted projects, newest first, as ``GET /projects?recoverable=true`` lists them."""

@@ -3,19 +3,20 @@
 1. ``record_calls``: every request lands in the call log, dropped ones too (status 0).
 2. ``inject_faults`` (see :mod:`.faults`): latency, outages, 5xx answers, dropped connections.
 3. ``answer_errors``: :class:`ApiError` and aiohttp's own 404/405 become ``{code, message}``.
-4. ``authenticate``: ``Authorization: Bearer <api_key>`` or 401.
-5. ``limit_rate``: the account, per-route and consumption budgets (see :mod:`.ratelimit`) or 429.
+4. ``authenticate``: ``Authorization: Bearer <key>`` of a known, unrevoked key, or 401
+   (see :mod:`.callers`); a project of an organisation the key does not reach is 404.
+5. ``limit_rate``: the key's, per-route and consumption budgets (see :mod:`.ratelimit`) or 429.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tenantdb.testing.neon.callers import CALLER, identify
 from tenantdb.testing.neon.calls import DROPPED_STATUS, CallRecord
 from tenantdb.testing.neon.clock import utcnow
 from tenantdb.testing.neon.errors import ApiError, error_response
@@ -74,22 +75,31 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    expected = request.app[STATE].options.api_key
+    state = request.app[STATE]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    caller = identify(state.options, token.strip()) if scheme.lower() == "bearer" else None
+    if caller is None:
         raise ApiError(401, "authentication required: a valid API key is needed")
+    project_id = request.match_info.get("project_id")
+    if project_id is not None:
+        project = state.registry.get(project_id)
+        if project is not None and project.org_id not in caller.orgs:
+            # Another organisation's project: as if it did not exist.
+            raise ApiError(404, f"project {project_id!r} not found")
+    request[CALLER] = caller
     return await handler(request)
 
 
 @web.middleware
 async def limit_rate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[STATE]
+    state, caller = request.app[STATE], request[CALLER]
     options, now, route = state.options, time.monotonic(), route_of(request)
+    # Every budget is the key's own: two organisations' keys never slow each other down.
     budgets: list[tuple[str, int, float]] = []
-    if options.rate_limit_per_minute is not None:
-        budgets.append(("account", options.rate_limit_per_minute, 60.0))
+    if caller.rate_limit_per_minute is not None:
+        budgets.append((caller.key_id, caller.rate_limit_per_minute, 60.0))
     if options.route_rate_limit_per_second is not None:
-        budgets.append((route, options.route_rate_limit_per_second, 1.0))
+        budgets.append((f"{caller.key_id} {route}", options.route_rate_limit_per_second, 1.0))
     waits = [
         wait
         for key, limit, window in budgets
@@ -97,7 +107,7 @@ async def limit_rate(request: web.Request, handler: Handler) -> web.StreamRespon
     ]
     consumption = options.consumption_rate_limit_per_minute if is_consumption(route) else None
     if consumption is not None:
-        wait = state.buckets.retry_after("consumption", limit=consumption, per=60.0, now=now)
+        wait = state.buckets.retry_after(caller.key_id, limit=consumption, per=60.0, now=now)
         if wait is not None:
             waits.append(wait)
     if waits:
@@ -107,7 +117,7 @@ async def limit_rate(request: web.Request, handler: Handler) -> web.StreamRespon
     for key, _, _ in budgets:
         state.windows.record(key, now)
     if consumption is not None:
-        state.buckets.take("consumption", limit=consumption, per=60.0, now=now)
+        state.buckets.take(caller.key_id, limit=consumption, per=60.0, now=now)
     return await handler(request)
 
 

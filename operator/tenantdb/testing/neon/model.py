@@ -16,7 +16,12 @@ __all__ = ["Branch", "Database", "Endpoint", "Operation", "Project", "Role"]
 
 @dataclasses.dataclass
 class Operation:
-    """An asynchronous step a mutation started; ``running`` until ``finishes_at``."""
+    """An asynchronous step a mutation started; ``running`` until ``finishes_at``.
+
+    An operation that carries an effect (a new password taking hold) stays ``running`` past
+    ``finishes_at`` until the effect is applied (``held``), so that no client sees it
+    finished before its effect is real; ``failed`` when the effect could not be applied.
+    """
 
     id: str
     project_id: str
@@ -25,11 +30,15 @@ class Operation:
     action: str
     created_at: datetime.datetime
     finishes_at: datetime.datetime
+    held: bool = False
+    failed: bool = False
 
     def running(self, now: datetime.datetime) -> bool:
-        return now < self.finishes_at
+        return not self.failed and (self.held or now < self.finishes_at)
 
     def status(self, now: datetime.datetime) -> str:
+        if self.failed:
+            return "failed"
         return "running" if self.running(now) else "finished"
 
 
@@ -58,7 +67,9 @@ class Role:
     name: str
     physical: str
     password: str
+    """The current password: after a reset, the new one, even before it takes hold."""
     created_at: datetime.datetime
+    updated_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass

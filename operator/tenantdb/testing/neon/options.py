@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_PG_VERSIONS",
     "DEFAULT_REGIONS",
     "EmulatorOptions",
+    "OrganizationOptions",
     "add_emulator_arguments",
     "options_from_args",
 ]
@@ -43,6 +44,24 @@ CONSUMPTION_METRICS: tuple[str, ...] = (
     "extra_branches_month",
     "snapshot_storage_bytes_month",
 )
+
+
+@dataclasses.dataclass
+class OrganizationOptions:
+    """One more organisation the emulator serves, besides the default one.
+
+    Its key reaches only it (an organisation key); its budget and project limit are its own,
+    as Neon's are per organisation key and per organisation.
+    """
+
+    org_id: str
+    api_key: str
+    rate_limit_per_minute: int | None = None
+    """Requests per minute with this key (sliding 60 s window); None = not enforced."""
+    max_projects: int | None = None
+    """Live projects allowed in this organisation; beyond, 422 ``PROJECTS_LIMIT_EXCEEDED``."""
+    revoked: bool = False
+    """The key was revoked in the console: every request with it answers 401."""
 
 
 @dataclasses.dataclass
@@ -98,6 +117,14 @@ class EmulatorOptions:
 
     max_projects: int | None = None
     """Live projects allowed in the account; beyond, 422 ``PROJECTS_LIMIT_EXCEEDED``."""
+
+    organizations: list[OrganizationOptions] = dataclasses.field(default_factory=list)
+    """More organisations, each with its own key, budget and project limit. The default one
+    is ``org_id`` with ``api_key``, ``rate_limit_per_minute`` and ``max_projects``."""
+
+    account_key: str | None = None
+    """A personal key of a member of every organisation: it reaches all of them (moving
+    projects between two needs access to both). Its own budget is ``rate_limit_per_minute``."""
 
     regions: tuple[str, ...] = DEFAULT_REGIONS
     """Accepted ``region_id`` values; the first is the default."""

@@ -17,8 +17,20 @@ __all__ = [
     "optional_str",
     "query_bool",
     "read_body",
+    "read_object",
     "split_list",
 ]
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """A JSON body that must be an object (``{"destination_org_id": ..., ...}``)."""
+    try:
+        body = json.loads(await request.read() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object")
+    return body
 
 
 async def read_body(request: web.Request, key: str) -> dict[str, Any]:

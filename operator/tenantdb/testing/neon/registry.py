@@ -26,6 +26,8 @@ class Registry:
         self._locks: dict[str, asyncio.Lock] = {}
         self.pending: dict[str, tuple[str, str]] = {}
         """Creates in flight: project id -> (physical database, physical role)."""
+        self.pending_orgs: dict[str, str] = {}
+        """Creates in flight: project id -> organisation (they count against its limit)."""
         self.abandoned: list[tuple[str, str]] = []
         """(database, role) of creates that failed half-way; dropped on stop."""
 
@@ -45,13 +47,14 @@ class Registry:
         return next(self._database_ids)
 
     @contextmanager
-    def creating(self, project_id: str, database: str, role: str) -> Iterator[None]:
+    def creating(self, project_id: str, database: str, role: str, *, org_id: str = "") -> Iterator[None]:
         """Count a create in flight (project limits) and remember its names (cleanup on stop).
 
         A create cut short (cancelled by a shutdown, say) may have left its objects behind:
         its names stay in ``abandoned`` for ``stop`` to drop.
         """
         self.pending[project_id] = (database, role)
+        self.pending_orgs[project_id] = org_id
         try:
             yield
         except NameTakenError:
@@ -61,6 +64,7 @@ class Registry:
             raise
         finally:
             del self.pending[project_id]
+            del self.pending_orgs[project_id]
 
     def add(self, project: Project) -> None:
         self._projects[project.id] = project

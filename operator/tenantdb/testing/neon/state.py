@@ -29,6 +29,8 @@ class EmulatorState:
     windows: SlidingWindows = dataclasses.field(default_factory=SlidingWindows)
     inflight: set[asyncio.Task[Any]] = dataclasses.field(default_factory=set)
     """Creates carried out on their own, whether or not their client still waits."""
+    effects: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+    """Effects waiting for their operations to finish (see :mod:`.effects`)."""
     buckets: TokenBuckets = dataclasses.field(default_factory=TokenBuckets)
     random: random.Random = dataclasses.field(default_factory=random.Random)
     """The dice of latency and injected faults (seed it for a reproducible run)."""

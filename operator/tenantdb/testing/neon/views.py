@@ -149,8 +149,9 @@ def role_view(project: Project, *, with_password: bool) -> dict[str, Any]:
         "branch_id": project.branch.id,
         "name": role.name,
         "protected": False,
+        "authentication_method": "password",
         "created_at": timestamp(role.created_at),
-        "updated_at": timestamp(role.created_at),
+        "updated_at": timestamp(role.updated_at or role.created_at),
     }
     if with_password:
         view["password"] = role.password
@@ -177,13 +178,15 @@ def operation_view(operation: Operation, now: datetime.datetime) -> dict[str, An
         "branch_id": operation.branch_id,
         "action": operation.action,
         "status": operation.status(now),
-        "failures_count": 0,
+        "failures_count": 1 if operation.failed else 0,
         "created_at": timestamp(operation.created_at),
         "updated_at": timestamp(ended),
         "total_duration_ms": max(0, int((ended - operation.created_at).total_seconds() * 1000)),
     }
     if operation.endpoint_id is not None:
         view["endpoint_id"] = operation.endpoint_id
+    if operation.failed:
+        view["error"] = "the operation could not be applied"
     return view
 
 

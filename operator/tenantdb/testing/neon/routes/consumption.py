@@ -13,6 +13,7 @@ import datetime
 
 from aiohttp import web
 
+from tenantdb.testing.neon.callers import CALLER, check_org
 from tenantdb.testing.neon.clock import utcnow
 from tenantdb.testing.neon.consumption import (
     EARLIEST_FROM,
@@ -22,7 +23,6 @@ from tenantdb.testing.neon.consumption import (
     project_consumption,
     timeframes,
 )
-from tenantdb.testing.neon.creating import check_org
 from tenantdb.testing.neon.errors import ApiError, bad_request
 from tenantdb.testing.neon.options import CONSUMPTION_METRICS
 from tenantdb.testing.neon.pagination import page, pagination_fields, parse_limit
@@ -66,7 +66,7 @@ async def project_consumption_history(request: web.Request) -> web.Response:
     missing = [name for name in _REQUIRED if not split_list(request, name)]
     if missing:
         raise bad_request(f"missing required query parameter(s): {', '.join(missing)}")
-    check_org(query["org_id"], state.options)
+    org_id = check_org(query["org_id"], request[CALLER])
     granularity = query["granularity"]
     if granularity not in GRANULARITIES:
         raise bad_request(f"granularity: expected one of {', '.join(GRANULARITIES)}, got {granularity!r}")
@@ -95,6 +95,7 @@ async def project_consumption_history(request: web.Request) -> web.Response:
         project
         for project in state.registry.all()
         if (not wanted or project.id in wanted)
+        and project.org_id == org_id
         and project.created_at < end
         and (project.deleted_at is None or project.deleted_at > first)
     ]

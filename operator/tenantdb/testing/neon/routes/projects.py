@@ -8,10 +8,10 @@ from aiohttp import web
 
 from tenantdb.testing.neon import ids
 from tenantdb.testing.neon.backing import NameTakenError
+from tenantdb.testing.neon.callers import CALLER, check_org, project_limit, projects_held
 from tenantdb.testing.neon.clock import utcnow
 from tenantdb.testing.neon.creating import (
     build_project,
-    check_org,
     parse_create_request,
     parse_endpoint_limits,
     parse_settings,
@@ -42,11 +42,11 @@ _NAME_ATTEMPTS = 5
 _LIST_DEFAULT_LIMIT, _LIST_MAX_LIMIT = 10, 400
 
 
-def _check_project_limit(state: EmulatorState) -> None:
-    limit = state.options.max_projects
+def _check_project_limit(state: EmulatorState, org_id: str) -> None:
+    limit = project_limit(state.options, org_id)
     if limit is None:
         return
-    count = len(state.registry.live()) + len(state.registry.pending)
+    count = projects_held(state.registry, org_id)
     if count >= limit:
         raise ApiError(422, f"projects limit of {limit} exceeded, got {count}", code=PROJECTS_LIMIT_EXCEEDED)
 
@@ -55,8 +55,8 @@ def _check_project_limit(state: EmulatorState) -> None:
 async def create_project(request: web.Request) -> web.Response:
     state = request.app[STATE]
     registry = state.registry
-    wanted = parse_create_request(await read_body(request, "project"), state.options)
-    _check_project_limit(state)
+    wanted = parse_create_request(await read_body(request, "project"), state.options, request[CALLER])
+    _check_project_limit(state, wanted.org_id)
     password = ids.password()
     for _ in range(_NAME_ATTEMPTS):
         now = utcnow()
@@ -68,7 +68,9 @@ async def create_project(request: web.Request) -> web.Response:
             password=password,
             now=now,
         )
-        with registry.creating(project.id, project.database.physical, project.role.physical):
+        with registry.creating(
+            project.id, project.database.physical, project.role.physical, org_id=project.org_id
+        ):
             try:
                 await state.backing.create(
                     database=project.database.physical, role=project.role.physical, password=password
@@ -106,11 +108,15 @@ def _matches(project: Project, search: str) -> bool:
 async def list_projects(request: web.Request) -> web.Response:
     state = request.app[STATE]
     registry = state.registry
-    check_org(request.query.get("org_id"), state.options)
+    org_id = check_org(request.query.get("org_id"), request[CALLER])
     limit = parse_limit(request.query.get("limit"), default=_LIST_DEFAULT_LIMIT, maximum=_LIST_MAX_LIMIT)
     recoverable = query_bool(request, "recoverable", default=False)
     await purge_expired(state)
-    candidates = registry.deleted() if recoverable else registry.live()
+    candidates = [
+        project
+        for project in (registry.deleted() if recoverable else registry.live())
+        if project.org_id == org_id
+    ]
     if search := request.query.get("search"):
         candidates = [project for project in candidates if _matches(project, search)]
     items = page(candidates, cursor=request.query.get("cursor"), limit=limit, find=registry.get)
