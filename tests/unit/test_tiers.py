@@ -127,3 +127,21 @@ def test_the_catalog_is_the_settings_three_until_an_object_exists_then_only_the_
 def test_a_tier_with_a_suspend_timeout_neon_refuses_is_refused(seconds: int) -> None:
     with pytest.raises(ValueError, match="at least 60"):
         DatabaseTierSpec.model_validate({"suspendTimeoutSeconds": seconds})
+
+
+def test_the_sim_sync_reads_sim_plans_from_the_tiers_once_any_exists() -> None:
+    from tenantdb.crypto import EncryptionKey
+    from tenantdb.handlers.runtime import Runtime
+    from tenantdb.handlers.sim_sync import plan_tiers_of
+    from tenantdb.metrics import Metrics
+    from tenantdb.reconcile.sim_sync.subscriptions import tier_for_plan
+
+    runtime = Runtime(settings=Settings(encryption_key=KEY), cipher=EncryptionKey(KEY), metrics=Metrics())
+    plan_tiers = plan_tiers_of(runtime)
+    assert tier_for_plan("pro_6000", plan_tiers()) == "paid"  # TENANTDB_SIM_PLAN_TIERS
+    runtime.budgets.tiers.put(TierDefinition(name="free", sim_plans=("free",)))
+    runtime.budgets.tiers.put(TierDefinition(name="pro", sim_plans=("pro", "pro_*")))
+    runtime.budgets.tiers.put(TierDefinition(name="max", sim_plans=("pro_25000",)))
+    assert tier_for_plan("pro_6000", plan_tiers()) == "pro"
+    assert tier_for_plan("pro_25000", plan_tiers()) == "max"  # the exact name wins
+    assert tier_for_plan("team_8000", plan_tiers()) is None  # no tier claims it: the default, said
