@@ -143,6 +143,14 @@ class Settings(BaseSettings):
         description="Share of the account budget that background calls (sweeps, drift checks, "
         "consumption) may use; calls a user waits for go first.",
     )
+    neon_rate_limit_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="This process's share of every organisation's rate limits (the ``neon_*`` "
+        "settings and each NeonOrganization's): operator shards that share organisations take "
+        "a static share each (the chart sets 1/shards), so together they stay within them.",
+    )
     project_name_prefix: str = Field(
         default="tenantdb",
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",

@@ -56,7 +56,8 @@ def retention_deletes_per_round(runtime: Runtime) -> int:
     Neon's 700/min and the default 0.1): a backlog of kept projects drains over several rounds
     without holding the fleet observation's pass for long."""
     settings = runtime.settings
-    return max(1, int(settings.neon_rate_limit_per_minute * settings.neon_background_share))
+    share = settings.neon_rate_limit_share * settings.neon_background_share
+    return max(1, int(settings.neon_rate_limit_per_minute * share))
 
 
 class OrphanSweep:
