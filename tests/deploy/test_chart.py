@@ -348,6 +348,8 @@ def test_shards_split_the_watched_namespaces_each_with_its_own_peering(
         )
         # Two shards share one organisation's limits: half each.
         assert float(env["TENANTDB_NEON_RATE_LIMIT_SHARE"]["value"]) == 0.5
+        # Every shard's Sim sync spreads tenants over all the shards' namespaces alike.
+        assert env["TENANTDB_SIM_NAMESPACES"]["value"] == "tenants-a,tenants-b,tenants-c"
     # The i-th namespace goes to shard i mod 2: appending one moves nobody.
     assert watched == {"0": {"tenants-a", "tenants-c"}, "1": {"tenants-b"}}
     assert peering == {"0": "tenantdb-shard-0", "1": "tenantdb-shard-1"}

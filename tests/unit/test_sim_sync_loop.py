@@ -70,7 +70,7 @@ class Resources:
         self.objects.pop((plural, name), None)
 
 
-async def _no_events(kind: str, name: str, reason: str, message: str) -> None:
+async def _no_events(kind: str, name: str, reason: str, message: str, *, namespace: str = "") -> None:
     return None
 
 

@@ -39,7 +39,7 @@ def test_a_bad_plan_mapping_is_refused_at_start_up(monkeypatch: pytest.MonkeyPat
 
 def test_each_user_gets_a_database_and_a_budget_and_each_live_workspace_a_database() -> None:
     snapshot = SimSnapshot(user_ids={U1, U2}, workspaces=[SimWorkspace(W1, U1, None)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert {(r.kind, r.name) for r in desired.values()} == {
         ("GlobalDatabase", f"user-{U1}"),
         ("DatabaseBudget", f"user-{U1}"),
@@ -57,15 +57,15 @@ def test_the_tier_is_the_best_plan_of_the_user_or_of_an_organisation_they_are_a_
         subscriptions=[("pro", U2), ("enterprise", "org-1"), ("business", U1)],
         memberships=[(U1, "org-1")],
     )
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert desired[("DatabaseBudget", U1)].spec["tier"] == "enterprise"
     # Owning a workspace of the organisation is not membership (Sim reads ``member`` only).
     assert desired[("DatabaseBudget", U2)].spec["tier"] == "paid"
     lonely = SimSnapshot(user_ids={U1}, subscriptions=[("business", U1)])
     assert (
-        desired_resources(lonely, plan_tiers=TIERS, default_tier=Tier.PAID)[("DatabaseBudget", U1)].spec[
-            "tier"
-        ]
+        desired_resources(lonely, plan_tiers=TIERS, default_tier=Tier.PAID, namespaces=["default"])[
+            ("DatabaseBudget", U1)
+        ].spec["tier"]
         == "paid"
     )
 
@@ -81,7 +81,7 @@ def test_names_are_valid_kubernetes_names_for_any_id() -> None:
 
 def test_the_plan_creates_patches_deletes_and_never_touches_what_is_not_ours() -> None:
     snapshot = SimSnapshot(user_ids={U1, U2}, workspaces=[], subscriptions=[("pro", U1)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     cluster = index_cluster(
         [
             _obj("GlobalDatabase", f"user-{U1}", {"userId": U1}),

@@ -11,12 +11,15 @@ applies the plan. Rules:
   change after the resource was made; ``userId`` is immutable and stays its first owner);
 * a resource of ours that Sim no longer wants is deleted; for a workspace Sim archived, its
   ``deletionPolicy`` is first set to the configured one for archived workspaces;
-* a resource already being deleted is left to its finalizer.
+* a resource already being deleted is left to its finalizer;
+* a resource stays in the namespace it was made in (moving it would be a new database): the
+  desired namespace only places what does not exist yet, and a plan may be limited to the
+  namespaces one operator shard owns (``owned``) while it sees all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ __all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan", "manifes
 @dataclass(frozen=True, slots=True)
 class ClusterResource:
     kind: str
+    namespace: str
     name: str
     sim_id: str
     ours: bool
@@ -72,6 +76,7 @@ def cluster_resource(kind: str, obj: Mapping[str, Any]) -> ClusterResource | Non
         return None
     return ClusterResource(
         kind=kind,
+        namespace=str(metadata.get("namespace") or ""),
         name=str(metadata.get("name")),
         sim_id=sim_id,
         ours=is_ours(dict(obj)),
@@ -124,9 +129,30 @@ def make_plan(
     archived_workspace_ids: set[str],
     archived_deletion_policy: str,
     delete_absent: bool = True,
+    owned: Collection[str] | None = None,
 ) -> SyncPlan:
     """``delete_absent=False``: ``desired`` is a part of what should exist (new rows only), so
-    nothing is deleted for not being in it."""
+    nothing is deleted for not being in it. ``owned``: the namespaces this process acts in
+    (its shard's); ``cluster`` still holds every shard namespace, so a tenant whose resource
+    stands in another shard's namespace is left to that shard, never made a second time."""
+    plan = _plan(desired, cluster, archived_workspace_ids, archived_deletion_policy, delete_absent)
+    if owned is None:
+        return plan
+    return SyncPlan(
+        create=[want for want in plan.create if want.namespace in owned],
+        patch=[(have, patch) for have, patch in plan.patch if have.namespace in owned],
+        delete=[(have, policy) for have, policy in plan.delete if have.namespace in owned],
+        yielded=[have for have in plan.yielded if have.namespace in owned],
+    )
+
+
+def _plan(
+    desired: Mapping[TenantKey, DesiredResource],
+    cluster: Mapping[TenantKey, list[ClusterResource]],
+    archived_workspace_ids: set[str],
+    archived_deletion_policy: str,
+    delete_absent: bool,
+) -> SyncPlan:
     plan = SyncPlan()
     for key, want in desired.items():
         present = cluster.get(key, [])
@@ -134,6 +160,7 @@ def make_plan(
         if foreign:
             plan.yielded.extend(foreign)
             continue
+        # In whichever namespace it stands: it stays there.
         mine = next((r for r in present if r.name == want.name and not r.deleting), None)
         if mine is None:
             if not any(r.name == want.name for r in present):
