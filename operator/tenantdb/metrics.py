@@ -167,6 +167,37 @@ class Metrics:
             "Decisions deleted from tenantdb_decision_log past their retention time.",
             registry=r,
         )
+        # The Sim sync: how far it has come (a switch-on over a large Sim takes hours).
+        self.sim_sync_backlog = Gauge(
+            "tenantdb_sim_sync_backlog",
+            "Kubernetes writes the Sim sync has planned from Sim's tables and not made yet, by "
+            "action (delete, patch, create); 0 once it has caught up. Deletes and patches go "
+            "before creates.",
+            ["action"],
+            registry=r,
+        )
+        self.sim_sync_resources = Gauge(
+            "tenantdb_sim_sync_resources",
+            "Resources the Sim sync made that are in its namespace, by kind (its listing, kept "
+            "up to date with its own writes).",
+            ["kind"],
+            registry=r,
+        )
+        self.sim_sync_writes = Counter(
+            "tenantdb_sim_sync_writes_total",
+            "Kubernetes writes the Sim sync made, by action (create, patch, delete): their rate "
+            "is the rate at which the backlog goes down.",
+            ["action"],
+            registry=r,
+        )
+        self.sim_sync_own_databases = Gauge(
+            "tenantdb_sim_sync_own_databases",
+            "Users and workspaces (kind GlobalDatabase, WorkspaceDatabase) whose metadata row says "
+            "the database is their own (ownership_type not 'platform'): the sync makes no "
+            "database resource for them (latest snapshot of Sim's tables).",
+            ["kind"],
+            registry=r,
+        )
         self.consumption_syncs = Counter(
             "tenantdb_consumption_syncs_total", "Consumption sync rounds by result.", ["result"], registry=r
         )

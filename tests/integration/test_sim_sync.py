@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
 from tenantdb.crypto import EncryptionKey
+from tenantdb.kube import CustomResources, KubeClient
+from tenantdb.metrics import Metrics
+from tenantdb.reconcile.sim_sync import SimSync
 from tenantdb.reconcile.sim_sync.names import shard_namespace
+from tenantdb.store import MetadataStore, migrate_database
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.factories import global_database
@@ -217,4 +226,188 @@ async def test_two_shards_each_make_their_own_tenants_and_one_down_stops_only_it
         await local.wait_ready("GlobalDatabase", f"user-{served}", namespace="shard-a", timeout=60)
         assert await local.get("GlobalDatabase", f"user-{waiting}", "shard-b") is None
         assert await local.get("GlobalDatabase", f"user-{waiting}", "shard-a") is None
+        await local.stop_operator()
+
+
+# -- the sync alone (no kopf): real PostgreSQL with Sim's schema, the Kubernetes emulator --------
+
+
+@pytest.fixture
+async def sync_stack(postgres_server: PostgresServer) -> AsyncIterator[SyncAlone]:
+    async with LocalStack(postgres=postgres_server, sim_schema=True) as local:
+        store = await MetadataStore.open(local.metadata_url, cipher=EncryptionKey(local.encryption_key))
+        kube = await KubeClient.connect(host=local.kube_url)
+        try:
+            await store.migrate()
+            yield SyncAlone(local, store, CustomResources(kube))
+        finally:
+            await kube.close()
+            await store.close()
+
+
+@dataclass
+class SyncAlone:
+    local: LocalStack
+    store: MetadataStore
+    resources: CustomResources
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def sync(self, **settings: Any) -> SimSync:
+        values = {"sim_sync": True, "sim_namespace": "default", **settings}
+        return SimSync(
+            settings=self.local.settings(**values),
+            tables=self.store,
+            resources=self.resources,
+            post_event=_no_events,
+            metrics=self.metrics,
+        )
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def _no_events(
+    kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
+) -> None:
+    return None
+
+
+async def _register_at_once(sim: LocalStack, users: int) -> None:
+    """``users`` registrations committed together (a bulk import, or the sync switched on late)."""
+    await sim.metadata_query(
+        'INSERT INTO "user" (id, name, email, created_at, updated_at) '
+        "SELECT gen_random_uuid()::text, 'u' || i, 'u' || i || '@example.com', now(), now() "
+        "FROM generate_series(1, %s) AS i RETURNING id",
+        users,
+    )
+
+
+async def test_deletes_and_tier_changes_are_not_held_back_by_a_backlog_of_creates(
+    sync_stack: SyncAlone,
+) -> None:
+    sim = sync_stack.local
+    leaving = await sim.sim.register_user()
+    paying = await sim.sim.register_user()
+    sync = sync_stack.sync(sim_writes_per_second=5.0)
+    loop = asyncio.create_task(sync.run_forever(is_active=lambda: True))
+    try:
+        await sim.wait_for("DatabaseBudget", f"user-{paying}", lambda o: o is not None, timeout=15)
+        await sim.wait_for("DatabaseBudget", f"user-{leaving}", lambda o: o is not None, timeout=15)
+        # 400 creates at 5 writes a second: 80 s of work, more than a pass's timeout.
+        await _register_at_once(sim, 200)
+        await asyncio.sleep(3)
+        assert sync_stack.metric("tenantdb_sim_sync_backlog", action="create") > 300
+        changed = time.monotonic()
+        await sim.sim.delete_user(leaving)
+        await sim.sim.subscribe(paying, "pro")
+        await sim.wait_gone("GlobalDatabase", f"user-{leaving}", timeout=30)
+        await sim.wait_gone("DatabaseBudget", f"user-{leaving}", timeout=5)
+        await sim.wait_for(
+            "DatabaseBudget", f"user-{paying}", lambda o: _spec(o).get("tier") == "paid", timeout=5
+        )
+        # One write slice (5 s) and a poll at most, not the 80 s of the whole backlog.
+        assert time.monotonic() - changed < 10
+        # And the backlog still goes down, as the metrics say.
+        made = sync_stack.metric("tenantdb_sim_sync_resources", kind="GlobalDatabase")
+        left = sync_stack.metric("tenantdb_sim_sync_backlog", action="create")
+        await asyncio.sleep(3)
+        assert sync_stack.metric("tenantdb_sim_sync_resources", kind="GlobalDatabase") > made
+        assert sync_stack.metric("tenantdb_sim_sync_backlog", action="create") < left
+        assert sync_stack.metric("tenantdb_sim_sync_writes_total", action="delete") == 2
+        assert sync_stack.metric("tenantdb_sim_sync_writes_total", action="patch") == 1
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+
+async def test_rows_the_platform_had_before_become_resources_that_take_their_projects_over(
+    sync_stack: SyncAlone,
+) -> None:
+    sim = sync_stack.local.sim
+    adopted = await sim.register_user(name="Had a project")
+    own = await sim.register_user(name="Brought their own")
+    fresh = await sim.register_user(name="Nothing yet")
+    workspace = await sim.create_workspace(adopted)
+    await sim.provisioned_in_app(adopted, neon_project_id="cool-forest-86753099", database_name="app")
+    await sim.provisioned_in_app(
+        workspace, workspace=True, neon_project_id="shy-lake-12345678", database_name="agent-db"
+    )
+    await sim.provisioned_in_app(own, neon_project_id="their-own-1", ownership_type="user")
+
+    sync = sync_stack.sync()
+    while True:
+        await sync.run_once()
+        if not sync.backlog:
+            break
+
+    async def spec(plural: str, name: str) -> dict[str, Any] | None:
+        obj = await sync_stack.resources.get(plural=plural, namespace="default", name=name)
+        return None if obj is None else _spec(obj)
+
+    assert await spec("globaldatabases", f"user-{adopted}") == {
+        "userId": adopted,
+        "projectId": "cool-forest-86753099",
+        "databaseName": "app",
+    }
+    # 'agent-db' is no SQL name: the reconcile takes the project's own database.
+    assert await spec("workspacedatabases", f"workspace-{workspace}") == {
+        "userId": adopted,
+        "workspaceId": workspace,
+        "projectId": "shy-lake-12345678",
+    }
+    assert await spec("globaldatabases", f"user-{fresh}") == {"userId": fresh}
+    assert await spec("globaldatabases", f"user-{own}") is None
+    assert await spec("databasebudgets", f"user-{own}") == {"userId": own, "tier": "free"}
+    assert sync_stack.metric("tenantdb_sim_sync_own_databases", kind="GlobalDatabase") == 1
+    # Rows of Sim's and of the app's untouched.
+    rows = await sync_stack.local.metadata_query(
+        "SELECT user_id, ownership_type, neon_project_id FROM user_global_database ORDER BY user_id"
+    )
+    assert sorted(rows) == sorted(
+        [(adopted, "platform", "cool-forest-86753099"), (own, "user", "their-own-1")]
+    )
+
+
+async def test_switched_on_over_in_app_rows_the_sync_takes_their_projects_over_end_to_end(
+    postgres_server: PostgresServer,
+) -> None:
+    """The operator (kopf, the Neon emulator) switched on over the rows in-app provisioning left:
+    the user's project is taken over, not created again; a user's own database is not touched."""
+    overrides = {"sim_sync": True, "sim_namespace": "default", "resync_interval_seconds": 3600.0}
+    async with LocalStack(postgres=postgres_server, sim_schema=True, settings_overrides=overrides) as local:
+        assert local.neon is not None
+        await migrate_database(local.metadata_url)
+        key = EncryptionKey(local.encryption_key)
+        async with httpx.AsyncClient(
+            base_url=local.neon.base_url, headers={"Authorization": f"Bearer {local.neon.api_key}"}
+        ) as neon:
+            answer = await neon.post("/projects", json={"project": {"name": "made-by-the-app"}})
+            answer.raise_for_status()
+        project_id = answer.json()["project"]["id"]
+        app_uri = answer.json()["connection_uris"][0]["connection_uri"]
+        user = await local.sim.register_user(name="Had a project")
+        own = await local.sim.register_user(name="Brought their own")
+        await local.sim.provisioned_in_app(
+            user, neon_project_id=project_id, connection_uri=key.encrypt(app_uri)
+        )
+        theirs = key.encrypt("postgresql://me:pw@db.example.com/mine")
+        await local.sim.provisioned_in_app(
+            own, neon_project_id="their-own-1", ownership_type="user", connection_uri=theirs
+        )
+        before = {p["id"] for p in local.neon.projects()}
+
+        await local.start_operator()
+        ready = await local.wait_ready("GlobalDatabase", f"user-{user}", timeout=60)
+        assert ready["spec"]["projectId"] == project_id
+        assert ready["status"]["projectId"] == project_id
+        await local.wait_for("DatabaseBudget", f"user-{own}", lambda o: o is not None, timeout=15)
+        assert {p["id"] for p in local.neon.projects()} == before, "no project was created"
+        assert await local.get("GlobalDatabase", f"user-{own}") is None
+        rows = await local.metadata_query(
+            "SELECT ownership_type, neon_project_id, neon_connection_uri FROM user_global_database "
+            "WHERE user_id = %s",
+            own,
+        )
+        assert rows == [("user", "their-own-1", theirs)]
         await local.stop_operator()

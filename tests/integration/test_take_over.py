@@ -15,6 +15,7 @@ import psycopg
 from tenantdb.crypto import EncryptionKey
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.factories import global_database, workspace_database
+from tests.integration.conftest import one_by_one
 
 
 def _condition(obj: dict[str, Any] | None, kind: str = "Ready") -> dict[str, Any]:
@@ -182,8 +183,18 @@ async def test_sims_in_app_rows_are_taken_over_as_they_are(operator: LocalStack)
         json.dumps({"GLOBAL_DB_URL": key.encrypt(app_uri)}),
     )
 
+    assert operator.neon is not None
+    operator.neon.reset_calls()
     await operator.apply(global_database("user-frank", "frank", projectId=project_id))
     await operator.wait_ready("GlobalDatabase", "user-frank")
+    routes = [
+        c.route for c in one_by_one(operator.neon.calls()) if c.path.startswith(f"/projects/{project_id}")
+    ]
+    # Counted: what switching a fleet on costs in Neon's rate limit (the README's arithmetic):
+    # read, rename, endpoints, databases, roles, the spec's compute settings; then the password
+    # (reveal and connection URI), which against Neon the row's URI spares: the emulator's URIs
+    # name its one server's physical databases, so no row URI matches the logical names here.
+    assert len(routes) <= 8, routes
 
     assert await _published_uri(operator, "user-frank") == app_uri
     rows = await operator.metadata_query(

@@ -34,6 +34,7 @@ def test_exports() -> None:
         "StoreSchemaError",
         "StoreTenantNotFoundError",
         "StoreUnavailableError",
+        "TenantRow",
         "migrate_database",
     ]
     for name in tenantdb.store.__all__:

@@ -19,7 +19,7 @@ from tenantdb.store.errors import (
 )
 from tenantdb.store.migrate import migrate_database
 from tenantdb.store.orphans import OrphanRow
-from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace
+from tenantdb.store.sim_tables import Fingerprint, SimSnapshot, SimWorkspace, TenantRow
 from tenantdb.store.store import MetadataStore
 
 __all__ = [
@@ -41,5 +41,6 @@ __all__ = [
     "StoreSchemaError",
     "StoreTenantNotFoundError",
     "StoreUnavailableError",
+    "TenantRow",
     "migrate_database",
 ]

@@ -18,10 +18,17 @@ index of ours). Three kinds of reads:
   REPEATABLE READ transaction so that the parts agree. Run when a change is more than new rows,
   and for every full comparison; its cost at 100,000 users is in ``bench/sim_sync.py`` and the
   README.
+
+``new_rows`` and ``snapshot`` also read the tenants' metadata rows (``user_global_database`` /
+``workspace_database``: ``ownership_type``, ``neon_project_id``, ``database_name``), so that a
+project the platform already has is taken over rather than a second one made, and a database
+the user brought is left alone. The fingerprint does not follow these rows (the operator writes
+them itself all the time): a row changed behind the sync's back shows at the next snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -30,14 +37,19 @@ from tenantdb.store.pool import Connection
 
 __all__ = [
     "ENTITLED_SUBSCRIPTION_STATUSES",
+    "PLATFORM_OWNERSHIP",
     "Fingerprint",
     "SimSnapshot",
     "SimWorkspace",
+    "TenantRow",
     "fingerprint",
     "new_rows",
     "snapshot",
     "users_missing_key",
 ]
+
+# ``ownership_type`` of a database the platform provisioned; any other value is the user's own.
+PLATFORM_OWNERSHIP: Final = "platform"
 
 # Stripe's statuses in which Sim counts a plan as in force: its ENTITLED_SUBSCRIPTION_STATUSES
 # (apps/sim/lib/billing/subscriptions/utils.ts). A trial is not one of them.
@@ -124,6 +136,20 @@ class Fingerprint:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantRow:
+    """A tenant's row in ``user_global_database`` / ``workspace_database``: written by the
+    operator, or before it by the platform's own provisioning (the seed's in-app hooks)."""
+
+    ownership_type: str
+    neon_project_id: str
+    database_name: str
+
+    @property
+    def platform_owned(self) -> bool:
+        return self.ownership_type == PLATFORM_OWNERSHIP
+
+
+@dataclass(frozen=True, slots=True)
 class SimWorkspace:
     id: str
     owner_id: str
@@ -152,6 +178,10 @@ class SimSnapshot:
     memberships: list[tuple[str, str]] = field(default_factory=list)
     # ``new_rows`` only: the sum of the payer hashes of the workspaces read (archived or not).
     new_workspace_payers: int = 0
+    # The metadata rows (``user_global_database`` by user id, ``workspace_database`` by workspace
+    # id): a project the platform already has, or a database the user brought.
+    user_database_rows: dict[str, TenantRow] = field(default_factory=dict)
+    workspace_database_rows: dict[str, TenantRow] = field(default_factory=dict)
 
 
 async def fingerprint(conn: Connection) -> Fingerprint:
@@ -208,6 +238,9 @@ async def new_rows(
             (list(ENTITLED_SUBSCRIPTION_STATUSES), sorted(references)),
         )
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
+        result.user_database_rows, result.workspace_database_rows = await _tenant_rows(
+            conn, user_ids=owners, workspace_ids=[w.id for w in result.workspaces]
+        )
     return seen, result, len(result.user_ids), len(rows)
 
 
@@ -234,23 +267,54 @@ async def snapshot(conn: Connection) -> tuple[Fingerprint, SimSnapshot]:
         result.subscriptions = [(row[0], row[1]) for row in await cursor.fetchall()]
         cursor = await conn.execute(_MEMBERSHIPS)
         result.memberships = [(row[0], row[1]) for row in await cursor.fetchall()]
+        result.user_database_rows, result.workspace_database_rows = await _tenant_rows(conn)
     return seen, result
+
+
+_USER_ROWS: Final = "SELECT user_id, ownership_type, neon_project_id, database_name FROM user_global_database"
+_WORKSPACE_ROWS: Final = (
+    "SELECT workspace_id, ownership_type, neon_project_id, database_name FROM workspace_database"
+)
+
+
+async def _tenant_rows(
+    conn: Connection, *, user_ids: Sequence[str] | None = None, workspace_ids: Sequence[str] | None = None
+) -> tuple[dict[str, TenantRow], dict[str, TenantRow]]:
+    """Every metadata row (no ids given: the snapshot), else the rows of these ids (by unique key)."""
+    if user_ids is None or workspace_ids is None:
+        users = await conn.execute(_USER_ROWS)
+        users_rows = await users.fetchall()
+        workspaces = await conn.execute(_WORKSPACE_ROWS)
+        workspace_rows = await workspaces.fetchall()
+    else:
+        users = await conn.execute(_USER_ROWS + " WHERE user_id = ANY(%s)", (list(user_ids),))
+        users_rows = await users.fetchall()
+        workspaces = await conn.execute(
+            _WORKSPACE_ROWS + " WHERE workspace_id = ANY(%s)", (list(workspace_ids),)
+        )
+        workspace_rows = await workspaces.fetchall()
+    return (
+        {row[0]: TenantRow(row[1], row[2], row[3]) for row in users_rows},
+        {row[0]: TenantRow(row[1], row[2], row[3]) for row in workspace_rows},
+    )
 
 
 async def users_missing_key(
     conn: Connection, *, key: str, since: datetime | None
 ) -> tuple[list[str], datetime | None]:
     """Users whose ``environment`` row changed after ``since`` (all when None), lacks ``key`` and
-    who have a global database of ours; and the largest ``updated_at`` seen (the next ``since``)."""
+    who have a global database of the platform's (a database the user brought is theirs: its
+    env var is never written); and the largest ``updated_at`` seen (the next ``since``)."""
     cursor = await conn.execute(
         """
         SELECT e.user_id FROM environment e
         JOIN user_global_database g ON g.user_id = e.user_id
         WHERE (%(since)s::timestamp IS NULL OR e.updated_at > %(since)s::timestamp)
+          AND g.ownership_type = %(platform)s
           AND json_typeof(e.variables) = 'object'
           AND NOT (e.variables::jsonb ? %(key)s)
         """,
-        {"since": since, "key": key},
+        {"since": since, "key": key, "platform": PLATFORM_OWNERSHIP},
     )
     users = [row[0] for row in await cursor.fetchall()]
     cursor = await conn.execute("SELECT max(updated_at) FROM environment")

@@ -388,8 +388,9 @@ class MetadataStore:
         for user_id in users:
             async with self._transaction("restore_user_env_var") as conn:
                 cursor = await conn.execute(
-                    "SELECT neon_connection_uri FROM user_global_database WHERE user_id = %s FOR SHARE",
-                    (user_id,),
+                    "SELECT neon_connection_uri FROM user_global_database "
+                    "WHERE user_id = %s AND ownership_type = %s FOR SHARE",
+                    (user_id, sim_tables.PLATFORM_OWNERSHIP),
                 )
                 row = await cursor.fetchone()
                 if row is None:

@@ -10,7 +10,11 @@ where they are ``NOT NULL`` without a default (an insert "as Sim does" must fill
 
 ``SimRows`` inserts and changes rows the way Sim's code does (a registration, a new workspace, an
 archive, a plan change, a personal save that replaces the whole object, a workspace merge under
-Sim's advisory lock), so tests and the demo drive the operator exactly as Sim would.
+Sim's advisory lock), so tests and the demo drive the operator exactly as Sim would; and the rows
+a platform that provisioned in the app (the seed's in-app hooks) has before it switches to the
+operator: a ``user_global_database`` / ``workspace_database`` row per tenant, the platform's
+project or the user's own database (``ownership_type``). Those two tables are the operator's
+own (its migrations create them): migrate first.
 """
 
 from __future__ import annotations
@@ -425,3 +429,34 @@ class SimRows:
                 "updated_at = now()",
                 (new_id(), workspace_id, Json(merged)),
             )
+
+    async def provisioned_in_app(
+        self,
+        tenant_id: str,
+        *,
+        workspace: bool = False,
+        neon_project_id: str,
+        ownership_type: str = "platform",
+        database_name: str = "neondb",
+        connection_uri: str = "",
+    ) -> None:
+        """The metadata row the in-app integration wrote for a user's global database (or, with
+        ``workspace``, a workspace's agent database). ``connection_uri`` is stored as given (the
+        app stored it encrypted)."""
+        query = (
+            "INSERT INTO workspace_database (id, workspace_id, ownership_type, neon_project_id, "
+            "neon_branch_id, neon_connection_uri, database_name) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            if workspace
+            else "INSERT INTO user_global_database (id, user_id, ownership_type, neon_project_id, "
+            "neon_branch_id, neon_connection_uri, database_name) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        )
+        await self._execute(
+            query,
+            new_id(),
+            tenant_id,
+            ownership_type,
+            neon_project_id,
+            f"br-{neon_project_id}",
+            connection_uri,
+            database_name,
+        )

@@ -213,6 +213,8 @@ class TakenOver:
     project_id: str
     database_name: str
     role_name: str
+    # The read-write endpoint, when the take-over read it (to find the branch): update's read saved.
+    endpoint: Any = None
 
 
 # This resource's project, however the reconcile came by it.

@@ -60,8 +60,10 @@ async def take_over(
             await _held_by_no_other(obj, deps, project_id, project.name)
             await pin_to_project(obj, deps, claimed.claim, project_id)
             await _rename(obj, deps, events, write_status, plan, project_id, project.name)
-        database_name, role_name = await _names(obj, deps, plan, project_id)
-    return TakenOver(project_id=project_id, database_name=database_name, role_name=role_name)
+        database_name, role_name, endpoint = await _names(obj, deps, plan, project_id)
+    return TakenOver(
+        project_id=project_id, database_name=database_name, role_name=role_name, endpoint=endpoint
+    )
 
 
 async def _in_our_organisation(deps: DatabaseDeps, project_id: str) -> Any:
@@ -136,12 +138,15 @@ async def _rename(
     )
 
 
-async def _names(obj: DatabaseObject, deps: DatabaseDeps, plan: Plan, project_id: str) -> tuple[str, str]:
+async def _names(
+    obj: DatabaseObject, deps: DatabaseDeps, plan: Plan, project_id: str
+) -> tuple[str, str, Any]:
     """The database and role to publish: recorded in status once resolved, else asked of Neon
-    (three reads, once per take-over)."""
+    (three reads, once per take-over, the first of which ``update`` then needs no more); and
+    the read-write endpoint when it was read."""
     status = obj.status
     if status.project_id == project_id and status.database_name and status.role_name:
-        return status.database_name, status.role_name
+        return status.database_name, status.role_name, None
     endpoint = read_write_endpoint(await deps.neon.list_endpoints(project_id))
     branch_id = getattr(endpoint, "branch_id", None)
     if not branch_id:
@@ -161,4 +166,4 @@ async def _names(obj: DatabaseObject, deps: DatabaseDeps, plan: Plan, project_id
             delay=3600,
         )
     role = plan.role_name if plan.role_name in roles else database.owner_name
-    return database.name, role
+    return database.name, role, endpoint

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from tenantdb.reconcile.database.errors import outside_errors
-from tenantdb.reconcile.database.model import Created, DatabaseDeps, DatabaseObject, Owned, Updated
+from tenantdb.reconcile.database.model import (
+    Created,
+    DatabaseDeps,
+    DatabaseObject,
+    Owned,
+    TakenOver,
+    Updated,
+)
 from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpoint, settle_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.ports import Events
@@ -48,7 +55,9 @@ async def _endpoint(obj: DatabaseObject, deps: DatabaseDeps, project: Owned) -> 
             endpoint = read_write_endpoint(list(answer.endpoints))
             branch_id: str = answer.branch_id
         else:
-            endpoint = read_write_endpoint(await deps.neon.list_endpoints(project.project_id))
+            # A take-over that just read the endpoints (to find the branch) hands them on.
+            known = project.endpoint if isinstance(project, TakenOver) else None
+            endpoint = known or read_write_endpoint(await deps.neon.list_endpoints(project.project_id))
             branch_id = getattr(endpoint, "branch_id", "") or obj.status.branch_id or ""
         if endpoint is None:
             raise RetryLater(

@@ -12,16 +12,21 @@ applies the plan. Rules:
 * a resource of ours that Sim no longer wants is deleted; for a workspace Sim archived, its
   ``deletionPolicy`` is first set to the configured one for archived workspaces;
 * a resource already being deleted is left to its finalizer;
+* the database of a tenant whose metadata row says it is the user's own (``leave_alone``) is
+  neither made nor deleted;
 * a resource stays in the namespace it was made in (moving it would be a new database): the
   desired namespace only places what does not exist yet, and a plan may be limited to the
   namespaces one operator shard owns (``owned``) while it sees all of them.
+
+Creates are ordered user by user (the user's global database, their workspaces' databases,
+then their budget), so that a backlog worked off over hours leaves whole users done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, GROUP, VERSION, WORKSPACE_DATABASE, kind_named
 from tenantdb.reconcile.sim_sync.desired import DesiredResource, TenantKey
@@ -61,6 +66,9 @@ class SyncPlan:
 
     def __len__(self) -> int:
         return len(self.create) + len(self.patch) + len(self.delete)
+
+
+_CREATE_ORDER: Final = {GLOBAL_DATABASE.kind: 0, WORKSPACE_DATABASE.kind: 1, DATABASE_BUDGET.kind: 2}
 
 
 def _sim_id(kind: str, spec: Mapping[str, Any]) -> str | None:
@@ -129,13 +137,17 @@ def make_plan(
     archived_workspace_ids: set[str],
     archived_deletion_policy: str,
     delete_absent: bool = True,
+    leave_alone: Collection[TenantKey] = frozenset(),
     owned: Collection[str] | None = None,
 ) -> SyncPlan:
     """``delete_absent=False``: ``desired`` is a part of what should exist (new rows only), so
-    nothing is deleted for not being in it. ``owned``: the namespaces this process acts in
-    (its shard's); ``cluster`` still holds every shard namespace, so a tenant whose resource
-    stands in another shard's namespace is left to that shard, never made a second time."""
-    plan = _plan(desired, cluster, archived_workspace_ids, archived_deletion_policy, delete_absent)
+    nothing is deleted for not being in it. ``leave_alone``: resources neither made nor deleted.
+    ``owned``: the namespaces this process acts in (its shard's); ``cluster`` still holds every
+    shard namespace, so a tenant whose resource stands in another shard's namespace is left to
+    that shard, never made a second time."""
+    plan = _plan(
+        desired, cluster, archived_workspace_ids, archived_deletion_policy, delete_absent, leave_alone
+    )
     if owned is None:
         return plan
     return SyncPlan(
@@ -152,9 +164,12 @@ def _plan(
     archived_workspace_ids: set[str],
     archived_deletion_policy: str,
     delete_absent: bool,
+    leave_alone: Collection[TenantKey],
 ) -> SyncPlan:
     plan = SyncPlan()
     for key, want in desired.items():
+        if key in leave_alone:
+            continue
         present = cluster.get(key, [])
         foreign = [r for r in present if not r.ours]
         if foreign:
@@ -170,7 +185,7 @@ def _plan(
         if patch:
             plan.patch.append((mine, patch))
     for key, present in cluster.items() if delete_absent else ():
-        if key in desired:
+        if key in desired or key in leave_alone:
             continue
         for resource in present:
             if not resource.ours or resource.deleting:
@@ -183,7 +198,7 @@ def _plan(
             ):
                 policy = archived_deletion_policy
             plan.delete.append((resource, policy))
-    # Budgets last on create (databases first, so the user's databases exist soonest) and
-    # first on delete does not matter: each resource stands alone.
-    plan.create.sort(key=lambda r: (r.kind == DATABASE_BUDGET.kind, r.kind != GLOBAL_DATABASE.kind))
+    # Within a user, databases first (so that they exist soonest), the budget last; the order of
+    # deletes does not matter: each resource stands alone.
+    plan.create.sort(key=lambda r: (r.user_id, _CREATE_ORDER[r.kind]))
     return plan

@@ -38,11 +38,14 @@ class UnclaimedPlans:
         self._take_token = take_token
         self._told: dict[str, str] = {}  # user id -> the unclaimed plan their budget was told of
 
-    async def tell(self, desired: Iterable[DesiredResource], *, complete: bool) -> None:
+    async def tell(
+        self, desired: Iterable[DesiredResource], *, complete: bool, until: Callable[[], bool] = lambda: True
+    ) -> None:
         """Warn about each budget whose user's plan no tier claims, unless already told.
 
         ``complete``: ``desired`` is every user (a full reading of Sim), so the gauge is set
-        and users no longer on an unclaimed plan are forgotten."""
+        and users no longer on an unclaimed plan are forgotten. ``until``: stop telling once it
+        says False (those not told yet are told at a later call)."""
         unclaimed: dict[str, tuple[str, str, str, str]] = {}
         for r in desired:
             if r.kind == DATABASE_BUDGET.kind and r.plan is not None and r.plan.plan and not r.plan.claimed:
@@ -53,6 +56,8 @@ class UnclaimedPlans:
         for user_id, (namespace, name, plan, tier) in sorted(unclaimed.items()):
             if self._told.get(user_id) == plan:
                 continue
+            if not until():
+                return
             await self._take_token()
             await self._post_event(
                 DATABASE_BUDGET.kind,
