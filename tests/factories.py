@@ -1,7 +1,7 @@
 """What tests build again and again, written once: manifests, the reconcile's inputs, stubs.
 
 - Manifests as ``kubectl apply`` sends them: ``global_database``, ``workspace_database``,
-  ``database_budget``; ``owner_of`` a stored object (its ``OwnerReference``).
+  ``database_budget``, ``database_tier``; ``owner_of`` a stored object (its ``OwnerReference``).
 - The database reconcile's inputs: ``database_object`` (a decoded GlobalDatabase),
   ``database_deps`` (stand-ins for the metadata DB and the Secrets: ``Claims``, ``NoSecret``),
   ``RecordedEvents`` (the Events sink) and ``StatusWrites`` (the status writer), both recording.
@@ -61,6 +61,11 @@ def workspace_database(
 def database_budget(name: str, user_id: str, *, namespace: str = "default", **spec: Any) -> Object:
     """A free-tier budget unless ``tier`` says otherwise."""
     return manifest("DatabaseBudget", name, {"userId": user_id, "tier": "free", **spec}, namespace=namespace)
+
+
+def database_tier(name: str, **spec: Any) -> Object:
+    """A DatabaseTier (cluster-scoped: no namespace)."""
+    return {"apiVersion": API_VERSION, "kind": "DatabaseTier", "metadata": {"name": name}, "spec": dict(spec)}
 
 
 def owner_of(obj: Mapping[str, Any]) -> OwnerReference:

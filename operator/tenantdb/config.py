@@ -54,6 +54,10 @@ class SweepAction(enum.StrEnum):
 
 
 class Tier(enum.StrEnum):
+    """The three tiers the settings define, used while the cluster has no DatabaseTier object.
+
+    A tier is a name (``str``): any DatabaseTier's; these are only the built-in ones."""
+
     FREE = "free"
     PAID = "paid"
     ENTERPRISE = "enterprise"
@@ -240,10 +244,23 @@ class Settings(BaseSettings):
     peering_priority: int = Field(default=0)
 
     # --- budgets ---------------------------------------------------------------------------------
-    default_tier: Tier = Field(default=Tier.FREE, description="Tier for users without a budget.")
-    tier_free_limit_cents: int | None = Field(default=500, ge=0)
-    tier_paid_limit_cents: int | None = Field(default=5000, ge=0)
-    tier_enterprise_limit_cents: int | None = Field(default=None, ge=0, description="Empty: unlimited.")
+    default_tier: str = Field(
+        default=Tier.FREE.value,
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Tier (a DatabaseTier's name) for users without a budget.",
+    )
+    tier_free_limit_cents: int | None = Field(
+        default=500, ge=0, description="Limit of tier free while the cluster has no DatabaseTier object."
+    )
+    tier_paid_limit_cents: int | None = Field(
+        default=5000, ge=0, description="Limit of tier paid while the cluster has no DatabaseTier object."
+    )
+    tier_enterprise_limit_cents: int | None = Field(
+        default=None,
+        ge=0,
+        description="Limit of tier enterprise while the cluster has no DatabaseTier object. "
+        "Empty: unlimited.",
+    )
     price_compute_cu_hour_usd: Decimal = Field(default=Decimal("0.106"), ge=0)
     price_storage_gb_month_usd: Decimal = Field(default=Decimal("0.35"), ge=0)
     price_instant_restore_gb_month_usd: Decimal = Field(default=Decimal("0.20"), ge=0)
@@ -252,6 +269,14 @@ class Settings(BaseSettings):
         default=1, ge=1, le=28, description="Day of the month billing periods start (UTC)."
     )
     consumption_sync_interval_seconds: float = Field(default=900.0, gt=0)
+    tier_rollout_per_minute: float = Field(
+        default=30.0,
+        gt=0,
+        description="Most Neon calls a minute of a tier's rollout (one per database whose compute "
+        "changes, one more when the tier's history or quotas changed too; none for a new tier "
+        "name alone), in the background share of the Neon budget: 30,000 databases take about "
+        "17 hours at the default; a user's own move to another tier goes first.",
+    )
     decision_log_retention_days: int = Field(
         default=400,
         ge=1,

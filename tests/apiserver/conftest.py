@@ -129,6 +129,15 @@ def chart_objects(values: dict[str, Any] | None = None) -> list[Object]:
     return [obj for obj in rendered.objects if obj["kind"] in wanted]
 
 
+def chart_tiers(values: dict[str, Any] | None = None) -> list[Object]:
+    """The DatabaseTier objects the chart installs, rendered by Helm's engine."""
+    import helm_python as helm
+
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = render_chart(chart, values or {})
+    return [obj for obj in rendered.objects if obj["kind"] == "DatabaseTier"]
+
+
 def service_account_of(objects: list[Object]) -> tuple[str, str]:
     (account,) = [obj for obj in objects if obj["kind"] == "ServiceAccount"]
     return account["metadata"].get("namespace", NAMESPACE), account["metadata"]["name"]

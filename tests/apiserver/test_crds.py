@@ -26,11 +26,27 @@ _PLURALS = {
     "GlobalDatabase": "globaldatabases",
     "WorkspaceDatabase": "workspacedatabases",
     "DatabaseBudget": "databasebudgets",
+    "DatabaseTier": "databasetiers",
 }
+_CLUSTER_SCOPED = {"DatabaseTier"}
 
 
 def _collection(kind: str, namespace: str) -> str:
+    if kind in _CLUSTER_SCOPED:
+        return f"/apis/tenantdb.io/v1alpha1/{_PLURALS[kind]}"
     return f"/apis/tenantdb.io/v1alpha1/namespaces/{namespace}/{_PLURALS[kind]}"
+
+
+def _placed(obj: Object, namespace: str) -> Object:
+    """``obj`` in the test's namespace; a cluster-scoped one (a tier) named after it instead,
+    so that tests sharing the session's API server never meet each other's."""
+    obj = copy.deepcopy(obj)
+    if obj["kind"] in _CLUSTER_SCOPED:
+        obj["metadata"].pop("namespace", None)
+        obj["metadata"]["name"] = f"{obj['metadata']['name']}-{namespace}"
+    else:
+        obj["metadata"]["namespace"] = namespace
+    return obj
 
 
 @pytest.fixture
@@ -39,8 +55,12 @@ def namespace(api_server: KubeApiServer) -> Iterator[str]:
     with api_server.client() as http:
         http.post("/api/v1/namespaces", json={"metadata": {"name": name}}).raise_for_status()
         yield name
-        for plural in _PLURALS.values():
-            http.delete(f"/apis/tenantdb.io/v1alpha1/namespaces/{name}/{plural}")
+        for kind, plural in _PLURALS.items():
+            if kind not in _CLUSTER_SCOPED:
+                http.delete(f"/apis/tenantdb.io/v1alpha1/namespaces/{name}/{plural}")
+        for tier in http.get(_collection("DatabaseTier", name)).json().get("items", []):
+            if tier["metadata"]["name"].endswith(f"-{name}"):
+                http.delete(f"{_collection('DatabaseTier', name)}/{tier['metadata']['name']}")
         http.delete(f"/api/v1/namespaces/{name}")
 
 
@@ -74,6 +94,7 @@ def test_every_crd_is_accepted_and_established(api_server: KubeApiServer, http: 
         "globaldatabases.tenantdb.io",
         "workspacedatabases.tenantdb.io",
         "databasebudgets.tenantdb.io",
+        "databasetiers.tenantdb.io",
     } <= set(names)
     for name in names:
         crd = http.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}").json()
@@ -87,9 +108,9 @@ def test_every_crd_is_accepted_and_established(api_server: KubeApiServer, http: 
 def test_the_shipped_samples_are_accepted_as_written(http: httpx.Client, namespace: str) -> None:
     samples = load_manifests(MANIFESTS / "samples")
     assert samples
+    assert {"DatabaseTier", "DatabaseBudget", "GlobalDatabase"} <= {s["kind"] for s in samples}
     for sample in samples:
-        sample = copy.deepcopy(sample)
-        sample["metadata"]["namespace"] = namespace
+        sample = _placed(sample, namespace)
         response = http.post(_collection(sample["kind"], namespace), json=sample)
         assert response.status_code == 201, response.text
         stored = response.json()
@@ -113,12 +134,10 @@ def _assert_contains(actual: Any, expected: Any, *, path: str) -> None:
 def test_wrong_objects_are_rejected_by_the_api_server(
     http: httpx.Client, namespace: str, kind: str, spec: Object, why: str
 ) -> None:
-    body = {
-        "apiVersion": "tenantdb.io/v1alpha1",
-        "kind": kind,
-        "metadata": {"name": "wrong", "namespace": namespace},
-        "spec": spec,
-    }
+    body = _placed(
+        {"apiVersion": "tenantdb.io/v1alpha1", "kind": kind, "metadata": {"name": "wrong"}, "spec": spec},
+        namespace,
+    )
     response = http.post(_collection(kind, namespace), json=body, params={"dryRun": "All"})
     assert response.status_code == 422, f"{why}: accepted ({response.status_code}): {response.text}"
     status = response.json()
@@ -197,12 +216,17 @@ def test_kubectl_get_shows_the_printer_columns(
     api_server: KubeApiServer, http: httpx.Client, namespace: str
 ) -> None:
     for sample in load_manifests(MANIFESTS / "samples"):
-        sample["metadata"]["namespace"] = namespace
+        sample = _placed(sample, namespace)
         http.post(_collection(sample["kind"], namespace), json=sample).raise_for_status()
     result = _kubectl(api_server, "get", "gdb,wdb,dbb", "-n", namespace)
     assert result.returncode == 0, result.stderr
     headers = [line.split() for line in result.stdout.splitlines() if line.startswith("NAME")]
     assert len(headers) == 3, result.stdout
+    tiers = _kubectl(api_server, "get", "dbt", f"paid-{namespace}")
+    assert tiers.returncode == 0, tiers.stderr
+    header, row = tiers.stdout.splitlines()[:2]
+    assert {"LIMIT", "MINCU", "MAXCU", "DATABASES", "UPDATED", "READY", "AGE"} <= set(header.split()), header
+    assert row.split()[1:4] == ["5000", "0.25", "2"], tiers.stdout
     database_columns = {"READY", "PHASE", "PROJECT", "AGE"}
     assert database_columns <= set(headers[0]), result.stdout
     assert database_columns <= set(headers[1]), result.stdout
@@ -247,3 +271,48 @@ def test_compute_sizes_are_quarter_steps_whole_numbers_included(
     assert (response.status_code == 201) is accepted, response.text
     if not accepted:
         assert "must be a multiple of 0.25" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "message"),
+    [
+        ("has.a.dot", {}, "must be a DNS-1123 label"),
+        ("tier-" + "x" * 60, {}, "must be a DNS-1123 label"),
+        ("cu", {"autoscaling": {"minCu": 2, "maxCu": 1}}, "minCu must not exceed maxCu"),
+        ("idle", {"suspendTimeoutSeconds": 30}, "at least 60"),
+    ],
+)
+def test_a_tier_the_cel_rules_refuse(http: httpx.Client, name: str, spec: Object, message: str) -> None:
+    body = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseTier",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    response = http.post(_collection("DatabaseTier", ""), json=body, params={"dryRun": "All"})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["message"]
+
+
+def test_the_tiers_the_chart_ships_are_accepted(http: httpx.Client, namespace: str) -> None:
+    from tests.apiserver.conftest import chart_tiers
+
+    tiers = chart_tiers()
+    assert {t["metadata"]["name"] for t in tiers} == {"free", "paid", "enterprise"}
+    for tier in tiers:
+        response = http.post(_collection("DatabaseTier", namespace), json=_placed(tier, namespace))
+        assert response.status_code == 201, response.text
+        _assert_contains(
+            response.json()["spec"], tier["spec"], path=f"DatabaseTier/{tier['metadata']['name']}"
+        )
+
+
+def test_a_budget_names_any_tier_a_dns_label_can_name(http: httpx.Client, namespace: str) -> None:
+    body = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseBudget",
+        "metadata": {"name": "b", "namespace": namespace},
+        "spec": {"userId": "u1", "tier": "pro-2026"},
+    }
+    response = http.post(_collection("DatabaseBudget", namespace), json=body, params={"dryRun": "All"})
+    assert response.status_code == 201, response.text

@@ -135,6 +135,49 @@ async def test_create_ready_then_delete_all_gone_as_the_charts_service_account(
     assert not _refusals(stack.operator_logs), _refusals(stack.operator_logs)
 
 
+async def test_a_tier_is_read_and_its_progress_written_as_the_charts_service_account(
+    stack_factory: StackFactory, chart_rbac: Callable[..., Any]
+) -> None:
+    stack = await stack_factory(operator_access=chart_rbac(), tier_rollout_per_minute=600.0)
+    ns = stack.namespace
+    tier_name = f"gold-{ns}"  # cluster-wide: named after the test's namespace, deleted at its end
+    tier = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseTier",
+        "metadata": {"name": tier_name},
+        "spec": {"limitCents": 20000, "autoscaling": {"minCu": 0.25, "maxCu": 1}},
+    }
+    await stack.apply(tier)
+    try:
+        await stack.start_operator()
+        budget = database_budget("user-gus", ns, "gus")
+        budget["spec"]["tier"] = tier_name
+        await stack.apply(budget)
+        await stack.apply(global_database("user-gus", ns, "gus"))  # no compute size: the tier's
+        gdb = await stack.wait_for(
+            "GlobalDatabase",
+            "user-gus",
+            lambda o: is_ready(o) and ((o or {}).get("status") or {}).get("applied", {}).get("maxCu") == 1,
+            namespace=ns,
+            timeout=90,
+            what="Ready with the tier's compute",
+        )
+        assert gdb is not None
+        assert gdb["status"]["applied"]["tier"] == tier_name
+        written = await stack.wait_for(
+            "DatabaseTier",
+            tier_name,
+            lambda o: ((o or {}).get("status") or {}).get("updatedDatabases") == 1,
+            timeout=60,
+            what="the tier's progress, through databasetiers/status",
+        )
+        assert written is not None
+        assert written["status"]["databases"] == 1
+        assert not _refusals(stack.operator_logs), _refusals(stack.operator_logs)
+    finally:
+        await stack.delete("DatabaseTier", tier_name)
+
+
 async def _handled(stack: LocalStack, name: str, namespace: str) -> Object:
     """The GlobalDatabase once kopf has finished with it: Ready, and kopf's own patch (its
     record of the handled spec) written. Ready alone races that patch, which follows the

@@ -21,7 +21,4 @@ def prices() -> Prices:
 @pytest.fixture
 def policy() -> TierPolicy:
     """The operator's default tiers: free $5, paid $50, enterprise unlimited; default free."""
-    return TierPolicy(
-        default_tier=Tier.FREE,
-        limits_cents={Tier.FREE: 500, Tier.PAID: 5000, Tier.ENTERPRISE: None},
-    )
+    return TierPolicy.of_limits(Tier.FREE, {Tier.FREE: 500, Tier.PAID: 5000, Tier.ENTERPRISE: None})

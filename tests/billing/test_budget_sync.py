@@ -10,7 +10,7 @@ from typing import Any
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.enforcement import DatabaseRecord
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
 from tests.factories import Endpoints, RecordingKube, Store, add_user
 
 
@@ -57,6 +57,44 @@ async def test_a_condition_keeps_its_transition_time_until_its_status_changes() 
     assert seen[0] == seen[1]  # still within the limit: no transition
     assert seen[2] != seen[1]  # over it: a transition
     assert seen[3] == seen[2]
+
+
+async def test_a_budget_naming_a_tier_that_does_not_exist_suspends_and_resumes_nobody() -> None:
+    sync = BudgetSync(settings=Settings(encryption_key="0" * 64), metrics=Metrics())
+    sync.last_sync = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)  # every cost known
+    add_user(sync, "ann", cost_cents=10_000)  # far over the free tier: suspended
+    kube, neon, events = RecordingKube(), Endpoints(), []
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: events.append(e))
+    assert sync.is_suspended("ann") is True
+    assert neon.disabled == {"p-ann": True}
+
+    # A typo in the tier: the decision in force holds, whatever the spend does meanwhile.
+    sync.put_budget("default", "budget-ann", BudgetRecord(user_id="ann", tier="fre"))
+    sync.costs["p-ann"] = 0
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: events.append(e))
+    assert sync.is_suspended("ann") is True
+    assert neon.disabled == {"p-ann": True}  # not resumed
+    status = kube.budget_status
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "TierNotFound")
+    assert "fre" in ready["message"]
+    assert status["exceeded"] is True
+    # The tier and limit in force stay as written before.
+    assert "tier" not in status
+    assert "limitCents" not in status
+    assert [e[4] for e in events].count("TierNotFound") == 1
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: events.append(e))
+    assert [e[4] for e in events].count("TierNotFound") == 1  # told once, not per pass
+
+    # Nor does a typo suspend a user who was within budget.
+    add_user(sync, "bob", cost_cents=0)
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+    assert sync.is_suspended("bob") is False
+    sync.put_budget("default", "budget-bob", BudgetRecord(user_id="bob", tier="nope"))
+    sync.costs["p-bob"] = 10**6
+    await sync.enforce(store=Store(), kube=kube, neon=neon, post_event=lambda *e: None)
+    assert sync.is_suspended("bob") is False
+    assert "p-bob" not in neon.disabled or neon.disabled["p-bob"] is False
 
 
 async def test_a_database_that_changes_payer_counts_once_for_the_new_payer_only() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tenantdb.api import BudgetDatabase
-from tenantdb.billing import TierPolicy
+from tenantdb.billing import TierDefinition, TierPolicy
 from tenantdb.config import Tier
 from tenantdb.reconcile.enforcement import (
     BudgetRecord,
@@ -200,3 +200,28 @@ def test_suspended_databases_are_not_suspended_again(policy: TierPolicy) -> None
         policy=policy,
     )
     assert plan.suspend == (suspend_of(ALICE_WS),)
+
+
+def test_a_budget_naming_a_tier_that_does_not_exist_decides_nothing(policy: TierPolicy) -> None:
+    suspended = db("alice", "alice", "p-a", suspended=True)
+    plan = plan_enforcement(
+        budgets=[BudgetRecord("alice", "gold"), BudgetRecord("bob", "gold", custom_limit_cents=0)],
+        databases=[suspended, BOB_GLOBAL],
+        costs_cents={"p-a": 0, "p-bob-g": 10_000},
+        policy=policy,
+    )
+    assert (plan.suspend, plan.resume) == ((), ())  # not resumed, not suspended
+    alice = plan.outcomes["alice"]
+    assert (alice.tier, alice.tier_found, alice.limit_cents) == ("gold", False, None)
+    assert plan.outcomes["bob"].tier_found is False  # a limit of its own does not decide it either
+
+
+def test_a_tiers_compute_quota_is_carried_to_the_hard_stop() -> None:
+    capped = TierPolicy(
+        default_tier="free",
+        tiers={"free": TierDefinition(name="free", limit_cents=500, quotas={"compute_time_seconds": 3600})},
+    )
+    plan = plan_enforcement(
+        budgets=[BudgetRecord("alice", "free")], databases=[], costs_cents={}, policy=capped
+    )
+    assert plan.outcomes["alice"].compute_cap_seconds == 3600

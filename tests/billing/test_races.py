@@ -12,11 +12,11 @@ import contextlib
 from types import SimpleNamespace
 from typing import Any
 
-from tenantdb.api import GlobalDatabaseSpec
 from tenantdb.config import Settings, Tier
 from tenantdb.metrics import Metrics
 from tenantdb.neon.serial import ProjectSerializer
 from tenantdb.reconcile.budget_sync import BudgetSync
+from tenantdb.reconcile.database.model import wanted_settings
 from tenantdb.reconcile.database.update import update_endpoint
 from tenantdb.reconcile.enforcement import BudgetRecord
 from tests.factories import RecordedEvents, RecordingKube, Store, add_user, database_deps, database_object
@@ -49,17 +49,16 @@ async def test_a_reconcile_that_began_before_the_suspend_does_not_undo_it() -> N
     neon, events = SerialEndpoints(), RecordedEvents()
     # The budget loop has suspended ann since.
     deps = database_deps(neon, settings=SETTINGS, is_suspended=lambda user: user == "ann")
-    spec = GlobalDatabaseSpec(userId="ann")
+    obj = database_object("db-ann", uid="uid-1", user_id="ann")
+    wanted = wanted_settings(obj, deps.user_tier("ann"))
     endpoint = SimpleNamespace(
         id="ep-1",
         disabled=False,
-        autoscaling_limit_min_cu=spec.autoscaling.min_cu,
-        autoscaling_limit_max_cu=spec.autoscaling.max_cu,
-        suspend_timeout_seconds=spec.suspend_timeout_seconds,
+        autoscaling_limit_min_cu=wanted.min_cu,
+        autoscaling_limit_max_cu=wanted.max_cu,
+        suspend_timeout_seconds=wanted.suspend_timeout_seconds,
     )
-    suspended = await update_endpoint(
-        database_object("db-ann", uid="uid-1", user_id="ann"), deps, events, "p-ann", endpoint
-    )
+    suspended = await update_endpoint(obj, deps, events, "p-ann", endpoint, wanted=wanted)
     assert suspended is True
     assert neon.patches == [{"disabled": True}]
     assert "BudgetExceeded" in events.reasons

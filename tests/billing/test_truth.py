@@ -146,6 +146,7 @@ class Rows:
         self.rows = [
             SimpleNamespace(
                 user_id=user,
+                tier="free",
                 budget_exceeded=value,
                 total_cost_cents=900 if value else 10,
                 current_period_start=datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC),

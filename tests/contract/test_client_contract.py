@@ -41,6 +41,7 @@ class Recorder:
         self.spec = spec
         self.answers: dict[tuple[str, str], Answer] = {}
         self.seen: list[tuple[str, str]] = []
+        self.bodies: list[Any] = []  # each request's JSON body (None without one)
 
     def on(self, method: str, path: str, answer: Answer | dict[str, Any], status: int = 200) -> None:
         if isinstance(answer, dict):
@@ -52,13 +53,9 @@ class Recorder:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         query = list(request.url.params.multi_items())
         path = request.url.path
-        self.spec.check_request(
-            request.method,
-            path,
-            query=query,
-            body=json.loads(request.content) if request.content else None,
-            headers=dict(request.headers),
-        )
+        body = json.loads(request.content) if request.content else None
+        self.bodies.append(body)
+        self.spec.check_request(request.method, path, query=query, body=body, headers=dict(request.headers))
         api_path = path.removeprefix("/api/v2")
         self.seen.append((request.method, api_path))
         response = self.answers[request.method, api_path](request)
@@ -190,6 +187,36 @@ async def test_set_compute_quota(neon: NeonClient, recorder: Recorder, spec: Neo
     await neon.set_compute_quota(PID, 340_000)
     with pytest.raises(ValueError, match="negative"):
         await neon.set_compute_quota(PID, -1)
+
+
+async def test_create_project_with_a_tiers_history_and_quotas(neon: NeonClient, recorder: Recorder) -> None:
+    recorder.on("POST", "/projects", samples.created_project(), status=201)
+    await neon.create_project(
+        name="tenantdb-ws-abc",
+        region_id="aws-us-east-2",
+        pg_version=17,
+        database_name="appdb",
+        role_name=None,
+        autoscaling_min_cu=0.25,
+        autoscaling_max_cu=2.0,
+        suspend_timeout_seconds=300,
+        history_retention_seconds=604800,
+        quotas={"logical_size_bytes": 10 * 1024**3},
+    )
+    sent = recorder.bodies[-1]["project"]
+    assert sent["history_retention_seconds"] == 604800
+    assert sent["settings"] == {"quota": {"logical_size_bytes": 10 * 1024**3}}
+
+
+async def test_update_project_settings(neon: NeonClient, recorder: Recorder, spec: NeonSpec) -> None:
+    recorder.on("PATCH", f"/projects/{PID}", _example(spec, "/projects/{project_id}", "patch"))
+    await neon.update_project_settings(PID, history_retention_seconds=86400, quotas={"logical_size_bytes": 0})
+    sent = recorder.bodies[-1]["project"]
+    assert sent == {"history_retention_seconds": 86400, "settings": {"quota": {"logical_size_bytes": 0}}}
+    with pytest.raises(ValueError, match="needs a retention or a quota"):
+        await neon.update_project_settings(PID)
+    with pytest.raises(ValueError, match="negative"):
+        await neon.update_project_settings(PID, quotas={"logical_size_bytes": -1})
 
 
 async def test_recover_project_and_list_the_recoverable(

@@ -21,6 +21,7 @@ SCRIPTS = {
     "GlobalDatabase": HEALTH / "database.lua",
     "WorkspaceDatabase": HEALTH / "database.lua",
     "DatabaseBudget": HEALTH / "budget.lua",
+    "DatabaseTier": HEALTH / "tier.lua",
     "NeonOrganization": HEALTH / "organization.lua",
 }
 ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
@@ -266,6 +267,18 @@ BUDGET_CASES: list[tuple[str, dict[str, Any] | None, str, str]] = [
         "Progressing",
         "Neon 503",
     ),
+    (
+        "a tier that does not exist",
+        {
+            "tier": "free",
+            "limitCents": 500,
+            "exceeded": True,
+            "observedGeneration": 1,
+            "conditions": [condition("Ready", "False", "TierNotFound", "No DatabaseTier named fre")],
+        },
+        "Degraded",
+        "No DatabaseTier named fre",
+    ),
 ]
 
 
@@ -278,6 +291,59 @@ def test_budget_health(status: dict[str, Any] | None, expected: str, fragment: s
     obj = budget(status)
     _valid_against_crd(obj)
     got, message = health(SCRIPTS["DatabaseBudget"], obj)
+    assert got == expected, message
+    assert fragment in message
+
+
+def tier(status: dict[str, Any] | None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseTier",
+        "metadata": {"name": "pro", "generation": 2},
+        "spec": {"limitCents": 5000, "autoscaling": {"minCu": 0.25, "maxCu": 2}},
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+TIER_CASES: list[tuple[str, dict[str, Any] | None, str, str]] = [
+    ("no status yet", None, "Progressing", "Waiting for the tenantdb operator"),
+    (
+        "rolled out",
+        {
+            "databases": 3,
+            "updatedDatabases": 3,
+            "observedGeneration": 2,
+            "conditions": [condition("Ready", "True", "RolledOut", "3 of 3 databases follow the tier")],
+        },
+        "Healthy",
+        "3 of 3",
+    ),
+    (
+        "rolling out",
+        {
+            "databases": 3,
+            "updatedDatabases": 1,
+            "observedGeneration": 2,
+            "conditions": [condition("Ready", "False", "RollingOut", "1 of 3 databases follow the tier")],
+        },
+        "Progressing",
+        "Rolling out: 1 of 3",
+    ),
+    ("stale", {"observedGeneration": 1}, "Progressing", "generation 2"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "fragment"),
+    [case[1:] for case in TIER_CASES],
+    ids=[case[0] for case in TIER_CASES],
+)
+def test_tier_health(status: dict[str, Any] | None, expected: str, fragment: str) -> None:
+    obj = tier(status)
+    _valid_against_crd(obj)
+    got, message = health(SCRIPTS["DatabaseTier"], obj)
     assert got == expected, message
     assert fragment in message
 

@@ -47,7 +47,13 @@ def test_no_two_objects_share_kind_namespace_and_name(rendered: Rendered) -> Non
 
 
 def test_namespaced_objects_live_in_the_release_or_a_watched_namespace(rendered: Rendered) -> None:
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterKopfPeering"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "ClusterKopfPeering",
+        "DatabaseTier",
+    }
     # The watched namespaces of the ci/ values sets (namespaced, sharded).
     watched = {ns for values in values_sets().values() for ns in values.get("watchNamespaces", [])}
     allowed = {NAMESPACE} | watched
@@ -86,7 +92,8 @@ def test_chart_metadata() -> None:
         ({"peering": {"enabeld": True}}, "enabeld"),
         ({"networkPolicy": {"enabled": "yes"}}, "enabled"),
         ({"createSecret": {"enabled": True, "encryptionKey": "not-hex"}}, "encryptionKey"),
-        ({"config": {"defaultTier": "gold"}}, "defaultTier"),
+        ({"config": {"defaultTier": "Gold Plan"}}, "defaultTier"),
+        ({"tiers": {"Gold Plan": {}}}, "Gold Plan"),
         ({"config": {"tierFreeLimitCents": -1}}, "tierFreeLimitCents"),
         ({"image": {"digest": "latest"}}, "digest"),
     ],
@@ -503,3 +510,38 @@ def test_notes_say_what_to_do_next(rendered_sets: Callable[[str], Rendered]) -> 
     assert "kubectl get gdb,wdb,dbb" in notes
     assert "DEMO MODE" in rendered_sets("emulator").notes
     assert "create secret generic" not in rendered_sets("createsecret").notes
+
+
+# --- the tiers ----------------------------------------------------------------------------------
+
+
+def test_the_chart_ships_the_three_tiers_as_the_samples_write_them(
+    rendered_sets: Callable[[str], Rendered], render: Callable[..., Rendered]
+) -> None:
+    from tenantdb.testing.manifests import load_manifests
+    from tests.deploy.support import MANIFESTS
+
+    shipped = {o["metadata"]["name"]: o["spec"] for o in rendered_sets("default").kinds("DatabaseTier")}
+    samples = {
+        o["metadata"]["name"]: o["spec"]
+        for o in load_manifests(MANIFESTS / "samples")
+        if o["kind"] == "DatabaseTier"
+    }
+    assert set(shipped) == {"free", "paid", "enterprise"}
+    assert shipped == samples
+    # The settings' limits are the tiers' before there were objects: the same numbers.
+    assert (shipped["free"]["limitCents"], shipped["paid"]["limitCents"]) == (500, 5000)
+    assert "limitCents" not in shipped["enterprise"]  # unlimited
+    for tier in rendered_sets("default").kinds("DatabaseTier"):
+        assert "namespace" not in tier["metadata"]  # cluster-scoped
+    # A tier of one's own beside them, one of them left out (null), and none at all (null).
+    custom = render(
+        {"tiers": {"gold": {"limitCents": 20000, "autoscaling": {"minCu": 1, "maxCu": 8}}, "paid": None}}
+    )
+    assert sorted(t["metadata"]["name"] for t in custom.kinds("DatabaseTier")) == [
+        "enterprise",
+        "free",
+        "gold",
+    ]
+    validate_all(custom.kinds("DatabaseTier"))
+    assert not render({"tiers": None}).kinds("DatabaseTier")

@@ -16,6 +16,7 @@ KOPF_PEERING = "kopf-peering.yaml"
 def test_the_generated_crds_exist() -> None:
     assert GENERATED == [
         "databasebudgets.tenantdb.io.yaml",
+        "databasetiers.tenantdb.io.yaml",
         "globaldatabases.tenantdb.io.yaml",
         "neonorganizations.tenantdb.io.yaml",
         "workspacedatabases.tenantdb.io.yaml",

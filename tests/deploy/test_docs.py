@@ -25,6 +25,7 @@ WHOLE = {
     "metrics.serviceMonitor.labels",
     "metrics.dashboard.labels",
     "serviceAccount.annotations",
+    "tiers",  # tier name -> DatabaseTier spec (the README's DatabaseTier section documents a spec)
 }
 
 

@@ -24,6 +24,10 @@ WORKLOAD = (
     | grants("", ["events"], "create patch")
     | grants("events.k8s.io", ["events"], "create patch")
 )
+# The tiers: cluster-scoped, so cluster-wide in every mode; read, and their status written.
+TIERS = grants("tenantdb.io", ["databasetiers"], "get list watch") | grants(
+    "tenantdb.io", ["databasetiers/status"], "get patch"
+)
 # kopf: discovering the served resources (always cluster-scoped); and the pool of Neon
 # organisations, a cluster-scoped kind, read with its status written in every mode.
 DISCOVERY = grants("apiextensions.k8s.io", ["customresourcedefinitions"], "list watch") | (
@@ -36,14 +40,14 @@ CLUSTER_PEERING = grants("kopf.dev", ["clusterkopfpeerings"], "get list watch pa
 NAMESPACED_PEERING = grants("kopf.dev", ["kopfpeerings"], "get list watch patch")
 
 EXPECTED: dict[str, dict[tuple[str, str, str | None], set[tuple[str, str, str]]]] = {
-    "default": {("ClusterRole", "tenantdb", None): DISCOVERY | WORKLOAD},
-    "peering": {("ClusterRole", "tenantdb", None): DISCOVERY | WORKLOAD | CLUSTER_PEERING},
+    "default": {("ClusterRole", "tenantdb", None): DISCOVERY | TIERS | WORKLOAD},
+    "peering": {("ClusterRole", "tenantdb", None): DISCOVERY | TIERS | WORKLOAD | CLUSTER_PEERING},
     "namespaced": {
-        ("ClusterRole", "tenantdb", None): DISCOVERY | NAMESPACES,
+        ("ClusterRole", "tenantdb", None): DISCOVERY | TIERS | NAMESPACES,
         ("Role", "tenantdb", "team-a"): WORKLOAD | NAMESPACED_PEERING,
         ("Role", "tenantdb", "team-b"): WORKLOAD | NAMESPACED_PEERING,
     },
-    "patterns": {("ClusterRole", "tenantdb", None): DISCOVERY | NAMESPACES | WORKLOAD},
+    "patterns": {("ClusterRole", "tenantdb", None): DISCOVERY | TIERS | NAMESPACES | WORKLOAD},
 }
 
 
@@ -53,12 +57,12 @@ def test_rbac_grants_exactly_what_is_needed(rendered_sets: Callable[[str], Rende
     assert {key: flatten_rules(value) for key, value in rules.items()} == EXPECTED[name]
 
 
-def test_namespaced_watch_grants_nothing_cluster_wide_beyond_discovery(
+def test_namespaced_watch_grants_nothing_cluster_wide_beyond_discovery_and_tiers(
     render: Callable[..., Rendered],
 ) -> None:
     rendered = render({"watchNamespaces": ["only-here"]})
     cluster = rbac_rules(rendered)[("ClusterRole", "tenantdb", None)]
-    assert flatten_rules(cluster) == DISCOVERY | NAMESPACES
+    assert flatten_rules(cluster) == DISCOVERY | TIERS | NAMESPACES
     assert flatten_rules(rbac_rules(rendered)[("Role", "tenantdb", "only-here")]) == WORKLOAD
 
 

@@ -39,6 +39,8 @@ def test_crds_have_the_names_users_type() -> None:
     assert names["GlobalDatabase"]["shortNames"] == ["gdb"]
     assert names["WorkspaceDatabase"]["shortNames"] == ["wdb"]
     assert names["DatabaseBudget"]["shortNames"] == ["dbb"]
+    assert names["DatabaseTier"]["shortNames"] == ["dbt"]
+    assert names["DatabaseTier"]["plural"] == "databasetiers"
     assert all(n["categories"] == ["tenantdb"] for n in names.values())
     for crd in generate_crds():
         version = crd["spec"]["versions"][0]
@@ -50,9 +52,12 @@ def test_crds_have_the_names_users_type() -> None:
             assert crd["spec"]["names"]["plural"] == "neonorganizations"
             assert {"Organization", "Cordoned", "Projects", "Room", "Ready", "Age"} <= columns
             continue
-        assert crd["spec"]["scope"] == "Namespaced"
+        # A tier is cluster-wide, like a StorageClass; the rest live in the tenants' namespaces.
+        assert crd["spec"]["scope"] == ("Cluster" if kind == "DatabaseTier" else "Namespaced")
         if kind == "DatabaseBudget":
             assert {"Tier", "Limit", "Spent", "Exceeded", "Age"} <= columns
+        elif kind == "DatabaseTier":
+            assert {"Limit", "MinCU", "MaxCU", "Databases", "Updated", "Ready", "Age"} <= columns
         else:
             assert {"Ready", "Phase", "Project", "Age"} <= columns
 
@@ -68,7 +73,7 @@ def _descriptions_everywhere(node: dict[str, Any], path: str) -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("kind", ["GlobalDatabase", "WorkspaceDatabase", "DatabaseBudget"])
+@pytest.mark.parametrize("kind", ["GlobalDatabase", "WorkspaceDatabase", "DatabaseBudget", "DatabaseTier"])
 def test_every_spec_field_is_documented_for_kubectl_explain(kind: str) -> None:
     assert _descriptions_everywhere(_schema(kind)["properties"]["spec"], "spec") == []
 
@@ -91,8 +96,15 @@ INVALID_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("GlobalDatabase", {"userId": "u1", "autoscaling": {"minCu": 0.1}}, "CU below 0.25"),
     ("GlobalDatabase", {"userId": "u1", "suspendTimeoutSeconds": -5}, "suspend timeout"),
     ("GlobalDatabase", {"userId": "u1", "databaseName": "drop table;"}, "database name"),
-    ("DatabaseBudget", {"userId": "u1", "tier": "gold"}, "unknown tier"),
+    ("DatabaseBudget", {"userId": "u1", "tier": "Gold Plan"}, "tier not a DNS-1123 name"),
+    ("DatabaseBudget", {"userId": "u1", "tier": "t" * 64}, "tier name too long"),
     ("DatabaseBudget", {"userId": "u1", "customLimitCents": -1}, "negative limit"),
+    ("DatabaseTier", {"limitCents": -1}, "negative tier limit"),
+    ("DatabaseTier", {"autoscaling": {"maxCu": 57}}, "tier CU above Neon's largest"),
+    ("DatabaseTier", {"suspendTimeoutSeconds": -5}, "tier suspend timeout"),
+    ("DatabaseTier", {"historyRetentionSeconds": 2592001}, "history beyond 30 days"),
+    ("DatabaseTier", {"quotas": {"logicalSizeBytes": -1}}, "negative storage quota"),
+    ("DatabaseTier", {"simPlans": [""]}, "empty Sim plan pattern"),
 ]
 
 

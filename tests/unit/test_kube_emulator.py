@@ -252,3 +252,20 @@ async def test_a_watch_ends_after_the_timeout_it_asked_for(
         lines = [line async for line in stream.aiter_lines() if line.strip()]
     assert lines == []
     assert time.monotonic() - started < 5
+
+
+async def test_a_cluster_scoped_kind_is_served_under_no_namespace_only(
+    kube: tuple[KubernetesEmulator, httpx.AsyncClient],
+) -> None:
+    _, http = kube
+    tiers = "/apis/tenantdb.io/v1alpha1/databasetiers"
+    body = {
+        "apiVersion": "tenantdb.io/v1alpha1",
+        "kind": "DatabaseTier",
+        "metadata": {"name": "pro"},
+        "spec": {},
+    }
+    assert (await http.post(tiers, json=body)).status_code in (200, 201)
+    assert [t["metadata"]["name"] for t in (await http.get(tiers)).json()["items"]] == ["pro"]
+    # As a real API server: a namespaced path to it does not exist (a list there is no empty list).
+    assert (await http.get("/apis/tenantdb.io/v1alpha1/namespaces/default/databasetiers")).status_code == 404

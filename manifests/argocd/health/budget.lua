@@ -1,5 +1,7 @@
 -- Argo CD health of tenantdb.io DatabaseBudget (Lua 5.1, Argo CD's).
---   Degraded     status.exceeded: spend reached the limit (the user's databases are suspended)
+--   Degraded     status.exceeded: spend reached the limit (the user's databases are suspended);
+--                or Ready=False, TierNotFound: the budget names no DatabaseTier (the last
+--                decision holds until it does)
 --   Healthy      condition Ready=True
 --   Progressing  anything else: no consumption synced yet, a stale status
 local function find_condition(status, kind)
@@ -41,13 +43,19 @@ if status.tier ~= nil then
   spent = spent .. " (" .. status.tier .. " tier)"
 end
 
+local ready = find_condition(status, "Ready")
+if ready ~= nil and ready.status == "False" and ready.reason == "TierNotFound" then
+  hs.status = "Degraded"
+  hs.message = ready.message or "The budget names a DatabaseTier that does not exist"
+  return hs
+end
+
 if status.exceeded == true then
   hs.status = "Degraded"
   hs.message = "Budget exceeded: " .. spent .. "; the user's databases are suspended"
   return hs
 end
 
-local ready = find_condition(status, "Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = "Within budget: " .. spent

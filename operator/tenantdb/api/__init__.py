@@ -23,6 +23,7 @@ from tenantdb.api.kinds import (
     CLUSTER_KINDS,
     DATABASE_BUDGET,
     DATABASE_KINDS,
+    DATABASE_TIER,
     GLOBAL_DATABASE,
     GROUP,
     KINDS,
@@ -35,11 +36,13 @@ from tenantdb.api.kinds import (
 )
 from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
 from tenantdb.api.tenant import Scope, Tenant
+from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus, TierQuotas
 
 __all__ = [
     "CLUSTER_KINDS",
     "DATABASE_BUDGET",
     "DATABASE_KINDS",
+    "DATABASE_TIER",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
@@ -56,6 +59,8 @@ __all__ = [
     "DatabaseBudgetStatus",
     "DatabaseSpec",
     "DatabaseStatus",
+    "DatabaseTierSpec",
+    "DatabaseTierStatus",
     "DeletionPolicy",
     "GlobalDatabaseSpec",
     "Kind",
@@ -64,6 +69,7 @@ __all__ = [
     "Phase",
     "Scope",
     "Tenant",
+    "TierQuotas",
     "WorkspaceDatabaseSpec",
     "kind_named",
 ]

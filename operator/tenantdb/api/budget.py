@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tenantdb.api.common import ID_MAX_LENGTH, ID_PATTERN, Condition, Resource, immutable
-from tenantdb.config import Tier
+from tenantdb.api.common import (
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    TIER_NAME_MAX_LENGTH,
+    TIER_NAME_PATTERN,
+    Condition,
+    Resource,
+    immutable,
+)
 
 __all__ = ["BudgetDatabase", "DatabaseBudgetSpec", "DatabaseBudgetStatus"]
 
@@ -18,7 +25,14 @@ class DatabaseBudgetSpec(Resource):
         max_length=ID_MAX_LENGTH,
         json_schema_extra=immutable("userId"),
     )
-    tier: Tier = Field(default=Tier.FREE, description="Billing tier: free, paid or enterprise.")
+    tier: str = Field(
+        default="free",
+        pattern=TIER_NAME_PATTERN,
+        max_length=TIER_NAME_MAX_LENGTH,
+        description="Name of the user's DatabaseTier (free, paid, enterprise, or any other the "
+        "cluster has). Without any DatabaseTier object: free, paid or enterprise, from the "
+        "operator's settings.",
+    )
     custom_limit_cents: int | None = Field(
         default=None, ge=0, description="Spending limit per billing period in cents; overrides the tier's."
     )
@@ -40,7 +54,7 @@ class BudgetDatabase(Resource):
 
 
 class DatabaseBudgetStatus(Resource):
-    tier: Tier | None = Field(default=None, description="The tier in force.")
+    tier: str | None = Field(default=None, description="The tier in force.")
     limit_cents: int | None = Field(default=None, description="Limit in cents; absent means unlimited.")
     total_cost_cents: int | None = Field(
         default=None, description="Spend of all the user's databases this period, in cents."

@@ -6,11 +6,14 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "ID_PATTERN",
+    "SUSPEND_TIMEOUT_RULE",
+    "TIER_NAME_MAX_LENGTH",
+    "TIER_NAME_PATTERN",
     "AutoscalingSpec",
     "Condition",
     "ConditionStatus",
@@ -19,11 +22,27 @@ __all__ = [
     "Phase",
     "Resource",
     "immutable",
+    "neon_suspend_timeout",
 ]
 
 # Ids as Sim Studio makes them (nanoid / uuid text): letters, digits, '_' and '-'.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 ID_MAX_LENGTH = 128
+# A tier's name (a DatabaseTier's, as a budget's spec.tier names it): a DNS-1123 label.
+TIER_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+TIER_NAME_MAX_LENGTH = 63
+# Neon's suspend_timeout_seconds: -1 (never), 0 (Neon's default) or 60..604800.
+SUSPEND_TIMEOUT_RULE: JsonValue = {
+    "rule": "self == -1 || self == 0 || self >= 60",
+    "message": "suspendTimeoutSeconds must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)",
+}
+
+
+def neon_suspend_timeout(value: int | None) -> int | None:
+    """A suspend timeout Neon accepts (``SUSPEND_TIMEOUT_RULE``, for models read without the CRD)."""
+    if value is not None and 0 < value < 60:
+        raise ValueError("must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)")
+    return value
 
 
 def immutable(field: str) -> dict[str, Any]:

@@ -81,6 +81,20 @@ def generate_crd(kind: Kind) -> dict[str, Any]:
     spec_schema = _schema_of(kind.spec)
     status_schema = _schema_of(kind.status)
     status_schema["description"] = "Observed state, written by the operator."
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": kind.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    if kind.object_rules:
+        root["x-kubernetes-validations"] = [dict(rule) for rule in kind.object_rules]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -106,20 +120,7 @@ def generate_crd(kind: Kind) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [dict(column) for column in kind.printer_columns],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": kind.description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
-                            },
-                        }
-                    },
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, JsonValue, field_validator, model_valida
 from tenantdb.api.common import (
     ID_MAX_LENGTH,
     ID_PATTERN,
+    SUSPEND_TIMEOUT_RULE,
     AutoscalingSpec,
     Condition,
     ConnectionSecretSpec,
@@ -16,9 +17,11 @@ from tenantdb.api.common import (
     Phase,
     Resource,
     immutable,
+    neon_suspend_timeout,
 )
+from tenantdb.api.tier import TierQuotas
 
-__all__ = ["DatabaseSpec", "DatabaseStatus", "GlobalDatabaseSpec", "WorkspaceDatabaseSpec"]
+__all__ = ["AppliedSettings", "DatabaseSpec", "DatabaseStatus", "GlobalDatabaseSpec", "WorkspaceDatabaseSpec"]
 
 _SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Presence of an immutable optional field may not change either (CEL on the spec).
@@ -34,11 +37,6 @@ _ROLE_NAME_RULE: JsonValue = {
     f"size(self.databaseName) <= {_MAX_NAME - len(_ROLE_SUFFIX)}",
     "message": f"databaseName longer than {_MAX_NAME - len(_ROLE_SUFFIX)} characters needs a roleName: "
     f"the default role '<databaseName>{_ROLE_SUFFIX}' would exceed PostgreSQL's {_MAX_NAME} bytes",
-}
-# Neon's suspend_timeout_seconds: -1 (never), 0 (Neon's default) or 60..604800.
-_SUSPEND_RULE: JsonValue = {
-    "rule": "self == -1 || self == 0 || self >= 60",
-    "message": "suspendTimeoutSeconds must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)",
 }
 
 
@@ -97,18 +95,20 @@ class DatabaseSpec(Resource):
         max_length=64,
         json_schema_extra=immutable("projectId"),
     )
-    autoscaling: AutoscalingSpec = Field(
-        default_factory=AutoscalingSpec,
-        description="Compute autoscaling limits; drift on Neon is patched back.",
-        json_schema_extra={"default": {}},
+    # No default on either: left out, they come from the user's DatabaseTier (and follow it).
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="Compute autoscaling limits; drift on Neon is patched back. Absent: the "
+        "user's DatabaseTier's (0.25 CU when it names none), following the tier as it changes.",
     )
-    suspend_timeout_seconds: int = Field(
-        default=0,
+    suspend_timeout_seconds: int | None = Field(
+        default=None,
         ge=-1,
         le=604800,
         description="Idle seconds before the compute suspends: 0 is Neon's default (5 minutes), "
-        "-1 never suspends; otherwise 60 (Neon's minimum) to 604800.",
-        json_schema_extra={"x-kubernetes-validations": [_SUSPEND_RULE]},
+        "-1 never suspends; otherwise 60 (Neon's minimum) to 604800. Absent: the user's "
+        "DatabaseTier's (0 when it names none).",
+        json_schema_extra={"x-kubernetes-validations": [SUSPEND_TIMEOUT_RULE]},
     )
     deletion_policy: DeletionPolicy = Field(
         default=DeletionPolicy.DELETE,
@@ -122,10 +122,8 @@ class DatabaseSpec(Resource):
 
     @field_validator("suspend_timeout_seconds")
     @classmethod
-    def _neon_accepts_the_suspend_timeout(cls, value: int) -> int:
-        if 0 < value < 60:
-            raise ValueError("must be -1 (never), 0 (Neon's default) or at least 60 (Neon's minimum)")
-        return value
+    def _neon_accepts_the_suspend_timeout(cls, value: int | None) -> int | None:
+        return neon_suspend_timeout(value)
 
     @property
     def budget_user_id(self) -> str:
@@ -173,6 +171,21 @@ class WorkspaceDatabaseSpec(DatabaseSpec):
         return self.billed_user_id or self.user_id
 
 
+class AppliedSettings(Resource):
+    """The settings last applied on Neon: the compute's, the project's, and the tier they follow."""
+
+    tier: str | None = Field(default=None, description="The DatabaseTier these settings come from.")
+    min_cu: float | None = Field(default=None, description="Smallest compute size, in CU.")
+    max_cu: float | None = Field(default=None, description="Largest compute size, in CU.")
+    suspend_timeout_seconds: int | None = Field(default=None, description="Idle seconds before suspending.")
+    history_retention_seconds: int | None = Field(
+        default=None, description="History kept, in seconds; absent: Neon's own, never set by the operator."
+    )
+    quotas: TierQuotas | None = Field(
+        default=None, description="The tier's hard stops set on the project (not the budget's compute stop)."
+    )
+
+
 class DatabaseStatus(Resource):
     """Observed state. Never holds a secret."""
 
@@ -213,6 +226,11 @@ class DatabaseStatus(Resource):
         default=None, ge=0, description="Cost of this database in the current billing period, in cents."
     )
     last_consumption_sync: str | None = Field(default=None, description="When cost was last synced.")
+    applied: AppliedSettings | None = Field(
+        default=None,
+        description="The compute and project settings last applied on Neon, from the spec and the "
+        "user's DatabaseTier: a tier's rollout counts the databases whose record matches it.",
+    )
     observed_generation: int | None = Field(default=None, description="Last generation reconciled.")
     observed_at: str | None = Field(
         default=None,

@@ -1,4 +1,4 @@
-"""Names of the three kinds, their CRD metadata and printer columns."""
+"""Names of the four kinds, their CRD metadata and printer columns."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from tenantdb.api.budget import DatabaseBudgetSpec, DatabaseBudgetStatus
 from tenantdb.api.common import Resource
 from tenantdb.api.databases import DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.organization import NeonOrganizationSpec, NeonOrganizationStatus
+from tenantdb.api.tier import DatabaseTierSpec, DatabaseTierStatus
 
 __all__ = [
     "CLUSTER_KINDS",
     "DATABASE_BUDGET",
+    "DATABASE_KINDS",
+    "DATABASE_TIER",
     "GLOBAL_DATABASE",
     "GROUP",
     "KINDS",
@@ -21,6 +24,7 @@ __all__ = [
     "VERSION",
     "WORKSPACE_DATABASE",
     "Kind",
+    "kind_named",
 ]
 
 GROUP = "tenantdb.io"
@@ -72,6 +76,8 @@ class Kind:
     printer_columns: tuple[Mapping[str, object], ...]
     description: str
     scope: str = "Namespaced"
+    # CEL rules on the whole object (``self.metadata.name`` is readable there).
+    object_rules: tuple[Mapping[str, str], ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -141,6 +147,50 @@ DATABASE_BUDGET = Kind(
     ),
     description="A user's database budget: tier, limit and spend of all their databases.",
 )
+DATABASE_TIER = Kind(
+    kind="DatabaseTier",
+    plural="databasetiers",
+    singular="databasetier",
+    short_name="dbt",
+    spec=DatabaseTierSpec,
+    status=DatabaseTierStatus,
+    printer_columns=(
+        {
+            "name": "Limit",
+            "type": "integer",
+            "jsonPath": ".spec.limitCents",
+            "description": "Limit per user and billing period, in cents; empty is unlimited",
+        },
+        {"name": "MinCU", "type": "number", "jsonPath": ".spec.autoscaling.minCu"},
+        {"name": "MaxCU", "type": "number", "jsonPath": ".spec.autoscaling.maxCu"},
+        {
+            "name": "Databases",
+            "type": "integer",
+            "jsonPath": ".status.databases",
+            "description": "Databases whose user is on the tier",
+        },
+        {
+            "name": "Updated",
+            "type": "integer",
+            "jsonPath": ".status.updatedDatabases",
+            "description": "Databases with the tier's settings applied on Neon",
+        },
+        _READY,
+        {"name": "Suspend", "type": "integer", "jsonPath": ".spec.suspendTimeoutSeconds", "priority": 1},
+        {"name": "History", "type": "integer", "jsonPath": ".spec.historyRetentionSeconds", "priority": 1},
+        _AGE,
+    ),
+    description="A tier of service (like a StorageClass): the spending limit, compute size, idle "
+    "timeout, history and hard stops of the databases of every user whose DatabaseBudget names it.",
+    scope="Cluster",
+    object_rules=(
+        {
+            # A budget's spec.tier names it, and that is a DNS-1123 label.
+            "rule": "size(self.metadata.name) <= 63 && !self.metadata.name.contains('.')",
+            "message": "a DatabaseTier's name must be a DNS-1123 label (no dots, at most 63 characters)",
+        },
+    ),
+)
 KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE, DATABASE_BUDGET)
 DATABASE_KINDS = (GLOBAL_DATABASE, WORKSPACE_DATABASE)
 # Cluster-scoped kinds, apart from KINDS (whose objects live in the watched namespaces).
@@ -163,7 +213,7 @@ NEON_ORGANIZATION = Kind(
     description="A Neon organisation of the pool new tenants are placed in, with its own API key and limits.",
     scope="Cluster",
 )
-CLUSTER_KINDS = (NEON_ORGANIZATION,)
+CLUSTER_KINDS = (NEON_ORGANIZATION, DATABASE_TIER)
 _BY_NAME = {kind.kind: kind for kind in (*KINDS, *CLUSTER_KINDS)}
 
 

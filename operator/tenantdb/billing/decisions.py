@@ -25,7 +25,6 @@ from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 from tenantdb.billing.tiers import Budget, TierPolicy, is_exceeded
-from tenantdb.config import Tier
 
 __all__ = ["BudgetDecision", "DatabaseSpend", "decide_budget"]
 
@@ -51,7 +50,7 @@ class DatabaseSpend(Generic[K]):
 
 @dataclasses.dataclass(frozen=True)
 class BudgetDecision(Generic[K]):
-    tier: Tier
+    tier: str
     limit_cents: int | None  # None: unlimited
     total_cost_cents: int  # sum of the known costs; a lower bound unless ``complete``
     exceeded: bool
@@ -63,7 +62,10 @@ class BudgetDecision(Generic[K]):
 def decide_budget(
     *, budget: Budget | None, databases: Sequence[DatabaseSpend[K]], policy: TierPolicy
 ) -> BudgetDecision[K]:
-    """Decide one user's budget; ``budget`` ``None`` means the user has none (default tier)."""
+    """Decide one user's budget; ``budget`` ``None`` means the user has none (default tier).
+
+    ``UnknownTierError`` when the budget's tier does not exist: there is nothing to decide
+    from (the caller holds the decision in force)."""
     effective = policy.budget_or_default(budget)
     limit = policy.limit_cents(effective)
     total = sum(db.cost_cents for db in databases if db.cost_cents is not None)

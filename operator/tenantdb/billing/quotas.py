@@ -12,7 +12,10 @@ Rules:
 
 - an unlimited user gets 0, Neon's "unlimited" (a lift after an upgrade);
 - a user with nothing left gets the usage so far (at least 1): 0 would mean unlimited;
-- storage and transfer costs count in what is left, but only compute is capped;
+- storage and transfer costs count in what is left, but only compute is capped here; a
+  tier's own quotas (``DatabaseTier.spec.quotas``: storage, transfer, ...) are set on each
+  project by the database path, and its compute quota lowers this one (``capped``), never
+  raises it;
 - the stop is armed only when it can matter (``armed``): when the user's databases, at their
   largest compute size, could spend what is left within the blind window (Neon's worst
   reporting delay plus a sync interval, twice over). A user far from the limit has no quota,
@@ -28,7 +31,15 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-__all__ = ["NEON_MAX_CU", "NEON_WORST_DELAY_SECONDS", "UNLIMITED", "armed", "compute_quotas", "needs_write"]
+__all__ = [
+    "NEON_MAX_CU",
+    "NEON_WORST_DELAY_SECONDS",
+    "UNLIMITED",
+    "armed",
+    "capped",
+    "compute_quotas",
+    "needs_write",
+]
 
 UNLIMITED = 0  # Neon: a zero quota means no quota
 NEON_MAX_CU = 56.0  # the largest compute Neon runs: the bound when a database's size is unknown
@@ -73,6 +84,15 @@ def compute_quotas(
     remaining = Decimal(remaining_cents) * _cu_seconds_per_cent(price_cu_hour_usd)
     share = math.floor(remaining / len(project_ids))
     return {p: max(1, compute_seconds.get(p, 0) + share) for p in project_ids}
+
+
+def capped(quotas: Mapping[str, int], cap: int | None) -> dict[str, int]:
+    """Each quota no higher than the tier's ``cap`` (``None`` or 0: no cap); unlimited becomes the cap."""
+    if not cap:
+        return dict(quotas)
+    return {
+        project: cap if seconds == UNLIMITED else min(seconds, cap) for project, seconds in quotas.items()
+    }
 
 
 def needs_write(previous: int | None, new: int, *, tolerance: int) -> bool:

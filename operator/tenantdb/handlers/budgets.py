@@ -27,7 +27,7 @@ from tenantdb.reconcile.enforcement import BudgetRecord
 from tenantdb.store import StoreError
 from tenantdb.store.claims import Claimant
 
-__all__ = ["enforce_now", "register_budget_handlers", "start_budget_loop"]
+__all__ = ["register_budget_handlers", "start_budget_loop"]
 
 _log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         await _hold_budget_claim(runtime, body, spec.user_id, logger)
         try:
             await runtime.store.upsert_budget(
-                user_id=spec.user_id, tier=spec.tier.value, custom_budget_cents=spec.custom_limit_cents
+                user_id=spec.user_id, tier=spec.tier, custom_budget_cents=spec.custom_limit_cents
             )
         except StoreError as exc:
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
@@ -174,7 +174,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             and runtime.budget_resume.recorded(
                 user_id=spec.user_id,
                 holder_uid=str(body.metadata.uid),
-                tier=spec.tier.value,
+                tier=spec.tier,
                 custom_budget_cents=spec.custom_limit_cents,
             )
         ):
@@ -183,7 +183,11 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
         runtime.budgets.seed_quotas(status.get("databases") or [])
         runtime.budgets.seed_state(namespace, name, status)
         runtime.budgets.seed_status(namespace, name, status)
+        tier_before = runtime.budgets.tier_name(spec.user_id)
         previous = runtime.budgets.put_budget(namespace, name, record)
+        if runtime.budgets.tier_name(spec.user_id) != tier_before:
+            # The user moved to another tier: their databases follow it, before any backlog.
+            runtime.tier_rollout.wake({spec.user_id})
         # A budget whose status records this generation and the limit in force (a resume at a
         # restart, mostly) has nothing to enforce that the next sync, which plans every user,
         # will not: enforcing it here would only rewrite its status without costs. A new or
@@ -193,7 +197,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             return
         users = {spec.user_id} | ({previous.user_id} if previous is not None else set())
         await enforce_now(runtime, users)
-        logger.info("budget of user %s: tier %s", spec.user_id, spec.tier.value)
+        logger.info("budget of user %s: tier %s", spec.user_id, spec.tier)
 
     async def finalize(body: kopf.Body, memo: Runtime, **_: Any) -> None:
         runtime = memo
@@ -212,6 +216,7 @@ def register_budget_handlers(registry: kopf.OperatorRegistry, *, settings: Setti
             raise kopf.TemporaryError(f"the metadata DB is unavailable: {exc}", delay=15) from None
         users = {user_id} | ({dropped.user_id} if dropped is not None else set())
         await enforce_now(runtime, users)  # the user falls back to the default tier
+        runtime.tier_rollout.wake(users)
 
     async def resume(body: kopf.Body, memo: Runtime, logger: kopf.Logger, **_: Any) -> None:
         await reconcile(body, memo, logger, resuming=True)

@@ -38,12 +38,16 @@ from tenantdb.reconcile.database import (
     reconcile_database,
 )
 from tenantdb.reconcile.database import status as database_status
+from tenantdb.reconcile.database.model import own_compute
 from tenantdb.reconcile.database_budget import apply_budget
+from tenantdb.reconcile.database_tier import apply_tier
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.reconcile.tier_rollout import Behind
+from tenantdb.reconcile.tiers import SettingsWanted
 from tenantdb.store import StoreError
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "register_for_budget",
     "register_in_fleet",
     "registered_if_settled",
+    "tier_actuator",
 ]
 
 _log = logging.getLogger(__name__)
@@ -216,6 +221,8 @@ def register_for_budget(
             return set()
         record = dataclasses.replace(known, user_id=obj.identity.user_id)
     else:
+        own = own_compute(obj.spec)
+        applied = SettingsWanted.from_status(status.applied)
         record = DatabaseRecord(
             kind=kind.kind,
             namespace=obj.identity.namespace,
@@ -225,7 +232,9 @@ def register_for_budget(
             endpoint_id=status.endpoint_id,
             suspended_for_budget=status.phase == Phase.SUSPENDED,
             uid=obj.identity.uid,
-            max_cu=obj.spec.autoscaling.max_cu,
+            max_cu=applied.max_cu if applied is not None else own.max_cu,
+            own=own,
+            applied=applied,
         )
     previous = runtime.budgets.put_database(record)
     if previous is not None and previous.user_id != record.user_id:
@@ -273,6 +282,40 @@ def budget_actuator(
                 now=_now(),
             )
         return settled.suspended if settled.endpoint is not None else None
+
+    return act
+
+
+def tier_actuator(
+    runtime: Runtime, post_event: Callable[[str, str, str, str, str, str], None]
+) -> Callable[[Behind], Awaitable[int]]:
+    """The database path acting for a tier's rollout: under the resource's own lock (the one
+    its reconcile holds), the settings its tier gives, recorded on its status and known to the
+    budget's registry at once (the rollout's next look finds it done). Returns the Neon calls."""
+
+    async def write(kind: str, namespace: str, name: str, status: DatabaseStatus) -> None:
+        await write_database_status(runtime, kind, namespace, name, status)
+
+    async def act(behind: Behind) -> int:
+        assert runtime.neon is not None
+        record = behind.record
+        lock = runtime.locks[record.uid] if record.uid else asyncio.Lock()
+        async with lock:
+            current = runtime.budgets.databases.get((record.kind, record.namespace, record.name))
+            if (
+                current is None
+                or current.applied != record.applied
+                or current.project_id != record.project_id
+            ):
+                return 0  # reconciled (or gone) since the rollout looked: its next look decides
+            # The key of the project's own organisation (the implicit one's without a pool).
+            organization = runtime.project_organizations.get(record.project_id or "")
+            neon = (runtime.client_of(organization) if organization else None) or runtime.neon
+            calls = await apply_tier(behind, neon=neon, write_status=write, post_event=post_event)
+            runtime.budgets.put_database(
+                dataclasses.replace(current, applied=behind.wanted, max_cu=behind.wanted.max_cu)
+            )
+        return calls
 
     return act
 

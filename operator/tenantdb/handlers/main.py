@@ -24,6 +24,8 @@ from tenantdb.handlers.loops import Loops
 from tenantdb.handlers.organizations import start_organization_refresh
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.handlers.sim_sync import start_sim_sync
+from tenantdb.handlers.tier_rollout import start_tier_rollout
+from tenantdb.handlers.tiers import register_tier_handlers
 from tenantdb.metrics import Metrics
 from tenantdb.neon.errors import NeonAuthError, NeonTransientError
 from tenantdb.redact import install_redaction, quiet_body_loggers
@@ -133,6 +135,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
         if app_settings.sim_sync:
             loops.start("sim-sync", start_sim_sync(memo))
         loops.start("fleet-observation", start_fleet_observation(memo))
+        loops.start("tier-rollout", start_tier_rollout(memo))
         loops.start("heap-trim", trim_heap_periodically())
         loops.start("decision-log-retention", start_decision_log_retention(memo))
         logger.info(
@@ -160,6 +163,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
 
     register_database_handlers(registry)
     register_budget_handlers(registry, settings=app_settings)
+    register_tier_handlers(registry)
     return registry
 
 

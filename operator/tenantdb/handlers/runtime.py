@@ -12,13 +12,14 @@ import socket
 import uuid
 from typing import TYPE_CHECKING, Protocol
 
-from tenantdb.api import DATABASE_BUDGET, Kind
+from tenantdb.api import DATABASE_BUDGET, DATABASE_TIER, Kind
 from tenantdb.api.organization import NeonOrganizationSpec
 from tenantdb.config import Settings
 from tenantdb.crypto import EncryptionKey
 from tenantdb.handlers.background import ActiveGate
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import KubeClient, KubeError
+from tenantdb.kube.resources import CustomResources
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
@@ -27,6 +28,8 @@ from tenantdb.reconcile.database import DatabaseDeps
 from tenantdb.reconcile.fleet import FleetRegistry
 from tenantdb.reconcile.organizations import OrganizationPool
 from tenantdb.reconcile.organizations.clients import organization_client
+from tenantdb.reconcile.tier_rollout import RolloutQueue
+from tenantdb.reconcile.tiers import tier_definition
 from tenantdb.store import MetadataStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ class Runtime:
     # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
     create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
+    # What the handlers tell the tiers' rollout (handlers/tier_rollout.py): a tier or a user's
+    # tier changed.
+    tier_rollout: RolloutQueue = dataclasses.field(default_factory=RolloutQueue)
     # The NeonOrganization pool (reconcile/organizations): empty when none is defined, and
     # then every tenant is in the implicit organisation of NEON_API_KEY / NEON_ORG_ID (``neon``).
     organizations: OrganizationPool[NeonClient] | None = None
@@ -158,6 +164,31 @@ class Runtime:
         assert self.kube is not None
         self.organizations = self._organization_pool(self.kube, self.store)
         await self.refresh_organizations()
+        # And the tiers, before any budget is planned or database created (the fast lane takes
+        # signups before kopf's watch of the tiers has listed them): a budget planned with the
+        # settings' tiers while the cluster's differ could suspend a paying user.
+        await self.load_tiers()
+
+    async def load_tiers(self) -> None:
+        """Every DatabaseTier, listed once (kopf's watch keeps them current after)."""
+        assert self.kube is not None
+        try:
+            objects = await CustomResources(self.kube).list(plural=DATABASE_TIER.plural, namespace=None)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            # The kind is not installed (CRDs not upgraded yet): the settings' three tiers.
+            logger.warning(
+                "DatabaseTier is not installed: the tiers are the settings' free, paid, enterprise"
+            )
+            objects = []
+        definitions = []
+        for obj in objects:
+            definition = tier_definition(obj)
+            if definition is not None:
+                definitions.append(definition)
+        self.budgets.tiers.replace_all(definitions)
+        logger.info("tiers: %s", ", ".join(sorted(self.budgets.policy.tiers)) or "none")
 
     def _organization_pool(self, kube: KubeClient, store: MetadataStore) -> OrganizationPool[NeonClient]:
         def make_client(spec: NeonOrganizationSpec, api_key: str) -> NeonClient:
@@ -222,6 +253,7 @@ class Runtime:
             settings=self.settings,
             clock=lambda: datetime.datetime.now(datetime.UTC),
             is_suspended=self.budgets.is_suspended,
+            user_tier=self.budgets.user_tier,
             known_projects=self.projects,
             create_attempts=self.create_attempts,
             pinned_claims=self.pinned_claims,

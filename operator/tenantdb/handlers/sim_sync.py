@@ -7,7 +7,7 @@ runtime's peering gate: only the active replica acts, and a paused one drops its
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from tenantdb.api import GLOBAL_DATABASE
@@ -16,10 +16,26 @@ from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.reconcile.sim_sync import SimSync
 from tenantdb.reconcile.sim_sync.loop import owned_namespaces
+from tenantdb.reconcile.sim_sync.subscriptions import plan_tiers_from_objects
 
-__all__ = ["start_sim_sync"]
+__all__ = ["plan_tiers_of", "start_sim_sync"]
 
 _log = logging.getLogger(__name__)
+
+
+def plan_tiers_of(runtime: Runtime) -> Callable[[], Mapping[str, str]]:
+    """Sim plan -> tier, as the DatabaseTier objects claim plans (``simPlans``); while the
+    cluster has none, ``TENANTDB_SIM_PLAN_TIERS`` (as the tiers themselves come from the settings
+    then). Asked at every plan, so a tier's new simPlans count from the next pass on."""
+    from_settings = runtime.settings.plan_tiers()
+
+    def plan_tiers() -> Mapping[str, str]:
+        objects = runtime.budgets.tiers.objects()
+        if not objects:
+            return from_settings
+        return plan_tiers_from_objects((tier.name, tier.sim_plans) for tier in objects)
+
+    return plan_tiers
 
 
 def build_sim_sync(runtime: Runtime) -> SimSync:
@@ -49,6 +65,7 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
         resources=CustomResources(kube),
         post_event=post_event,
         metrics=runtime.metrics,
+        plan_tiers=plan_tiers_of(runtime),
     )
 
 

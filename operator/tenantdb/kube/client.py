@@ -332,9 +332,10 @@ class KubeClient:
         return uids, projects
 
     async def patch_status(
-        self, *, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+        self, *, plural: str, namespace: str | None, name: str, status: Mapping[str, Any]
     ) -> None:
-        """Merge-patch a custom resource's status right away (not at the end of a handler)."""
+        """Merge-patch a custom resource's status right away (not at the end of a handler);
+        ``namespace`` ``None``: a cluster-scoped kind (DatabaseTier)."""
         action = "patching status"
         response = await self._http.request(
             "PATCH",

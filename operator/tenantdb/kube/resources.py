@@ -22,8 +22,9 @@ class CustomResources:
         # Every call is bounded: a connection that stops answering must not stop the caller.
         self._timeout = timeout_seconds
 
-    async def list(self, *, plural: str, namespace: str, page_size: int = 500) -> list[dict[str, Any]]:
-        """Every object of the kind in the namespace, fetched in pages."""
+    async def list(self, *, plural: str, namespace: str | None, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every object of the kind in the namespace (``None``: a cluster-scoped kind, or every
+        namespace), fetched in pages."""
         items: list[dict[str, Any]] = []
         async for page in list_pages(
             self._http, plural=plural, namespace=namespace, page_size=page_size, timeout=self._timeout

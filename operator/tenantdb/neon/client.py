@@ -8,7 +8,7 @@ the models of ``tenantdb.neon.models``. Rate limiting, retries, metrics and erro
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -239,8 +239,13 @@ class NeonClient:
         autoscaling_min_cu: float,
         autoscaling_max_cu: float,
         suspend_timeout_seconds: int,
+        history_retention_seconds: int | None = None,
+        quotas: Mapping[str, int] | None = None,
     ) -> CreatedProject:
         """Create a project with one database owned by one role; not retried when ambiguous.
+
+        ``history_retention_seconds`` ``None``: Neon's default; ``quotas``: ``settings.quota``
+        by Neon's names (none given: none set).
 
         A ``NeonTransientError`` with ``ambiguous`` set means Neon may have made the project:
         look for it by name (``find_projects``) before creating it again.
@@ -260,6 +265,10 @@ class NeonClient:
                 "suspend_timeout_seconds": suspend_timeout_seconds,
             },
         }
+        if history_retention_seconds is not None:
+            project["history_retention_seconds"] = history_retention_seconds
+        if quotas:
+            project["settings"] = {"quota": dict(quotas)}
         if self.org_id:
             project["org_id"] = self.org_id
         response = await self._session.call(CREATE_PROJECT, json={"project": project})
@@ -340,6 +349,33 @@ class NeonClient:
                 UPDATE_PROJECT,
                 ids={"project_id": project_id},
                 json={"project": {"settings": {"quota": {"compute_time_seconds": compute_time_seconds}}}},
+            )
+            operations = parse(OperationsAnswer, response, UPDATE_PROJECT).operations
+            self._serial.started(project_id, operations)
+
+    async def update_project_settings(
+        self,
+        project_id: str,
+        *,
+        history_retention_seconds: int | None = None,
+        quotas: Mapping[str, int] | None = None,
+    ) -> None:
+        """Set the project's history retention and the quotas named (Neon keeps the others);
+        absolute values, so sending it twice leaves the project as sending it once."""
+        project: dict[str, Any] = {}
+        if history_retention_seconds is not None:
+            if history_retention_seconds < 0:
+                raise ValueError(f"a history retention cannot be negative, got {history_retention_seconds}")
+            project["history_retention_seconds"] = history_retention_seconds
+        if quotas:
+            if any(value < 0 for value in quotas.values()):
+                raise ValueError("a quota cannot be negative")
+            project["settings"] = {"quota": dict(quotas)}
+        if not project:
+            raise ValueError("update_project_settings needs a retention or a quota to set")
+        async with self._mutation(project_id):
+            response = await self._session.call(
+                UPDATE_PROJECT, ids={"project_id": project_id}, json={"project": project}
             )
             operations = parse(OperationsAnswer, response, UPDATE_PROJECT).operations
             self._serial.started(project_id, operations)

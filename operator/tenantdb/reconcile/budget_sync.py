@@ -39,6 +39,7 @@ class BudgetSync(BudgetRegistry):
     loop: BudgetLoop = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.loop = BudgetLoop(registry=self)
 
     first_sync_wait = _on_loop(BudgetLoop.first_sync_wait)

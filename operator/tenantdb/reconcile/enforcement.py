@@ -6,6 +6,9 @@ groups the operator's objects by user and turns decisions into actions and statu
 
 - Users are every ``user_id`` that has a budget or a database. A user without a budget gets the
   default tier (``TierPolicy.default_tier``).
+- A budget naming a tier that does not exist (a typo, a tier deleted) decides nothing: its
+  user's outcome says so (``tier_found`` false), no database is suspended or resumed, and
+  the decision in force holds until the tier exists or the budget names another.
 - Should two budgets name the same user (they live in namespaces; nothing stops a second one),
   the most restrictive limit wins, so a duplicate can never raise a user's allowance.
 - A database's cost is looked up by its Neon project id in the merged costs. A database without
@@ -26,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tenantdb.billing import Budget, BudgetDecision, DatabaseSpend, TierPolicy, decide_budget
-from tenantdb.config import Tier
+from tenantdb.reconcile.tiers import OwnCompute, SettingsWanted
 
 __all__ = [
     "BudgetOutcome",
@@ -36,6 +39,7 @@ __all__ = [
     "ResumeAction",
     "SuspendAction",
     "plan_enforcement",
+    "strictest_by_user",
 ]
 
 
@@ -44,7 +48,7 @@ class BudgetRecord:
     """A DatabaseBudget as the handlers decoded it."""
 
     user_id: str
-    tier: Tier
+    tier: str
     custom_limit_cents: int | None = None
     generation: int | None = None  # metadata.generation, for status.observedGeneration
 
@@ -69,7 +73,11 @@ class DatabaseRecord:
     endpoint_id: str | None
     suspended_for_budget: bool = False
     uid: str | None = None
-    max_cu: float | None = None  # its largest compute size (spec.autoscaling.maxCu)
+    max_cu: float | None = None  # its largest compute size (as applied, else its spec's)
+    # For its tier's rollout: what its spec says of its compute, and what is applied on Neon
+    # (status.applied; None: not recorded).
+    own: OwnCompute = dataclasses.field(default_factory=OwnCompute)
+    applied: SettingsWanted | None = None
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -114,16 +122,21 @@ class BudgetOutcome:
     the cost is unknown, rather than writing a 0 that was never measured.
     ``costs_complete`` is false while some database's cost is unknown: ``total_cost_cents`` is
     then a lower bound.
+    ``tier_found`` is false when the budget names a tier that does not exist: nothing is
+    decided (``limit_cents`` ``None`` and ``exceeded`` false mean nothing then).
+    ``compute_cap_seconds``: the tier's own hard stop on each project per period (None: none).
     """
 
     user_id: str
     has_budget: bool
-    tier: Tier
+    tier: str
     limit_cents: int | None
     total_cost_cents: int
     exceeded: bool
     costs_complete: bool
     databases: tuple[Mapping[str, Any], ...]
+    tier_found: bool = True
+    compute_cap_seconds: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,10 +146,14 @@ class EnforcementPlan:
     resume: tuple[ResumeAction, ...]
 
 
-def _strictest(budgets: Iterable[BudgetRecord], policy: TierPolicy) -> dict[str, BudgetRecord]:
-    def rank(record: BudgetRecord) -> tuple[bool, int]:
+def strictest_by_user(budgets: Iterable[BudgetRecord], policy: TierPolicy) -> dict[str, BudgetRecord]:
+    """The budget that counts for each user (two naming one user: the strictest)."""
+
+    def rank(record: BudgetRecord) -> tuple[bool, bool, int]:
+        if not policy.knows(record.budget):
+            return (False, False, 0)  # an unknown tier holds everything: the strictest of all
         limit = policy.limit_cents(record.budget)
-        return (limit is None, limit or 0)  # any limit beats unlimited; lower beats higher
+        return (True, limit is None, limit or 0)  # any limit beats unlimited; lower beats higher
 
     chosen: dict[str, BudgetRecord] = {}
     for record in budgets:
@@ -168,7 +185,9 @@ def _outcome(
     has_budget: bool,
     spends: list[DatabaseSpend[DatabaseRecord]],
     d: BudgetDecision[DatabaseRecord],
+    policy: TierPolicy,
 ) -> BudgetOutcome:
+    cap = policy.tiers[d.tier].quotas.get("compute_time_seconds") or None
     return BudgetOutcome(
         user_id=user_id,
         has_budget=has_budget,
@@ -178,6 +197,25 @@ def _outcome(
         exceeded=d.exceeded,
         costs_complete=d.complete,
         databases=tuple(_status_entry(spend) for spend in spends),
+        compute_cap_seconds=cap,
+    )
+
+
+def _held(
+    user_id: str, record: BudgetRecord | None, spends: list[DatabaseSpend[DatabaseRecord]], policy: TierPolicy
+) -> BudgetOutcome:
+    """A user whose budget names a tier that does not exist: nothing decided."""
+    known = [spend.cost_cents for spend in spends if spend.cost_cents is not None]
+    return BudgetOutcome(
+        user_id=user_id,
+        has_budget=record is not None,
+        tier=policy.budget_or_default(record.budget if record is not None else None).tier,
+        limit_cents=None,
+        total_cost_cents=sum(known),
+        exceeded=False,
+        costs_complete=len(known) == len(spends),
+        databases=tuple(_status_entry(spend) for spend in spends),
+        tier_found=False,
     )
 
 
@@ -189,7 +227,7 @@ def plan_enforcement(
     policy: TierPolicy,
 ) -> EnforcementPlan:
     """Every user's budget outcome, and the endpoints to disable or enable."""
-    chosen = _strictest(budgets, policy)
+    chosen = strictest_by_user(budgets, policy)
     by_user: dict[str, list[DatabaseRecord]] = {}
     for db in databases:
         by_user.setdefault(db.user_id, []).append(db)
@@ -202,10 +240,12 @@ def plan_enforcement(
             _spend(db, costs_cents) for db in sorted(by_user.get(user_id, []), key=lambda d: d.sort_key)
         ]
         record = chosen.get(user_id)
-        decision = decide_budget(
-            budget=record.budget if record is not None else None, databases=spends, policy=policy
-        )
-        outcomes[user_id] = _outcome(user_id, record is not None, spends, decision)
+        budget = record.budget if record is not None else None
+        if not policy.knows(budget):
+            outcomes[user_id] = _held(user_id, record, spends, policy)
+            continue
+        decision = decide_budget(budget=budget, databases=spends, policy=policy)
+        outcomes[user_id] = _outcome(user_id, record is not None, spends, decision, policy)
         suspend.extend(
             SuspendAction(db.kind, db.namespace, db.name, db.user_id, db.project_id, db.endpoint_id, db.uid)
             for db in decision.suspend

@@ -83,11 +83,16 @@ class Reason(enum.StrEnum):
     # A DatabaseBudget: its Events, and its Synced and BudgetExceeded conditions.
     BUDGET_RESUMED = "BudgetResumed"
     TIER_CHANGED = "TierChanged"
+    TIER_NOT_FOUND = "TierNotFound"  # a budget naming a DatabaseTier that does not exist
     SYNCED = "Synced"
     CONFIGURED = "Configured"
     NOT_SYNCED_YET = "NotSyncedYet"
     OVER_LIMIT = "OverLimit"
     WITHIN_LIMIT = "WithinLimit"
+
+    # A DatabaseTier's Ready: every database of its users follows it, or not yet.
+    ROLLED_OUT = "RolledOut"
+    ROLLING_OUT = "RollingOut"
 
     # The Sim sync leaves a resource it did not make alone.
     NOT_MANAGED_BY_SIM_SYNC = "NotManagedBySimSync"

@@ -11,8 +11,9 @@ their connection strings refused, upgrades the tier and shows them back. It ends
 The metadata DB is Sim-shaped (``tenantdb.testing.sim_schema``) and the Sim sync is on: the
 samples' users and workspaces are first written into Sim's tables as Sim writes them (the samples,
 applied by hand, win over the sync, which says so in Events). Then the zero-code path: a user
-registers, creates a workspace, changes plan, Sim's personal save drops GLOBAL_DB_URL, the
-workspace is archived; rows only, as Sim writes them, and the operator follows.
+registers, creates a workspace, changes plan (and their compute grows with their DatabaseTier:
+``_compute``), Sim's personal save drops GLOBAL_DB_URL, the workspace is archived; rows only, as
+Sim writes them, and the operator follows.
 """
 
 from __future__ import annotations
@@ -224,6 +225,7 @@ async def _zero_code_demo(stack: LocalStack, key: EncryptionKey) -> bool:
     _say(f"  credential rows for it: {', '.join(members) or 'NONE'} (the owner and the member)")
     ok = ok and "AGENT_DB_URL" in keys and members == ["admin", "member"]
 
+    before = await _compute(stack, "GlobalDatabase", name)
     _say("zero-code Sim: the user subscribes to Sim's Pro plan (pro_6000) ...")
     await sim.subscribe(user, "pro_6000")
     upgraded = await stack.wait_for(
@@ -231,12 +233,30 @@ async def _zero_code_demo(stack: LocalStack, key: EncryptionKey) -> bool:
     )
     assert upgraded is not None
     _say(f"  DatabaseBudget {name}: tier paid, limit {upgraded['status'].get('limitCents')} cents")
+    # The user's compute follows the new tier (the DatabaseTier objects of manifests/samples).
+    after = await _compute(stack, "GlobalDatabase", name, tier="paid")
+    _say(f"  GlobalDatabase {name}: compute {before} -> {after} (the paid tier's, on the Neon endpoint)")
+    ok = ok and after != before
 
     _say("zero-code Sim: the workspace is archived (Sim's delete) ...")
     await sim.archive_workspace(workspace)
     await stack.wait_gone("WorkspaceDatabase", ws_name, timeout=60)
     _say(f"  WorkspaceDatabase {ws_name} deleted (deletionPolicy Retain for archives: the project is kept)")
     return ok
+
+
+async def _compute(stack: LocalStack, kind: str, name: str, *, tier: str | None = None) -> str:
+    """A database's compute as last applied on Neon (``status.applied``), once it follows
+    ``tier`` (``None``: whatever it follows now): "0.25-2 CU (tier paid)"."""
+
+    def follows(obj: dict[str, Any] | None) -> bool:
+        applied = ((obj or {}).get("status") or {}).get("applied") or {}
+        return bool(applied) and (tier is None or applied.get("tier") == tier)
+
+    obj = await stack.wait_for(kind, name, follows, timeout=30, what=f"settings of tier {tier}")
+    assert obj is not None
+    applied = obj["status"]["applied"]
+    return f"{applied['minCu']:g}-{applied['maxCu']:g} CU (tier {applied.get('tier')})"
 
 
 async def _describe_demo(stack: LocalStack, user_id: str) -> bool:

@@ -10,8 +10,9 @@ A real API server also does what kopf and the operator rely on, so this subclass
   (kopf then retries), a merge patch carrying a stale ``resourceVersion`` answers 409;
 - the ``status`` subresource: writes to ``/status`` change only status, writes to the main
   resource never change status;
+- a cluster-scoped kind (DatabaseTier) only without a namespace: under one it is a 404;
 - garbage collection of dependents (``ownerReferences``) when the owner is gone;
-- the three tenantdb custom resources and the CRD resources kopf watches, registered.
+- the four tenantdb custom resources and the CRD resources kopf watches, registered.
 
 Sized for a fleet (``bench/kube_emulator_scale.py``: 30,000 databases, 10,000 budgets and
 30,000 Secrets): kmock keeps every version of every object, finds an object by scanning all
@@ -196,6 +197,12 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
                 return
 
     async def _handle_like_an_api_server(self, request: rendering.Request) -> Any:
+        if request.resource is not None and request.namespace and not self._namespaced(request):
+            # A real API server serves a cluster-scoped kind (a DatabaseTier, a NeonOrganization)
+            # under no namespace: a namespaced path to it is a 404, not an empty list.
+            return await self._render_error(
+                kmock.KubernetesError(status=404, reason="NotFound", message="404 page not found")
+            )
         if request.resource is None or request.action not in (
             enums.action.CREATE,
             enums.action.UPDATE,
@@ -419,6 +426,15 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     def _next_version(self) -> str:
         self._last_version += 1
         return str(self._last_version)
+
+    def _namespaced(self, request: rendering.Request) -> bool:
+        if request.resource is None:
+            return True
+        try:
+            info = self.resources[request.resource]
+        except (KeyError, LookupError):
+            return True
+        return info.namespaced is not False
 
     def _has_status_subresource(self, request: rendering.Request) -> bool:
         if request.resource is None:

@@ -41,7 +41,7 @@ _CLUSTER_SCOPED = {kind.kind for kind in CLUSTER_KINDS}
 def _path(kind: str, namespace: str, name: str | None = None) -> str:
     if kind == "Secret":
         base = f"/api/v1/namespaces/{namespace}/secrets"
-    elif kind in _CLUSTER_SCOPED:  # NeonOrganization: no namespace
+    elif kind in _CLUSTER_SCOPED:  # NeonOrganization, DatabaseTier: no namespace
         base = f"/apis/{GROUP}/{VERSION}/{_PLURALS[kind]}"
     else:
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{_PLURALS[kind]}"

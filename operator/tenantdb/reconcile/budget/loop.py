@@ -35,7 +35,7 @@ from typing import Any
 from tenantdb.api import DatabaseStatus, Scope, Tenant, kind_named
 from tenantdb.billing import Prices
 from tenantdb.billing.period import billing_period
-from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, compute_quotas, needs_write
+from tenantdb.billing.quotas import NEON_MAX_CU, UNLIMITED, armed, capped, compute_quotas, needs_write
 from tenantdb.neon.errors import NeonError
 from tenantdb.reconcile.budget.ports import (
     CostStore,
@@ -318,7 +318,7 @@ class BudgetLoop:
                 for key, state in tiers_before.items()
                 if state is not None and getattr(registry.budgets.get(key), "user_id", None) == user_id
             ]
-            tier = outcome.tier.value
+            tier = outcome.tier
             why = f"spent {outcome.total_cost_cents} of {limit_text(outcome.limit_cents)} this period"
             if earlier and earlier[0] != tier:
                 why = f"tier {earlier[0]} -> {tier}: {why}"
@@ -375,7 +375,9 @@ class BudgetLoop:
         price = Prices.from_settings(registry.settings).compute_cu_hour_usd
         for outcome in outcomes:
             entries = [d for d in outcome.databases if d.get("projectId")]
-            if not entries or not (outcome.costs_complete or outcome.limit_cents is None):
+            if not outcome.tier_found or not entries:
+                continue  # an unknown tier: the quotas in force hold, as the decision does
+            if not (outcome.costs_complete or outcome.limit_cents is None):
                 continue
             wanted = self._wanted_quotas(outcome, entries, price)
             tolerance = _quota_tolerance(outcome.limit_cents, price, len(entries))
@@ -433,13 +435,16 @@ class BudgetLoop:
             price_cu_hour_usd=price,
         )
         if not stop_armed:
-            return dict.fromkeys(projects, UNLIMITED)
-        return compute_quotas(
-            project_ids=projects,
-            compute_seconds=self.registry.compute_seconds,
-            limit_cents=outcome.limit_cents,
-            total_cost_cents=outcome.total_cost_cents,
-            price_cu_hour_usd=price,
+            return capped(dict.fromkeys(projects, UNLIMITED), outcome.compute_cap_seconds)
+        return capped(
+            compute_quotas(
+                project_ids=projects,
+                compute_seconds=self.registry.compute_seconds,
+                limit_cents=outcome.limit_cents,
+                total_cost_cents=outcome.total_cost_cents,
+                price_cu_hour_usd=price,
+            ),
+            outcome.compute_cap_seconds,
         )
 
     async def _write_budget(
@@ -486,10 +491,18 @@ class BudgetLoop:
         written = await write_if_changed(kube, *key, wire, held=registry.held.get(key))
         if written is not None:
             registry.held[key] = written
-        state = (outcome.tier.value, decided)
+        state = (outcome.tier, decided)
         previous, registry.states[key] = registry.states.get(key), state
         limit = limit_text(outcome.limit_cents)
-        post_state_events(post_event, *key, previous=previous, state=state, total=total, limit=limit)
+        post_state_events(
+            post_event,
+            *key,
+            previous=previous,
+            state=state,
+            total=total,
+            limit=limit,
+            found=outcome.tier_found,
+        )
 
     async def _write_row(
         self,
@@ -552,7 +565,10 @@ def _decide(
     cost is known (or there is no limit); otherwise the word in force, if any, holds."""
     decided: dict[str, bool] = {}
     for user_id, outcome in outcomes.items():
-        if outcome.exceeded:
+        if not outcome.tier_found:
+            if user_id in known:
+                decided[user_id] = known[user_id]  # a typo in the tier suspends and resumes nothing
+        elif outcome.exceeded:
             decided[user_id] = True
         elif (outcome.costs_complete and synced) or outcome.limit_cents is None:
             decided[user_id] = False

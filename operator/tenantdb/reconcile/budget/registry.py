@@ -24,13 +24,14 @@ from typing import Any
 
 from tenantdb.api import Condition
 from tenantdb.api.budget import DatabaseBudgetStatus
-from tenantdb.billing import TierPolicy
+from tenantdb.billing import TierDefinition, TierPolicy
 from tenantdb.billing.period import billing_period
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.budget.ports import DecisionStore
 from tenantdb.reconcile.consumption import ConsumptionSnapshot, merge_costs
-from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord
+from tenantdb.reconcile.enforcement import BudgetRecord, DatabaseRecord, strictest_by_user
+from tenantdb.reconcile.tiers import TierCatalog
 
 __all__ = ["BudgetKey", "BudgetRegistry", "DatabaseKey"]
 
@@ -43,6 +44,8 @@ class BudgetRegistry:
     settings: Settings
     metrics: Metrics
     clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+    # The DatabaseTier objects (the handlers and the start-up list keep it current).
+    tiers: TierCatalog = dataclasses.field(init=False)
     budgets: dict[BudgetKey, BudgetRecord] = dataclasses.field(default_factory=dict)
     databases: dict[DatabaseKey, DatabaseRecord] = dataclasses.field(default_factory=dict)
     # What the consumption syncs measured (``record_consumption``).
@@ -54,6 +57,9 @@ class BudgetRegistry:
     decisions: dict[str, bool] = dataclasses.field(default_factory=dict)
     # Totals the last process recorded (a lower bound until this one has synced).
     restored_totals: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Each user's tier as the last process recorded it: until the user's budget registers (a
+    # start-up), a database's compute follows it rather than the default tier's.
+    restored_tiers: dict[str, str] = dataclasses.field(default_factory=dict)
     # The last sync any process recorded (``user_db_budget.last_sync``): when the next is due.
     restored_last_sync: datetime.datetime | None = None
     # Quotas this process has set, by project (a cache: lost on restart, then written again).
@@ -69,6 +75,9 @@ class BudgetRegistry:
     # The registry by user, so enforcing a few users costs in proportion to them, not to all.
     _budget_keys: dict[str, set[BudgetKey]] = dataclasses.field(default_factory=dict)
     _database_keys: dict[str, set[DatabaseKey]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tiers = TierCatalog(self.settings)
 
     # -- budgets and databases (kept current by the handlers) ------------------------------------
     def put_budget(self, namespace: str, name: str, record: BudgetRecord) -> BudgetRecord | None:
@@ -149,7 +158,30 @@ class BudgetRegistry:
 
     @property
     def policy(self) -> TierPolicy:
-        return TierPolicy.from_settings(self.settings)
+        return self.tiers.policy
+
+    def tier_name(self, user_id: str) -> str:
+        """The user's tier: their budget's (the strictest, should two name them), else the one
+        the last process recorded, else the default tier."""
+        budgets = [self.budgets[key] for key in self._budget_keys.get(user_id, ())]
+        if budgets:
+            return strictest_by_user(budgets, self.policy)[user_id].tier
+        return self.restored_tiers.get(user_id, self.policy.default_tier)
+
+    def user_tier(self, user_id: str) -> TierDefinition | None:
+        """The user's tier; ``None`` when it does not exist (the user's settings then hold)."""
+        return self.policy.tier(self.tier_name(user_id))
+
+    def known_users(self) -> set[str]:
+        """Every user with a budget or a database."""
+        return set(self._budget_keys) | set(self._database_keys)
+
+    def users_on(self, tier: str) -> set[str]:
+        """Every user known (by a budget or a database) whose tier is ``tier``."""
+        return {user for user in self.known_users() if self.tier_name(user) == tier}
+
+    def databases_of(self, users: Collection[str]) -> list[DatabaseRecord]:
+        return [self.databases[key] for user in users for key in self._database_keys.get(user, ())]
 
     def record_decisions(self, decided: Mapping[str, bool]) -> None:
         self.decisions.update(decided)
@@ -168,6 +200,8 @@ class BudgetRegistry:
         A row of an earlier billing period, or never synced, decides nothing: unknown."""
         period = billing_period(self.clock(), anchor_day=self.settings.billing_period_anchor_day)
         for row in await store.list_budgets():
+            if row.tier:
+                self.restored_tiers.setdefault(row.user_id, row.tier)
             if row.last_sync is None or row.current_period_start < period.start:
                 continue
             self.decisions.setdefault(row.user_id, row.budget_exceeded)
@@ -202,6 +236,8 @@ class BudgetRegistry:
         """Whether a budget's status already records this generation, tier and limit in force:
         its resume then needs no enforcement of its own (the next sync plans every user)."""
         decoded = DatabaseBudgetStatus.decode(status)
+        if not self.policy.knows(record.budget):
+            return False  # its status must say so: TierNotFound
         return (
             decoded.observed_generation is not None
             and decoded.observed_generation == record.generation

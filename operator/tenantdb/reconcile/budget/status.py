@@ -26,6 +26,7 @@ __all__ = [
     "enforced",
     "limit_text",
     "post_state_events",
+    "tier_not_found_text",
     "write_budget_status",
     "write_if_changed",
 ]
@@ -40,6 +41,13 @@ def limit_text(limit_cents: int | None) -> str:
     return "unlimited" if limit_cents is None else f"{limit_cents} cents"
 
 
+def tier_not_found_text(tier: str) -> str:
+    return (
+        f"No DatabaseTier named {tier}: the last decision holds (nothing is suspended or "
+        "resumed) until the tier exists or the budget names another"
+    )
+
+
 # --- Built ----------------------------------------------------------------------------------------
 def budget_conditions(
     conditions: Sequence[Condition],
@@ -51,14 +59,26 @@ def budget_conditions(
     now: datetime.datetime,
     generation: int | None,
 ) -> list[Condition]:
-    """Ready (configured, or synced) and BudgetExceeded (the user's word), on those of before."""
+    """Ready (configured, or synced; False when the tier does not exist) and BudgetExceeded
+    (the user's word), on those of before."""
     limit = limit_text(outcome.limit_cents)
+    if not outcome.tier_found:
+        # The word in force holds: BudgetExceeded is left as it was.
+        return cond.set_condition(
+            conditions,
+            kind=cond.READY,
+            status=False,
+            reason=Reason.TIER_NOT_FOUND,
+            message=tier_not_found_text(outcome.tier),
+            now=now,
+            generation=generation,
+        )
     conditions = cond.set_condition(
         conditions,
         kind=cond.READY,
         status=True,
         reason=Reason.SYNCED if synced else Reason.CONFIGURED,
-        message=f"Tier {outcome.tier.value}: limit {limit}",
+        message=f"Tier {outcome.tier}: limit {limit}",
         now=now,
         generation=generation,
     )
@@ -85,9 +105,12 @@ def enforced(
     quotas: Mapping[str, int],
     generation: int | None,
 ) -> dict[str, Any]:
-    """The status a pass of the budget loop writes, as a merge patch (every field it owns)."""
+    """The status a pass of the budget loop writes, as a merge patch (every field it owns).
+
+    A tier that does not exist leaves the tier, the limit and ``exceeded`` as the last
+    decision wrote them: they are what is still in force."""
     status = DatabaseBudgetStatus(
-        tier=outcome.tier,
+        tier=outcome.tier if outcome.tier_found else None,
         limit_cents=outcome.limit_cents,
         total_cost_cents=total,
         exceeded=decided,
@@ -107,7 +130,7 @@ def enforced(
         conditions=conditions,
     )
     wire: dict[str, Any] = status.to_wire()
-    if outcome.limit_cents is None:
+    if outcome.limit_cents is None and outcome.tier_found:
         wire["limitCents"] = None  # unlimited: a merge patch removes the limit of before
     return wire
 
@@ -143,9 +166,18 @@ def post_state_events(
     state: BudgetState,
     total: int,
     limit: str,
+    found: bool = True,
 ) -> None:
-    """One Event on the DatabaseBudget per change of its state (not per write)."""
+    """One Event on the DatabaseBudget per change of its state (not per write); ``found``
+    false: the tier of ``state`` does not exist (a Warning, once)."""
     decided = state[1]
+    if not found:
+        if previous is None or previous[0] != state[0]:
+            post_event(
+                DATABASE_BUDGET.kind, namespace, name, "Warning", Reason.TIER_NOT_FOUND,
+                tier_not_found_text(state[0]),
+            )  # fmt: skip
+        return
     if previous is not None and previous[0] != state[0]:
         post_event(
             DATABASE_BUDGET.kind, namespace, name, "Normal", Reason.TIER_CHANGED,

@@ -83,9 +83,11 @@ async def _send(
             pg_version=plan.pg_version,
             database_name=spec.database_name,
             role_name=spec.role_name,
-            autoscaling_min_cu=spec.autoscaling.min_cu,
-            autoscaling_max_cu=spec.autoscaling.max_cu,
-            suspend_timeout_seconds=spec.suspend_timeout_seconds,
+            autoscaling_min_cu=plan.wanted.min_cu,
+            autoscaling_max_cu=plan.wanted.max_cu,
+            suspend_timeout_seconds=plan.wanted.suspend_timeout_seconds,
+            history_retention_seconds=plan.wanted.history_retention_seconds,
+            quotas=dict(plan.wanted.quotas),
         )
     except NeonTransientError as exc:
         if exc.ambiguous:

@@ -69,7 +69,7 @@ async def _reconcile(
     obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
 ) -> DatabaseStatus:
     now = deps.clock()
-    plan = Plan.of(obj, deps.settings)
+    plan = Plan.of(obj, deps.settings, deps.user_tier(obj.identity.user_id))
     # The tenant and the Secret's name are ours: checked before anything is created.
     claimed = await claim_tenant(obj, deps, plan.secret_name)
     conditions = list(obj.status.conditions)
@@ -89,7 +89,7 @@ async def _reconcile(
     recorded = await record(
         obj, deps, write_status, plan=plan, claimed=claimed, project_id=project.project_id
     )
-    updated = await update(obj, deps, events, project)
+    updated = await update(obj, deps, events, project, plan.wanted)
     await publish(
         obj,
         deps,

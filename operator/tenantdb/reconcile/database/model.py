@@ -14,12 +14,14 @@ from collections.abc import Callable, MutableMapping, MutableSet
 from typing import Any, Protocol, TypeAlias
 
 from tenantdb.api import DatabaseSpec, DatabaseStatus
-from tenantdb.config import Settings
+from tenantdb.billing import TierDefinition
+from tenantdb.config import Settings, Tier
 from tenantdb.kube import OwnerReference
 from tenantdb.reconcile.errors import NeedsUserAction
 from tenantdb.reconcile.naming import DatabaseIdentity
 from tenantdb.reconcile.ports import Metadata, NeonLike, SecretWriter
 from tenantdb.reconcile.projects import our_name
+from tenantdb.reconcile.tiers import OwnCompute, SettingsWanted, desired_settings
 from tenantdb.store.claims import Claimant
 
 __all__ = [
@@ -39,9 +41,15 @@ __all__ = [
     "TakenOver",
     "Updated",
     "decrypted",
+    "own_compute",
     "role_name",
     "secret_name",
+    "wanted_settings",
 ]
+
+
+# A tier of the settings: only a limit, so a database keeps its spec's or the base settings.
+_SETTINGS_ONLY = TierDefinition(name=Tier.FREE.value)
 
 
 # --- The resource, and what it needs from outside -------------------------------------------------
@@ -58,6 +66,9 @@ class DatabaseDeps:
     # and an answer decided earlier would undo its suspend (or its resume). ``None``: not
     # known yet (after a restart): the endpoint's ``disabled`` flag is left as it is.
     is_suspended: Callable[[str], bool | None] = lambda _user_id: False
+    # The user's DatabaseTier (what the spec leaves out comes from it); ``None``: the tier the
+    # user's budget names does not exist, and what it would give holds as last applied.
+    user_tier: Callable[[str], TierDefinition | None] = lambda _user_id: _SETTINGS_ONLY
     # Resource uid -> Neon project id, as recorded by this process (see Runtime.projects).
     known_projects: MutableMapping[str, str] = dataclasses.field(default_factory=dict)
     # Resource uids whose create this process has sent but not yet recorded.
@@ -125,9 +136,13 @@ class Plan:
     database_name: str
     role_name: str
     secret_name: str
+    # The compute and project settings on Neon: the spec's, else the user's tier's.
+    wanted: SettingsWanted
 
     @classmethod
-    def of(cls, obj: DatabaseObject, settings: Settings) -> Plan:
+    def of(
+        cls, obj: DatabaseObject, settings: Settings, tier: TierDefinition | None = _SETTINGS_ONLY
+    ) -> Plan:
         status, spec = obj.status, obj.spec
         taken_over = spec.project_id is not None and status.project_id == spec.project_id
         return cls(
@@ -137,7 +152,17 @@ class Plan:
             database_name=(taken_over and status.database_name) or spec.database_name,
             role_name=(taken_over and status.role_name) or role_name(spec),
             secret_name=secret_name(obj),
+            wanted=wanted_settings(obj, tier),
         )
+
+
+def own_compute(spec: DatabaseSpec) -> OwnCompute:
+    return OwnCompute.of(spec.autoscaling, spec.suspend_timeout_seconds)
+
+
+def wanted_settings(obj: DatabaseObject, tier: TierDefinition | None) -> SettingsWanted:
+    """The database's settings on Neon given its user's ``tier`` (``None``: it does not exist)."""
+    return desired_settings(own_compute(obj.spec), tier, held=SettingsWanted.from_status(obj.status.applied))
 
 
 # --- What the phases hand each other --------------------------------------------------------------
@@ -230,3 +255,5 @@ class Updated:
     suspended: bool  # disabled for the user's budget
     # A settings change Neon refused: reported in Synced; the database still works.
     refused: NeedsUserAction | None
+    # The settings now on Neon (``None``: a change was refused; the record of before stands).
+    applied: SettingsWanted | None = None

@@ -202,6 +202,7 @@ def reconciled(
             observed_generation=generation,
             observed_at=cond.rfc3339(now),
             conditions=conditions,
+            **({"applied": updated.applied.to_status()} if updated.applied is not None else {}),
         )
     )
 

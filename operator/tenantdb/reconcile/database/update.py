@@ -1,5 +1,7 @@
-"""Update: the project's compute endpoint, waited for, then brought to the spec (its
-settings) and to the budget (its ``disabled`` flag), patching only what drifted.
+"""Update: the project's compute endpoint, waited for, then brought to the spec and the
+user's tier (its settings: ``Plan.wanted``) and to the budget (its ``disabled`` flag),
+patching only what drifted; then the project's own settings the tier sets (history
+retention, quotas), sent only when they differ from what the status records as applied.
 
 The budget's word is read under the project's lock, just before the patch
 (``endpoint_budget.settle_endpoint``): the budget loop may have switched it since this
@@ -23,11 +25,14 @@ from tenantdb.reconcile.endpoint_budget import EndpointSettled, read_write_endpo
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.ports import Events
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.reconcile.tiers import SettingsWanted, project_changes
 
-__all__ = ["update", "update_endpoint"]
+__all__ = ["compute_drift", "update", "update_endpoint", "update_project"]
 
 
-async def update(obj: DatabaseObject, deps: DatabaseDeps, events: Events, project: Owned) -> Updated:
+async def update(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project: Owned, wanted: SettingsWanted
+) -> Updated:
     """Wait for the project's endpoint, then patch what drifted."""
     endpoint, branch_id = await _endpoint(obj, deps, project)
     # A settings change Neon refuses leaves a working database: it is reported in Synced,
@@ -35,14 +40,35 @@ async def update(obj: DatabaseObject, deps: DatabaseDeps, events: Events, projec
     refused: NeedsUserAction | None = None
     try:
         async with outside_errors("updating the compute endpoint settings"):
-            suspended = await update_endpoint(obj, deps, events, project.project_id, endpoint)
+            suspended = await update_endpoint(obj, deps, events, project.project_id, endpoint, wanted=wanted)
+        async with outside_errors("updating the project settings"):
+            # A project just created was created with them.
+            if not isinstance(project, Created):
+                await update_project(obj, deps, events, project.project_id, wanted)
     except NeedsUserAction as exc:
         refused = exc
         async with outside_errors("updating the compute endpoint (budget only)"):
-            suspended = await update_endpoint(
-                obj, deps, events, project.project_id, endpoint, settings_too=False
-            )
-    return Updated(endpoint=endpoint, branch_id=branch_id, suspended=suspended, refused=refused)
+            suspended = await update_endpoint(obj, deps, events, project.project_id, endpoint, wanted=None)
+    return Updated(
+        endpoint=endpoint,
+        branch_id=branch_id,
+        suspended=suspended,
+        refused=refused,
+        applied=wanted if refused is None else None,
+    )
+
+
+async def update_project(
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, project_id: str, wanted: SettingsWanted
+) -> None:
+    """The history retention and quotas of the tier, where they differ from the status's record
+    (a database without one: as it was before tiers set anything, none)."""
+    retention, quotas = project_changes(wanted, SettingsWanted.from_status(obj.status.applied))
+    if retention is None and not quotas:
+        return
+    await deps.neon.update_project_settings(project_id, history_retention_seconds=retention, quotas=quotas)
+    changed = (["history_retention_seconds"] if retention is not None else []) + sorted(quotas)
+    events.normal(Reason.SETTINGS_UPDATED, f"Patched Neon project settings: {', '.join(changed)}")
 
 
 async def _endpoint(obj: DatabaseObject, deps: DatabaseDeps, project: Owned) -> tuple[Any, str]:
@@ -73,9 +99,10 @@ async def update_endpoint(
     project_id: str,
     endpoint: Any,
     *,
-    settings_too: bool = True,
+    wanted: SettingsWanted | None,
 ) -> bool:
-    """Patch what drifted; returns whether the endpoint is (now) suspended for the budget.
+    """Patch what drifted from ``wanted`` (``None``: the budget's flag only); returns whether
+    the endpoint is (now) suspended for the budget.
 
     The budget's word is read under the project's lock (``settle_endpoint``); while it is not
     known (``None``), the endpoint's ``disabled`` flag stays as it is."""
@@ -85,21 +112,21 @@ async def update_endpoint(
             project_id,
             decision=lambda: deps.is_suspended(obj.identity.user_id),
             endpoint=endpoint,
-            drift=_drift(obj, endpoint) if settings_too else {},
+            drift=compute_drift(endpoint, wanted) if wanted is not None else {},
         )
     _patched_events(events, settled)
     return settled.suspended
 
 
-def _drift(obj: DatabaseObject, endpoint: Any) -> dict[str, Any]:
-    spec = obj.spec
+def compute_drift(endpoint: Any, wanted: SettingsWanted) -> dict[str, Any]:
+    """The compute settings of ``endpoint`` that differ from ``wanted`` (``update_endpoint``'s names)."""
     changes: dict[str, Any] = {}
-    if endpoint.autoscaling_limit_min_cu != spec.autoscaling.min_cu:
-        changes["autoscaling_min_cu"] = spec.autoscaling.min_cu
-    if endpoint.autoscaling_limit_max_cu != spec.autoscaling.max_cu:
-        changes["autoscaling_max_cu"] = spec.autoscaling.max_cu
-    if (endpoint.suspend_timeout_seconds or 0) != spec.suspend_timeout_seconds:
-        changes["suspend_timeout_seconds"] = spec.suspend_timeout_seconds
+    if endpoint.autoscaling_limit_min_cu != wanted.min_cu:
+        changes["autoscaling_min_cu"] = wanted.min_cu
+    if endpoint.autoscaling_limit_max_cu != wanted.max_cu:
+        changes["autoscaling_max_cu"] = wanted.max_cu
+    if (endpoint.suspend_timeout_seconds or 0) != wanted.suspend_timeout_seconds:
+        changes["suspend_timeout_seconds"] = wanted.suspend_timeout_seconds
     return changes
 
 
