@@ -228,7 +228,9 @@ async def _gone(resources: CustomResources, user_id: str) -> bool:
     return True
 
 
-async def _no_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+async def _no_event(
+    kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
+) -> None:
     return None
 
 

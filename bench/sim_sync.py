@@ -188,7 +188,7 @@ async def main(users: int) -> dict[str, Any]:
             events: list[str] = []
 
             async def post_event(
-                kind: str, name: str, reason: str, message: str, *, type_: str = "Normal"
+                kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
             ) -> None:
                 events.append(reason)
 

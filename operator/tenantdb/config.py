@@ -147,6 +147,14 @@ class Settings(BaseSettings):
         description="Share of the account budget that background calls (sweeps, drift checks, "
         "consumption) may use; calls a user waits for go first.",
     )
+    neon_rate_limit_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="This process's share of every organisation's rate limits (the ``neon_*`` "
+        "settings and each NeonOrganization's): operator shards that share organisations take "
+        "a static share each (the chart sets 1/shards), so together they stay within them.",
+    )
     project_name_prefix: str = Field(
         default="tenantdb",
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
@@ -294,6 +302,14 @@ class Settings(BaseSettings):
         pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         description="Namespace of the resources the Sim sync makes.",
     )
+    sim_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated shard namespaces the Sim sync spreads tenants over, by a "
+        "stable hash of the user id (a user's budget, global database and the workspaces billed "
+        "to them land together); empty: ``sim_namespace`` alone. Only where a tenant's resources "
+        "are first made: existing ones never move. Each process writes only in the namespaces it "
+        "watches, so each operator shard makes its own tenants' resources.",
+    )
     sim_poll_interval_seconds: float = Field(
         default=1.0,
         gt=0,
@@ -338,10 +354,14 @@ class Settings(BaseSettings):
         """``TENANTDB_SIM_PLAN_TIERS`` as a mapping, in the order given."""
         return parse_plan_tiers(self.sim_plan_tiers)
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "sim_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         return _csv(value)
+
+    def sim_sync_namespaces(self) -> list[str]:
+        """The namespaces the Sim sync spreads tenants over (``sim_namespaces`` or the one)."""
+        return list(self.sim_namespaces) or [self.sim_namespace]
 
     @field_validator(
         "tier_free_limit_cents",

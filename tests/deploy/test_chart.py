@@ -54,7 +54,9 @@ def test_namespaced_objects_live_in_the_release_or_a_watched_namespace(rendered:
         "ClusterKopfPeering",
         "DatabaseTier",
     }
-    allowed = {NAMESPACE, "team-a", "team-b"}  # the watched namespaces of ci/namespaced-values.yaml
+    # The watched namespaces of the ci/ values sets (namespaced, sharded).
+    watched = {ns for values in values_sets().values() for ns in values.get("watchNamespaces", [])}
+    allowed = {NAMESPACE} | watched
     for obj in rendered.objects:
         namespace = obj["metadata"].get("namespace")
         if obj["kind"] in cluster_scoped:
@@ -330,6 +332,73 @@ def test_peering_refuses_setups_that_cannot_work(
 def test_no_peering_objects_without_peering(rendered_sets: Callable[[str], Rendered]) -> None:
     rendered = rendered_sets("default")
     assert not rendered.kinds("KopfPeering", "ClusterKopfPeering", "PodDisruptionBudget")
+
+
+# --- shards ----------------------------------------------------------------------------------------
+
+
+def test_shards_split_the_watched_namespaces_each_with_its_own_peering(
+    rendered_sets: Callable[[str], Rendered],
+) -> None:
+    rendered = rendered_sets("sharded")
+    watched: dict[str, set[str]] = {}
+    peering: dict[str, str] = {}
+    for deployment in operator_deployments(rendered):
+        shard = deployment["spec"]["selector"]["matchLabels"]["tenantdb.io/shard"]
+        env = env_of(operator_container(deployment))
+        namespaces = set(env["TENANTDB_NAMESPACES"]["value"].split(","))
+        # A shard's standby watches exactly what its active peer watches, under the same peering.
+        assert watched.setdefault(shard, namespaces) == namespaces
+        assert (
+            peering.setdefault(shard, env["TENANTDB_PEERING_NAME"]["value"])
+            == env["TENANTDB_PEERING_NAME"]["value"]
+        )
+        # Two shards share one organisation's limits: half each.
+        assert float(env["TENANTDB_NEON_RATE_LIMIT_SHARE"]["value"]) == 0.5
+        # Every shard's Sim sync spreads tenants over all the shards' namespaces alike.
+        assert env["TENANTDB_SIM_NAMESPACES"]["value"] == "tenants-a,tenants-b,tenants-c"
+    # The i-th namespace goes to shard i mod 2: appending one moves nobody.
+    assert watched == {"0": {"tenants-a", "tenants-c"}, "1": {"tenants-b"}}
+    assert peering == {"0": "tenantdb-shard-0", "1": "tenantdb-shard-1"}
+    kopf_peerings = {o["metadata"]["namespace"]: o["metadata"]["name"] for o in rendered.kinds("KopfPeering")}
+    assert kopf_peerings == {
+        "tenants-a": "tenantdb-shard-0",
+        "tenants-b": "tenantdb-shard-1",
+        "tenants-c": "tenantdb-shard-0",
+    }
+    # No two Deployments fight over pods, and each shard keeps one peer through a drain.
+    selectors = [
+        tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in operator_deployments(rendered)
+    ]
+    assert len(set(selectors)) == len(selectors) == 4
+    budgets = {
+        p["metadata"]["name"]: p["spec"]["selector"]["matchLabels"]["tenantdb.io/shard"]
+        for p in rendered.kinds("PodDisruptionBudget")
+    }
+    assert budgets == {"tenantdb-shard-0": "0", "tenantdb-shard-1": "1"}
+
+
+def test_one_shard_renders_exactly_the_unsharded_operator(
+    render: Callable[..., Rendered], rendered_sets: Callable[[str], Rendered]
+) -> None:
+    for name in ("default", "namespaced"):
+        values = {**values_sets()[name], "shards": 1}
+        assert render(values).objects == rendered_sets(name).objects
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"shards": 2}, "exact names"),
+        ({"shards": 2, "watchNamespaces": ["tenant-*", "other"]}, "exact names"),
+        ({"shards": 3, "watchNamespaces": ["a", "b"]}, "one watched namespace per shard"),
+    ],
+)
+def test_shards_refuse_setups_that_cannot_work(
+    chart: helm.Chart, values: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(helm.HelmRenderError, match=complaint):
+        chart.render(values, name="tenantdb", namespace=NAMESPACE)
 
 
 # --- metrics, network policy ---------------------------------------------------------------------

@@ -100,8 +100,12 @@ def settings_from(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
 def test_rendered_environment_parses_into_settings(
     rendered_sets: Callable[[str], Rendered], monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
+    values = values_sets()[name]
+    shards = values.get("shards", 1)
+    watched: set[str] = set()
     for deployment in operator_deployments(rendered_sets(name)):
         settings = settings_from(operator_container(deployment), monkeypatch)
+        watched.update(settings.namespaces)
         config = {
             **yaml.safe_load((CHART / "values.yaml").read_text())["config"],
             **values_sets()[name].get("config", {}),
@@ -111,8 +115,12 @@ def test_rendered_environment_parses_into_settings(
         assert settings.price_compute_cu_hour_usd == Decimal(config["priceComputeCuHourUsd"])
         assert settings.consumption_sync_interval_seconds == config["consumptionSyncIntervalSeconds"]
         assert settings.log_format.value == config["logFormat"]
-        assert settings.namespaces == values_sets()[name].get("watchNamespaces", [])
-        assert bool(settings.peering_name) == values_sets()[name].get("peering", {}).get("enabled", False)
+        if shards == 1:
+            assert settings.namespaces == values.get("watchNamespaces", [])
+        assert bool(settings.peering_name) == values.get("peering", {}).get("enabled", False)
+        assert settings.neon_rate_limit_share * shards == pytest.approx(1.0)
+    # Shards together watch every namespace (each its own share, tested with the chart).
+    assert watched == set(values.get("watchNamespaces", []))
 
 
 def test_kustomize_environment_parses_into_settings(

@@ -17,6 +17,8 @@ import base64
 from collections import Counter
 from typing import Any
 
+import httpx
+
 from tenantdb.testing.stack import LocalStack, eventually
 from tests.factories import database_budget, global_database, workspace_database
 
@@ -188,3 +190,42 @@ async def test_a_budget_counts_the_spend_of_every_organisation_and_suspends_in_e
     # The consumption asked of each organisation (Neon's route is per organisation).
     asked = {c.query.get("org_id") for c in stack.neon.calls() if "consumption" in c.route}
     assert {"org-a", "org-b"} <= asked
+
+
+async def test_the_orphan_sweep_deletes_each_organisations_strays_with_its_own_key(stack: LocalStack) -> None:
+    assert stack.neon is not None
+    await _define(stack, "b", "org-b", maxProjects=10)
+    await stack.start_operator(
+        organization_refresh_seconds=1.0, sweep_interval_seconds=1.0, create_landing_seconds=1.0
+    )
+    # Two tenants in b: one lives on, one is deleted with deletionPolicy Retain (kept on purpose).
+    await _signup(stack, "stays")
+    assert await _organization_of(stack, "stays") == "b"
+    await stack.apply(global_database("user-kept", "kept", deletionPolicy="Retain"))
+    kept = await stack.wait_ready("GlobalDatabase", "user-kept")
+    await stack.delete("GlobalDatabase", "user-kept")
+    await stack.wait_gone("GlobalDatabase", "user-kept")
+    # A stray in each organisation (a create that landed after its resource was gone), made
+    # with that organisation's key: only that key can see and delete it.
+    strays = {
+        "org-b": "tenantdb-g-ghost-0f1e2d3c-0000-4000-8000-0000000000b1",
+        stack.neon.org_id: "tenantdb-g-ghost-0f1e2d3c-0000-4000-8000-0000000000a1",
+    }
+    keys = {stack.neon.org_id: stack.neon.api_key, "org-b": "org-b-key"}
+    for org_id, name in strays.items():
+        headers = {"Authorization": f"Bearer {keys[org_id]}"}
+        async with httpx.AsyncClient(base_url=stack.neon.base_url, headers=headers, timeout=10) as neon:
+            answer = await neon.post("/projects", json={"project": {"name": name}})
+            assert answer.status_code == 201
+
+    def names(org_id: str) -> set[str]:
+        assert stack.neon is not None
+        return {p["name"] for p in stack.neon.projects(org_id)}
+
+    async def swept() -> bool:
+        return not any(name in names(org_id) for org_id, name in strays.items())
+
+    await eventually(swept, timeout=30, what="each organisation's stray swept")
+    live = await stack.wait_ready("GlobalDatabase", "user-stays")
+    assert names("org-b") == {live["status"]["projectName"], kept["status"]["projectName"]}
+    await stack.stop_operator()

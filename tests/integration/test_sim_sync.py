@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from tenantdb.crypto import EncryptionKey
 from tenantdb.kube import CustomResources, KubeClient
 from tenantdb.metrics import Metrics
 from tenantdb.reconcile.sim_sync import SimSync
+from tenantdb.reconcile.sim_sync.names import shard_namespace
 from tenantdb.store import MetadataStore, migrate_database
 from tenantdb.testing.postgres import PostgresServer
 from tenantdb.testing.stack import LocalStack, eventually
@@ -190,6 +192,43 @@ async def test_a_workspace_counts_against_whom_sim_bills_and_follows_its_departi
     assert databases == []  # nothing left counting against the departed owner
 
 
+async def test_two_shards_each_make_their_own_tenants_and_one_down_stops_only_its_own(
+    postgres_server: PostgresServer,
+) -> None:
+    shards = ["shard-a", "shard-b"]
+    overrides = {"sim_sync": True, "sim_namespaces": ",".join(shards), "resync_interval_seconds": 3600.0}
+    async with LocalStack(postgres=postgres_server, sim_schema=True, settings_overrides=overrides) as local:
+        await local.start_operator(namespaces="shard-a")
+        shard_b = await local.start_replica(namespaces="shard-b")
+
+        async def user_in(namespace: str) -> str:
+            """A user registered in Sim whose id hashes to ``namespace``."""
+            while shard_namespace(user_id := str(uuid.uuid4()), shards) != namespace:
+                pass
+            return await local.sim.register_user(user_id=user_id)
+
+        try:
+            for namespace in shards:
+                user = await user_in(namespace)
+                # Made in the namespace its id hashes to, by the shard watching it, and Ready there.
+                await local.wait_ready("GlobalDatabase", f"user-{user}", namespace=namespace, timeout=60)
+                await local.wait_for(
+                    "DatabaseBudget", f"user-{user}", lambda o: o is not None, namespace=namespace, timeout=15
+                )
+                other = next(ns for ns in shards if ns != namespace)
+                assert await local.get("GlobalDatabase", f"user-{user}", other) is None
+        finally:
+            await shard_b.stop(abruptly=False)
+
+        # Shard b is down: its new tenants wait for it, shard a's are made as before.
+        waiting = await user_in("shard-b")
+        served = await user_in("shard-a")
+        await local.wait_ready("GlobalDatabase", f"user-{served}", namespace="shard-a", timeout=60)
+        assert await local.get("GlobalDatabase", f"user-{waiting}", "shard-b") is None
+        assert await local.get("GlobalDatabase", f"user-{waiting}", "shard-a") is None
+        await local.stop_operator()
+
+
 # -- the sync alone (no kopf): real PostgreSQL with Sim's schema, the Kubernetes emulator --------
 
 
@@ -227,7 +266,9 @@ class SyncAlone:
         return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def _no_events(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+async def _no_events(
+    kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
+) -> None:
     return None
 
 

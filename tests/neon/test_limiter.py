@@ -8,8 +8,11 @@ import time
 
 import pytest
 
+from tenantdb.api.organization import NeonOrganizationSpec
 from tenantdb.config import Settings
 from tenantdb.neon import Priority, Rate, RateLimiter, background_calls, current_priority
+from tenantdb.neon.limiter import shared
+from tenantdb.reconcile.organizations.clients import organization_client
 from tests.neon.helpers import FakeTime, VirtualTime
 
 
@@ -132,6 +135,28 @@ def test_limiter_from_settings_uses_the_configured_budgets() -> None:
     assert (limiter.per_route.limit, limiter.per_route.per) == (5, 1.0)
     assert (limiter.consumption.limit, limiter.consumption.per) == (30, 60.0)
     assert (limiter.background.limit, limiter.background.per) == (30, 60.0)
+
+
+def test_shards_sharing_organisations_each_take_their_static_share() -> None:
+    # Three shards on one organisation: a third each, rounded down, so the three together
+    # never exceed Neon's 700 a minute (nor 40 a second per route, nor 50 consumption calls).
+    settings = Settings(encryption_key="0" * 64, neon_rate_limit_share=1 / 3)
+    limiter = RateLimiter.from_settings(settings)
+    assert limiter.account.limit == 233
+    assert 3 * limiter.account.limit <= 700
+    assert limiter.per_route.limit == 13
+    assert limiter.consumption.limit == 16
+    spec = NeonOrganizationSpec.model_validate(
+        {
+            "organizationId": "org-a",
+            "apiKeySecretRef": {"name": "a", "namespace": "tenantdb-system"},
+            "rateLimits": {"perMinute": 300},
+        }
+    )
+    client = organization_client(spec, "key-a", settings=settings)
+    assert client._session.limiter.account.limit == 100
+    # A tiny limit still lets each shard make a call.
+    assert shared(2, 1 / 3) == 1
 
 
 def test_the_default_background_budget_is_a_tenth_of_the_account() -> None:

@@ -33,7 +33,7 @@ class Events:
         self.posted: list[tuple[str, str, str]] = []
 
     async def __call__(
-        self, kind: str, name: str, reason: str, message: str, *, type_: str = "Normal"
+        self, kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
     ) -> None:
         self.posted.append((type_, name, reason))
 

@@ -53,7 +53,9 @@ def _desired(users: int, *, workspaces: bool = True) -> Any:
         user_ids={f"u{i}" for i in range(users)},
         workspaces=[SimWorkspace(f"w{i}", f"u{i}", None) for i in range(users)] if workspaces else [],
     )
-    return desired_resources(snapshot, plan_tiers={"pro": Tier.PAID}, default_tier=Tier.FREE)
+    return desired_resources(
+        snapshot, plan_tiers={"pro": Tier.PAID}, default_tier=Tier.FREE, namespaces=["default"]
+    )
 
 
 async def _run(resources: Resources, desired: Any, **options: Any) -> tuple[Progress, list[str]]:

@@ -162,7 +162,9 @@ def test_tier_objects_become_a_mapping_most_specific_pattern_first() -> None:
 def _workspace_spec(workspace: SimWorkspace) -> dict[str, Any]:
     snapshot = SimSnapshot(user_ids={ADA, BOB}, workspaces=[workspace])
     return dict(
-        desired_resources(snapshot, plan_tiers=DEFAULT, default_tier="free")[("WorkspaceDatabase", "w")].spec
+        desired_resources(snapshot, plan_tiers=DEFAULT, default_tier="free", namespaces=["default"])[
+            ("WorkspaceDatabase", "w")
+        ].spec
     )
 
 
@@ -194,7 +196,10 @@ def test_the_sync_patches_the_payer_only_when_it_changed(
     have: dict[str, Any], workspace: SimWorkspace, patch: dict[str, Any] | None
 ) -> None:
     desired = desired_resources(
-        SimSnapshot(user_ids={ADA, BOB}, workspaces=[workspace]), plan_tiers=DEFAULT, default_tier="free"
+        SimSnapshot(user_ids={ADA, BOB}, workspaces=[workspace]),
+        plan_tiers=DEFAULT,
+        default_tier="free",
+        namespaces=["default"],
     )
     labels = {"tenantdb.io/managed-by": "sim-sync"}
     obj = {"metadata": {"name": "workspace-w", "labels": labels}, "spec": {**have, "workspaceId": "w"}}
@@ -215,7 +220,7 @@ class Posted:
         self.events: list[tuple[str, str, str, str]] = []
 
     async def __call__(
-        self, kind: str, name: str, reason: str, message: str, *, type_: str = "Normal"
+        self, kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
     ) -> None:
         self.events.append((type_, name, reason, message))
 
@@ -226,7 +231,7 @@ async def test_a_plan_no_tier_claims_is_told_once_per_user_and_plan_and_counted(
 
     async def a_pass(plans: list[tuple[str, str]]) -> None:
         snapshot = SimSnapshot(user_ids={ADA, BOB}, subscriptions=plans)
-        desired = desired_resources(snapshot, plan_tiers=DEFAULT, default_tier="free")
+        desired = desired_resources(snapshot, plan_tiers=DEFAULT, default_tier="free", namespaces=["default"])
         await unclaimed.tell(desired.values(), complete=True)
 
     def gauge() -> float | None:

@@ -113,7 +113,9 @@ class FakeClock:
         return self.now
 
 
-async def _no_events(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+async def _no_events(
+    kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
+) -> None:
     return None
 
 
@@ -245,7 +247,9 @@ async def test_warnings_about_plans_no_tier_claims_take_a_second_of_a_pass_at_mo
     tables, clock = Tables(), FakeClock()
     warned: list[str] = []
 
-    async def post_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+    async def post_event(
+        kind: str, name: str, reason: str, message: str, *, namespace: str = "", type_: str = "Normal"
+    ) -> None:
         warned.append(name)
         clock.now += 0.3  # a slow API server
 

@@ -50,7 +50,7 @@ def test_a_bad_plan_mapping_is_refused_at_start_up(monkeypatch: pytest.MonkeyPat
 
 def test_each_user_gets_a_database_and_a_budget_and_each_live_workspace_a_database() -> None:
     snapshot = SimSnapshot(user_ids={U1, U2}, workspaces=[SimWorkspace(W1, U1, None)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert {(r.kind, r.name) for r in desired.values()} == {
         ("GlobalDatabase", f"user-{U1}"),
         ("DatabaseBudget", f"user-{U1}"),
@@ -68,15 +68,15 @@ def test_the_tier_is_the_best_plan_of_the_user_or_of_an_organisation_they_are_a_
         subscriptions=[("pro", U2), ("enterprise", "org-1"), ("business", U1)],
         memberships=[(U1, "org-1")],
     )
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert desired[("DatabaseBudget", U1)].spec["tier"] == "enterprise"
     # Owning a workspace of the organisation is not membership (Sim reads ``member`` only).
     assert desired[("DatabaseBudget", U2)].spec["tier"] == "paid"
     lonely = SimSnapshot(user_ids={U1}, subscriptions=[("business", U1)])
     assert (
-        desired_resources(lonely, plan_tiers=TIERS, default_tier=Tier.PAID)[("DatabaseBudget", U1)].spec[
-            "tier"
-        ]
+        desired_resources(lonely, plan_tiers=TIERS, default_tier=Tier.PAID, namespaces=["default"])[
+            ("DatabaseBudget", U1)
+        ].spec["tier"]
         == "paid"
     )
 
@@ -92,7 +92,7 @@ def test_names_are_valid_kubernetes_names_for_any_id() -> None:
 
 def test_the_plan_creates_patches_deletes_and_never_touches_what_is_not_ours() -> None:
     snapshot = SimSnapshot(user_ids={U1, U2}, workspaces=[], subscriptions=[("pro", U1)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     cluster = index_cluster(
         [
             _obj("GlobalDatabase", f"user-{U1}", {"userId": U1}),
@@ -111,7 +111,7 @@ def test_the_plan_creates_patches_deletes_and_never_touches_what_is_not_ours() -
 
 def test_creates_go_user_by_user_databases_first_then_the_budget() -> None:
     snapshot = SimSnapshot(user_ids={U2, U1}, workspaces=[SimWorkspace(W1, U1, None)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     plan = make_plan(desired, {}, archived_workspace_ids=set(), archived_deletion_policy="Retain")
     assert [(r.kind, r.user_id) for r in plan.create] == [
         ("GlobalDatabase", U1),
@@ -124,14 +124,14 @@ def test_creates_go_user_by_user_databases_first_then_the_budget() -> None:
 
 def test_a_new_plan_keeps_the_order_of_creates_waiting_and_puts_new_ones_first() -> None:
     first = SimSnapshot(user_ids={U1, U2})
-    desired = desired_resources(first, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(first, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     backlog = Backlog.from_plan(
         make_plan(desired, {}, archived_workspace_ids=set(), archived_deletion_policy="Retain")
     )
     backlog.creates.popleft()  # U1's database made
     made = index_cluster([_obj("GlobalDatabase", f"user-{U1}", {"userId": U1})])
     later = SimSnapshot(user_ids={U1, U2}, workspaces=[SimWorkspace(W1, U2, None)])
-    desired = desired_resources(later, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(later, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     replanned = Backlog.from_plan(
         make_plan(desired, made, archived_workspace_ids=set(), archived_deletion_policy="Retain"),
         previous=backlog,
@@ -156,7 +156,7 @@ def test_a_users_own_database_gets_no_resource_made_or_deleted_but_the_user_a_bu
         user_database_rows={U1: own, "gone-user": own, U2: TenantRow("platform", "", "neondb")},
         workspace_database_rows={W1: own},
     )
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert set(desired) == {("DatabaseBudget", U1), ("GlobalDatabase", U2), ("DatabaseBudget", U2)}
     # A platform row naming no project: a new one, as with no row.
     assert desired[("GlobalDatabase", U2)].spec == {"userId": U2}
@@ -188,7 +188,7 @@ def test_a_project_id_is_only_ever_created_never_patched_onto_a_resource() -> No
     snapshot = SimSnapshot(
         user_ids={U1, U2}, user_database_rows={U1: TenantRow("platform", "cool-forest-1", "neondb")}
     )
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     cluster = index_cluster(
         [
             _obj("GlobalDatabase", f"user-{U1}", {"userId": U1}),
@@ -203,7 +203,7 @@ def test_a_project_id_is_only_ever_created_never_patched_onto_a_resource() -> No
 def _want(kind: str = "GlobalDatabase") -> DesiredResource:
     """What the sync wants for ``U1`` (and its workspace ``W1``) when no row says anything."""
     snapshot = SimSnapshot(user_ids={U1}, workspaces=[SimWorkspace(W1, U1, None)])
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     return desired[(kind, W1 if kind == "WorkspaceDatabase" else U1)]
 
 
@@ -267,7 +267,7 @@ def test_a_snapshot_with_rows_wants_each_database_to_take_its_project_over() -> 
         user_database_rows={U1: TenantRow("platform", "cool-forest-1", "app")},
         workspace_database_rows={W1: TenantRow("platform", "shy-lake-2", "neondb")},
     )
-    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE)
+    desired = desired_resources(snapshot, plan_tiers=TIERS, default_tier=Tier.FREE, namespaces=["default"])
     assert desired[("GlobalDatabase", U1)].spec == {
         "userId": U1,
         "projectId": "cool-forest-1",

@@ -6,7 +6,11 @@ import dataclasses
 import datetime
 from typing import Any
 
+import pytest
+
 from tenantdb.config import Settings
+from tenantdb.handlers.sweep import _ByOrganization
+from tenantdb.neon.errors import NeonNotFoundError
 from tenantdb.reconcile.sweep import owner_uid, sweep_once
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
@@ -112,3 +116,30 @@ async def test_a_recorded_orphan_deleted_by_the_sweep_leaves_the_table() -> None
     await _sweep(neon, store, _settings(sweep_action="delete"))
     assert neon.deleted == ["p-gone"]
     assert store.rows == {}
+
+
+class OrganizationNeon(FakeNeon):
+    """One organisation's key: it sees its own projects only (another's answer 404)."""
+
+    async def get_project(self, project_id: str) -> Any:
+        for project in self.projects:
+            if project.id == project_id:
+                return project
+        raise NeonNotFoundError(status=404, code="", message="not found", route="GET /projects/{project_id}")
+
+
+async def test_retention_reads_and_deletes_a_kept_project_with_its_organisations_key() -> None:
+    name = f"tenantdb-g-kept-{KEPT}"
+    implicit = OrganizationNeon([])
+    other = OrganizationNeon([Project("p-listed", name, NOW), Project("p-unlisted", name, NOW)])
+    neon = _ByOrganization([(implicit, []), (other, [other.projects[0]])])
+    # Listed in the other organisation: its key, at once.
+    assert (await neon.get_project("p-listed")).id == "p-listed"
+    # In no list (renamed, or listed before it was made): each key in turn, the implicit 404s.
+    assert (await neon.get_project("p-unlisted")).id == "p-unlisted"
+    await neon.delete_project("p-listed")
+    await neon.delete_project("p-unlisted")
+    assert (implicit.deleted, other.deleted) == ([], ["p-listed", "p-unlisted"])
+    # Gone from every organisation: not found (so its record is forgotten), never a wrong key's 404 alone.
+    with pytest.raises(NeonNotFoundError):
+        await neon.get_project("p-nowhere")

@@ -107,15 +107,47 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-emulator-postgres.%s.svc" (include "tenantdb.fullname" .) .Release.Namespace }}
 {{- end }}
 
-{{/* Peers: one Deployment each, as a JSON list of {index, name, priority}. */}}
-{{- define "tenantdb.peers" -}}
+{{/* Shards: a JSON list of {index, base, namespaces, peeringName}. One shard (the default)
+is the unsharded operator: the release's full name, every watched namespace, peering.name.
+More: "<fullname>-shard-<i>", the i-th, (i+shards)-th ... watched namespace (appending a
+namespace moves none), "<peering.name>-shard-<i>". */}}
+{{- define "tenantdb.shards" -}}
 {{- $fullname := include "tenantdb.fullname" . }}
+{{- $count := int .Values.shards }}
+{{- $shards := list }}
+{{- if eq $count 1 }}
+{{- $shards = append $shards (dict "index" 0 "base" $fullname "namespaces" .Values.watchNamespaces "peeringName" .Values.peering.name) }}
+{{- else }}
+{{- range $index := until $count }}
+{{- $namespaces := list }}
+{{- range $position, $namespace := $.Values.watchNamespaces }}
+{{- if eq (mod $position $count) $index }}{{ $namespaces = append $namespaces $namespace }}{{ end }}
+{{- end }}
+{{- $shards = append $shards (dict "index" $index "base" (printf "%s-shard-%d" $fullname $index) "namespaces" $namespaces "peeringName" (printf "%s-shard-%d" $.Values.peering.name $index)) }}
+{{- end }}
+{{- end }}
+{{- toJson $shards }}
+{{- end }}
+
+{{/* Peers: one Deployment each, as a JSON list of {index, shard, name, priority, namespaces,
+peeringName}: every shard's active operator and its standbys. */}}
+{{- define "tenantdb.peers" -}}
 {{- $peers := list }}
 {{- $count := ternary (int .Values.peering.replicas) 1 .Values.peering.enabled }}
+{{- range $shard := include "tenantdb.shards" $ | fromJsonArray }}
 {{- range $index := until $count }}
-{{- $name := ternary $fullname (printf "%s-standby-%d" $fullname $index) (eq $index 0) }}
+{{- $name := ternary $shard.base (printf "%s-standby-%d" $shard.base $index) (eq $index 0) }}
 {{- $priority := sub (int $.Values.peering.priority) (mul 10 $index) }}
-{{- $peers = append $peers (dict "index" $index "name" $name "priority" $priority) }}
+{{- $peers = append $peers (dict "index" $index "shard" (int $shard.index) "name" $name "priority" $priority "namespaces" $shard.namespaces "peeringName" $shard.peeringName) }}
+{{- end }}
 {{- end }}
 {{- toJson $peers }}
+{{- end }}
+
+{{/* Labels telling one shard's operator pods from another's; none when unsharded, so the
+unsharded Deployment's selector stays what it always was. */}}
+{{- define "tenantdb.shardLabels" -}}
+{{- if gt (int .root.Values.shards) 1 }}
+tenantdb.io/shard: {{ .shard | quote }}
+{{- end }}
 {{- end }}

@@ -131,8 +131,8 @@ class FleetObservation:
             runtime.fleet, listed, prefix=settings.project_name_prefix, listed_after=mark
         )
         runtime.projects.update(findings.proven)
-        # The orphan sweep deletes with the implicit organisation's key: its list only.
-        await self._orphans.maybe_run(lists[0])
+        # The orphan sweep: each organisation's list, its projects deleted with its own key.
+        await self._orphans.maybe_run(list(zip(clients, lists, strict=True)))
         return findings.suspect
 
     async def _local_round(self, uids: list[str], rate: float, *, deadline: float) -> None:

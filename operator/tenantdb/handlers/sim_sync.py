@@ -15,6 +15,7 @@ from tenantdb.handlers.background import run_while_active
 from tenantdb.handlers.runtime import Runtime
 from tenantdb.kube import CustomResources, KubeError
 from tenantdb.reconcile.sim_sync import SimSync
+from tenantdb.reconcile.sim_sync.loop import owned_namespaces
 from tenantdb.reconcile.sim_sync.subscriptions import plan_tiers_from_objects
 
 __all__ = ["plan_tiers_of", "start_sim_sync"]
@@ -41,9 +42,10 @@ def build_sim_sync(runtime: Runtime) -> SimSync:
     assert runtime.store is not None
     assert runtime.kube is not None
     kube = runtime.kube
-    namespace = runtime.settings.sim_namespace
 
-    async def post_event(kind: str, name: str, reason: str, message: str, *, type_: str = "Normal") -> None:
+    async def post_event(
+        kind: str, name: str, reason: str, message: str, *, namespace: str, type_: str = "Normal"
+    ) -> None:
         try:
             await kube.create_event(
                 api_version=GLOBAL_DATABASE.api_version,
@@ -71,7 +73,11 @@ def start_sim_sync(runtime: Runtime) -> Coroutine[Any, Any, None]:
     """The Sim sync's loop (``TENANTDB_SIM_SYNC=true``), for ``Loops`` to run."""
     assert runtime.gate is not None
     sync = build_sim_sync(runtime)
-    _log.info("following Sim's tables into namespace %s", runtime.settings.sim_namespace)
+    _log.info(
+        "following Sim's tables into namespaces %s (writing in %s)",
+        ",".join(runtime.settings.sim_sync_namespaces()),
+        ",".join(owned_namespaces(runtime.settings)) or "none",
+    )
     return run_while_active(
         runtime.gate,
         sync.run_pass,

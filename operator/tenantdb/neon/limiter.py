@@ -67,7 +67,7 @@ from tenantdb.neon.priority import Priority, current_priority
 if TYPE_CHECKING:
     from tenantdb.config import Settings
 
-__all__ = ["CONSUMPTION_ROUTES", "Rate", "RateLimiter"]
+__all__ = ["CONSUMPTION_ROUTES", "Rate", "RateLimiter", "shared"]
 
 # Neon's consumption endpoints (v2 and legacy) share one rate limit of their own.
 CONSUMPTION_ROUTES = "/consumption_history/"
@@ -167,11 +167,12 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter:
-        """The process's limiter, from the ``neon_*`` rate settings."""
+        """The process's limiter, from the ``neon_*`` rate settings (its shard's share of them)."""
+        share = settings.neon_rate_limit_share
         return cls(
-            account=Rate(settings.neon_rate_limit_per_minute, 60.0),
-            per_route=Rate(settings.neon_route_rate_limit_per_second, 1.0),
-            consumption=consumption_rate(settings.neon_consumption_rate_limit_per_minute),
+            account=Rate(shared(settings.neon_rate_limit_per_minute, share), 60.0),
+            per_route=Rate(shared(settings.neon_route_rate_limit_per_second, share), 1.0),
+            consumption=consumption_rate(shared(settings.neon_consumption_rate_limit_per_minute, share)),
             background_share=settings.neon_background_share,
         )
 
@@ -293,6 +294,12 @@ class RateLimiter:
     def defer(self, seconds: float) -> None:
         """Hand out no new slot for ``seconds`` (Neon answered 429 with ``Retry-After``)."""
         self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+def shared(limit: int, share: float) -> int:
+    """One shard's static share of a limit, rounded down (so the shards' sum never exceeds
+    it) but never below one call."""
+    return max(1, math.floor(limit * share))
 
 
 def consumption_rate(per_minute: int) -> Rate:

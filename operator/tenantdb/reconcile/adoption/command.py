@@ -122,7 +122,11 @@ async def run_switch_on(
     finally:
         await store.close()
     desired = desired_resources(
-        snapshot, plan_tiers=settings.plan_tiers(), default_tier=settings.default_tier
+        snapshot,
+        plan_tiers=settings.plan_tiers(),
+        default_tier=settings.default_tier,
+        # Adoption switches one namespace on: TENANTDB_SIM_NAMESPACE, whatever the shards.
+        namespaces=[settings.sim_namespace],
     )
     return await switch_on(
         desired=desired,

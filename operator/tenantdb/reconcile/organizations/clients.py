@@ -8,7 +8,7 @@ from tenantdb.api.organization import NeonOrganizationSpec
 from tenantdb.config import Settings
 from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient, Rate, RateLimiter
-from tenantdb.neon.limiter import consumption_rate
+from tenantdb.neon.limiter import consumption_rate, shared
 
 if TYPE_CHECKING:  # the transport seam for tests; httpx itself stays in tenantdb.neon
     import httpx
@@ -25,10 +25,11 @@ def organization_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> NeonClient:
     limits = spec.rate_limits
+    share = settings.neon_rate_limit_share  # shards sharing this organisation split its limits
     limiter = RateLimiter(
-        account=Rate(limits.per_minute, 60.0),
-        per_route=Rate(limits.per_route_per_second, 1.0),
-        consumption=consumption_rate(limits.consumption_per_minute),
+        account=Rate(shared(limits.per_minute, share), 60.0),
+        per_route=Rate(shared(limits.per_route_per_second, share), 1.0),
+        consumption=consumption_rate(shared(limits.consumption_per_minute, share)),
         background_share=settings.neon_background_share,
     )
     return NeonClient(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
 from tenantdb.api import DATABASE_BUDGET, GLOBAL_DATABASE, WORKSPACE_DATABASE, Kind
-from tenantdb.reconcile.sim_sync.names import resource_name, valid_tenant_id
+from tenantdb.reconcile.sim_sync.names import resource_name, shard_namespace, valid_tenant_id
 from tenantdb.reconcile.sim_sync.subscriptions import UserPlan, tier_for_plan, user_plans
 from tenantdb.store import SimSnapshot, TenantRow
 
@@ -52,6 +52,8 @@ class DesiredResource:
     sim_id: str
     user_id: str
     spec: Mapping[str, Any]
+    # Where it is made when it does not exist yet (an existing one stays where it is).
+    namespace: str
     # A DatabaseBudget's: the user's Sim plan and its tier (``subscriptions.UserPlan``).
     plan: UserPlan | None = None
 
@@ -61,13 +63,21 @@ class DesiredResource:
 
 
 def desired_resources(
-    snapshot: SimSnapshot, *, plan_tiers: Mapping[str, str], default_tier: str
+    snapshot: SimSnapshot,
+    *,
+    plan_tiers: Mapping[str, str],
+    default_tier: str,
+    namespaces: Sequence[str],
 ) -> dict[TenantKey, DesiredResource]:
     """Per user a GlobalDatabase and a DatabaseBudget (its tier from the user's Sim plan, read
     as Sim reads it: ``subscriptions``); per live workspace a WorkspaceDatabase, counted against
     the budget of the user Sim bills for the workspace (``spec.billedUserId`` when that is not
     its owner). A database resource as its tenant's metadata row says (``with_tenant_row``):
-    none for the tenants ``left_alone`` gives."""
+    none for the tenants ``left_alone`` gives.
+
+    Each goes to ``shard_namespace`` of the user whose budget it counts against: the user's
+    own resources, and a workspace's by its payer, so a budget and what it pays for share a
+    namespace (and so an operator shard, which sees only its namespaces) when they are made."""
     plans = user_plans(snapshot, plan_tiers, default_tier)
     result: dict[TenantKey, DesiredResource] = {}
 
@@ -75,15 +85,22 @@ def desired_resources(
         result[resource.key] = resource
 
     def add_database(
-        kind: Kind, name: str, sim_id: str, user_id: str, spec: dict[str, Any], row: TenantRow | None
+        kind: Kind,
+        name: str,
+        sim_id: str,
+        user_id: str,
+        spec: dict[str, Any],
+        row: TenantRow | None,
+        namespace: str,
     ) -> None:
         if row is None or _take_over(spec, row) is None:
-            add(DesiredResource(kind.kind, kind.plural, name, sim_id, user_id, spec))
+            add(DesiredResource(kind.kind, kind.plural, name, sim_id, user_id, spec, namespace))
 
     for user_id in snapshot.user_ids:
         if not valid_tenant_id(user_id):
             continue  # no resource can carry it; the loop logs these
         name = resource_name("user", user_id)
+        namespace = shard_namespace(user_id, namespaces)
         add_database(
             GLOBAL_DATABASE,
             name,
@@ -91,6 +108,7 @@ def desired_resources(
             user_id,
             {"userId": user_id},
             snapshot.user_database_rows.get(user_id),
+            namespace,
         )
         add(
             DesiredResource(
@@ -100,6 +118,7 @@ def desired_resources(
                 user_id,
                 user_id,
                 {"userId": user_id, "tier": plans[user_id].tier},
+                namespace,
                 plans[user_id],
             )
         )
@@ -110,6 +129,8 @@ def desired_resources(
         payer = workspace.payer_id
         if payer != workspace.owner_id and valid_tenant_id(payer):
             spec["billedUserId"] = payer
+        else:
+            payer = workspace.owner_id
         add_database(
             WORKSPACE_DATABASE,
             resource_name("workspace", workspace.id),
@@ -117,6 +138,7 @@ def desired_resources(
             workspace.owner_id,
             spec,
             snapshot.workspace_database_rows.get(workspace.id),
+            shard_namespace(payer, namespaces),
         )
     return result
 

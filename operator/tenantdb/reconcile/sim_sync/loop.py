@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fnmatch
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -110,8 +111,26 @@ class PassResult:
     left: int = 0  # the backlog after the pass
 
 
+def owned_namespaces(settings: Settings) -> list[str]:
+    """The Sim sync's namespaces this process watches (kopf's names and globs, ``!`` negating):
+    an operator shard writes only there, so one shard's outage touches no other's tenants."""
+    watched = settings.namespaces
+    if not watched:
+        return settings.sim_sync_namespaces()
+    positive = [p for p in watched if not p.startswith("!")]
+    negative = [p[1:] for p in watched if p.startswith("!")]
+
+    def watches(namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, p) for p in positive) and not any(
+            fnmatch.fnmatchcase(namespace, p) for p in negative
+        )
+
+    return [namespace for namespace in settings.sim_sync_namespaces() if watches(namespace)]
+
+
 class SimSync:
-    """Keep the resources in ``settings.sim_namespace`` in line with Sim's tables."""
+    """Keep the resources in the Sim sync's namespaces (``settings.sim_sync_namespaces()``) in
+    line with Sim's tables: every one is listed, only this process's own are written."""
 
     def __init__(
         self,
@@ -133,7 +152,8 @@ class SimSync:
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._bucket = TokenBucket(settings.sim_writes_per_second, clock=clock)
-        self._namespace = settings.sim_namespace
+        self._namespaces = settings.sim_sync_namespaces()
+        self._owned = frozenset(owned_namespaces(settings))
         settings_plan_tiers = settings.plan_tiers()
         self._plan_tiers = plan_tiers or (lambda: settings_plan_tiers)
         self._unclaimed = UnclaimedPlans(self._metrics, post_event, lambda: self._bucket.take())
@@ -204,7 +224,7 @@ class SimSync:
         self._doing = "reading a snapshot of Sim's tables"
         fingerprint, snapshot = await self._tables.sim_snapshot()
         if full or self._cluster is None:
-            self._doing = f"listing namespace {self._namespace}"
+            self._doing = f"listing namespaces {','.join(self._namespaces)}"
             self._cluster = await self._list_cluster()
             self._report_resources()
             self._last_full = self._clock()
@@ -218,6 +238,7 @@ class SimSync:
             archived_workspace_ids=snapshot.archived_workspace_ids,
             archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
             leave_alone=alone,
+            owned=self._owned,
         )
         self._backlog = Backlog.from_plan(plan, previous=self._backlog)
         logger.debug(
@@ -265,6 +286,7 @@ class SimSync:
             archived_workspace_ids=set(),
             archived_deletion_policy=self._settings.sim_archived_workspace_deletion_policy,
             delete_absent=False,
+            owned=self._owned,
         )
         return now, desired, plan
 
@@ -274,13 +296,20 @@ class SimSync:
         deadline = self._clock() + _EVENT_SLICE_SECONDS
         self._doing = "telling budgets of Sim plans no tier claims"
         await self._unclaimed.tell(
-            desired.values(), complete=complete, until=lambda: self._clock() < deadline
+            self._own(desired), complete=complete, until=lambda: self._clock() < deadline
         )
 
     def _desired(self, snapshot: SimSnapshot) -> dict[TenantKey, DesiredResource]:
         return desired_resources(
-            snapshot, plan_tiers=self._plan_tiers(), default_tier=str(self._settings.default_tier)
+            snapshot,
+            plan_tiers=self._plan_tiers(),
+            default_tier=str(self._settings.default_tier),
+            namespaces=self._namespaces,
         )
+
+    def _own(self, desired: Mapping[TenantKey, DesiredResource]) -> list[DesiredResource]:
+        """The desired resources this process answers for (its shard's namespaces)."""
+        return [want for want in desired.values() if want.namespace in self._owned]
 
     @staticmethod
     def _inserts_only(now: Fingerprint, before: Fingerprint) -> bool:
@@ -316,7 +345,7 @@ class SimSync:
                 await self._bucket.take()
                 await self._resources.patch(
                     plural=resource.plural,
-                    namespace=self._namespace,
+                    namespace=resource.namespace,
                     name=resource.name,
                     patch={"spec": patch},
                 )
@@ -345,12 +374,12 @@ class SimSync:
             await self._bucket.take()
             await self._resources.patch(
                 plural=resource.plural,
-                namespace=self._namespace,
+                namespace=resource.namespace,
                 name=resource.name,
                 patch={"spec": {"deletionPolicy": policy}},
             )
         await self._bucket.take()
-        await self._resources.delete(plural=resource.plural, namespace=self._namespace, name=resource.name)
+        await self._resources.delete(plural=resource.plural, namespace=resource.namespace, name=resource.name)
         self._drop(resource)
         self._metrics.sim_sync_writes.labels(action=Action.DELETE).inc()
 
@@ -401,26 +430,30 @@ class SimSync:
             self._metrics.sim_sync_resources.labels(kind=kind).set(count)
 
     async def _list_cluster(self) -> dict[TenantKey, list[ClusterResource]]:
+        # Every shard namespace, not only this process's own: a tenant whose resources stand
+        # in another shard's namespace (placed before the list changed) is not made twice.
         listing: list[tuple[str, Mapping[str, Any]]] = []
-        for kind in KINDS:
-            for obj in await self._resources.list(plural=kind.plural, namespace=self._namespace):
-                listing.append((kind.kind, obj))
+        for namespace in self._namespaces:
+            for kind in KINDS:
+                for obj in await self._resources.list(plural=kind.plural, namespace=namespace):
+                    metadata = {"namespace": namespace, **(obj.get("metadata") or {})}
+                    listing.append((kind.kind, {**obj, "metadata": metadata}))
         return index_cluster(listing)
 
     def _body(self, want: DesiredResource) -> dict[str, Any]:
-        return manifest(want, self._namespace)
+        return manifest(want, want.namespace)
 
     async def _create(self, want: DesiredResource, result: PassResult) -> None:
         self._doing = f"creating {want.kind} {want.name}"
         await self._bucket.take()
         body = self._body(want)
-        if await self._resources.create(plural=want.plural, namespace=self._namespace, body=body):
+        if await self._resources.create(plural=want.plural, namespace=want.namespace, body=body):
             self._add(want.kind, body)
             self._metrics.sim_sync_writes.labels(action=Action.CREATE).inc()
             result.created += 1
             return
         # The name is taken: by our own object (a cache older than the cluster) or by another.
-        existing = await self._resources.get(plural=want.plural, namespace=self._namespace, name=want.name)
+        existing = await self._resources.get(plural=want.plural, namespace=want.namespace, name=want.name)
         if existing is None:
             self.forget()  # deleted in between: the next pass looks again
             return
@@ -440,6 +473,7 @@ class SimSync:
             Reason.NOT_MANAGED_BY_SIM_SYNC,
             f"Not made by the Sim sync (no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label): the sync "
             f"leaves this {resource.kind} alone and makes none of its own for Sim id {resource.sim_id}",
+            namespace=resource.namespace,
         )
         self._told.add((resource.kind, resource.name))
 
@@ -447,21 +481,21 @@ class SimSync:
         resource = cluster_resource(kind, obj)
         if resource is not None and self._cluster is not None:
             before = self._cluster.get(resource.key, [])
-            present = [r for r in before if r.name != resource.name]
+            present = [r for r in before if not _same(r, resource)]
             self._cluster[resource.key] = [*present, resource]
-            self._count_ours(resource.kind, [resource], minus=[r for r in before if r.name == resource.name])
+            self._count_ours(resource.kind, [resource], minus=[r for r in before if _same(r, resource)])
         return resource
 
     def _drop(self, resource: ClusterResource) -> None:
         if self._cluster is None:
             return
         before = self._cluster.get(resource.key, [])
-        present = [r for r in before if r.name != resource.name]
+        present = [r for r in before if not _same(r, resource)]
         if present:
             self._cluster[resource.key] = present
         else:
             self._cluster.pop(resource.key, None)
-        self._count_ours(resource.kind, [], minus=[r for r in before if r.name == resource.name])
+        self._count_ours(resource.kind, [], minus=[r for r in before if _same(r, resource)])
 
     def _count_ours(self, kind: str, plus: list[ClusterResource], *, minus: list[ClusterResource]) -> None:
         """Keep ``tenantdb_sim_sync_resources`` in step with the cache, write by write."""
@@ -473,10 +507,16 @@ class SimSync:
         if self._cluster is None:
             return
         updated = ClusterResource(
-            resource.kind, resource.name, resource.sim_id, resource.ours, resource.deleting, spec
+            resource.kind,
+            resource.namespace,
+            resource.name,
+            resource.sim_id,
+            resource.ours,
+            resource.deleting,
+            spec,
         )
         self._cluster[resource.key] = [
-            updated if r.name == resource.name else r for r in self._cluster.get(resource.key, [])
+            updated if _same(r, resource) else r for r in self._cluster.get(resource.key, [])
         ]
 
     # -- forever -------------------------------------------------------------------------------
@@ -527,3 +567,7 @@ class SimSync:
             else:
                 await self.run_pass()
             await asyncio.sleep(max(0.0, interval - (self._clock() - started)))
+
+
+def _same(a: ClusterResource, b: ClusterResource) -> bool:
+    return (a.namespace, a.name) == (b.namespace, b.name)

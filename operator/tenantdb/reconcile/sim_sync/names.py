@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["MANAGED_BY_LABEL", "MANAGED_BY_VALUE", "is_ours", "resource_name", "valid_tenant_id"]
+__all__ = [
+    "MANAGED_BY_LABEL",
+    "MANAGED_BY_VALUE",
+    "is_ours",
+    "resource_name",
+    "shard_namespace",
+    "valid_tenant_id",
+]
 
 MANAGED_BY_LABEL: Final = "tenantdb.io/managed-by"
 MANAGED_BY_VALUE: Final = "sim-sync"
@@ -23,6 +31,16 @@ def resource_name(prefix: str, sim_id: str) -> str:
     if _NAME_SAFE.fullmatch(sim_id):
         return f"{prefix}-{sim_id}"
     return f"{prefix}-{hashlib.sha256(sim_id.encode()).hexdigest()[:40]}"
+
+
+def shard_namespace(user_id: str, namespaces: Sequence[str]) -> str:
+    """Where a new tenant's resources go: a stable hash of its user id over the shard
+    namespaces. sha256, not ``hash()``: the answer must be the same in every process, every
+    shard and every release (``hash()`` is salted per process)."""
+    if not namespaces:
+        raise ValueError("no namespace to place tenants in")
+    digest = hashlib.sha256(user_id.encode()).digest()
+    return namespaces[int.from_bytes(digest[:8], "big") % len(namespaces)]
 
 
 def valid_tenant_id(sim_id: str) -> bool:

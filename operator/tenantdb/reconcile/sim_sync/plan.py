@@ -13,7 +13,10 @@ applies the plan. Rules:
   ``deletionPolicy`` is first set to the configured one for archived workspaces;
 * a resource already being deleted is left to its finalizer;
 * the database of a tenant whose metadata row says it is the user's own (``leave_alone``) is
-  neither made nor deleted.
+  neither made nor deleted;
+* a resource stays in the namespace it was made in (moving it would be a new database): the
+  desired namespace only places what does not exist yet, and a plan may be limited to the
+  namespaces one operator shard owns (``owned``) while it sees all of them.
 
 Creates are ordered user by user (the user's global database, their workspaces' databases,
 then their budget), so that a backlog worked off over hours leaves whole users done.
@@ -35,6 +38,7 @@ __all__ = ["ClusterResource", "SyncPlan", "index_cluster", "make_plan", "manifes
 @dataclass(frozen=True, slots=True)
 class ClusterResource:
     kind: str
+    namespace: str
     name: str
     sim_id: str
     ours: bool
@@ -80,6 +84,7 @@ def cluster_resource(kind: str, obj: Mapping[str, Any]) -> ClusterResource | Non
         return None
     return ClusterResource(
         kind=kind,
+        namespace=str(metadata.get("namespace") or ""),
         name=str(metadata.get("name")),
         sim_id=sim_id,
         ours=is_ours(dict(obj)),
@@ -133,9 +138,34 @@ def make_plan(
     archived_deletion_policy: str,
     delete_absent: bool = True,
     leave_alone: Collection[TenantKey] = frozenset(),
+    owned: Collection[str] | None = None,
 ) -> SyncPlan:
     """``delete_absent=False``: ``desired`` is a part of what should exist (new rows only), so
-    nothing is deleted for not being in it. ``leave_alone``: resources neither made nor deleted."""
+    nothing is deleted for not being in it. ``leave_alone``: resources neither made nor deleted.
+    ``owned``: the namespaces this process acts in (its shard's); ``cluster`` still holds every
+    shard namespace, so a tenant whose resource stands in another shard's namespace is left to
+    that shard, never made a second time."""
+    plan = _plan(
+        desired, cluster, archived_workspace_ids, archived_deletion_policy, delete_absent, leave_alone
+    )
+    if owned is None:
+        return plan
+    return SyncPlan(
+        create=[want for want in plan.create if want.namespace in owned],
+        patch=[(have, patch) for have, patch in plan.patch if have.namespace in owned],
+        delete=[(have, policy) for have, policy in plan.delete if have.namespace in owned],
+        yielded=[have for have in plan.yielded if have.namespace in owned],
+    )
+
+
+def _plan(
+    desired: Mapping[TenantKey, DesiredResource],
+    cluster: Mapping[TenantKey, list[ClusterResource]],
+    archived_workspace_ids: set[str],
+    archived_deletion_policy: str,
+    delete_absent: bool,
+    leave_alone: Collection[TenantKey],
+) -> SyncPlan:
     plan = SyncPlan()
     for key, want in desired.items():
         if key in leave_alone:
@@ -145,6 +175,7 @@ def make_plan(
         if foreign:
             plan.yielded.extend(foreign)
             continue
+        # In whichever namespace it stands: it stays there.
         mine = next((r for r in present if r.name == want.name and not r.deleting), None)
         if mine is None:
             if not any(r.name == want.name for r in present):

@@ -21,10 +21,10 @@ __all__ = ["PostEvent", "UnclaimedPlans"]
 
 
 class PostEvent(Protocol):
-    """Posts an Event about a resource of the sync's namespace (``Normal`` unless told)."""
+    """Posts an Event about a resource in ``namespace`` (``Normal`` unless told)."""
 
     def __call__(
-        self, kind: str, name: str, reason: str, message: str, *, type_: str = "Normal"
+        self, kind: str, name: str, reason: str, message: str, *, namespace: str, type_: str = "Normal"
     ) -> Awaitable[None]: ...
 
 
@@ -46,14 +46,14 @@ class UnclaimedPlans:
         ``complete``: ``desired`` is every user (a full reading of Sim), so the gauge is set
         and users no longer on an unclaimed plan are forgotten. ``until``: stop telling once it
         says False (those not told yet are told at a later call)."""
-        unclaimed: dict[str, tuple[str, str, str]] = {}
+        unclaimed: dict[str, tuple[str, str, str, str]] = {}
         for r in desired:
             if r.kind == DATABASE_BUDGET.kind and r.plan is not None and r.plan.plan and not r.plan.claimed:
-                unclaimed[r.sim_id] = (r.name, r.plan.plan, r.plan.tier)
+                unclaimed[r.sim_id] = (r.namespace, r.name, r.plan.plan, r.plan.tier)
         if complete:
-            self._told = {u: p for u, p in self._told.items() if u in unclaimed and unclaimed[u][1] == p}
+            self._told = {u: p for u, p in self._told.items() if u in unclaimed and unclaimed[u][2] == p}
             self._metrics.sim_unclaimed_plan_users.set(len(unclaimed))
-        for user_id, (name, plan, tier) in sorted(unclaimed.items()):
+        for user_id, (namespace, name, plan, tier) in sorted(unclaimed.items()):
             if self._told.get(user_id) == plan:
                 continue
             if not until():
@@ -65,6 +65,7 @@ class UnclaimedPlans:
                 Reason.UNCLAIMED_SIM_PLAN,
                 f"User {user_id} is on Sim plan {plan!r}, which no tier claims (TENANTDB_SIM_PLAN_TIERS "
                 f"or a DatabaseTier's simPlans): the budget gets the default tier {tier!r}",
+                namespace=namespace,
                 type_="Warning",
             )
             self._told[user_id] = plan
