@@ -14,6 +14,8 @@ from tenantdb.api.common import (
     Phase,
 )
 from tenantdb.api.databases import (
+    ROTATE_CREDENTIALS_ANNOTATION,
+    CredentialsSpec,
     DatabaseSpec,
     DatabaseStatus,
     GlobalDatabaseSpec,
@@ -40,6 +42,7 @@ __all__ = [
     "GROUP",
     "KINDS",
     "MANAGED_LABEL",
+    "ROTATE_CREDENTIALS_ANNOTATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "AutoscalingSpec",
@@ -47,6 +50,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ConnectionSecretSpec",
+    "CredentialsSpec",
     "DatabaseBudgetSpec",
     "DatabaseBudgetStatus",
     "DatabaseSpec",

@@ -17,7 +17,7 @@ from typing import Any, cast
 import kopf
 import pydantic
 
-from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
+from tenantdb.api import ROTATE_CREDENTIALS_ANNOTATION, WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.runtime import Runtime
@@ -34,6 +34,7 @@ from tenantdb.reconcile.database import (
     reconcile_database,
 )
 from tenantdb.reconcile.database import status as database_status
+from tenantdb.reconcile.database.credentials import due_at, rotation_pending
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.enforcement import DatabaseRecord, ResumeAction, SuspendAction
 from tenantdb.reconcile.errors import NeedsUserAction, ReconcileError, RetryLater
@@ -108,7 +109,13 @@ def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None
         status=status if status is not None else DatabaseStatus.decode(raw.get("status") or {}),
         owner=owner,
         created_at=parse_created(meta.get("creationTimestamp")),
+        rotate_request=_rotate_request(meta),
     )
+
+
+def _rotate_request(meta: Mapping[str, Any]) -> str | None:
+    value = (meta.get("annotations") or {}).get(ROTATE_CREDENTIALS_ANNOTATION)
+    return None if value is None else str(value)
 
 
 class StatusWriter:
@@ -268,6 +275,8 @@ def registered_if_settled(runtime: Runtime, kind: Kind, body: Mapping[str, Any])
         obj = decode(kind, raw, status=status)
     except pydantic.ValidationError:
         return False  # reported by the full reconcile
+    if rotation_pending(obj, runtime.rotations):
+        return False  # a rotation asked for while the operator was down, or interrupted by its stop
     register_for_budget(runtime, kind, obj, status)
     register_in_fleet(runtime, kind, obj, status)
     return True
@@ -282,18 +291,28 @@ def register_in_fleet(runtime: Runtime, kind: Kind, obj: DatabaseObject, status:
             name=obj.identity.name,
             project_id=status.project_id,
             observed_at=cond.parse_rfc3339(status.observed_at),
+            rotate_at=due_at(
+                obj, runtime.settings, runtime.rotations, rotated_at=status.credentials_rotated_at
+            ),
         )
     else:
         runtime.fleet.drop(obj.identity.uid)  # kopf's retries own it until it settles
 
 
 async def reconcile_object(
-    runtime: Runtime, kind: Kind, body: kopf.Body, events: Events, *, local_first: bool = False
+    runtime: Runtime,
+    kind: Kind,
+    body: kopf.Body,
+    events: Events,
+    *,
+    local_first: bool = False,
+    rotate_due: bool = False,
 ) -> None:
     """One resource's reconcile, for kopf's handlers and the fleet observation alike.
 
     ``local_first``: try the fleet's cheap check (Secret, row and env var; no Neon call) and
-    reconcile in full only where it cannot vouch for the resource. Raises kopf's errors."""
+    reconcile in full only where it cannot vouch for the resource. ``rotate_due``: a password
+    old enough is rotated (the fleet's paced turn). Raises kopf's errors."""
     if body.metadata.get("deletionTimestamp"):
         return
     obj = await _decoded_or_failed(runtime, kind, body, events)
@@ -306,9 +325,10 @@ async def reconcile_object(
     async with runtime.locks[obj.identity.uid]:
         try:
             if local_first and await _checked_locally(obj, deps, events):
+                register_in_fleet(runtime, kind, obj, obj.status)  # as its status now says
                 runtime.fleet.checked(obj.identity.uid)
                 return
-            status = await reconcile_database(obj, deps, events, writer)
+            status = await reconcile_database(obj, deps, events, writer, rotate_due=rotate_due)
             await _write_final_status(writer, status)
         except ReconcileError as exc:
             runtime.metrics.reconciles.labels(kind=kind.kind, result="error").inc()
@@ -385,12 +405,21 @@ async def _checked_locally(obj: DatabaseObject, deps: DatabaseDeps, events: Even
 
 
 async def observe_database(
-    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events, *, full: bool
+    runtime: Runtime,
+    kind: Kind,
+    body: Mapping[str, Any],
+    events: Events,
+    *,
+    full: bool,
+    rotate_due: bool = False,
 ) -> bool:
-    """The fleet observation's check of one resource (``full``: Neon read back too). Returns
-    whether it ended well; a failure is in the resource's status and the log, as kopf's would be."""
+    """The fleet observation's check of one resource (``full``: Neon read back too;
+    ``rotate_due``: its password rotated if old enough). Returns whether it ended well; a
+    failure is in the resource's status and the log, as kopf's would be."""
     try:
-        await reconcile_object(runtime, kind, _as_body(body), events, local_first=not full)
+        await reconcile_object(
+            runtime, kind, _as_body(body), events, local_first=not full, rotate_due=rotate_due
+        )
     except (kopf.TemporaryError, kopf.PermanentError) as exc:
         meta = body.get("metadata") or {}
         _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)

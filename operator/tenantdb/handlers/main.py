@@ -13,7 +13,7 @@ import kopf
 import pydantic
 
 from tenantdb.config import LogFormat, Settings
-from tenantdb.crypto import EncryptionKey, InvalidKeyError
+from tenantdb.crypto import InvalidKeyError, KeyRing
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.fleet import start_fleet_observation
@@ -52,7 +52,9 @@ def build_runtime(
     neon_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Runtime:
     try:
-        cipher = EncryptionKey(settings.encryption_key.get_secret_value())
+        cipher = KeyRing.from_text(
+            settings.encryption_key.get_secret_value(), settings.previous_encryption_keys.get_secret_value()
+        )
     except InvalidKeyError as exc:
         raise ConfigurationError(str(exc)) from None
     if not settings.neon_api_key.get_secret_value():

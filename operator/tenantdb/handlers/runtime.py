@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tenantdb.api import DATABASE_BUDGET, Kind
 from tenantdb.config import Settings
-from tenantdb.crypto import EncryptionKey
+from tenantdb.crypto import KeyRing
 from tenantdb.handlers.background import ActiveGate
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import KubeClient
@@ -22,7 +22,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.database import DatabaseDeps
+from tenantdb.reconcile.database import DatabaseDeps, RotationRecord
 from tenantdb.reconcile.fleet import FleetRegistry
 from tenantdb.store import MetadataStore, StoreError
 
@@ -46,7 +46,7 @@ class Runtime:
     """Built by ``operate()``; the clients are opened in kopf's start-up handler."""
 
     settings: Settings
-    cipher: EncryptionKey
+    cipher: KeyRing
     metrics: Metrics
     kube_url: str | None = None
     neon_transport: httpx.AsyncBaseTransport | None = None
@@ -67,6 +67,8 @@ class Runtime:
     pinned_claims: dict[str, str] = dataclasses.field(default_factory=dict)
     # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
     create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
+    # The password rotations this process finished (see DatabaseDeps.rotations).
+    rotations: dict[str, RotationRecord] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     # This replica's name in kopf's peering (passed to kopf, read back by the ActiveGate).
     identity: str = dataclasses.field(
@@ -180,4 +182,5 @@ class Runtime:
             create_attempts=self.create_attempts,
             pinned_claims=self.pinned_claims,
             create_sent_at=self.create_sent_at,
+            rotations=self.rotations,
         )

@@ -187,6 +187,12 @@ class MetadataStore:
                 conn, env_vars.TABLES[tenant.scope], owner_id=tenant.id, key=key, cipher=self._cipher
             )
 
+    async def get_env_var_sealed(self, tenant: Tenant, *, key: str) -> str | None:
+        """The stored value of ``key``, still encrypted (which key sealed it is the caller's
+        question); None if absent."""
+        async with self._connection("get_env_var_sealed") as conn:
+            return await env_vars.get_sealed(conn, env_vars.TABLES[tenant.scope], owner_id=tenant.id, key=key)
+
     # -- budgets ------------------------------------------------------------------------------------
     async def upsert_budget(self, *, user_id: str, tier: str, custom_budget_cents: int | None) -> None:
         async with self._connection("upsert_budget") as conn:
