@@ -20,7 +20,14 @@ from tenantdb.kube.transport import (
     json_object,
 )
 
-__all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]
+__all__ = [
+    "KubeClient",
+    "KubeError",
+    "ListedSecret",
+    "OwnerReference",
+    "SecretConflictError",
+    "SecretState",
+]
 
 
 class SecretConflictError(KubeError):
@@ -44,9 +51,34 @@ class SecretState:
     resource_version: str
 
 
+@dataclasses.dataclass(frozen=True)
+class ListedSecret:
+    """A Secret as a list returned it: where it is, whose it is, its data (decoded)."""
+
+    namespace: str
+    name: str
+    owner_kinds: frozenset[tuple[str, str]]  # (apiVersion, kind) of every owner
+    data: dict[str, str] = dataclasses.field(repr=False)
+    resource_version: str
+
+
 def _owners(metadata: Mapping[str, Any]) -> tuple[set[str], list[str]]:
     refs = list(metadata.get("ownerReferences") or [])
     return {str(r.get("uid")) for r in refs}, [f"{r.get('kind')}/{r.get('name')}" for r in refs]
+
+
+def _listed(secret: Mapping[str, Any]) -> ListedSecret:
+    metadata: Mapping[str, Any] = secret.get("metadata") or {}
+    owners = frozenset(
+        (str(ref.get("apiVersion")), str(ref.get("kind"))) for ref in metadata.get("ownerReferences") or []
+    )
+    return ListedSecret(
+        namespace=str(metadata.get("namespace")),
+        name=str(metadata.get("name")),
+        owner_kinds=owners,
+        data=_decoded(secret),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+    )
 
 
 def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
@@ -255,6 +287,41 @@ class KubeClient:
             "PATCH", secrets_path(namespace, name), action=action, body=patch, content_type=MERGE_PATCH
         )
         check(action, response)
+
+    async def list_secrets(
+        self, *, namespace: str | None, label_selector: str, page_size: int = 200
+    ) -> AsyncIterator[list[ListedSecret]]:
+        """The Secrets ``label_selector`` selects (in ``namespace``, or all), a page at a time."""
+        path = "/api/v1/secrets" if namespace is None else secrets_path(namespace)
+        token = ""
+        while True:
+            params: dict[str, str | int] = {"limit": page_size, "labelSelector": label_selector}
+            if token:
+                params["continue"] = token
+            action = "listing Secrets"
+            page = json_object(action, await self._http.request("GET", path, action=action, params=params))
+            yield [_listed(item) for item in page.get("items") or []]
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    async def replace_secret_values(
+        self, *, namespace: str, name: str, values: Mapping[str, str], resource_version: str
+    ) -> bool:
+        """Set some keys of a Secret's data, only while it is at ``resource_version`` (else
+        False: it changed since it was read, and is left as it is)."""
+        encoded = {
+            key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in values.items()
+        }
+        patch = {"metadata": {"resourceVersion": resource_version}, "data": encoded}
+        action = "updating a Secret"
+        response = await self._http.request(
+            "PATCH", secrets_path(namespace, name), action=action, body=patch, content_type=MERGE_PATCH
+        )
+        if response.status_code in (404, 409):
+            return False
+        check(action, response)
+        return True
 
     async def create_event(
         self,

@@ -8,14 +8,14 @@ be atomic, and the table (for a tenant's row or env var, by the ``Tenant``'s sco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from tenantdb.api import Tenant
-from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, sim_tables
+from tenantdb.api import Scope, Tenant
+from tenantdb.store import budgets, claims, credentials, databases, env_vars, orphans, rekey, sim_tables
 from tenantdb.store.budgets import BudgetRow
 from tenantdb.store.claims import Claimant
 from tenantdb.store.databases import DatabaseRow
@@ -23,6 +23,7 @@ from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
+from tenantdb.store.rekey import SealedRow
 from tenantdb.store.sim_tables import Fingerprint, SimSnapshot
 from tenantdb.store.translate import translate_errors
 
@@ -348,3 +349,24 @@ class MetadataStore:
                 )
                 restored += 1
         return restored, watermark
+
+    # -- a new encryption key (``tenantdb rekey``; see ``tenantdb.store.rekey``) --------------------
+    async def sealed_rows_page(self, scope: Scope, *, after: str, limit: int) -> list[SealedRow]:
+        """The operator's rows of ``scope`` after owner id ``after``, with their sealed URIs."""
+        async with self._connection("sealed_rows_page") as conn:
+            return await rekey.rows_page(conn, scope, after=after, limit=limit)
+
+    async def reseal_row(self, scope: Scope, *, owner_id: str, sealed: str, resealed: str) -> bool:
+        async with self._connection("reseal_row") as conn:
+            return await rekey.reseal_row(conn, scope, owner_id=owner_id, sealed=sealed, resealed=resealed)
+
+    async def env_owners_page(self, scope: Scope, *, after: str, limit: int) -> list[str]:
+        """Owners after ``after`` whose env var row holds the operator's key."""
+        async with self._connection("env_owners_page") as conn:
+            return await rekey.env_owners_page(conn, scope, after=after, limit=limit)
+
+    async def reseal_env_var(
+        self, scope: Scope, *, owner_id: str, reseal: Callable[[str], str | None]
+    ) -> bool:
+        async with self._transaction("reseal_env_var") as conn:
+            return await rekey.reseal_env_var(conn, scope, owner_id=owner_id, reseal=reseal)
