@@ -107,6 +107,19 @@ async def test_a_new_annotation_value_rotates_the_password_everywhere_and_the_ol
     assert _resets(operator) == 1
 
 
+async def test_the_annotation_rotates_at_once_without_waiting_for_the_fleet(stack: LocalStack) -> None:
+    # kopf keeps the annotations under its own prefix (ours, tenantdb.io) out of what it compares
+    # to see a change: the rotation annotation must count as one, or it waits for a fleet pass.
+    await stack.start_operator(resync_interval_seconds=3600.0)
+    await stack.apply(global_database("user-kai", "kai"))
+    await stack.wait_ready("GlobalDatabase", "user-kai")
+    await _annotate(stack, "GlobalDatabase", "user-kai", "now")
+    await stack.wait_for("GlobalDatabase", "user-kai", _rotated("now"), timeout=15)
+    await _annotate(stack, "GlobalDatabase", "user-kai", "again")
+    await stack.wait_for("GlobalDatabase", "user-kai", _rotated("again"), timeout=15)
+    assert _resets(stack) == 2
+
+
 async def test_the_same_annotation_value_again_rotates_nothing(operator: LocalStack) -> None:
     await operator.apply(global_database("user-sam", "sam"))
     await operator.wait_ready("GlobalDatabase", "user-sam")
