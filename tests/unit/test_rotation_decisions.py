@@ -10,6 +10,7 @@ from tenantdb.api.databases import CredentialsSpec, DatabaseStatus
 from tenantdb.config import Settings
 from tenantdb.reconcile.database.credentials import Why, due_at, rotation_pending, why_rotate
 from tenantdb.reconcile.database.model import DatabaseObject, RotationRecord
+from tenantdb.reconcile.database.rotate import with_password
 from tests.factories import KEY, database_object
 
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
@@ -84,3 +85,11 @@ def test_the_operators_setting_is_the_default_age_and_none_means_never() -> None
     assert due_at(
         spec_wins, Settings(encryption_key=KEY, rotate_credentials_after_days=90), {}
     ) == NOW - datetime.timedelta(days=93)
+
+
+def test_the_new_password_goes_into_the_connection_string_and_nothing_else_changes() -> None:
+    uri = "postgresql://neondb_owner:old-pw@ep-x.aws.neon.tech:5432/neondb?sslmode=require"
+    assert with_password(uri, "n3w/p@ss") == (
+        "postgresql://neondb_owner:n3w%2Fp%40ss@ep-x.aws.neon.tech:5432/neondb?sslmode=require"
+    )
+    assert with_password("postgresql://role@host/db", "pw") == "postgresql://role:pw@host/db"

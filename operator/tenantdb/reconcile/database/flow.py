@@ -130,5 +130,5 @@ async def _reconcile(
         project_id=project.project_id,
         updated=updated,
         now=now,
-        rotation=finish_rotation(obj, deps, events, rotated, plan),
+        rotation=await finish_rotation(obj, deps, events, rotated, project_id=project.project_id, plan=plan),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, MutableMapping, MutableSet
+from collections.abc import Callable, MutableMapping, MutableSet, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from tenantdb.api import DatabaseSpec, DatabaseStatus
@@ -231,10 +231,13 @@ class TakenOver:
 
 @dataclasses.dataclass(frozen=True)
 class Rotated:
-    """The role's password was reset (and Neon's operations for it finished): ``uri`` is the
-    connection string with the new password, which publish writes in place of every cached one."""
+    """The role's password was reset: ``uri`` (and ``pooled_uri``, when the Secret holds one) is
+    the connection string with the new password, which publish writes in place of every cached
+    one; it holds once Neon's ``operations`` finish (the old one until then)."""
 
     uri: str = dataclasses.field(repr=False)
+    pooled_uri: str | None = dataclasses.field(repr=False)
+    operations: Sequence[Any]
     # Its start as recorded in status (``credentialsRotationStartedAt``).
     started_at: str
     # The annotation value this rotation answers (None: there was never one).

@@ -33,7 +33,7 @@ async def connection_uri(
     is the only one that works once Neon's operations finished: every cache holds the old
     one), else the create answer, else our own Secret, else our own row, else one Neon call."""
     if rotated is not None:
-        return rotated.uri, None
+        return rotated.uri, rotated.pooled_uri
     if created is not None:
         connection = created.connection
         return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()
