@@ -177,3 +177,18 @@ async def test_the_running_operator_reencrypts_old_key_values_in_its_fleet_pass(
     assert {k: variables[k] for k in sims} == sims
     own = await _variables(stack, "environment", "user_id", "own")
     assert EncryptionKey(old).is_current(own["GLOBAL_DB_URL"])
+
+
+def test_rekey_refuses_a_previous_key_that_is_no_key_and_never_prints_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tenantdb.cli import main
+
+    bad = "not-a-key-" + secrets.token_hex(8)
+    monkeypatch.setenv("ENCRYPTION_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("TENANTDB_PREVIOUS_ENCRYPTION_KEYS", f"{secrets.token_hex(32)},{bad}")
+    monkeypatch.setenv("TENANTDB_METADATA_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    assert main(["rekey", "--dry-run"]) == 2
+    printed = capsys.readouterr()
+    assert "key 2" in printed.err
+    assert bad not in printed.out + printed.err
