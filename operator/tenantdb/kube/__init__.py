@@ -6,7 +6,7 @@ imports it too). Credentials come in as ``KubeCredentials`` through a ``Login``;
 build them from kopf's own logins.
 """
 
-from tenantdb.kube.client import KubeClient, ListedSecret, OwnerReference, SecretConflictError, SecretState
+from tenantdb.kube.client import KubeClient, OwnerReference, SecretConflictError, SecretState
 from tenantdb.kube.resources import CustomResources
 from tenantdb.kube.transport import KubeCredentials, KubeError, KubeHttp, Login
 
@@ -16,7 +16,6 @@ __all__ = [
     "KubeCredentials",
     "KubeError",
     "KubeHttp",
-    "ListedSecret",
     "Login",
     "OwnerReference",
     "SecretConflictError",

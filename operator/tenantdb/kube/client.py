@@ -20,14 +20,7 @@ from tenantdb.kube.transport import (
     json_object,
 )
 
-__all__ = [
-    "KubeClient",
-    "KubeError",
-    "ListedSecret",
-    "OwnerReference",
-    "SecretConflictError",
-    "SecretState",
-]
+__all__ = ["KubeClient", "KubeError", "OwnerReference", "SecretConflictError", "SecretState"]
 
 
 class SecretConflictError(KubeError):
@@ -51,34 +44,9 @@ class SecretState:
     resource_version: str
 
 
-@dataclasses.dataclass(frozen=True)
-class ListedSecret:
-    """A Secret as a list returned it: where it is, whose it is, its data (decoded)."""
-
-    namespace: str
-    name: str
-    owner_kinds: frozenset[tuple[str, str]]  # (apiVersion, kind) of every owner
-    data: dict[str, str] = dataclasses.field(repr=False)
-    resource_version: str
-
-
 def _owners(metadata: Mapping[str, Any]) -> tuple[set[str], list[str]]:
     refs = list(metadata.get("ownerReferences") or [])
     return {str(r.get("uid")) for r in refs}, [f"{r.get('kind')}/{r.get('name')}" for r in refs]
-
-
-def _listed(secret: Mapping[str, Any]) -> ListedSecret:
-    metadata: Mapping[str, Any] = secret.get("metadata") or {}
-    owners = frozenset(
-        (str(ref.get("apiVersion")), str(ref.get("kind"))) for ref in metadata.get("ownerReferences") or []
-    )
-    return ListedSecret(
-        namespace=str(metadata.get("namespace")),
-        name=str(metadata.get("name")),
-        owner_kinds=owners,
-        data=_decoded(secret),
-        resource_version=str(metadata.get("resourceVersion") or ""),
-    )
 
 
 def _decoded(secret: Mapping[str, Any]) -> dict[str, str]:
@@ -288,22 +256,9 @@ class KubeClient:
         )
         check(action, response)
 
-    async def list_secrets(
-        self, *, namespace: str | None, label_selector: str, page_size: int = 200
-    ) -> AsyncIterator[list[ListedSecret]]:
-        """The Secrets ``label_selector`` selects (in ``namespace``, or all), a page at a time."""
-        path = "/api/v1/secrets" if namespace is None else secrets_path(namespace)
-        token = ""
-        while True:
-            params: dict[str, str | int] = {"limit": page_size, "labelSelector": label_selector}
-            if token:
-                params["continue"] = token
-            action = "listing Secrets"
-            page = json_object(action, await self._http.request("GET", path, action=action, params=params))
-            yield [_listed(item) for item in page.get("items") or []]
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return
+    def list_objects(self, *, plural: str, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object of one of our kinds (in ``namespace``, or all), a page at a time."""
+        return list_pages(self._http, plural=plural, namespace=namespace)
 
     async def replace_secret_values(
         self, *, namespace: str, name: str, values: Mapping[str, str], resource_version: str

@@ -5,8 +5,9 @@ ones), the values the operator wrote before are still sealed with an old key: th
 operator reads them and rewrites them slowly in its fleet observation; this does it at once, at a
 pace the metadata DB and the API server can take:
 
-1. the connection Secrets (labelled ``app.kubernetes.io/managed-by=tenantdb`` and owned by a
-   GlobalDatabase or WorkspaceDatabase): ``DATABASE_URL_ENCRYPTED`` only;
+1. the connection Secrets: the one each GlobalDatabase and WorkspaceDatabase names in
+   ``status.secretName``, while it carries that resource's ownerReference (read one by one: the
+   operator may get Secrets, never list them), ``DATABASE_URL_ENCRYPTED`` only;
 2. the operator's metadata rows (``user_global_database``, ``workspace_database``: those whose
    tenant claim is pinned to the project they hold);
 3. the operator's env var keys (``GLOBAL_DB_URL``, ``AGENT_DB_URL``) of the tenants it holds,
@@ -30,14 +31,12 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from tenantdb.api import DATABASE_KINDS, Scope
-from tenantdb.kube import ListedSecret
+from tenantdb.kube import SecretState
 from tenantdb.store.rekey import SealedRow
 
 __all__ = ["RekeyCounts", "Rekeying", "rekey"]
 
 _SECRET_KEY = "DATABASE_URL_ENCRYPTED"
-_MANAGED = "app.kubernetes.io/managed-by=tenantdb"
-_OUR_OWNERS = frozenset((kind.api_version, kind.kind) for kind in DATABASE_KINDS)
 _PAGE = 200
 
 
@@ -48,9 +47,8 @@ class KeyRing(Protocol):
 
 
 class Secrets(Protocol):
-    def list_secrets(
-        self, *, namespace: str | None, label_selector: str, page_size: int = ...
-    ) -> AsyncIterator[list[ListedSecret]]: ...
+    def list_objects(self, *, plural: str, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]: ...
+    async def read_secret_state(self, *, namespace: str, name: str, owner_uid: str) -> SecretState | None: ...
     async def replace_secret_values(
         self, *, namespace: str, name: str, values: Mapping[str, str], resource_version: str
     ) -> bool: ...
@@ -139,27 +137,39 @@ async def rekey(run: Rekeying) -> dict[str, RekeyCounts]:
 async def _secrets(run: Rekeying) -> RekeyCounts:
     counts = RekeyCounts()
     scopes: list[str | None] = list(run.namespaces) if run.namespaces else [None]
-    for namespace in scopes:
-        async for page in run.secrets.list_secrets(namespace=namespace, label_selector=_MANAGED):
-            for secret in page:
-                stored = secret.data.get(_SECRET_KEY)
-                if not stored or not (secret.owner_kinds & _OUR_OWNERS):
-                    continue
-                resealed = run.resealed(stored, counts)
-                if resealed is not None:
-                    await _write(
-                        run,
-                        counts,
-                        run.secrets.replace_secret_values(
-                            namespace=secret.namespace,
-                            name=secret.name,
-                            values={_SECRET_KEY: resealed},
-                            resource_version=secret.resource_version,
-                        ),
-                    )
-                run.progress(counts, "Secrets")
+    for kind in DATABASE_KINDS:
+        for namespace in scopes:
+            async for page in run.secrets.list_objects(plural=kind.plural, namespace=namespace):
+                for obj in page:
+                    await _secret_of(run, counts, obj)
+                    run.progress(counts, "Secrets")
     run.progress(counts, "Secrets", final=True)
     return counts
+
+
+async def _secret_of(run: Rekeying, counts: RekeyCounts, obj: Mapping[str, Any]) -> None:
+    """The Secret a database resource names, while it is that resource's."""
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    name = (obj.get("status") or {}).get("secretName")
+    if not name:
+        return
+    namespace, uid = str(meta.get("namespace")), str(meta.get("uid"))
+    secret = await run.secrets.read_secret_state(namespace=namespace, name=str(name), owner_uid=uid)
+    stored = secret.data.get(_SECRET_KEY) if secret is not None and secret.owned else None
+    if secret is None or not stored:
+        return
+    resealed = run.resealed(stored, counts)
+    if resealed is not None:
+        await _write(
+            run,
+            counts,
+            run.secrets.replace_secret_values(
+                namespace=namespace,
+                name=str(name),
+                values={_SECRET_KEY: resealed},
+                resource_version=secret.resource_version,
+            ),
+        )
 
 
 async def _rows(run: Rekeying, scope: Scope) -> RekeyCounts:
