@@ -93,8 +93,8 @@ class Rekeying:
     dry_run: bool = False
     say: Callable[[str], None] = print
     progress_seconds: float = 5.0
-    _next_write: float = 0.0
-    _last_said: float = 0.0
+    _next_write: float = dataclasses.field(default=0.0, init=False)
+    _last_said: float = dataclasses.field(default=0.0, init=False)
 
     def resealed(self, stored: str, counts: RekeyCounts) -> str | None:
         """The value sealed with the current key when only a previous key opens it, else None."""
