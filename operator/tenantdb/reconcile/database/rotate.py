@@ -59,8 +59,8 @@ async def rotate(
     plan: Plan,
     by_age: bool,
 ) -> Rotated | None:
-    """A new password, with its operations finished, when a rotation is due (see the module's
-    steps); ``None`` when none is. ``by_age``: rotations due by age may run now."""
+    """A new password (Neon's operations for it still running) when a rotation is due (see the
+    module's steps); ``None`` when none is. ``by_age``: rotations due by age may run now."""
     now = deps.clock()
     why = why_rotate(obj, deps.settings, deps.rotations, by_age=by_age, now=now)
     if why is None:
@@ -69,10 +69,9 @@ async def rotate(
         raise RetryLater(Reason.RECONCILE_ERROR, "the Neon project's branch is not known yet", delay=15)
     # After this rotation, the annotation's present value is answered, whatever it is.
     handled = obj.rotate_request or obj.status.credentials_rotation_handled
-    resumed = under_way(obj, deps.rotations) is not None
-    started = obj.status.credentials_rotation_started_at if resumed else None
-    started = started or _precise(now)
     status = obj.status
+    resumed = under_way(obj, deps.rotations) is not None
+    started = (status.credentials_rotation_started_at if resumed else None) or _precise(now)
     if (status.credentials_rotation_started_at, status.credentials_rotation_handled) != (started, handled):
         async with outside_errors("recording the password rotation"):
             await write_status(rotation_started(started_at=started, handled=handled))
