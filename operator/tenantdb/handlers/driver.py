@@ -9,6 +9,7 @@ write its status through one writer, and turn the outcome into kopf's terms.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -322,7 +323,11 @@ async def reconcile_object(
     # fails: known to the budget from its recorded status, before anything else is tried.
     register_for_budget(runtime, kind, obj, obj.status)
     deps = runtime.database_deps()
-    async with runtime.locks[obj.identity.uid]:
+    rotating = rotate_due or rotation_pending(obj, runtime.rotations)
+    async with (
+        runtime.rotation_lane if rotating else contextlib.nullcontext(),
+        runtime.locks[obj.identity.uid],
+    ):
         try:
             if local_first and await _checked_locally(obj, deps, events):
                 register_in_fleet(runtime, kind, obj, obj.status)  # as its status now says

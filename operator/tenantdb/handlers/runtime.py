@@ -87,6 +87,10 @@ class Runtime:
     # of them wait here, not in the pool's queue, where a new signup's statements would wait
     # behind them (and time out).
     resume_lane: asyncio.Semaphore = dataclasses.field(init=False)
+    # Reconciles that rotate a password take at most half the metadata DB's pool too: a whole
+    # fleet annotated at once (a leak) would otherwise take every connection, and a rotation
+    # whose publish then times out after Neon reset the password must reset it again.
+    rotation_lane: asyncio.Semaphore = dataclasses.field(init=False)
 
     def __copy__(self) -> Runtime:
         # kopf copies the memo for every object it meets (a namespace per object, for handlers
@@ -98,6 +102,7 @@ class Runtime:
         # Read from the registry at each scrape: no copy of its size to keep in step.
         self.metrics.fleet_resources.set_function(lambda: len(self.fleet))
         self.resume_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
+        self.rotation_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
 
