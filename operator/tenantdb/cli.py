@@ -94,6 +94,19 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_rekey(args: argparse.Namespace) -> int:
+    from tenantdb.handlers.rekey import rekey_from_environment
+
+    if args.writes_per_second <= 0:
+        print("tenantdb rekey: --writes-per-second must be positive", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        rekey_from_environment(
+            writes_per_second=args.writes_per_second, dry_run=args.dry_run, kube_url=args.kube_api_url
+        )
+    )
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from tenantdb.testing.neon.server import serve_from_cli
 
@@ -163,6 +176,22 @@ def build_parser(prog: str = "tenantdb") -> argparse.ArgumentParser:
     describe.add_argument("--output", "-o", choices=["text", "json"], default="text", help="text or json")
     describe.add_argument("--decisions", type=int, default=10, help="how many recent decisions (default 10)")
     describe.set_defaults(func=_cmd_describe)
+
+    rekey = commands.add_parser(
+        "rekey",
+        help="re-encrypt every value the operator wrote with ENCRYPTION_KEY (after a key change; "
+        "old keys in TENANTDB_PREVIOUS_ENCRYPTION_KEYS); run it again to resume",
+    )
+    rekey.add_argument(
+        "--writes-per-second", type=float, default=20.0, help="pace of the rewrites (default 20)"
+    )
+    rekey.add_argument("--dry-run", action="store_true", help="count what would be rewritten, write nothing")
+    rekey.add_argument(
+        "--kube-api-url",
+        default=None,
+        help="a Kubernetes API without credentials (an emulator); default: in-cluster, else the kubeconfig",
+    )
+    rekey.set_defaults(func=_cmd_rekey)
 
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions as YAML")
     crds.add_argument("--output-dir", help="write one file per CRD into this folder instead")

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ENCRYPTION_KEY", "TENANTDB_ENCRYPTION_KEY"),
         description="64 hex characters (32 bytes): Sim Studio's ENCRYPTION_KEY. Required.",
     )
+    previous_encryption_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated keys the operator may still decrypt with, never encrypt with: "
+        "the keys ENCRYPTION_KEY had before (see the README's procedure for changing it). Values "
+        "sealed with one are written again with ENCRYPTION_KEY (by the fleet observation, slowly, "
+        "or at once by `tenantdb rekey`).",
+    )
     neon_api_key: SecretStr = Field(
         default=SecretStr(""),
         validation_alias=AliasChoices("NEON_API_KEY", "TENANTDB_NEON_API_KEY"),
@@ -238,6 +245,21 @@ class Settings(BaseSettings):
         "for ever. Only projects named as the operator names them, held by no live resource, "
         "metadata row or claim, are ever deleted.",
     )
+    rotate_credentials_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Rotate a database's password when it is this many days old, for resources whose "
+        "spec.credentials.rotateAfterDays says nothing. Empty: only when asked (the annotation "
+        "tenantdb.io/rotate-credentials).",
+    )
+    credential_rotations_per_minute: float = Field(
+        default=5.0,
+        gt=0,
+        description="Ceiling on the rotations by age (about four Neon calls each, background work: "
+        "what users wait for goes first), fleet-wide. A rotation asked for by the annotation is not "
+        "paced.",
+    )
     peering_name: str = Field(
         default="", description="kopf peering name for a hot standby; empty runs standalone."
     )
@@ -369,6 +391,7 @@ class Settings(BaseSettings):
         "tier_enterprise_limit_cents",
         "create_landing_seconds",
         "retained_project_retention_days",
+        "rotate_credentials_after_days",
         mode="before",
     )
     @classmethod

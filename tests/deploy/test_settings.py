@@ -78,6 +78,7 @@ FAKE_SECRETS = {
     "NEON_API_KEY": "fake-key",
     "TENANTDB_METADATA_DATABASE_URL": "postgresql://fake@localhost/db",
     "NEON_ORG_ID": "org-fake",
+    "TENANTDB_PREVIOUS_ENCRYPTION_KEYS": "fedcba9876543210" * 4,
 }
 
 

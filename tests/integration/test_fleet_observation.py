@@ -191,11 +191,13 @@ async def test_slow_local_checks_do_not_stretch_a_pass_past_its_interval(
     original = fleet_handlers.observe_database
     checked: list[str] = []
 
-    async def slow(runtime: Any, kind: Any, body: Any, events: Any, *, full: bool) -> bool:
+    async def slow(
+        runtime: Any, kind: Any, body: Any, events: Any, *, full: bool, rotate_due: bool = False
+    ) -> bool:
         if not full:
             await asyncio.sleep(1.5)
             checked.append(str(body["metadata"]["name"]))
-        return await original(runtime, kind, body, events, full=full)
+        return await original(runtime, kind, body, events, full=full, rotate_due=rotate_due)
 
     monkeypatch.setattr(fleet_handlers, "observe_database", slow)
     monkeypatch.setattr(fleet_handlers, "_LOCAL_CONCURRENCY", 1)

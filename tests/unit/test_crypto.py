@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from tenantdb.crypto import DecryptionError, EncryptionKey, InvalidKeyError
+from tenantdb.crypto import DecryptionError, EncryptionKey, InvalidKeyError, KeyRing
 
 KEY = "0123456789abcdef" * 4
 
@@ -66,3 +66,29 @@ def test_malformed_values_fail_cleanly() -> None:
 
 def test_key_never_appears_in_repr() -> None:
     assert KEY not in repr(EncryptionKey(KEY))
+
+
+# --- a key change: the current key writes, previous keys only read ----------------------------------
+def test_a_key_ring_writes_with_the_current_key_and_reads_with_the_previous_ones() -> None:
+    old, new = secrets.token_hex(32), secrets.token_hex(32)
+    before = EncryptionKey(old).encrypt("postgresql://u:p@h/db")
+    ring = KeyRing.from_text(new, f"{secrets.token_hex(32)}, {old}")
+    assert ring.decrypt(before) == "postgresql://u:p@h/db"
+    assert not ring.is_current(before)
+    written = ring.encrypt("postgresql://u:p@h/db")
+    assert ring.is_current(written)
+    assert EncryptionKey(new).decrypt(written) == "postgresql://u:p@h/db"
+    with pytest.raises(DecryptionError):
+        EncryptionKey(old).decrypt(written)  # never written with an old key
+
+
+def test_a_key_ring_refuses_what_no_key_opens_and_a_bad_previous_key_by_position() -> None:
+    ring = KeyRing.from_text(KEY)
+    with pytest.raises(DecryptionError):
+        ring.decrypt(EncryptionKey(secrets.token_hex(32)).encrypt("x"))
+    bad = "zz" * 32
+    with pytest.raises(InvalidKeyError) as caught:
+        KeyRing.from_text(KEY, f"{secrets.token_hex(32)},{bad}")
+    assert "key 2" in str(caught.value)
+    assert bad not in str(caught.value)
+    assert KEY not in repr(KeyRing.from_text(KEY, KEY))

@@ -93,3 +93,32 @@ def test_registering_again_keeps_the_newer_observation_and_the_check_order() -> 
     entry = registry.get(UID_A)
     assert entry is not None
     assert entry.observed_at == _at(40)
+
+
+def test_passwords_due_by_age_come_most_overdue_first_and_a_rotation_moves_them_back() -> None:
+    registry = FleetRegistry()
+    for uid, minute in ((UID_A, 30), (UID_B, 10), (UID_C, None)):
+        registry.put(
+            uid,
+            kind="GlobalDatabase",
+            namespace="ns",
+            name=uid[:4],
+            project_id=f"p-{uid[:4]}",
+            observed_at=None,
+            rotate_at=None if minute is None else _at(minute),
+        )
+    assert registry.due_for_rotation(_at(20), 5) == [UID_B]
+    assert registry.due_for_rotation(_at(40), 5) == [UID_B, UID_A]  # never by age: C
+    assert registry.due_for_rotation(_at(40), 1) == [UID_B]
+    assert registry.due_for_rotation(_at(40), 5, skip=[UID_B]) == [UID_A]
+    # Rotated: registered again (same project) with its next due time.
+    registry.put(
+        UID_B,
+        kind="GlobalDatabase",
+        namespace="ns",
+        name="0b0b",
+        project_id="p-0b0b",
+        observed_at=None,
+        rotate_at=_at(59),
+    )
+    assert registry.due_for_rotation(_at(40), 5) == [UID_A]

@@ -14,6 +14,8 @@ from tenantdb.api.common import (
     Phase,
 )
 from tenantdb.api.databases import (
+    ROTATE_CREDENTIALS_ANNOTATION,
+    CredentialsSpec,
     DatabaseSpec,
     DatabaseStatus,
     GlobalDatabaseSpec,
@@ -48,6 +50,7 @@ __all__ = [
     "KINDS",
     "MANAGED_LABEL",
     "NEON_ORGANIZATION",
+    "ROTATE_CREDENTIALS_ANNOTATION",
     "VERSION",
     "WORKSPACE_DATABASE",
     "AutoscalingSpec",
@@ -55,6 +58,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ConnectionSecretSpec",
+    "CredentialsSpec",
     "DatabaseBudgetSpec",
     "DatabaseBudgetStatus",
     "DatabaseSpec",

@@ -21,7 +21,20 @@ from tenantdb.api.common import (
 )
 from tenantdb.api.tier import TierQuotas
 
-__all__ = ["AppliedSettings", "DatabaseSpec", "DatabaseStatus", "GlobalDatabaseSpec", "WorkspaceDatabaseSpec"]
+__all__ = [
+    "ROTATE_CREDENTIALS_ANNOTATION",
+    "AppliedSettings",
+    "CredentialsSpec",
+    "DatabaseSpec",
+    "DatabaseStatus",
+    "GlobalDatabaseSpec",
+    "WorkspaceDatabaseSpec",
+]
+
+# Any new value rotates the database's password once (as ``kubectl rollout restart`` writes
+# ``kubectl.kubernetes.io/restartedAt``); the value last acted on is in
+# ``status.credentialsRotationHandled``, so the same value again does nothing.
+ROTATE_CREDENTIALS_ANNOTATION = "tenantdb.io/rotate-credentials"
 
 _SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Presence of an immutable optional field may not change either (CEL on the spec).
@@ -38,6 +51,20 @@ _ROLE_NAME_RULE: JsonValue = {
     "message": f"databaseName longer than {_MAX_NAME - len(_ROLE_SUFFIX)} characters needs a roleName: "
     f"the default role '<databaseName>{_ROLE_SUFFIX}' would exceed PostgreSQL's {_MAX_NAME} bytes",
 }
+
+
+class CredentialsSpec(Resource):
+    """The database role's password: how often it is rotated."""
+
+    rotate_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Rotate the password when it is this many days old: Neon resets it, the new "
+        "connection string is published everywhere (Secret, metadata row, env var) and the old "
+        "password is refused. Default: the operator's TENANTDB_ROTATE_CREDENTIALS_AFTER_DAYS "
+        "(none: only when asked, with the annotation tenantdb.io/rotate-credentials).",
+    )
 
 
 class DatabaseSpec(Resource):
@@ -117,6 +144,12 @@ class DatabaseSpec(Resource):
     connection_secret: ConnectionSecretSpec = Field(
         default_factory=ConnectionSecretSpec,
         description="The Secret that receives the (encrypted) connection string.",
+        json_schema_extra={"default": {}},
+    )
+    credentials: CredentialsSpec = Field(
+        default_factory=CredentialsSpec,
+        description="Password rotation. On demand: set the annotation tenantdb.io/rotate-credentials "
+        "to a new value.",
         json_schema_extra={"default": {}},
     )
 
@@ -222,6 +255,23 @@ class DatabaseStatus(Resource):
     secret_name: str | None = Field(default=None, description="Secret holding the connection string.")
     region: str | None = Field(default=None, description="Region the project was created in.")
     pg_version: int | None = Field(default=None, description="PostgreSQL major version.")
+    credentials_rotated_at: str | None = Field(
+        default=None,
+        description="When the role's password was last rotated and the new connection string "
+        "published everywhere (RFC 3339).",
+    )
+    credentials_rotation_started_at: str | None = Field(
+        default=None,
+        description="A rotation under way (RFC 3339): recorded before Neon is asked to reset the "
+        "password, cleared once the new connection string is published. While it is set, the "
+        "connection string on record may hold a password Neon no longer accepts: the next attempt "
+        "resets the password again and publishes the new one.",
+    )
+    credentials_rotation_handled: str | None = Field(
+        default=None,
+        description="The value of the annotation tenantdb.io/rotate-credentials last acted on: the "
+        "same value again rotates nothing.",
+    )
     current_period_cost_cents: int | None = Field(
         default=None, ge=0, description="Cost of this database in the current billing period, in cents."
     )

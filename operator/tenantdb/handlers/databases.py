@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from tenantdb.api import DATABASE_KINDS, GROUP, MANAGED_LABEL, VERSION, Kind
+from tenantdb.api import DATABASE_KINDS, GROUP, MANAGED_LABEL, ROTATE_CREDENTIALS_ANNOTATION, VERSION, Kind
 from tenantdb.handlers.driver import (
     KopfEvents,
     delete_object,
@@ -71,6 +71,11 @@ def _register_kind(registry: kopf.OperatorRegistry, kind: Kind) -> None:
     kopf.on.resume(*resource, registry=registry, id=f"{name}-resume")(resume)
     kopf.on.create(*resource, registry=registry, id=f"{name}-create")(create)
     kopf.on.update(*resource, registry=registry, id=f"{name}-update", field="spec")(reconcile)
+    # A new value of the rotation annotation: the reconcile rotates the password (once per
+    # value: status records the value handled). Missed while the operator was down, it is
+    # found by the resume; missed otherwise, by the fleet observation's next pass.
+    rotation = ("metadata", "annotations", ROTATE_CREDENTIALS_ANNOTATION)
+    kopf.on.update(*resource, registry=registry, id=f"{name}-rotate", field=rotation)(reconcile)
     kopf.on.delete(*resource, registry=registry, id=f"{name}-delete")(finalize)
     # Drift (a deleted Secret or env var, a project deleted or settings changed on Neon) is
     # found by the fleet observation (handlers.fleet), not by a timer per object.

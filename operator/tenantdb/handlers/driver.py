@@ -9,6 +9,7 @@ write its status through one writer, and turn the outcome into kopf's terms.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -18,7 +19,7 @@ from typing import Any, cast
 import kopf
 import pydantic
 
-from tenantdb.api import WORKSPACE_DATABASE, Kind, Phase, kind_named
+from tenantdb.api import ROTATE_CREDENTIALS_ANNOTATION, WORKSPACE_DATABASE, Kind, Phase, kind_named
 from tenantdb.api.databases import DatabaseSpec, DatabaseStatus, GlobalDatabaseSpec, WorkspaceDatabaseSpec
 from tenantdb.api.tenant import Scope, Tenant
 from tenantdb.handlers.events import event_poster
@@ -38,6 +39,7 @@ from tenantdb.reconcile.database import (
     reconcile_database,
 )
 from tenantdb.reconcile.database import status as database_status
+from tenantdb.reconcile.database.credentials import due_at, rotation_pending
 from tenantdb.reconcile.database.model import own_compute
 from tenantdb.reconcile.database_budget import apply_budget
 from tenantdb.reconcile.database_tier import apply_tier
@@ -119,7 +121,13 @@ def decode(kind: Kind, body: Mapping[str, Any], *, status: DatabaseStatus | None
         status=status if status is not None else DatabaseStatus.decode(raw.get("status") or {}),
         owner=owner,
         created_at=parse_created(meta.get("creationTimestamp")),
+        rotate_request=_rotate_request(meta),
     )
+
+
+def _rotate_request(meta: Mapping[str, Any]) -> str | None:
+    value = (meta.get("annotations") or {}).get(ROTATE_CREDENTIALS_ANNOTATION)
+    return None if value is None else str(value)
 
 
 class StatusWriter:
@@ -350,6 +358,8 @@ def registered_if_settled(runtime: Runtime, kind: Kind, body: Mapping[str, Any])
         obj = decode(kind, raw, status=status)
     except pydantic.ValidationError:
         return False  # reported by the full reconcile
+    if rotation_pending(obj, runtime.rotations):
+        return False  # a rotation asked for while the operator was down, or interrupted by its stop
     register_for_budget(runtime, kind, obj, status)
     register_in_fleet(runtime, kind, obj, status)
     return True
@@ -364,18 +374,28 @@ def register_in_fleet(runtime: Runtime, kind: Kind, obj: DatabaseObject, status:
             name=obj.identity.name,
             project_id=status.project_id,
             observed_at=cond.parse_rfc3339(status.observed_at),
+            rotate_at=due_at(
+                obj, runtime.settings, runtime.rotations, rotated_at=status.credentials_rotated_at
+            ),
         )
     else:
         runtime.fleet.drop(obj.identity.uid)  # kopf's retries own it until it settles
 
 
 async def reconcile_object(
-    runtime: Runtime, kind: Kind, body: kopf.Body, events: Events, *, local_first: bool = False
+    runtime: Runtime,
+    kind: Kind,
+    body: kopf.Body,
+    events: Events,
+    *,
+    local_first: bool = False,
+    rotate_due: bool = False,
 ) -> None:
     """One resource's reconcile, for kopf's handlers and the fleet observation alike.
 
     ``local_first``: try the fleet's cheap check (Secret, row and env var; no Neon call) and
-    reconcile in full only where it cannot vouch for the resource. Raises kopf's errors."""
+    reconcile in full only where it cannot vouch for the resource. ``rotate_due``: a password
+    old enough is rotated (the fleet's paced turn). Raises kopf's errors."""
     if body.metadata.get("deletionTimestamp"):
         return
     obj = await _decoded_or_failed(runtime, kind, body, events)
@@ -396,7 +416,11 @@ async def reconcile_object(
             identity.user_id,
         )
         await enforce_now(runtime, moved)
-    async with runtime.locks[obj.identity.uid]:
+    rotating = rotate_due or rotation_pending(obj, runtime.rotations)
+    async with (
+        runtime.rotation_lane if rotating else contextlib.nullcontext(),
+        runtime.locks[obj.identity.uid],
+    ):
         placement = None
         try:
             # The tenant's organisation (placed now if it is new) and the client that acts there.
@@ -413,9 +437,10 @@ async def reconcile_object(
                 and not _organization_was_down(obj.status)
                 and await _checked_locally(obj, deps, events)
             ):
+                register_in_fleet(runtime, kind, obj, obj.status)  # as its status now says
                 runtime.fleet.checked(obj.identity.uid)
                 return
-            status = await reconcile_database(obj, deps, events, writer)
+            status = await reconcile_database(obj, deps, events, writer, rotate_due=rotate_due)
             await _write_final_status(writer, status)
             if placement.organization is not None and status.project_id:
                 runtime.project_organizations[status.project_id] = placement.organization
@@ -505,12 +530,21 @@ async def _checked_locally(obj: DatabaseObject, deps: DatabaseDeps, events: Even
 
 
 async def observe_database(
-    runtime: Runtime, kind: Kind, body: Mapping[str, Any], events: Events, *, full: bool
+    runtime: Runtime,
+    kind: Kind,
+    body: Mapping[str, Any],
+    events: Events,
+    *,
+    full: bool,
+    rotate_due: bool = False,
 ) -> bool:
-    """The fleet observation's check of one resource (``full``: Neon read back too). Returns
-    whether it ended well; a failure is in the resource's status and the log, as kopf's would be."""
+    """The fleet observation's check of one resource (``full``: Neon read back too;
+    ``rotate_due``: its password rotated if old enough). Returns whether it ended well; a
+    failure is in the resource's status and the log, as kopf's would be."""
     try:
-        await reconcile_object(runtime, kind, _as_body(body), events, local_first=not full)
+        await reconcile_object(
+            runtime, kind, _as_body(body), events, local_first=not full, rotate_due=rotate_due
+        )
     except (kopf.TemporaryError, kopf.PermanentError) as exc:
         meta = body.get("metadata") or {}
         _log.warning("%s %s/%s: %s", kind.kind, meta.get("namespace"), meta.get("name"), exc)

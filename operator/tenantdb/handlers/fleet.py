@@ -6,6 +6,10 @@ priority of its work.
 - The project list and the slow rotation of endpoint reads are background calls (the limiter
   serves them from its background share, after what users wait for). Repairing a project
   deleted or renamed outside the operator is not: a user's database is gone.
+- Passwords old enough are rotated at ``TENANTDB_CREDENTIAL_ROTATIONS_PER_MINUTE`` (the
+  allowance carries over like the endpoint reads'), the most overdue first, a few at a time:
+  background calls too, so a fleet whose passwords all came due at once (a policy just set)
+  never delays a signup or a rotation somebody asked for.
 - The local checks (Kubernetes and the metadata DB only) are paced at
   ``TENANTDB_LOCAL_CHECKS_PER_SECOND``, a few at a time; a pass takes at most half an
   interval of them (by count at that ceiling, by the clock when they run slower), the least
@@ -17,6 +21,7 @@ priority of its work.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Coroutine
@@ -37,6 +42,8 @@ __all__ = ["FleetObservation", "start_fleet_observation"]
 _log = logging.getLogger(__name__)
 
 _LOCAL_CONCURRENCY = 4
+# Rotations by age under way at once: each mostly waits for Neon's operations (seconds).
+_ROTATION_CONCURRENCY = 4
 
 
 class _PausedError(Exception):
@@ -53,6 +60,7 @@ class FleetObservation:
         self._resources = resources
         self._post = event_poster(runtime)
         self._allowance = 0.0
+        self._rotation_allowance = 0.0
         self._last_pass = time.monotonic()
 
     async def run_pass(self) -> None:
@@ -74,6 +82,10 @@ class FleetObservation:
         earned = settings.endpoint_checks_per_minute * (now - self._last_pass) / 60.0
         cap = max(1.0, settings.endpoint_checks_per_minute * settings.resync_interval_seconds / 30.0)
         self._allowance = min(self._allowance + earned, cap)
+        rate = settings.credential_rotations_per_minute
+        earned_rotations = rate * (now - self._last_pass) / 60.0
+        rotation_cap = max(1.0, rate * settings.resync_interval_seconds / 30.0)
+        self._rotation_allowance = min(self._rotation_allowance + earned_rotations, rotation_cap)
         self._last_pass = now
 
         # 1. Which projects are still there, under their own name.
@@ -89,7 +101,10 @@ class FleetObservation:
             for uid in runtime.fleet.stalest(count, skip=suspect):
                 await self._check(uid, full=True, check="endpoint")
 
-        # 3. Secrets, rows and env vars: no Neon call unless something must be put back. Half an
+        # 3. Passwords old enough: rotated, the most overdue first, within the allowance.
+        await self._rotations(skip=suspect)
+
+        # 4. Secrets, rows and env vars: no Neon call unless something must be put back. Half an
         # interval of them, by count at the ceiling and by the clock when they run slower (a busy
         # API server or metadata DB): a longer pass would delay the next project list.
         budget = max(1, int(settings.local_checks_per_second * settings.resync_interval_seconds / 2))
@@ -97,6 +112,25 @@ class FleetObservation:
         await self._local_round(
             runtime.fleet.local_round()[:budget], settings.local_checks_per_second, deadline=deadline
         )
+
+    async def _rotations(self, *, skip: dict[str, str]) -> None:
+        """The rotations due by age the allowance has room for, a few at a time; an allowance
+        not used (nothing due) does not pile up past its cap."""
+        count = int(self._rotation_allowance)
+        due = self._runtime.fleet.due_for_rotation(datetime.datetime.now(datetime.UTC), count, skip=skip)
+        self._rotation_allowance -= len(due)
+        if not due:
+            return
+        gate = asyncio.Semaphore(_ROTATION_CONCURRENCY)
+
+        async def one(uid: str) -> None:
+            async with gate:
+                await self._check(uid, full=True, check="rotation", rotate_due=True)
+
+        with background_calls():
+            async with asyncio.TaskGroup() as group:  # a pause ends every rotation of the step
+                for uid in due:
+                    group.create_task(one(uid))
 
     async def _compare_with_neon(self) -> dict[str, str]:
         """The resources whose project the list misses or names otherwise (uid -> why). A step of
@@ -155,7 +189,7 @@ class FleetObservation:
                 for index, uid in enumerate(uids):
                     group.create_task(one(index, uid))
 
-    async def _check(self, uid: str, *, full: bool, check: str) -> None:
+    async def _check(self, uid: str, *, full: bool, check: str, rotate_due: bool = False) -> None:
         runtime = self._runtime
         # Asked before every check, not only before the pass (kopf pauses its handlers at once;
         # a pass may be long): a paused replica stops within the gate's answer time.
@@ -176,7 +210,7 @@ class FleetObservation:
             runtime.fleet.drop(uid)  # gone; a namesake is another resource with its own resume
             return
         events = PostedEvents(self._post, kind=kind.kind, namespace=entry.namespace, name=entry.name)
-        ok = await observe_database(runtime, kind, body, events, full=full)
+        ok = await observe_database(runtime, kind, body, events, full=full, rotate_due=rotate_due)
         runtime.metrics.fleet_checks.labels(check=check, result="ok" if ok else "failed").inc()
 
 

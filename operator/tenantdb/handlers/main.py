@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import kopf
 import pydantic
 
+from tenantdb.api import ROTATE_CREDENTIALS_ANNOTATION
 from tenantdb.config import LogFormat, Settings
-from tenantdb.crypto import EncryptionKey, InvalidKeyError
+from tenantdb.crypto import InvalidKeyError, KeyRing
 from tenantdb.handlers.budgets import register_budget_handlers, start_budget_loop
 from tenantdb.handlers.databases import register_database_handlers
 from tenantdb.handlers.decision_log import start_decision_log_retention
@@ -56,7 +57,9 @@ def build_runtime(
     neon_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Runtime:
     try:
-        cipher = EncryptionKey(settings.encryption_key.get_secret_value())
+        cipher = KeyRing.from_text(
+            settings.encryption_key.get_secret_value(), settings.previous_encryption_keys.get_secret_value()
+        )
     except InvalidKeyError as exc:
         raise ConfigurationError(str(exc)) from None
     if not settings.neon_api_key.get_secret_value():
@@ -74,6 +77,22 @@ def build_runtime(
     )
 
 
+class _ProgressStorage(kopf.AnnotationsProgressStorage):
+    """kopf's progress per handler, in annotations under our prefix (``tenantdb.io/...``).
+
+    kopf leaves every annotation under its storage's prefix out of the essence it compares to
+    find a change (they are its own bookkeeping). The rotation annotation is a person's, under
+    the same prefix: kept in, so a new value is a change and the rotate handler runs."""
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        value = essence.get("metadata", {}).get("annotations", {}).get(ROTATE_CREDENTIALS_ANNOTATION)
+        cleared = super().clear(essence=essence)
+        if value is not None:
+            metadata = cleared.setdefault("metadata", {})
+            metadata.setdefault("annotations", {})[ROTATE_CREDENTIALS_ANNOTATION] = value
+        return cleared
+
+
 def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     app_settings = runtime.settings
@@ -86,7 +105,7 @@ def build_registry(runtime: Runtime, loops: Loops | None = None) -> kopf.Operato
         # A named finalizer and kopf's bookkeeping in annotations: status stays ours, with a
         # strict schema, and nothing kopf writes is pruned by the API server.
         settings.persistence.finalizer = FINALIZER
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+        settings.persistence.progress_storage = _ProgressStorage(prefix=ANNOTATION_PREFIX)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=ANNOTATION_PREFIX, key=DIFFBASE_KEY
         )

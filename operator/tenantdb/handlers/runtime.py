@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from tenantdb.api import DATABASE_BUDGET, DATABASE_TIER, Kind
 from tenantdb.api.organization import NeonOrganizationSpec
 from tenantdb.config import Settings
-from tenantdb.crypto import EncryptionKey
+from tenantdb.crypto import KeyRing
 from tenantdb.handlers.background import ActiveGate
 from tenantdb.handlers.kube_login import kube_credentials
 from tenantdb.kube import KubeClient, KubeError
@@ -24,7 +24,7 @@ from tenantdb.metrics import Metrics
 from tenantdb.neon import NeonClient
 from tenantdb.reconcile.budget_resume import BudgetResumeSnapshot
 from tenantdb.reconcile.budget_sync import BudgetSync
-from tenantdb.reconcile.database import DatabaseDeps
+from tenantdb.reconcile.database import DatabaseDeps, RotationRecord
 from tenantdb.reconcile.fleet import FleetRegistry
 from tenantdb.reconcile.organizations import OrganizationPool
 from tenantdb.reconcile.organizations.clients import organization_client
@@ -52,7 +52,7 @@ class Runtime:
     """Built by ``operate()``; the clients are opened in kopf's start-up handler."""
 
     settings: Settings
-    cipher: EncryptionKey
+    cipher: KeyRing
     metrics: Metrics
     kube_url: str | None = None
     neon_transport: httpx.AsyncBaseTransport | None = None
@@ -73,6 +73,8 @@ class Runtime:
     pinned_claims: dict[str, str] = dataclasses.field(default_factory=dict)
     # When each unrecorded create was sent (status.createAttemptedAt is the durable copy).
     create_sent_at: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
+    # The password rotations this process finished (see DatabaseDeps.rotations).
+    rotations: dict[str, RotationRecord] = dataclasses.field(default_factory=dict)
     budget_sync: BudgetSync | None = None
     # What the handlers tell the tiers' rollout (handlers/tier_rollout.py): a tier or a user's
     # tier changed.
@@ -100,6 +102,10 @@ class Runtime:
     # of them wait here, not in the pool's queue, where a new signup's statements would wait
     # behind them (and time out).
     resume_lane: asyncio.Semaphore = dataclasses.field(init=False)
+    # Reconciles that rotate a password take at most half the metadata DB's pool too: a whole
+    # fleet annotated at once (a leak) would otherwise take every connection, and a rotation
+    # whose publish then times out after Neon reset the password must reset it again.
+    rotation_lane: asyncio.Semaphore = dataclasses.field(init=False)
 
     def __copy__(self) -> Runtime:
         # kopf copies the memo for every object it meets (a namespace per object, for handlers
@@ -114,6 +120,7 @@ class Runtime:
             lambda: 1.0 if self.gate is not None and self.gate.last_answer else 0.0
         )
         self.resume_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
+        self.rotation_lane = asyncio.Semaphore(max(1, self.settings.metadata_pool_max_size // 2))
         if self.budget_sync is None:
             self.budget_sync = BudgetSync(settings=self.settings, metrics=self.metrics)
 
@@ -258,4 +265,5 @@ class Runtime:
             create_attempts=self.create_attempts,
             pinned_claims=self.pinned_claims,
             create_sent_at=self.create_sent_at,
+            rotations=self.rotations,
         )

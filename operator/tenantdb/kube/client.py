@@ -256,6 +256,28 @@ class KubeClient:
         )
         check(action, response)
 
+    def list_objects(self, *, plural: str, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object of one of our kinds (in ``namespace``, or all), a page at a time."""
+        return list_pages(self._http, plural=plural, namespace=namespace)
+
+    async def replace_secret_values(
+        self, *, namespace: str, name: str, values: Mapping[str, str], resource_version: str
+    ) -> bool:
+        """Set some keys of a Secret's data, only while it is at ``resource_version`` (else
+        False: it changed since it was read, and is left as it is)."""
+        encoded = {
+            key: base64.b64encode(value.encode("utf-8")).decode("ascii") for key, value in values.items()
+        }
+        patch = {"metadata": {"resourceVersion": resource_version}, "data": encoded}
+        action = "updating a Secret"
+        response = await self._http.request(
+            "PATCH", secrets_path(namespace, name), action=action, body=patch, content_type=MERGE_PATCH
+        )
+        if response.status_code in (404, 409):
+            return False
+        check(action, response)
+        return True
+
     async def create_event(
         self,
         *,

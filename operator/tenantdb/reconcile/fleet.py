@@ -12,7 +12,9 @@ observation:
 2. checks every settled resource's Secret, metadata row and env var (Kubernetes and the
    metadata DB only, no Neon call), putting back what was deleted or changed;
 3. reads back the compute settings of a few resources (a slow rotation, least recently
-   observed first, ``status.observedAt``), within a budget of calls per minute.
+   observed first, ``status.observedAt``), within a budget of calls per minute;
+4. rotates the passwords that are old enough (``spec.credentials.rotateAfterDays``), the most
+   overdue first, within a budget of rotations per minute.
 
 This module is the bookkeeping (which resource, which check); ``handlers.fleet`` runs it.
 Process memory only: at start-up every settled resource registers again (kopf's resume) with
@@ -49,6 +51,8 @@ class FleetEntry:
     since: int = 0
     # Position in the round of local checks (a counter): the least recently checked go first.
     checked: int = 0
+    # When its password is old enough to be rotated; None: never by age.
+    rotate_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +91,11 @@ class FleetRegistry:
         name: str,
         project_id: str | None,
         observed_at: datetime.datetime | None,
+        rotate_at: datetime.datetime | None = None,
     ) -> None:
         known = self._entries.get(uid)
         if known is not None and known.project_id == project_id:
+            known.rotate_at = rotate_at
             if observed_at is not None and (known.observed_at is None or observed_at > known.observed_at):
                 known.observed_at = observed_at
             return
@@ -99,6 +105,7 @@ class FleetRegistry:
             name=name,
             project_id=project_id,
             observed_at=observed_at,
+            rotate_at=rotate_at,
             since=self.mark(),
             checked=known.checked if known is not None else 0,
         )
@@ -127,6 +134,19 @@ class FleetRegistry:
         candidates = ((uid, e) for uid, e in self._entries.items() if uid not in excluded)
         ordered = sorted(candidates, key=lambda item: item[1].observed_at or _NEVER)
         return [uid for uid, _ in ordered[:count]]
+
+    def due_for_rotation(self, now: datetime.datetime, count: int, *, skip: Iterable[str] = ()) -> list[str]:
+        """Up to ``count`` resources whose password is old enough, the most overdue first."""
+        if count <= 0:
+            return []
+        excluded = set(skip)
+        due = [
+            (entry.rotate_at, uid)
+            for uid, entry in self._entries.items()
+            if entry.rotate_at is not None and entry.rotate_at <= now and uid not in excluded
+        ]
+        due.sort()
+        return [uid for _, uid in due[:count]]
 
     def local_round(self) -> list[str]:
         """Every resource, the least recently checked first."""

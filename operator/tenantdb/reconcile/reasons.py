@@ -68,6 +68,9 @@ class Reason(enum.StrEnum):
     SECRET_RESTORED = "SecretRestored"
     ENV_VAR_WRITTEN = "EnvVarWritten"
     PASSWORD_RESET = "PasswordReset"  # a project taken over whose password Neon cannot reveal
+    # The password rotated (annotation tenantdb.io/rotate-credentials, or its age) and the new
+    # connection string published everywhere.
+    CREDENTIALS_ROTATED = "CredentialsRotated"
     SETTINGS_UPDATED = "SettingsUpdated"
 
     # The finalizer.

@@ -37,7 +37,7 @@ from tenantdb.api import Scope
 from tenantdb.store.errors import StoreIntegrityError, StoreUnavailableError
 from tenantdb.store.pool import Connection
 
-__all__ = ["TABLES", "USER", "WORKSPACE", "Cipher", "EnvTable", "get", "remove", "set_value"]
+__all__ = ["TABLES", "USER", "WORKSPACE", "Cipher", "EnvTable", "get", "get_sealed", "remove", "set_value"]
 
 
 class Cipher(Protocol):
@@ -162,8 +162,8 @@ async def remove(conn: Connection, table: EnvTable, *, owner_id: str, key: str) 
     return True
 
 
-async def get(conn: Connection, table: EnvTable, *, owner_id: str, key: str, cipher: Cipher) -> str | None:
-    """The decrypted value of one variable, or ``None`` when the row or the key is missing."""
+async def get_sealed(conn: Connection, table: EnvTable, *, owner_id: str, key: str) -> str | None:
+    """The stored (encrypted) value of one variable, or ``None`` when the row or the key is missing."""
     query = sql.SQL("SELECT variables FROM {table} WHERE {owner} = %s").format(**_names(table))
     cursor = await conn.execute(query, (owner_id,))
     row = await cursor.fetchone()
@@ -174,6 +174,14 @@ async def get(conn: Connection, table: EnvTable, *, owner_id: str, key: str, cip
         return None
     if not isinstance(encrypted, str):
         raise StoreIntegrityError("the variable's stored value is not an encrypted string")
+    return encrypted
+
+
+async def get(conn: Connection, table: EnvTable, *, owner_id: str, key: str, cipher: Cipher) -> str | None:
+    """The decrypted value of one variable, or ``None`` when the row or the key is missing."""
+    encrypted = await get_sealed(conn, table, owner_id=owner_id, key=key)
+    if encrypted is None:
+        return None
     try:
         return cipher.decrypt(encrypted)
     except ValueError as exc:

@@ -8,13 +8,13 @@ be atomic, and the table (for a tenant's row or env var, by the ``Tenant``'s sco
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from tenantdb.api import Tenant
+from tenantdb.api import Scope, Tenant
 from tenantdb.store import (
     adoption,
     budgets,
@@ -25,6 +25,7 @@ from tenantdb.store import (
     env_vars,
     organizations,
     orphans,
+    rekey,
     sim_tables,
 )
 from tenantdb.store.adoption import AdoptionInventory
@@ -36,6 +37,7 @@ from tenantdb.store.env_vars import Cipher
 from tenantdb.store.migrations import apply_migrations, check_env_tables
 from tenantdb.store.orphans import OrphanRow
 from tenantdb.store.pool import Connection, Pool, open_pool
+from tenantdb.store.rekey import SealedRow
 from tenantdb.store.sim_tables import Fingerprint, SimSnapshot
 from tenantdb.store.translate import translate_errors
 
@@ -199,6 +201,12 @@ class MetadataStore:
             return await env_vars.get(
                 conn, env_vars.TABLES[tenant.scope], owner_id=tenant.id, key=key, cipher=self._cipher
             )
+
+    async def get_env_var_sealed(self, tenant: Tenant, *, key: str) -> str | None:
+        """The stored value of ``key``, still encrypted (which key sealed it is the caller's
+        question); None if absent."""
+        async with self._connection("get_env_var_sealed") as conn:
+            return await env_vars.get_sealed(conn, env_vars.TABLES[tenant.scope], owner_id=tenant.id, key=key)
 
     # -- budgets ------------------------------------------------------------------------------------
     async def upsert_budget(self, *, user_id: str, tier: str, custom_budget_cents: int | None) -> None:
@@ -406,3 +414,24 @@ class MetadataStore:
                 )
                 restored += 1
         return restored, watermark
+
+    # -- a new encryption key (``tenantdb rekey``; see ``tenantdb.store.rekey``) --------------------
+    async def sealed_rows_page(self, scope: Scope, *, after: str, limit: int) -> list[SealedRow]:
+        """The operator's rows of ``scope`` after owner id ``after``, with their sealed URIs."""
+        async with self._connection("sealed_rows_page") as conn:
+            return await rekey.rows_page(conn, scope, after=after, limit=limit)
+
+    async def reseal_row(self, scope: Scope, *, owner_id: str, sealed: str, resealed: str) -> bool:
+        async with self._connection("reseal_row") as conn:
+            return await rekey.reseal_row(conn, scope, owner_id=owner_id, sealed=sealed, resealed=resealed)
+
+    async def env_owners_page(self, scope: Scope, *, after: str, limit: int) -> list[str]:
+        """Owners after ``after`` whose env var row holds the operator's key."""
+        async with self._connection("env_owners_page") as conn:
+            return await rekey.env_owners_page(conn, scope, after=after, limit=limit)
+
+    async def reseal_env_var(
+        self, scope: Scope, *, owner_id: str, reseal: Callable[[str], str | None]
+    ) -> bool:
+        async with self._transaction("reseal_env_var") as conn:
+            return await rekey.reseal_env_var(conn, scope, owner_id=owner_id, reseal=reseal)

@@ -12,7 +12,7 @@ into ``RetryLater`` / ``NeedsUserAction`` in ``errors`` and nowhere else.
 from tenantdb.reconcile.database.delete import delete_database
 from tenantdb.reconcile.database.errors import CONFLICT_REASONS
 from tenantdb.reconcile.database.flow import reconcile_database
-from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, RotationRecord
 from tenantdb.reconcile.database.publish import check_published
 from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 
@@ -20,6 +20,7 @@ __all__ = [
     "CONFLICT_REASONS",
     "DatabaseDeps",
     "DatabaseObject",
+    "RotationRecord",
     "check_published",
     "delete_database",
     "read_write_endpoint",

@@ -1,12 +1,13 @@
 """The reconcile of one tenant database, phase by phase, each in its own module:
 
-    claim → observe → create (or take what observe found) → record → update → publish → status
+    claim → observe → create (or take what observe found) → record → update → rotate → publish → status
 
 A resource naming an existing project (``spec.projectId``) takes it over instead of observing
 and creating (``take_over``); the other phases are the same.
 
 Each phase hands the next a typed value (``model``): ``Claimed``, an ``Observation``, the
-``Owned`` project, ``Updated``. The finalizer is ``delete``.
+``Owned`` project, ``Updated``, ``Rotated`` (a new password, which publish writes in place of
+every cached connection string). The finalizer is ``delete``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tenantdb.reconcile.database.model import (
 from tenantdb.reconcile.database.observe import observe
 from tenantdb.reconcile.database.publish import publish
 from tenantdb.reconcile.database.record import record
+from tenantdb.reconcile.database.rotate import finish_rotation, rotate
 from tenantdb.reconcile.database.status import mark_creating, reconciled
 from tenantdb.reconcile.database.take_over import take_over
 from tenantdb.reconcile.database.update import update
@@ -40,16 +42,24 @@ __all__ = ["reconcile_database"]
 
 
 async def reconcile_database(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+    obj: DatabaseObject,
+    deps: DatabaseDeps,
+    events: Events,
+    write_status: StatusWriter,
+    *,
+    rotate_due: bool = False,
 ) -> DatabaseStatus:
     """Bring Neon, the Secret and the metadata DB in line with the resource. Returns the status
     to record: the object's own, with what this reconcile found and did.
+
+    ``rotate_due``: a password old enough is rotated now (the fleet observation's paced turn);
+    a rotation asked for, or under way, is made by every reconcile.
 
     A conflict (another resource holds the tenant, or the Secret is not ours) is said once with
     a Warning event and waits: ``RetryLater``, nothing created, nothing overwritten.
     """
     try:
-        return await _reconcile(obj, deps, events, write_status)
+        return await _reconcile(obj, deps, events, write_status, rotate_due=rotate_due)
     except RetryLater as exc:
         if exc.reason in WARN_ONCE_REASONS and not _already_said(obj, exc):
             events.warning(exc.reason, exc.message)
@@ -66,7 +76,7 @@ def _already_said(obj: DatabaseObject, exc: RetryLater) -> bool:
 
 
 async def _reconcile(
-    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter
+    obj: DatabaseObject, deps: DatabaseDeps, events: Events, write_status: StatusWriter, *, rotate_due: bool
 ) -> DatabaseStatus:
     now = deps.clock()
     plan = Plan.of(obj, deps.settings, deps.user_tier(obj.identity.user_id))
@@ -90,6 +100,15 @@ async def _reconcile(
         obj, deps, write_status, plan=plan, claimed=claimed, project_id=project.project_id
     )
     updated = await update(obj, deps, events, project, plan.wanted)
+    rotated = await rotate(
+        obj,
+        deps,
+        write_status,
+        project_id=project.project_id,
+        branch_id=updated.branch_id,
+        plan=plan,
+        by_age=rotate_due,
+    )
     await publish(
         obj,
         deps,
@@ -99,8 +118,17 @@ async def _reconcile(
         claimed=claimed,
         plan=plan,
         created=project.answer if isinstance(project, Created) else None,
+        rotated=rotated,
         host=updated.endpoint.host,
     )
     return reconciled(
-        obj, events, recorded, conditions, plan=plan, project_id=project.project_id, updated=updated, now=now
+        obj,
+        events,
+        recorded,
+        conditions,
+        plan=plan,
+        project_id=project.project_id,
+        updated=updated,
+        now=now,
+        rotation=await finish_rotation(obj, deps, events, rotated, project_id=project.project_id, plan=plan),
     )

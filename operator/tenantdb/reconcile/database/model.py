@@ -3,14 +3,15 @@ its phases hand each other.
 
 claim → ``Claimed``; observe → an ``Observation`` (``Found``, ``Adopted``, ``Recovered``,
 ``Replaced``, ``Absent``); create → ``Created``; so the project is ``Owned``; update →
-``Updated``. Each is frozen: a phase's outcome is what it returns, not what it left in locals.
+``Updated``; rotate → ``Rotated`` (when the password was reset). Each is frozen: a phase's
+outcome is what it returns, not what it left in locals.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, MutableMapping, MutableSet
+from collections.abc import Callable, MutableMapping, MutableSet, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from tenantdb.api import DatabaseSpec, DatabaseStatus
@@ -38,6 +39,8 @@ __all__ = [
     "Plan",
     "Recovered",
     "Replaced",
+    "Rotated",
+    "RotationRecord",
     "TakenOver",
     "Updated",
     "decrypted",
@@ -80,6 +83,10 @@ class DatabaseDeps:
     # When this process last sent each unrecorded create (status.createAttemptedAt is the
     # durable copy; kopf may hand a reconcile a body from before that status write).
     create_sent_at: MutableMapping[str, datetime.datetime] = dataclasses.field(default_factory=dict)
+    # Resource uid -> the last password rotation this process finished (status is the durable
+    # copy; kopf may hand a reconcile a body from before that status write, and that body must
+    # not rotate again).
+    rotations: MutableMapping[str, RotationRecord] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,11 +102,18 @@ class DatabaseObject:
     created_at: datetime.datetime = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.UTC)
     )
+    # The annotation tenantdb.io/rotate-credentials: a value not yet handled asks for a rotation.
+    rotate_request: str | None = None
 
 
 class Cipher(Protocol):
+    """Encrypts with the operator's current key, decrypts with it or a previous one
+    (``tenantdb.crypto.KeyRing``)."""
+
     def encrypt(self, plaintext: str) -> str: ...
     def decrypt(self, stored: str) -> str: ...
+    # Sealed with the current key: a value only a previous key opens is written again.
+    def is_current(self, stored: str) -> bool: ...
 
 
 def decrypted(cipher: Cipher, stored: str | None) -> str | None:
@@ -240,6 +254,31 @@ class TakenOver:
     role_name: str
     # The read-write endpoint, when the take-over read it (to find the branch): update's read saved.
     endpoint: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Rotated:
+    """The role's password was reset: ``uri`` (and ``pooled_uri``, when the Secret holds one) is
+    the connection string with the new password, which publish writes in place of every cached
+    one; it holds once Neon's ``operations`` finish (the old one until then)."""
+
+    uri: str = dataclasses.field(repr=False)
+    pooled_uri: str | None = dataclasses.field(repr=False)
+    operations: Sequence[Any]
+    # Its start as recorded in status (``credentialsRotationStartedAt``).
+    started_at: str
+    # The annotation value this rotation answers (None: there was never one).
+    handled: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RotationRecord:
+    """A rotation this process finished: the start it recorded (``status.credentialsRotationStartedAt``,
+    exactly as written: that rotation is over), when it ended, and the annotation value it answered."""
+
+    started_at: str
+    rotated_at: datetime.datetime
+    handled: str | None
 
 
 # This resource's project, however the reconcile came by it.

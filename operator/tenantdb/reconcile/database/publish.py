@@ -1,8 +1,10 @@
 """Publish: the connection string in the Secret, the tenant's metadata row and the env var Sim
 Studio reads; and the fleet's cheap check that they still say it (``check_published``).
 
-Each is written only when missing or different; the row and env var only while they are ours
-(else a conflict, left as they are).
+Each is written only when missing or different (or sealed with a previous encryption key:
+written again with the current one); the row and env var only while they are ours (else a
+conflict, left as they are). After a password rotation (``Rotated``) the new connection string
+wins over every cached one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 from tenantdb.api import Phase, Tenant
 from tenantdb.reconcile.connection import secret_data
 from tenantdb.reconcile.database.claim import claim_tenant
+from tenantdb.reconcile.database.credentials import rotation_pending
 from tenantdb.reconcile.database.errors import CONFLICT_RETRY_SECONDS, outside_errors
-from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject, Plan, decrypted
-from tenantdb.reconcile.database.rows import read_env_var
+from tenantdb.reconcile.database.model import Claimed, DatabaseDeps, DatabaseObject, Plan, Rotated, decrypted
+from tenantdb.reconcile.database.rows import read_sealed_env_var
 from tenantdb.reconcile.database.uri import connection_uri
 from tenantdb.reconcile.errors import RetryLater
 from tenantdb.reconcile.ownership import env_var_is_ours, row_is_ours
@@ -38,10 +41,12 @@ async def publish(
     plan: Plan,
     created: Any,
     host: str | None,
+    rotated: Rotated | None = None,
 ) -> None:
     """Secret, metadata row and env var, each written only when missing or different; the
     row and env var only while they are ours (else a conflict, left as they are). The row is
-    the one the claim read (``claimed.row``)."""
+    the one the claim read (``claimed.row``). ``rotated``: the password was just reset, and
+    its connection string replaces every cached one."""
     tenant, secret, row = obj.identity.tenant, claimed.secret, claimed.row
     async with outside_errors("publishing the connection string"):
         _check_row(tenant, row, {project_id, obj.status.project_id or project_id})
@@ -57,6 +62,7 @@ async def publish(
             created=created,
             host=host,
             row_uri=row_uri,
+            rotated=rotated,
         )
         await _write_secret(
             obj,
@@ -98,6 +104,8 @@ async def check_published(obj: DatabaseObject, deps: DatabaseDeps, events: Event
     )
     if not settled or deps.known_projects.get(identity.uid) != status.project_id:
         return False
+    if rotation_pending(obj, deps.rotations):
+        return False  # a rotation asked for or under way: the caches may hold a dead password
     assert status.project_id is not None
     assert status.host is not None
     plan = Plan.of(obj, deps.settings)
@@ -180,8 +188,9 @@ async def _write_env_var(
     The row was checked to be ours (or absent). The env var is ours when it reaches our
     database, now or as our row recorded it; anything else is another writer's: left alone,
     and said."""
-    current = await read_env_var(deps.metadata, tenant)
-    if current == uri:
+    sealed = await read_sealed_env_var(deps.metadata, tenant)
+    current = decrypted(deps.cipher, sealed)
+    if current == uri and sealed is not None and deps.cipher.is_current(sealed):
         return
     if not env_var_is_ours(current, (uri, row_uri)):
         raise RetryLater(
@@ -197,7 +206,10 @@ async def _write_env_var(
 def _secret_matches(
     existing: Mapping[str, str] | None, deps: DatabaseDeps, uri: str, include_plaintext: bool
 ) -> bool:
-    if not existing or decrypted(deps.cipher, existing.get("DATABASE_URL_ENCRYPTED")) != uri:
+    if not existing:
+        return False
+    sealed = existing.get("DATABASE_URL_ENCRYPTED")
+    if not sealed or decrypted(deps.cipher, sealed) != uri or not deps.cipher.is_current(sealed):
         return False
     has_plaintext = "DATABASE_URL" in existing
     return has_plaintext == include_plaintext and (not include_plaintext or existing["DATABASE_URL"] == uri)
@@ -205,5 +217,8 @@ def _secret_matches(
 
 def _row_matches(row: Any, deps: DatabaseDeps, project_id: str, uri: str) -> bool:
     return (
-        row is not None and row.project_id == project_id and decrypted(deps.cipher, row.encrypted_uri) == uri
+        row is not None
+        and row.project_id == project_id
+        and decrypted(deps.cipher, row.encrypted_uri) == uri
+        and deps.cipher.is_current(row.encrypted_uri)
     )

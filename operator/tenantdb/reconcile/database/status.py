@@ -36,6 +36,8 @@ __all__ = [
     "project_identity",
     "provisioning",
     "reconciled",
+    "rotation_finished",
+    "rotation_started",
     "switched_by_budget",
 ]
 
@@ -164,6 +166,23 @@ def project_identity(obj: DatabaseObject, plan: Plan, project_id: str) -> Databa
     )
 
 
+def rotation_started(*, started_at: str, handled: str | None) -> DatabaseStatus:
+    """A rotation is about to ask Neon for a new password: on record first, so that a crash or
+    a lost answer after Neon reset it leaves the next attempt knowing the connection string on
+    record may be dead. ``handled``: the annotation value it answers (recorded now: the
+    rotation under way covers it, whatever happens next)."""
+    return DatabaseStatus(credentials_rotation_started_at=started_at, credentials_rotation_handled=handled)
+
+
+def rotation_finished(*, rotated_at: datetime.datetime, handled: str | None) -> DatabaseStatus:
+    """The new connection string is published everywhere: the rotation is over."""
+    return DatabaseStatus(
+        credentials_rotated_at=cond.rfc3339(rotated_at),
+        credentials_rotation_started_at=None,
+        credentials_rotation_handled=handled,
+    )
+
+
 def deleting(conditions: list[Condition]) -> DatabaseStatus:
     return DatabaseStatus(phase=Phase.DELETING, conditions=conditions)
 
@@ -179,9 +198,11 @@ def reconciled(
     project_id: str,
     updated: Updated,
     now: datetime.datetime,
+    rotation: DatabaseStatus | None = None,
 ) -> DatabaseStatus:
     """The status a reconcile ends with: ``recorded`` (the resource's, with the project's
-    identity) with Ready (or Suspended, for the budget), Synced, and the endpoint."""
+    identity) with Ready (or Suspended, for the budget), Synced, the endpoint, and the end of a
+    password rotation (``rotation``) when there was one."""
     generation = obj.generation
     if updated.suspended:
         phase = Phase.SUSPENDED
@@ -192,6 +213,8 @@ def reconciled(
         if not cond.is_true(obj.status.conditions, cond.READY):
             events.normal(Reason.READY, f"Database ready; connection string in Secret {plan.secret_name}")
     conditions = _synced(events, conditions, updated.refused, now=now, generation=generation)
+    if rotation is not None:
+        recorded = recorded.merged(rotation)
     return recorded.merged(
         DatabaseStatus(
             phase=phase,

@@ -1,5 +1,5 @@
-"""Where the connection URI comes from: the create's answer, else our own Secret or row
-(caches, used only when they are this project's), else one Neon call."""
+"""Where the connection URI comes from: a rotation's new password, else the create's answer,
+else our own Secret or row (caches, used only when they are this project's), else one Neon call."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, Plan, decrypted
+from tenantdb.reconcile.database.model import DatabaseDeps, DatabaseObject, Plan, Rotated, decrypted
 from tenantdb.reconcile.database.password import revealable_password
 from tenantdb.reconcile.ownership import same_database, uri_is_for
 from tenantdb.reconcile.ports import Events
@@ -27,9 +27,13 @@ async def connection_uri(
     created: Any,
     host: str | None,
     row_uri: str | None,
+    rotated: Rotated | None = None,
 ) -> tuple[str, str | None]:
-    """The URI and, when known without asking, the pooled one: from the create answer, else
-    our own Secret, else our own row, else one Neon call."""
+    """The URI and, when known without asking, the pooled one: from a rotation (its password
+    is the only one that works once Neon's operations finished: every cache holds the old
+    one), else the create answer, else our own Secret, else our own row, else one Neon call."""
+    if rotated is not None:
+        return rotated.uri, rotated.pooled_uri
     if created is not None:
         connection = created.connection
         return connection.uri.get_secret_value(), connection.pooled_uri.get_secret_value()

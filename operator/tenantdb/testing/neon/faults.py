@@ -69,6 +69,12 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if refused is not None:
         request[INJECTED] = True
         return error_response(refused, f"request refused (injected {refused})")
+    route = route_of(request)
+    if options.lose_answers.get(route, 0) > 0:
+        options.lose_answers[route] -= 1
+        request[INJECTED] = True
+        await handler(request)  # carried out; its answer never reaches the client
+        return _dropped(request)
     draw = dice.random()
     if draw < options.drop_rate:
         fault = "drop"
@@ -80,9 +86,13 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     if options.fault_after_processing and dice.random() < _AFTER_PROCESSING_SHARE:
         await handler(request)  # carried out; its answer never reaches the client
     if fault == "drop":
-        request[DROPPED] = True
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=503)  # written to a closed transport: nobody receives it
+        return _dropped(request)
     status = dice.choice((500, 503))
     return error_response(status, "internal server error" if status == 500 else "service unavailable")
+
+
+def _dropped(request: web.Request) -> web.StreamResponse:
+    request[DROPPED] = True
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=503)  # written to a closed transport: nobody receives it

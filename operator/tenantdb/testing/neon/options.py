@@ -108,6 +108,11 @@ class EmulatorOptions:
     """Route template -> HTTP status answered instead of carrying the request out, e.g.
     ``{"DELETE /projects/{project_id}": 409}`` (a refusal Neon may give, injected)."""
 
+    lose_answers: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Route template -> how many of its next requests are carried out and then left without an
+    answer (the connection closed): the lost answer of one chosen call (a password reset, say),
+    counted down as it strikes."""
+
     down: bool = False
     """An outage: every request is answered 503."""
 
