@@ -12,10 +12,11 @@ mutation until they are done. The running operator calls this under the resource
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from tenantdb.api import DatabaseStatus
+from tenantdb.reconcile.endpoint_budget import EndpointPort
 from tenantdb.reconcile.reasons import Reason
 from tenantdb.reconcile.tier_rollout import Behind
 from tenantdb.reconcile.tiers import project_changes
@@ -23,17 +24,9 @@ from tenantdb.reconcile.tiers import project_changes
 __all__ = ["TierSettingsPort", "apply_tier"]
 
 
-class TierSettingsPort(Protocol):
-    async def update_endpoint(
-        self,
-        project_id: str,
-        endpoint_id: str,
-        *,
-        autoscaling_min_cu: float | None = None,
-        autoscaling_max_cu: float | None = None,
-        suspend_timeout_seconds: int | None = None,
-        disabled: bool | None = None,
-    ) -> Sequence[Any]: ...
+class TierSettingsPort(EndpointPort, Protocol):
+    """The endpoint's settings (as the budget's switch reaches them) and the project's."""
+
     async def update_project_settings(
         self,
         project_id: str,
