@@ -34,6 +34,7 @@ from tenantdb.reconcile.endpoint_budget import read_write_endpoint
 from tenantdb.reconcile.errors import NeedsUserAction, RetryLater
 from tenantdb.reconcile.ports import Events, StatusWriter
 from tenantdb.reconcile.reasons import Reason
+from tenantdb.reconcile.sweep import owner_uid
 
 __all__ = ["take_over"]
 
@@ -87,12 +88,11 @@ async def _in_our_organisation(deps: DatabaseDeps, project_id: str) -> Any:
 
 async def _held_by_no_other(obj: DatabaseObject, deps: DatabaseDeps, project_id: str, name: str) -> None:
     """``Conflict`` when the project is another resource's: named for it, or pinned to its claim."""
-    prefix = f"{deps.settings.project_name_prefix}-"
     holder = await deps.metadata.project_holder(project_id=project_id)
     if holder is not None and holder[2].uid != obj.identity.uid:
         kind, _tenant, claimant = holder
         other = f"{kind} {claimant.namespace}/{claimant.name}"
-    elif name.startswith(prefix):
+    elif owner_uid(deps.settings.project_name_prefix, name) is not None:
         other = f"the resource it is named for ({name!r})"
     else:
         return
